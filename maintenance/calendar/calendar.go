@@ -251,7 +251,7 @@ func (c *Calendar) String() string {
 		if len(c.week[d]) > 0 {
 			name := strings.ToLower(d.String()[:3])
 			if j-1 > i {
-				name += "-" + strings.ToLower(time.Weekday(j%7).String()[:3])
+				name += "-" + strings.ToLower(time.Weekday(j % 7).String()[:3])
 			}
 			var hs []string
 			for _, s := range c.week[d] {

@@ -30,7 +30,7 @@ func TestHolidays(t *testing.T) {
 			"2026-08-07 Batalla de Boyacá",
 			"2026-08-17 La Asunción de la Virgen", // Sat 15 Aug → Monday
 			"2026-10-12 Día de la Raza",
-			"2026-11-02 Todos los Santos",            // Sun 1 Nov → Monday
+			"2026-11-02 Todos los Santos",           // Sun 1 Nov → Monday
 			"2026-11-16 Independencia de Cartagena", // Wed 11 Nov → Monday
 			"2026-12-08 Inmaculada Concepción",
 			"2026-12-25 Navidad",
@@ -93,7 +93,7 @@ func TestHolidays(t *testing.T) {
 		}},
 		{"MX", 2026, []string{
 			"2026-01-01 Año Nuevo",
-			"2026-02-02 Día de la Constitución",      // first Monday of February
+			"2026-02-02 Día de la Constitución",     // first Monday of February
 			"2026-03-16 Natalicio de Benito Juárez", // third Monday of March
 			"2026-05-01 Día del Trabajo",
 			"2026-09-16 Día de la Independencia",
