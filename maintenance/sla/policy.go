@@ -1,0 +1,285 @@
+// Package sla computes service-level due instants for support tickets:
+// response and resolution targets per policy and severity, counted in
+// business time, wall-clock time or business days, with pauses, severity
+// changes, early warnings and escalation levels.
+//
+// It is pure: inputs are plain values (opened instant, severity, pauses,
+// severity changes) and so are outputs. It never reads the clock; whoever
+// asks "is it breached?" says at which instant.
+package sla
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/vigia-noc/vigia/maintenance/calendar"
+	"gopkg.in/yaml.v3"
+)
+
+// The presets are contract data, reviewed like contracts, not Go literals.
+//
+//go:embed presets.yaml
+var presetsYAML []byte
+
+// Count says how a target's time is counted.
+type Count string
+
+const (
+	// Business counts working time of the policy calendar.
+	Business Count = "business"
+	// Wall counts elapsed time; the clock still starts at the first working
+	// instant at or after opening.
+	Wall Count = "wall"
+	// BusinessDays falls due at the same local time on the Nth working day.
+	BusinessDays Count = "business_days"
+)
+
+// Target is one contractual time limit.
+type Target struct {
+	Count Count `yaml:"count" json:"count"`
+	// Within is the time allowed (0 = immediate). For BusinessDays see Days.
+	Within time.Duration `yaml:"within" json:"within"`
+	Days   int           `yaml:"days,omitempty" json:"days,omitempty"`
+	// Warn is an early-warning mark, counted like Within (0 = none).
+	Warn time.Duration `yaml:"warn,omitempty" json:"warn,omitempty"`
+	// Levels is the time allowed at each escalation level; Within is their sum.
+	Levels []time.Duration `yaml:"levels,omitempty" json:"levels,omitempty"`
+	Note   string          `yaml:"note,omitempty" json:"note,omitempty"`
+}
+
+// String renders a target for people: "9h wall (warn 5h)", "1 business day".
+func (t Target) String() string {
+	if t.Count == BusinessDays {
+		if t.Days == 1 {
+			return "1 business day"
+		}
+		return fmt.Sprintf("%d business days", t.Days)
+	}
+	s := fmtDur(t.Within) + " " + string(t.Count)
+	if t.Within == 0 {
+		s = "immediate (0) " + string(t.Count)
+	}
+	if t.Warn > 0 {
+		s += " (warn " + fmtDur(t.Warn) + ")"
+	}
+	if len(t.Levels) > 0 {
+		s += " (levels"
+		for _, l := range t.Levels {
+			s += " " + fmtDur(l)
+		}
+		s += ")"
+	}
+	return s
+}
+
+// fmtDur prints 9h, 30m, 1h30m rather than Go's 9h0m0s.
+func fmtDur(d time.Duration) string {
+	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+	switch {
+	case d%time.Minute != 0:
+		return d.String()
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh", h)
+	}
+	return fmt.Sprintf("%dm", m)
+}
+
+// Severity holds the targets of one severity level; nil means no target.
+type Severity struct {
+	Level      int     `yaml:"level" json:"level"`
+	Name       string  `yaml:"name" json:"name"`
+	Response   *Target `yaml:"response,omitempty" json:"response,omitempty"`
+	Resolution *Target `yaml:"resolution,omitempty" json:"resolution,omitempty"`
+}
+
+// Closure is the pre-closure protocol of a policy, as data for whoever
+// schedules the contacts.
+type Closure struct {
+	Text string `yaml:"text,omitempty" json:"text,omitempty"`
+	// FirstContact is when the customer is first contacted ("at_solution").
+	FirstContact string `yaml:"first_contact,omitempty" json:"first_contact,omitempty"`
+	// Calls every CallEvery during CallFor, then e-mails every EmailEvery
+	// during EmailFor (seed 000 §15).
+	CallEvery  time.Duration `yaml:"call_every,omitempty" json:"call_every,omitempty"`
+	CallFor    time.Duration `yaml:"call_for,omitempty" json:"call_for,omitempty"`
+	EmailEvery time.Duration `yaml:"email_every,omitempty" json:"email_every,omitempty"`
+	EmailFor   time.Duration `yaml:"email_for,omitempty" json:"email_for,omitempty"`
+	// ContactAttempts on AttemptsOn ("business_days") — seed 001.
+	ContactAttempts int    `yaml:"contact_attempts,omitempty" json:"contact_attempts,omitempty"`
+	AttemptsOn      string `yaml:"attempts_on,omitempty" json:"attempts_on,omitempty"`
+	// AutoCloseAfter in "awaiting confirmation" (seed 003).
+	AutoCloseAfter time.Duration `yaml:"auto_close_after,omitempty" json:"auto_close_after,omitempty"`
+	// OnTimeout is what happens when nobody answers ("close_accepted").
+	OnTimeout string `yaml:"on_timeout,omitempty" json:"on_timeout,omitempty"`
+	// Reopen within ReopenWithinBusinessDays of the solution (0 = no limit).
+	Reopen                   bool `yaml:"reopen" json:"reopen"`
+	ReopenWithinBusinessDays int  `yaml:"reopen_within_business_days,omitempty" json:"reopen_within_business_days,omitempty"`
+}
+
+// Policy is one SLA policy: a calendar and targets per severity.
+type Policy struct {
+	Name         string     `yaml:"name" json:"name"`
+	Seed         string     `yaml:"seed,omitempty" json:"seed,omitempty"`
+	CalendarName string     `yaml:"calendar" json:"calendar"`
+	Text         string     `yaml:"text" json:"text"`
+	Note         string     `yaml:"note,omitempty" json:"note,omitempty"`
+	Severities   []Severity `yaml:"severities" json:"severities"`
+	// Report is the deadline for reports the customer asks for (seed 000 §14).
+	Report      *Target `yaml:"report,omitempty" json:"report,omitempty"`
+	Closure     Closure `yaml:"closure" json:"closure"`
+	PortalSeats int     `yaml:"portal_seats,omitempty" json:"portal_seats,omitempty"`
+
+	cal  *calendar.Calendar
+	wall *calendar.Calendar // 24/7 in the same zone, for Wall targets
+}
+
+// Calendar is the policy's business calendar.
+func (p Policy) Calendar() *calendar.Calendar { return p.cal }
+
+// Severity returns the targets of level n.
+func (p Policy) Severity(n int) (Severity, bool) {
+	for _, s := range p.Severities {
+		if s.Level == n {
+			return s, true
+		}
+	}
+	return Severity{}, false
+}
+
+// Set is a loaded, validated collection of policies.
+type Set struct {
+	policies []Policy
+}
+
+// ErrUnknownPolicy is returned by Lookup-style callers for a missing name.
+var ErrUnknownPolicy = errors.New("sla: unknown policy")
+
+// Presets returns the policies shipped with Vigía.
+func Presets() *Set {
+	s, err := Load(bytes.NewReader(presetsYAML))
+	if err != nil {
+		panic(err) // embedded data: any test catches a broken preset
+	}
+	return s
+}
+
+type fileFormat struct {
+	Calendars map[string]calendar.Config `yaml:"calendars"`
+	Policies  []Policy                   `yaml:"policies"`
+}
+
+// Load reads a policy file (the presets.yaml format), strictly: unknown
+// fields, unknown calendars and inconsistent targets are errors.
+func Load(r io.Reader) (*Set, error) {
+	var f fileFormat
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("sla: policies: %w", err)
+	}
+	cals := map[string]*calendar.Calendar{}
+	for name, cfg := range f.Calendars {
+		c, err := calendar.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("sla: calendar %s: %w", name, err)
+		}
+		cals[name] = c
+	}
+	seen := map[string]bool{}
+	for i := range f.Policies {
+		p := &f.Policies[i]
+		if p.Name == "" {
+			return nil, fmt.Errorf("sla: policy #%d has no name", i+1)
+		}
+		if seen[p.Name] {
+			return nil, fmt.Errorf("sla: policy %s defined twice", p.Name)
+		}
+		seen[p.Name] = true
+		c, ok := cals[p.CalendarName]
+		if !ok {
+			return nil, fmt.Errorf("sla: policy %s: unknown calendar %q", p.Name, p.CalendarName)
+		}
+		p.cal, p.wall = c, calendar.Always247(c.Location())
+		if len(p.Severities) == 0 {
+			return nil, fmt.Errorf("sla: policy %s: no severities", p.Name)
+		}
+		levels := map[int]bool{}
+		for j := range p.Severities {
+			s := &p.Severities[j]
+			if s.Level < 1 || levels[s.Level] {
+				return nil, fmt.Errorf("sla: policy %s: severity level %d is missing, negative or repeated", p.Name, s.Level)
+			}
+			levels[s.Level] = true
+			for _, t := range []*Target{s.Response, s.Resolution} {
+				if err := t.validate(); err != nil {
+					return nil, fmt.Errorf("sla: policy %s severity %d: %w", p.Name, s.Level, err)
+				}
+			}
+		}
+		sort.Slice(p.Severities, func(a, b int) bool { return p.Severities[a].Level < p.Severities[b].Level })
+		if err := p.Report.validate(); err != nil {
+			return nil, fmt.Errorf("sla: policy %s report: %w", p.Name, err)
+		}
+	}
+	return &Set{policies: f.Policies}, nil
+}
+
+func (t *Target) validate() error {
+	if t == nil {
+		return nil
+	}
+	switch t.Count {
+	case Business, Wall:
+		if t.Days != 0 {
+			return fmt.Errorf("days is only for count %s", BusinessDays)
+		}
+	case BusinessDays:
+		if t.Days < 1 || t.Within != 0 || t.Warn != 0 || len(t.Levels) > 0 {
+			return fmt.Errorf("count %s takes days ≥ 1 and no within, warn or levels", BusinessDays)
+		}
+		return nil
+	default:
+		return fmt.Errorf("count %q: want %s, %s or %s", t.Count, Business, Wall, BusinessDays)
+	}
+	if len(t.Levels) > 0 {
+		var sum time.Duration
+		for _, l := range t.Levels {
+			if l <= 0 {
+				return errors.New("escalation levels must be positive")
+			}
+			sum += l
+		}
+		if t.Within != 0 && t.Within != sum {
+			return fmt.Errorf("within %s is not the sum of levels (%s)", t.Within, sum)
+		}
+		t.Within = sum
+	}
+	if t.Within < 0 || t.Warn < 0 || (t.Warn > 0 && t.Warn >= t.Within) {
+		return fmt.Errorf("want 0 ≤ warn < within (warn %s, within %s)", t.Warn, t.Within)
+	}
+	return nil
+}
+
+// Policies lists the policies in file order.
+func (s *Set) Policies() []Policy { return append([]Policy(nil), s.policies...) }
+
+// Lookup finds a policy by name.
+func (s *Set) Lookup(name string) (Policy, error) {
+	for _, p := range s.policies {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	names := make([]string, 0, len(s.policies))
+	for _, p := range s.policies {
+		names = append(names, p.Name)
+	}
+	return Policy{}, fmt.Errorf("%w %q (have %v)", ErrUnknownPolicy, name, names)
+}
