@@ -66,6 +66,9 @@ const (
 var (
 	errTooLong   = errors.New("PDU longer than allowed")
 	errMalformed = errors.New("malformed PDU")
+	// errUnrecognized is the malformed PDU whose type is unknown: often
+	// another protocol (HTTP, TLS) talking to a DICOM port.
+	errUnrecognized = fmt.Errorf("%w: unrecognized PDU type", errMalformed)
 )
 
 // pduReader reads whole PDUs with a buffered reader so that a PDU already
@@ -136,7 +139,7 @@ func checkLength(typ byte, n, maxPData uint32) error {
 			return fmt.Errorf("%w: P-DATA-TF length %d exceeds our maximum %d", errTooLong, n, maxPData)
 		}
 	default:
-		return fmt.Errorf("%w: unknown PDU type 0x%02x", errMalformed, typ)
+		return fmt.Errorf("%w 0x%02x", errUnrecognized, typ)
 	}
 	return nil
 }

@@ -249,8 +249,11 @@ func (s *Server) closeConns() {
 	for c := range s.conns {
 		// An A-ABORT tells a peer mid-association why the connection ends;
 		// the short deadline keeps a stuck peer from blocking the write.
-		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		c.Write(appendAbort(nil, 0, 0))
+		// Over TLS the plain bytes would be garbage, so just close.
+		if s.TLSConfig == nil {
+			c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			c.Write(appendAbort(nil, 0, 0))
+		}
 		c.Close()
 	}
 }
@@ -327,6 +330,8 @@ func (c *serverConn) linger() {
 // reports false when the connection is gone and there is nobody to tell.
 func abortReason(err error) (byte, bool) {
 	switch {
+	case errors.Is(err, errUnrecognized):
+		return 1, true // unrecognized PDU
 	case errors.Is(err, errTooLong):
 		return 0, true // reason not specified: no code says "too long"
 	case errors.Is(err, errMalformed):
