@@ -382,7 +382,7 @@ func writePolicy(w io.Writer, p sla.Policy) {
 		fmt.Fprintf(w, "  portal seats: %d\n", p.PortalSeats)
 	}
 	if c := p.Closure; c.Text != "" {
-		fmt.Fprintf(w, "  closure: %s\n", c.Text)
+		fmt.Fprintf(w, "  closure: %s\n    (%s)\n", c.Text, c.Summary())
 	}
 	fmt.Fprintf(w, "  text: %s\n", p.Text)
 	if p.Note != "" {

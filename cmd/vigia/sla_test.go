@@ -205,6 +205,9 @@ func TestSLAPolicies(t *testing.T) {
 		"response 1 business day",
 		"portal seats: 5",
 		"para cualquier tipo de contrato", // the seed quote behind the wall-clock reading
+		"(first contact at_solution; call every 3h for 9h; e-mail every 12h for 24h; then close_accepted; no reopening)",
+		"auto-close after 48h awaiting confirmation; then close_accepted; reopen within 5 business days of the solution",
+		"3 contact attempts on business_days",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("policies output lacks %q", want)
@@ -218,14 +221,14 @@ func TestSLAPolicies(t *testing.T) {
 		Name        string `json:"name"`
 		PortalSeats int    `json:"portal_seats"`
 		Closure     struct {
-			CallEvery int64 `json:"call_every"`
+			CallEvery string `json:"call_every"`
 		} `json:"closure"`
 		CalendarText string `json:"calendar_text"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &ps); err != nil {
 		t.Fatal(err)
 	}
-	if len(ps) != 8 || ps[0].Name != "imaging-8x5" || ps[0].Closure.CallEvery != int64(3*60*60*1e9) || ps[7].PortalSeats != 5 {
+	if len(ps) != 8 || ps[0].Name != "imaging-8x5" || ps[0].Closure.CallEvery != "3h0m0s" || ps[7].PortalSeats != 5 {
 		t.Errorf("policies --json = %+v", ps)
 	}
 }

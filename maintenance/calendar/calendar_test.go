@@ -298,3 +298,28 @@ func TestString(t *testing.T) {
 		t.Errorf("String = %q, want %q", got, want)
 	}
 }
+
+// The per-year holiday cache is filled lazily; concurrent first use of the
+// same calendar must agree (and be clean under -race).
+func TestConcurrentUse(t *testing.T) {
+	c := mustCal(t, limaSplit)
+	from := ts(t, "2031-07-27T17:00:00-05:00") // a year nobody has asked for yet
+	want := c.Add(from, 3*time.Hour, nil).At
+	c = mustCal(t, limaSplit)
+	errs := make(chan string, 8)
+	for range 8 {
+		go func() {
+			got := c.Add(from, 3*time.Hour, nil).At
+			if !got.Equal(want) {
+				errs <- got.String()
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for range 8 {
+		if e := <-errs; e != "" {
+			t.Errorf("concurrent Add = %s, want %s", e, want)
+		}
+	}
+}

@@ -6,15 +6,34 @@
 // It is pure: inputs are plain values (opened instant, severity, pauses,
 // severity changes) and so are outputs. It never reads the clock; whoever
 // asks "is it breached?" says at which instant.
+//
+// The rules, each pinned by a row of testdata/due_cases.json:
+//   - Every clock starts at the first working instant at or after opening,
+//     wall-clock targets included (a Saturday report on an 8x5 contract
+//     starts counting on Monday 08:00).
+//   - A target used up exactly at the end of a working interval is due at
+//     that end (Friday 18:00, not Monday 08:00).
+//   - Business-day targets fall due at the same local time on the Nth
+//     working day. Pauses push them by the working time they hold.
+//   - Paused time does not count; pauses are merged; a running pause leaves
+//     no due instant, only the time remaining.
+//   - A severity change keeps the original start and all pauses. If the new
+//     target is already used up at the change, the clock restarts at the
+//     change with the whole new target (grace), so a change never breaches
+//     on the spot; breaches that happened before the change are the ticket
+//     store's record, not recomputed here.
+//   - Meeting a target at the due instant itself is on time.
 package sla
 
 import (
 	"bytes"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/vigia-noc/vigia/maintenance/calendar"
@@ -91,6 +110,32 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%dm", m)
 }
 
+// MarshalJSON writes durations as Go duration strings ("9h0m0s"), which
+// people and jq can read, instead of nanoseconds.
+func (t Target) MarshalJSON() ([]byte, error) {
+	levels := make([]string, len(t.Levels))
+	for i, l := range t.Levels {
+		levels[i] = l.String()
+	}
+	return json.Marshal(struct {
+		Count  Count    `json:"count"`
+		Within string   `json:"within,omitempty"`
+		Days   int      `json:"days,omitempty"`
+		Warn   string   `json:"warn,omitempty"`
+		Levels []string `json:"levels,omitempty"`
+		Note   string   `json:"note,omitempty"`
+		Text   string   `json:"text"`
+	}{t.Count, durOrEmpty(t.Within, t.Count != BusinessDays), t.Days, durOrEmpty(t.Warn, false), levels, t.Note, t.String()})
+}
+
+// durOrEmpty renders d, or "" when it is zero and zero means "unset".
+func durOrEmpty(d time.Duration, zeroMeaningful bool) string {
+	if d == 0 && !zeroMeaningful {
+		return ""
+	}
+	return d.String()
+}
+
 // Severity holds the targets of one severity level; nil means no target.
 type Severity struct {
 	Level      int     `yaml:"level" json:"level"`
@@ -121,6 +166,52 @@ type Closure struct {
 	// Reopen within ReopenWithinBusinessDays of the solution (0 = no limit).
 	Reopen                   bool `yaml:"reopen" json:"reopen"`
 	ReopenWithinBusinessDays int  `yaml:"reopen_within_business_days,omitempty" json:"reopen_within_business_days,omitempty"`
+}
+
+// MarshalJSON writes durations as Go duration strings, like Target.
+func (c Closure) MarshalJSON() ([]byte, error) {
+	type plain Closure // no methods: avoids recursion
+	return json.Marshal(struct {
+		plain
+		CallEvery      string `json:"call_every,omitempty"`
+		CallFor        string `json:"call_for,omitempty"`
+		EmailEvery     string `json:"email_every,omitempty"`
+		EmailFor       string `json:"email_for,omitempty"`
+		AutoCloseAfter string `json:"auto_close_after,omitempty"`
+	}{plain(c), durOrEmpty(c.CallEvery, false), durOrEmpty(c.CallFor, false),
+		durOrEmpty(c.EmailEvery, false), durOrEmpty(c.EmailFor, false), durOrEmpty(c.AutoCloseAfter, false)})
+}
+
+// Summary renders the protocol parameters in one line.
+func (c Closure) Summary() string {
+	var parts []string
+	if c.FirstContact != "" {
+		parts = append(parts, "first contact "+c.FirstContact)
+	}
+	if c.CallEvery > 0 {
+		parts = append(parts, "call every "+fmtDur(c.CallEvery)+" for "+fmtDur(c.CallFor))
+	}
+	if c.EmailEvery > 0 {
+		parts = append(parts, "e-mail every "+fmtDur(c.EmailEvery)+" for "+fmtDur(c.EmailFor))
+	}
+	if c.ContactAttempts > 0 {
+		parts = append(parts, fmt.Sprintf("%d contact attempts on %s", c.ContactAttempts, c.AttemptsOn))
+	}
+	if c.AutoCloseAfter > 0 {
+		parts = append(parts, "auto-close after "+fmtDur(c.AutoCloseAfter)+" awaiting confirmation")
+	}
+	if c.OnTimeout != "" {
+		parts = append(parts, "then "+c.OnTimeout)
+	}
+	switch {
+	case c.Reopen && c.ReopenWithinBusinessDays > 0:
+		parts = append(parts, fmt.Sprintf("reopen within %d business days of the solution", c.ReopenWithinBusinessDays))
+	case c.Reopen:
+		parts = append(parts, "reopen allowed")
+	default:
+		parts = append(parts, "no reopening")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Policy is one SLA policy: a calendar and targets per severity.
@@ -247,6 +338,9 @@ func (t *Target) validate() error {
 		return nil
 	default:
 		return fmt.Errorf("count %q: want %s, %s or %s", t.Count, Business, Wall, BusinessDays)
+	}
+	if len(t.Levels) > 6 {
+		return errors.New("at most 6 escalation levels")
 	}
 	if len(t.Levels) > 0 {
 		var sum time.Duration

@@ -50,7 +50,8 @@ type Clock struct {
 	// Due is the deadline; zero when not Defined or while Paused.
 	Due time.Time
 	// Paused means an open pause holds the clock: there is no due instant,
-	// only Remaining (working time for business counts, elapsed for wall).
+	// only Remaining (elapsed time for wall counts, working time for
+	// business and business-day counts).
 	Paused    bool
 	Remaining time.Duration
 	// Warning is the early-warning instant (zero if none or not reached
