@@ -1,0 +1,148 @@
+package assets
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/internal/pgtest"
+)
+
+func parseTestFile(t *testing.T, data string) *File {
+	t.Helper()
+	t.Setenv("ACME_SNMP_AUTH", "auth-passphrase-secret")
+	f, err := ParseFile("test.yaml", []byte(data), ParseOptions{KnownPolicy: knownTestPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func count(t *testing.T, db *sqlx.DB, q string) int {
+	t.Helper()
+	var n int
+	if err := db.Get(&n, q); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestImportIdempotentAndRetires(t *testing.T) {
+	db := pgtest.DB(t)
+	s := NewStore(db)
+	ctx := context.Background()
+	raw, _ := os.ReadFile("testdata/valid-minimal.yaml")
+	full := string(raw)
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+	sum, err := s.Import(ctx, parseTestFile(t, full), t0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Created["device"] != 3 || sum.Created["contract"] != 1 || sum.Created["site"] != 1 {
+		t.Fatalf("first import: %+v", sum)
+	}
+	sum, err = s.Import(ctx, parseTestFile(t, full), t0.Add(time.Hour), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Created)+len(sum.Updated) != 0 || sum.Unchanged["device"] != 3 || sum.Retired["device"] != 0 {
+		t.Fatalf("re-import must change nothing: %+v", sum)
+	}
+
+	// Only the hash of the heartbeat token is stored.
+	if n := count(t, db, `SELECT count(*) FROM devices WHERE heartbeat_token_sha256 = sha256('acme-pacs-heartbeat-0001')`); n != 1 {
+		t.Fatalf("heartbeat token hash not found")
+	}
+	var dump string
+	if err := db.Get(&dump, `SELECT string_agg(d::text, ' ') FROM devices d`); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(dump, "acme-pacs-heartbeat-0001") {
+		t.Fatal("heartbeat token stored in clear")
+	}
+
+	// The CT leaves the file: retired, not deleted; history stays.
+	withoutCT := full[:strings.Index(full, "          - id: acme-ct")] + full[strings.Index(full, "    contracts:"):]
+	sum, err = s.Import(ctx, parseTestFile(t, withoutCT), t0.Add(2*time.Hour), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Retired["device"] != 1 {
+		t.Fatalf("want 1 device retired: %+v", sum)
+	}
+	if n := count(t, db, `SELECT count(*) FROM devices WHERE id = 'acme-ct' AND retired_at IS NOT NULL`); n != 1 {
+		t.Fatal("acme-ct must still exist, retired")
+	}
+	active, err := s.Devices(ctx, DeviceFilter{})
+	if err != nil || len(active) != 2 {
+		t.Fatalf("active devices = %d, %v; want 2", len(active), err)
+	}
+	// Back in the file: the same row comes back to life.
+	sum, err = s.Import(ctx, parseTestFile(t, full), t0.Add(3*time.Hour), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Updated["device"] != 1 || sum.Created["device"] != 0 {
+		t.Fatalf("re-adding a retired device must revive it: %+v", sum)
+	}
+	if n := count(t, db, `SELECT count(*) FROM devices`); n != 3 {
+		t.Fatalf("devices rows = %d, want 3 (no duplicates)", n)
+	}
+}
+
+func TestImportDryRunChangesNothing(t *testing.T) {
+	db := pgtest.DB(t)
+	s := NewStore(db)
+	raw, _ := os.ReadFile("testdata/valid-minimal.yaml")
+	sum, err := s.Import(context.Background(), parseTestFile(t, string(raw)), time.Now(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Created["device"] != 3 {
+		t.Fatalf("dry run must report what it would do: %+v", sum)
+	}
+	for _, table := range []string{"customers", "sites", "devices", "contracts", "contract_devices"} {
+		if n := count(t, db, `SELECT count(*) FROM `+table); n != 0 {
+			t.Errorf("dry run left %d rows in %s", n, table)
+		}
+	}
+}
+
+func TestStoreCoverageAndScope(t *testing.T) {
+	db := pgtest.DB(t)
+	s := NewStore(db)
+	ctx := context.Background()
+	raw, _ := os.ReadFile("testdata/valid-minimal.yaml")
+	if _, err := s.Import(ctx, parseTestFile(t, string(raw)), time.Now(), false); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Devices(ctx, DeviceFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cov, err := s.CoverageOf(ctx, ds, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cov["acme-pacs"]; !c.Covered() || c.SLAPolicy != "imaging-8x5" {
+		t.Errorf("acme-pacs coverage = %+v", c)
+	}
+	if c := cov["acme-ct"]; c.Covered() || c.Reason != ReasonDeviceNotListed {
+		t.Errorf("acme-ct coverage = %+v", c)
+	}
+	if _, err := s.Device(ctx, Scope{CustomerID: "someone-else"}, "acme-pacs"); err != ErrNotFound {
+		t.Errorf("out-of-scope device: err = %v, want ErrNotFound", err)
+	}
+	d, err := s.Device(ctx, Scope{CustomerID: "acme"}, "acme-pacs")
+	if err != nil || d.SNMP == nil || d.SNMP.AuthPassphrase.Reveal() != "auth-passphrase-secret" || d.Heartbeat.Grace != 5*time.Minute {
+		t.Errorf("device read back wrong: %+v, %v", d, err)
+	}
+	if hb, err := s.DeviceByHeartbeatToken(ctx, "acme-pacs-heartbeat-0001"); err != nil || hb.ID != "acme-pacs" {
+		t.Errorf("DeviceByHeartbeatToken = %v, %v", hb.ID, err)
+	}
+}

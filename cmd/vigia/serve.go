@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/server"
+)
+
+func init() {
+	register(command{name: "serve", summary: "run the NOC: API, console and /metrics", run: runServe})
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "[flags]", `
+Runs Vigía: migrates the database, optionally imports an inventory, and
+serves the API (/api/v1, bearer tokens), /healthz, /readyz and /metrics.
+
+With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
+--data-dir/pg and stops it on exit if it started it.`, stdout, stderr)
+	dbf := dbFlags{ownCluster: true}
+	dbf.register(fs)
+	listen := fs.String("listen", envOr("VIGIA_LISTEN", "127.0.0.1:8080"), "HTTP listen address (env VIGIA_LISTEN)")
+	importFile := fs.String("import", "", "import this inventory file before serving")
+	demo := fs.Bool("demo", false, "create and print API tokens for NOC staff and each customer (for `make run`)")
+	logLevel := fs.String("log-level", envOr("VIGIA_LOG_LEVEL", "info"), "debug, info, warn or error (env VIGIA_LOG_LEVEL)")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	now := time.Now
+
+	// Parse the inventory before touching anything, so a bad file changes nothing.
+	var inv *assets.File
+	if *importFile != "" {
+		data, err := os.ReadFile(*importFile)
+		if err != nil {
+			return err
+		}
+		if inv, err = assets.ParseFile(*importFile, data, parseOptions()); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	defer ln.Close()
+
+	conn, closeDB, err := dbf.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	store := assets.NewStore(conn)
+	if inv != nil {
+		sum, err := store.Import(ctx, inv, now(), false)
+		if err != nil {
+			return err
+		}
+		log.Info("inventory imported", "file", *importFile, "devices_created", sum.Created["device"],
+			"devices_updated", sum.Updated["device"], "devices_retired", sum.Retired["device"])
+	}
+	tokens := auth.NewTokens(conn, now)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector())
+
+	handler := server.Handler(server.Config{
+		DB: conn, Tokens: tokens, Registry: reg, Log: log,
+		API: []server.Routes{assets.NewAPI(store, now)},
+	})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	base := "http://" + ln.Addr().String()
+	if *demo {
+		if err := printDemoTokens(ctx, stdout, store, tokens, base); err != nil {
+			return err
+		}
+	}
+	log.Info("serving", "url", base, "api", base+"/api/v1/devices", "metrics", base+"/metrics")
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// printDemoTokens gives a newcomer working credentials: one NOC token and
+// one per customer, with the commands to try them.
+func printDemoTokens(ctx context.Context, w io.Writer, store *assets.Store, tokens *auth.Tokens, base string) error {
+	noc, _, err := tokens.Create(ctx, "make run (NOC)", auth.RoleNOC, "", "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nVigía is up at %s\n\n", base)
+	fmt.Fprintf(w, "  NOC token:  %s\n", noc)
+	fmt.Fprintf(w, "  try:        curl -s -H 'Authorization: Bearer %s' %s/api/v1/devices\n", noc, base)
+	customers, err := store.Customers(ctx, assets.Scope{})
+	if err != nil {
+		return err
+	}
+	for _, c := range customers {
+		t, _, err := tokens.Create(ctx, "make run ("+c.ID+")", auth.RoleCustomer, c.ID, "")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %s (%s) token: %s\n", c.Name, c.ID, t)
+	}
+	fmt.Fprintf(w, "\n  metrics:    %s/metrics\n  health:     %s/healthz  %s/readyz\n\n", base, base, base)
+	return nil
+}
