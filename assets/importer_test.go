@@ -9,7 +9,9 @@ import (
 	"testing"
 )
 
-func knownTestPolicy(name string) bool { return slices.Contains([]string{"imaging-8x5", "it-support-pe"}, name) }
+func knownTestPolicy(name string) bool {
+	return slices.Contains([]string{"imaging-8x5", "it-support-pe"}, name)
+}
 
 // TestParseInvalid checks every testdata/invalid-*.yaml against the exact
 // problems listed in its .err file: all mistakes, each with line and key.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
@@ -90,14 +89,4 @@ Exit status: 0 imported, 1 the file is invalid or the database refused it,
 // parseOptions is how the importer learns which SLA policies exist.
 func parseOptions() assets.ParseOptions {
 	return assets.ParseOptions{KnownPolicy: knownPolicy}
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -1,5 +1,10 @@
 package main
 
-// knownPolicy tells the importer whether a contract's SLA policy exists.
-// Until the SLA engine ships its presets, any name is accepted.
-var knownPolicy func(name string) bool
+import "github.com/vigia-noc/vigia/maintenance/sla"
+
+// knownPolicy tells the importer whether a contract's SLA policy exists:
+// the presets shipped from the support contracts.
+func knownPolicy(name string) bool {
+	_, err := sla.Presets().Lookup(name)
+	return err == nil
+}
