@@ -1,0 +1,151 @@
+package fleetsim
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/vigia-noc/vigia/dicomping"
+)
+
+// tcpIdle is how long a plain TCP endpoint holds a silent connection, like
+// a service waiting for a request that never comes.
+const tcpIdle = 10 * time.Second
+
+// endpoint is one listening address of a device. Its methods are called
+// with the device's lock held.
+type endpoint struct {
+	addr    string
+	ae      string // called AE title; empty for a plain TCP endpoint
+	timeout time.Duration
+
+	l     net.Listener // nil while closed
+	dicom *dicomping.Server
+	tcp   *tcpServer
+}
+
+// open listens on the endpoint's address. Blackholed, nobody accepts: the
+// kernel completes the handshakes into the backlog and the peer waits for
+// an answer that never comes, at the cost of no goroutine at all.
+func (e *endpoint) open(blackhole bool) error {
+	l, err := net.Listen("tcp", e.addr)
+	if err != nil {
+		return err
+	}
+	e.l = l
+	if !blackhole {
+		e.serve()
+	}
+	return nil
+}
+
+// serve starts answering on the open listener. From a blackhole this is a
+// hung service recovering: the connections waiting in the backlog are
+// served, not reset.
+func (e *endpoint) serve() {
+	if e.ae != "" {
+		e.dicom = &dicomping.Server{AETitle: e.ae, Timeout: e.timeout}
+		go e.dicom.Serve(e.l) // its error is ours: we close l
+		return
+	}
+	e.tcp = &tcpServer{l: e.l, conns: map[net.Conn]struct{}{}}
+	go e.tcp.serve()
+}
+
+// stopAccepting closes the listener: new connections are refused, open
+// ones carry on.
+func (e *endpoint) stopAccepting() {
+	if e.l != nil {
+		e.l.Close()
+	}
+}
+
+// close drops the listener and every open connection, as a device that
+// loses power does. Closing a blackholed listener resets the connections
+// waiting in its backlog.
+func (e *endpoint) close() {
+	if e.dicom != nil {
+		e.dicom.Close()
+	}
+	if e.tcp != nil {
+		e.tcp.close()
+	}
+	// Closing it ourselves too, since Serve may not have registered it
+	// yet; the port must be free when close returns, for a quick re-open.
+	if e.l != nil {
+		e.l.Close()
+	}
+	e.l, e.dicom, e.tcp = nil, nil, nil
+}
+
+// shutdown lets open associations end until ctx is done.
+func (e *endpoint) shutdown(ctx context.Context) error {
+	var err error
+	if e.dicom != nil {
+		err = e.dicom.Shutdown(ctx)
+	}
+	e.close()
+	return err
+}
+
+// tcpServer accepts connections and holds them until the peer closes or
+// stays silent for tcpIdle: a TCP connect check succeeds, nothing more.
+type tcpServer struct {
+	l      net.Listener
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func (t *tcpServer) serve() {
+	var backoff time.Duration
+	for {
+		c, err := t.l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like pass: back off
+			// rather than spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			c.Close()
+			return
+		}
+		t.conns[c] = struct{}{}
+		t.mu.Unlock()
+		go t.hold(c)
+	}
+}
+
+func (t *tcpServer) hold(c net.Conn) {
+	defer func() {
+		t.mu.Lock()
+		delete(t.conns, c)
+		t.mu.Unlock()
+		c.Close()
+	}()
+	// Reading until EOF lets the peer close first, so TIME_WAIT stays on
+	// its side and not on ours.
+	c.SetReadDeadline(time.Now().Add(tcpIdle))
+	io.Copy(io.Discard, c)
+}
+
+func (t *tcpServer) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	t.l.Close()
+	for c := range t.conns {
+		c.Close()
+	}
+}
