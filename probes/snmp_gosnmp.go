@@ -1,0 +1,143 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/gosnmp/gosnmp"
+
+	"github.com/vigia-noc/vigia/assets"
+)
+
+// This file is the real side of snmpSession: the translation of an
+// inventory endpoint into a gosnmp client, and the thin wrapper the prober
+// talks to. Nothing here decides an outcome.
+
+// snmpAuthProtocols and snmpPrivProtocols map the inventory's protocol
+// names (assets' importer accepts exactly these) to gosnmp's.
+var (
+	snmpAuthProtocols = map[string]gosnmp.SnmpV3AuthProtocol{
+		"MD5": gosnmp.MD5, "SHA": gosnmp.SHA, "SHA224": gosnmp.SHA224,
+		"SHA256": gosnmp.SHA256, "SHA384": gosnmp.SHA384, "SHA512": gosnmp.SHA512,
+	}
+	snmpPrivProtocols = map[string]gosnmp.SnmpV3PrivProtocol{
+		"DES": gosnmp.DES, "AES": gosnmp.AES, "AES192": gosnmp.AES192,
+		"AES256": gosnmp.AES256, "AES192C": gosnmp.AES192C, "AES256C": gosnmp.AES256C,
+	}
+)
+
+// snmpMinPassphrase is RFC 3414's minimum, which net-snmp and most agents
+// enforce: a shorter one can never authenticate.
+const snmpMinPassphrase = 8
+
+// newGoSNMP builds a fresh, unconnected client for the endpoint. A new
+// GoSNMP and new UsmSecurityParameters every time: neither may be shared
+// between concurrent probes. Errors wrap errSNMPConfig and never contain a
+// secret.
+func newGoSNMP(ep *assets.SNMPEndpoint) (*gosnmp.GoSNMP, error) {
+	if ep.Host == "" {
+		return nil, fmt.Errorf("%w: no host", errSNMPConfig)
+	}
+	port := ep.Port
+	if port == 0 {
+		port = 161
+	}
+	if port < 0 || port > 65535 {
+		return nil, fmt.Errorf("%w: port %d out of range", errSNMPConfig, ep.Port)
+	}
+	g := &gosnmp.GoSNMP{
+		Target:    ep.Host,
+		Port:      uint16(port),
+		Transport: "udp",
+		MaxOids:   gosnmp.MaxOids,
+	}
+	switch strings.ToLower(ep.Version) {
+	case "v2c", "2c":
+		if ep.Community.IsZero() {
+			return nil, fmt.Errorf("%w: SNMP v2c without a community", errSNMPConfig)
+		}
+		g.Version = gosnmp.Version2c
+		g.Community = ep.Community.Reveal()
+		return g, nil
+	case "v3", "3":
+		usm, flags, err := newUSM(ep)
+		if err != nil {
+			return nil, err
+		}
+		g.Version = gosnmp.Version3
+		g.SecurityModel = gosnmp.UserSecurityModel
+		g.MsgFlags = flags
+		g.SecurityParameters = usm
+		return g, nil
+	}
+	return nil, fmt.Errorf("%w: unsupported SNMP version %q (want v2c or v3)", errSNMPConfig, ep.Version)
+}
+
+// newUSM derives the security level from which protocols are set: none is
+// noAuthNoPriv, auth alone is authNoPriv, both are authPriv.
+func newUSM(ep *assets.SNMPEndpoint) (*gosnmp.UsmSecurityParameters, gosnmp.SnmpV3MsgFlags, error) {
+	if ep.User == "" {
+		return nil, 0, fmt.Errorf("%w: SNMPv3 without a user", errSNMPConfig)
+	}
+	usm := &gosnmp.UsmSecurityParameters{
+		UserName:               ep.User,
+		AuthenticationProtocol: gosnmp.NoAuth,
+		PrivacyProtocol:        gosnmp.NoPriv,
+	}
+	if ep.AuthProtocol == "" {
+		if ep.PrivProtocol != "" {
+			return nil, 0, fmt.Errorf("%w: SNMPv3 privacy protocol %s without an auth protocol", errSNMPConfig, ep.PrivProtocol)
+		}
+		return usm, gosnmp.NoAuthNoPriv, nil
+	}
+	auth, ok := snmpAuthProtocols[normaliseSNMPProtocol(ep.AuthProtocol)]
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: unknown SNMPv3 auth protocol %q", errSNMPConfig, ep.AuthProtocol)
+	}
+	if len(ep.AuthPassphrase.Reveal()) < snmpMinPassphrase {
+		return nil, 0, fmt.Errorf("%w: SNMPv3 auth passphrase missing or shorter than %d characters", errSNMPConfig, snmpMinPassphrase)
+	}
+	usm.AuthenticationProtocol = auth
+	usm.AuthenticationPassphrase = ep.AuthPassphrase.Reveal()
+	if ep.PrivProtocol == "" {
+		return usm, gosnmp.AuthNoPriv, nil
+	}
+	priv, ok := snmpPrivProtocols[normaliseSNMPProtocol(ep.PrivProtocol)]
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: unknown SNMPv3 privacy protocol %q", errSNMPConfig, ep.PrivProtocol)
+	}
+	if len(ep.PrivPassphrase.Reveal()) < snmpMinPassphrase {
+		return nil, 0, fmt.Errorf("%w: SNMPv3 privacy passphrase missing or shorter than %d characters", errSNMPConfig, snmpMinPassphrase)
+	}
+	usm.PrivacyProtocol = priv
+	usm.PrivacyPassphrase = ep.PrivPassphrase.Reveal()
+	return usm, gosnmp.AuthPriv, nil
+}
+
+// normaliseSNMPProtocol accepts net-snmp's spelling too ("SHA-256",
+// "aes"), since people copy it from snmpd.conf.
+func normaliseSNMPProtocol(name string) string {
+	return strings.ToUpper(strings.ReplaceAll(name, "-", ""))
+}
+
+// gosnmpSession is the real snmpSession.
+type gosnmpSession struct{ g *gosnmp.GoSNMP }
+
+// gosnmpDial opens the client's UDP socket (and resolves its host name)
+// within ctx.
+func gosnmpDial(ctx context.Context, g *gosnmp.GoSNMP) (snmpSession, error) {
+	g.Context = ctx
+	if err := g.Connect(); err != nil {
+		return nil, err
+	}
+	return gosnmpSession{g: g}, nil
+}
+
+func (s gosnmpSession) Get(oids []string) (*gosnmp.SnmpPacket, error) { return s.g.Get(oids) }
+
+func (s gosnmpSession) GetBulk(oids []string, maxRepetitions uint32) (*gosnmp.SnmpPacket, error) {
+	return s.g.GetBulk(oids, 0, maxRepetitions)
+}
+
+func (s gosnmpSession) Close() error { return s.g.Close() }
