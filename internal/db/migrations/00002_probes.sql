@@ -11,6 +11,7 @@ CREATE TABLE device_states (
     consecutive_failures  integer NOT NULL DEFAULT 0,
     consecutive_successes integer NOT NULL DEFAULT 0,
     flapping              boolean NOT NULL DEFAULT false,
+    recent_transitions    timestamptz[] NOT NULL DEFAULT '{}', -- for flap detection
     last_probe_at         timestamptz,
     last_uptime_seconds   bigint,       -- SNMP sysUpTime, for reboot detection
     last_detail           text NOT NULL DEFAULT '',

@@ -1,0 +1,466 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/vigia-noc/vigia/assets"
+)
+
+// Inventory is what the engine reads of the inventory.
+type Inventory interface {
+	Devices(ctx context.Context, f assets.DeviceFilter) ([]assets.Device, error)
+	Sites(ctx context.Context, sc assets.Scope, includeRetired bool) ([]assets.Site, error)
+}
+
+// Config tunes the engine. Zero values take the defaults noted.
+type Config struct {
+	Clock   clockwork.Clock // default: the real clock
+	Probers map[string]Prober
+	Log     *slog.Logger
+	Metrics *Metrics // nil: no metrics
+	// SuccessesToUp, FlapTransitions and FlapWindow complete each device's
+	// Policy (FailuresToDown comes from the device's retries).
+	SuccessesToUp   int
+	FlapTransitions int
+	FlapWindow      time.Duration
+	// GatewayCacheTTL: how long an inline check of a site's gateway is
+	// trusted, so a storm of failing devices probes the gateway once.
+	GatewayCacheTTL time.Duration
+	// StatusWriteEvery: an unchanged status is still written this often
+	// (last probe instant); changes are written at once.
+	StatusWriteEvery time.Duration
+}
+
+// Engine probes devices, runs the state machine and persists decisions.
+// Checks of different devices run concurrently; checks of one device are
+// serialised.
+type Engine struct {
+	cfg   Config
+	store *Store
+	inv   Inventory
+
+	mu           sync.RWMutex
+	devices      map[string]assets.Device
+	siteDevices  map[string][]string
+	gateways     map[string]string // site -> gateway device
+	statuses     map[string]Status
+	deviceOutage map[string]int64
+	siteOutage   map[string]int64
+	windows      []*Window
+	locks        map[string]*sync.Mutex
+	lastWrite    map[string]time.Time
+	gwCache      map[string]gatewayCheck
+	started      time.Time
+}
+
+type gatewayCheck struct {
+	failing bool
+	at      time.Time
+}
+
+// NewEngine recovers the persisted state and returns a ready engine; call
+// Sync to load the inventory.
+func NewEngine(ctx context.Context, store *Store, inv Inventory, cfg Config) (*Engine, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SuccessesToUp == 0 {
+		cfg.SuccessesToUp = DefaultPolicy.SuccessesToUp
+	}
+	if cfg.FlapTransitions == 0 {
+		cfg.FlapTransitions = DefaultPolicy.FlapTransitions
+	}
+	if cfg.FlapWindow == 0 {
+		cfg.FlapWindow = DefaultPolicy.FlapWindow
+	}
+	if cfg.GatewayCacheTTL == 0 {
+		cfg.GatewayCacheTTL = 2 * time.Second
+	}
+	if cfg.StatusWriteEvery == 0 {
+		cfg.StatusWriteEvery = time.Minute
+	}
+	snap, err := store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, store: store, inv: inv, statuses: snap.Statuses, deviceOutage: snap.DeviceOutages,
+		siteOutage: snap.SiteOutages, devices: map[string]assets.Device{}, siteDevices: map[string][]string{},
+		gateways: map[string]string{}, locks: map[string]*sync.Mutex{}, lastWrite: map[string]time.Time{},
+		gwCache: map[string]gatewayCheck{}, started: cfg.Clock.Now()}
+	e.updateOutageGauges()
+	return e, nil
+}
+
+// Sync reloads the inventory and the maintenance windows. It returns the
+// active devices, for the scheduler.
+func (e *Engine) Sync(ctx context.Context) ([]assets.Device, error) {
+	devices, err := e.inv.Devices(ctx, assets.DeviceFilter{})
+	if err != nil {
+		return nil, err
+	}
+	sites, err := e.inv.Sites(ctx, assets.Scope{}, false)
+	if err != nil {
+		return nil, err
+	}
+	windows, err := e.store.Windows(ctx, e.cfg.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.devices
+	e.devices = make(map[string]assets.Device, len(devices))
+	e.siteDevices = map[string][]string{}
+	for _, d := range devices {
+		e.devices[d.ID] = d
+		e.siteDevices[d.SiteID] = append(e.siteDevices[d.SiteID], d.ID)
+		if e.locks[d.ID] == nil {
+			e.locks[d.ID] = &sync.Mutex{}
+		}
+		if _, ok := e.statuses[d.ID]; !ok {
+			e.statuses[d.ID] = Status{State: StateUnknown, Since: e.cfg.Clock.Now()}
+		}
+	}
+	for id, d := range old {
+		if _, ok := e.devices[id]; !ok && e.cfg.Metrics != nil {
+			e.cfg.Metrics.forget(d)
+		}
+	}
+	e.gateways = map[string]string{}
+	for _, s := range sites {
+		if s.GatewayDeviceID != nil {
+			e.gateways[s.ID] = *s.GatewayDeviceID
+		}
+	}
+	e.windows = windows
+	return devices, nil
+}
+
+// Status returns what the engine believes of a device.
+func (e *Engine) Status(id string) (Status, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st, ok := e.statuses[id]
+	return st, ok
+}
+
+func (e *Engine) policy(d assets.Device) Policy {
+	return Policy{FailuresToDown: d.Probe.Retries + 1, SuccessesToUp: e.cfg.SuccessesToUp,
+		FlapTransitions: e.cfg.FlapTransitions, FlapWindow: e.cfg.FlapWindow}
+}
+
+// ProbeTimeout bounds one probe of a device: a third of its interval,
+// between 1 and 10 seconds, so retries fit inside the detection bound.
+func ProbeTimeout(d assets.Device) time.Duration {
+	return min(max(d.Probe.Interval/3, time.Second), 10*time.Second)
+}
+
+// RetryDelay is the wait between confirmation retries of a failing device:
+// shorter than its interval, so a real outage is confirmed quickly.
+func RetryDelay(d assets.Device) time.Duration {
+	return min(max(d.Probe.Interval/time.Duration(d.Probe.Retries+2), 500*time.Millisecond), 5*time.Second)
+}
+
+// Check probes one device now, retrying a failure at a shorter interval
+// until it is confirmed or cleared, and persists what it decides.
+func (e *Engine) Check(ctx context.Context, id string) error {
+	e.mu.RLock()
+	d, ok := e.devices[id]
+	lock := e.locks[id]
+	e.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	lock.Lock()
+	defer lock.Unlock()
+	pol := e.policy(d)
+	for attempt := 0; ; attempt++ {
+		results := e.probeAll(ctx, d)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		prev, _ := e.Status(id)
+		obs := e.observe(ctx, d, prev, pol, results)
+		dec := Step(prev, obs, pol)
+		if err := e.persist(ctx, d, prev, dec, results); err != nil {
+			return err
+		}
+		next := dec.Next
+		confirmed := next.State.bad() || next.Failures >= pol.FailuresToDown
+		if obs.Outcome != Failed || confirmed || obs.InMaintenance || attempt >= pol.FailuresToDown {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.cfg.Clock.After(RetryDelay(d)):
+		}
+	}
+}
+
+// probeAll runs every prober that applies to the device.
+func (e *Engine) probeAll(ctx context.Context, d assets.Device) []Result {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout(d))
+	defer cancel()
+	var results []Result
+	for _, name := range sortedProbers(e.cfg.Probers) {
+		p := e.cfg.Probers[name]
+		if !p.Applies(d) {
+			continue
+		}
+		r := p.Probe(ctx, d)
+		if r.Prober == "" {
+			r.Prober = name
+		}
+		if e.cfg.Metrics != nil {
+			e.cfg.Metrics.observeResult(r)
+		}
+		results = append(results, r)
+	}
+	return results
+}
+
+func sortedProbers(m map[string]Prober) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// combine folds the probes of a device into one outcome: any failing probe
+// means failed; then a refusal; then slowness.
+func combine(results []Result) (Outcome, string, time.Duration) {
+	rank := map[Outcome]int{OK: 0, Degraded: 1, Misconfigured: 2, Failed: 3}
+	out, detail := OK, ""
+	var uptime time.Duration
+	for _, r := range results {
+		if detail == "" || rank[r.Outcome] > rank[out] {
+			out, detail = r.Outcome, r.Detail
+		}
+		if r.Uptime > 0 {
+			uptime = r.Uptime
+		}
+	}
+	if len(results) == 0 {
+		return "", "no probe applies to this device", 0
+	}
+	return out, detail, uptime
+}
+
+func (e *Engine) observe(ctx context.Context, d assets.Device, prev Status, pol Policy, results []Result) Observation {
+	now := e.cfg.Clock.Now()
+	outcome, detail, uptime := combine(results)
+	obs := Observation{At: now, Outcome: outcome, Detail: detail, Uptime: uptime}
+	e.mu.RLock()
+	gw := e.gateways[d.SiteID]
+	siteDown := e.siteOutage[d.SiteID] != 0
+	if gw == d.ID {
+		obs.OutageOpen = siteDown
+	} else {
+		obs.OutageOpen = e.deviceOutage[d.ID] != 0
+	}
+	for _, w := range e.windows {
+		if w.Covers(d) && w.Active(now) {
+			obs.InMaintenance = true
+			break
+		}
+	}
+	e.mu.RUnlock()
+	if gw != "" && gw != d.ID && outcome == Failed {
+		// About to be declared down? Ask the gateway first: one site
+		// incident, not one outage per device.
+		obs.GatewayDown = siteDown || (prev.Failures+1 >= pol.FailuresToDown && e.gatewayFailing(ctx, gw))
+	}
+	return obs
+}
+
+// gatewayFailing reports whether a site's gateway is failing, from its
+// recorded failures or a fresh probe cached for GatewayCacheTTL.
+func (e *Engine) gatewayFailing(ctx context.Context, gwID string) bool {
+	now := e.cfg.Clock.Now()
+	e.mu.RLock()
+	gw, ok := e.devices[gwID]
+	st := e.statuses[gwID]
+	cached, hit := e.gwCache[gwID]
+	e.mu.RUnlock()
+	if !ok {
+		return false
+	}
+	if st.State.bad() || st.Failures > 0 {
+		return true
+	}
+	if hit && now.Sub(cached.at) < e.cfg.GatewayCacheTTL {
+		return cached.failing
+	}
+	outcome, _, _ := combine(e.probeAll(ctx, gw))
+	failing := outcome == Failed
+	e.mu.Lock()
+	e.gwCache[gwID] = gatewayCheck{failing: failing, at: now}
+	e.mu.Unlock()
+	return failing
+}
+
+// persist writes a decision (only what changed, or a periodic refresh) and
+// then updates memory and metrics.
+func (e *Engine) persist(ctx context.Context, d assets.Device, prev Status, dec Decision, results []Result) error {
+	e.mu.RLock()
+	isGateway := e.gateways[d.SiteID] == d.ID
+	last := e.lastWrite[d.ID]
+	e.mu.RUnlock()
+	next := dec.Next
+	changed := dec.Transition != nil || dec.OpenOutage || dec.CloseOutage || len(dec.Events) > 0 ||
+		next.Failures != prev.Failures || next.Successes != prev.Successes || next.Flapping != prev.Flapping ||
+		len(next.RecentTransitions) != len(prev.RecentTransitions) || next.LastUptime != prev.LastUptime ||
+		next.LastProbeAt.Sub(last) >= e.cfg.StatusWriteEvery
+	if !changed {
+		e.remember(d, prev, next, results)
+		return nil
+	}
+	switch {
+	case isGateway && dec.OpenOutage:
+		if err := e.openSiteIncident(ctx, d, dec, results); err != nil {
+			return err
+		}
+	case isGateway && dec.CloseOutage:
+		id, err := e.store.EndSiteIncident(ctx, d, next, dec, next.LastProbeAt, results)
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		delete(e.siteOutage, d.SiteID)
+		e.mu.Unlock()
+		e.cfg.Log.Info("site incident ended", "site", d.SiteID, "gateway", d.ID, "outage", id)
+	default:
+		// A gateway's own outage is its site incident, handled above.
+		if isGateway {
+			dec.OpenOutage, dec.CloseOutage = false, false
+		}
+		c, err := e.store.Commit(ctx, Change{Device: d, Status: next, Decision: dec, Evidence: results})
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		if c.OpenedOutage != 0 {
+			e.deviceOutage[d.ID] = c.OpenedOutage
+		}
+		if c.EndedOutage != 0 || dec.CloseOutage {
+			delete(e.deviceOutage, d.ID)
+		}
+		e.mu.Unlock()
+		if c.OpenedOutage != 0 {
+			e.cfg.Log.Info("device down", "device", d.ID, "outage", c.OpenedOutage, "evidence", next.LastDetail)
+		}
+		if c.EndedOutage != 0 {
+			e.cfg.Log.Info("device back up", "device", d.ID, "outage", c.EndedOutage)
+		}
+	}
+	e.mu.Lock()
+	e.lastWrite[d.ID] = next.LastProbeAt
+	e.mu.Unlock()
+	e.remember(d, prev, next, results)
+	e.updateOutageGauges()
+	return nil
+}
+
+// openSiteIncident marks the site's other devices unreachable and opens one
+// site incident for them all.
+func (e *Engine) openSiteIncident(ctx context.Context, gw assets.Device, dec Decision, results []Result) error {
+	at := dec.Next.LastProbeAt
+	e.mu.RLock()
+	members := slices.Clone(e.siteDevices[gw.SiteID])
+	e.mu.RUnlock()
+	affected := map[string]Status{}
+	transitions := map[string]*Transition{}
+	var held []*sync.Mutex
+	defer func() {
+		for _, l := range held {
+			l.Unlock()
+		}
+	}()
+	for _, id := range members {
+		if id == gw.ID {
+			continue
+		}
+		e.mu.RLock()
+		l := e.locks[id]
+		e.mu.RUnlock()
+		// Only this site's gateway locks this site's devices, and a device
+		// check never takes another lock, so this cannot deadlock.
+		l.Lock()
+		held = append(held, l)
+		st, _ := e.Status(id)
+		if st.State != StateDown && st.State != StateMaintenance && st.State != StateUnreachable {
+			transitions[id] = &Transition{From: st.State, To: StateUnreachable, At: at}
+			st.State, st.Since = StateUnreachable, at
+		}
+		affected[id] = st
+	}
+	id, err := e.store.OpenSiteIncident(ctx, gw, dec.Next, dec, affected, transitions,
+		"gateway "+gw.ID+" down: "+dec.Next.LastDetail, at, results)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.siteOutage[gw.SiteID] = id
+	for devID, st := range affected {
+		prev := e.statuses[devID]
+		e.statuses[devID] = st
+		if e.cfg.Metrics != nil {
+			e.cfg.Metrics.setState(e.devices[devID], prev.State, st.State, false, st.Flapping)
+		}
+	}
+	e.mu.Unlock()
+	e.cfg.Log.Warn("site incident", "site", gw.SiteID, "gateway", gw.ID, "outage", id, "devices", len(affected))
+	return nil
+}
+
+func (e *Engine) remember(d assets.Device, prev, next Status, results []Result) {
+	outcome, _, _ := combine(results)
+	e.mu.Lock()
+	e.statuses[d.ID] = next
+	if e.gateways[d.SiteID] == d.ID {
+		// A gateway's own check is fresh word on its site's link: a failure
+		// is remembered; a success is not, since the link may drop right
+		// after and a failing device must then look again.
+		if outcome == Failed {
+			e.gwCache[d.ID] = gatewayCheck{failing: true, at: next.LastProbeAt}
+		} else {
+			delete(e.gwCache, d.ID)
+		}
+	}
+	e.mu.Unlock()
+	if e.cfg.Metrics != nil {
+		answered := outcome == OK || outcome == Degraded || outcome == Misconfigured
+		e.cfg.Metrics.setState(d, prev.State, next.State, answered, next.Flapping)
+	}
+}
+
+func (e *Engine) updateOutageGauges() {
+	if e.cfg.Metrics == nil {
+		return
+	}
+	e.mu.RLock()
+	nd, ns := len(e.deviceOutage), len(e.siteOutage)
+	e.mu.RUnlock()
+	e.cfg.Metrics.outagesOpen.WithLabelValues("device").Set(float64(nd))
+	e.cfg.Metrics.outagesOpen.WithLabelValues("site").Set(float64(ns))
+}
+
+// String describes the engine for logs.
+func (e *Engine) String() string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return fmt.Sprintf("probes engine: %d devices, %d open device outages, %d site incidents", len(e.devices), len(e.deviceOutage), len(e.siteOutage))
+}
