@@ -196,10 +196,10 @@ customers:
 `
 
 type fleet struct {
-	gw       *tcpGear
-	ct, us   *node
-	flappy   *node
-	orthanc  *orthanctest.Orthanc
+	gw        *tcpGear
+	ct, us    *node
+	flappy    *node
+	orthanc   *orthanctest.Orthanc
 	inventory string
 }
 

@@ -94,7 +94,9 @@ func TestStep(t *testing.T) {
 		{name: "still failing when the window ends: down, outage opens", seq: "offfff",
 			mod: func(i int, o *Observation) { o.InMaintenance = i <= 3 }, want: "WWWWDD", opened: 1},
 		{name: "reboot seen from a lower uptime", seq: "ooo",
-			mod: func(i int, o *Observation) { o.Uptime = []time.Duration{time.Hour, time.Hour + 10*time.Second, 5 * time.Second}[i] },
+			mod: func(i int, o *Observation) {
+				o.Uptime = []time.Duration{time.Hour, time.Hour + 10*time.Second, 5 * time.Second}[i]
+			},
 			want: "UUU", events: []string{EventRebooted}},
 	}
 	for _, tt := range tests {
