@@ -1,0 +1,187 @@
+package maintenance
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/httpx"
+)
+
+// API serves tickets under /api/v1/tickets and the Alertmanager receiver
+// at /api/v1/alertmanager. A customer's token sees and acts on its own
+// customer's tickets only: another customer's ticket answers 404 exactly
+// like one that does not exist.
+type API struct {
+	store *Store
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// NewAPI returns the ticket API; now is the clock of every action.
+func NewAPI(store *Store, now func() time.Time, log *slog.Logger) *API {
+	return &API{store: store, now: now, log: log}
+}
+
+// Actions reachable as POST /api/v1/tickets/{id}/{action}.
+var actions = []string{"acknowledge", "assign", "comment", "pause", "resume", "severity", "solve", "confirm", "reopen", "close"}
+
+// Register adds the routes to mux (behind bearer authentication).
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/tickets", a.list)
+	mux.HandleFunc("POST /api/v1/tickets", a.create)
+	mux.HandleFunc("GET /api/v1/tickets/{id}", a.show)
+	mux.HandleFunc("POST /api/v1/tickets/{id}/{action}", a.act)
+	mux.HandleFunc("POST /api/v1/alertmanager", a.alertmanager)
+}
+
+func actor(r *http.Request) Actor {
+	p, _ := auth.FromContext(r.Context())
+	return ActorOf(p)
+}
+
+// fail answers an error of the store with its status code.
+func (a *API) fail(w http.ResponseWriter, err error, id string) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		httpx.NotFound(w, "ticket", id)
+	case errors.Is(err, ErrInvalid):
+		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "%s", cause(err))
+	case errors.Is(err, ErrForbidden):
+		httpx.Fail(w, http.StatusForbidden, "forbidden", "%s", cause(err))
+	case errors.Is(err, ErrRefused):
+		httpx.Fail(w, http.StatusUnprocessableEntity, "refused", "%s", cause(err))
+	case errors.Is(err, ErrConflict):
+		httpx.Fail(w, http.StatusConflict, "conflict", "%s", cause(err))
+	default:
+		a.log.Error("ticket API", "err", err)
+		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not process the ticket")
+	}
+}
+
+// cause strips the "maintenance: <what>: " wrapping for people.
+func cause(err error) string {
+	for _, e := range []error{ErrInvalid, ErrForbidden, ErrRefused, ErrConflict} {
+		if errors.Is(err, e) {
+			msg := err.Error()
+			if i := strings.Index(msg, e.Error()); i >= 0 {
+				return msg[i+len("maintenance: "):]
+			}
+			return msg
+		}
+	}
+	return err.Error()
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		if !slices.Contains([]string{"status", "severity", "customer", "site", "device", "limit", "cursor"}, k) {
+			httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "unknown parameter %q", k)
+			return
+		}
+	}
+	ac := actor(r)
+	f := ListFilter{Scope: ac.scope(), Status: q.Get("status"), CustomerID: q.Get("customer"), SiteID: q.Get("site"),
+		DeviceID: q.Get("device"), Limit: 50}
+	if f.Status != "" && !slices.Contains([]string{StatusNew, StatusAcknowledged, StatusInProgress, StatusPending, StatusSolved,
+		StatusClosed, StatusReopened}, f.Status) {
+		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "unknown status %q", f.Status)
+		return
+	}
+	intParam := func(name string, lo, hi int64, dst *int64) bool {
+		v := q.Get(name)
+		if v == "" {
+			return true
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < lo || n > hi {
+			httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "%s must be an integer from %d to %d", name, lo, hi)
+			return false
+		}
+		*dst = n
+		return true
+	}
+	sev, limit := int64(0), int64(50)
+	if !intParam("severity", 1, 4, &sev) || !intParam("limit", 1, 200, &limit) || !intParam("cursor", 1, 1<<62, &f.Cursor) {
+		return
+	}
+	f.Severity, f.Limit = int(sev), int(limit)
+	if f.Scope.CustomerID != "" && f.CustomerID != "" && f.CustomerID != f.Scope.CustomerID {
+		httpx.JSON(w, http.StatusOK, map[string]any{"tickets": []Ticket{}})
+		return
+	}
+	ts, next, err := a.store.List(r.Context(), f)
+	if err != nil {
+		a.fail(w, err, "")
+		return
+	}
+	body := map[string]any{"tickets": ts}
+	if next != 0 {
+		body["next_cursor"] = strconv.FormatInt(next, 10)
+	}
+	httpx.JSON(w, http.StatusOK, body)
+}
+
+func (a *API) create(w http.ResponseWriter, r *http.Request) {
+	var in CreateInput
+	if !httpx.Decode(w, r, &in) {
+		return
+	}
+	t, err := a.store.Create(r.Context(), actor(r), in, a.now())
+	if err != nil {
+		a.fail(w, err, "")
+		return
+	}
+	httpx.JSON(w, http.StatusCreated, t)
+}
+
+func (a *API) show(w http.ResponseWriter, r *http.Request) {
+	d, err := a.store.Get(r.Context(), actor(r).scope(), r.PathValue("id"), a.now())
+	if err != nil {
+		a.fail(w, err, r.PathValue("id"))
+		return
+	}
+	httpx.JSON(w, http.StatusOK, d)
+}
+
+func (a *API) act(w http.ResponseWriter, r *http.Request) {
+	action := r.PathValue("action")
+	if !slices.Contains(actions, action) {
+		httpx.Fail(w, http.StatusNotFound, "not_found", "no ticket action %q (try one of %v)", action, actions)
+		return
+	}
+	var in ActionInput
+	// Acknowledge or confirm need no body; anything sent must be valid.
+	if r.ContentLength != 0 && !httpx.Decode(w, r, &in) {
+		return
+	}
+	t, err := a.store.Act(r.Context(), actor(r), r.PathValue("id"), action, in, a.now())
+	if err != nil {
+		a.fail(w, err, r.PathValue("id"))
+		return
+	}
+	httpx.JSON(w, http.StatusOK, t)
+}
+
+func (a *API) alertmanager(w http.ResponseWriter, r *http.Request) {
+	if p, _ := auth.FromContext(r.Context()); p.Role != auth.RoleNOC {
+		httpx.Fail(w, http.StatusForbidden, "forbidden", "the Alertmanager receiver takes a NOC token")
+		return
+	}
+	var p AlertmanagerPayload
+	if !httpx.Decode(w, r, &p) {
+		return
+	}
+	res, err := a.store.Alertmanager(r.Context(), p, a.now())
+	if err != nil {
+		a.fail(w, err, "")
+		return
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"alerts": res})
+}

@@ -1,0 +1,216 @@
+package maintenance
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/maintenance/sla"
+)
+
+// plannedTask is one step of a pre-closure protocol.
+type plannedTask struct {
+	Kind string // call, email, contact, close, end
+	Due  time.Time
+}
+
+// planClosure turns a policy's pre-closure protocol into dated steps,
+// counted from the solution instant solved:
+//
+//   - seed 000 (call every 3 h for 9 h, then e-mail every 12 h for 24 h,
+//     then close as accepted): "every X for Y" is Y/X contacts at the start
+//     of each X, so calls at +0 h (the contact at solution), +3 h, +6 h,
+//     e-mails at +9 h and +21 h, and the closing at +33 h, when the e-mail
+//     window ends. Wall-clock time, as the seed words it.
+//   - seed 001 (three attempts on business days): one contact on each of
+//     three working days at the solution's local time, the first at the
+//     first working instant at or after the solution; then "end": the
+//     protocol is over and the NOC closes (the seed names no timeout).
+//   - seed 003 (auto-close after 48 h awaiting confirmation): the contact
+//     at solution and the closing at +48 h.
+//   - a policy with only first_contact at_solution: that contact.
+func planClosure(p sla.Policy, solved time.Time) []plannedTask {
+	c := p.Closure
+	var out []plannedTask
+	if c.CallEvery > 0 && c.CallFor > 0 {
+		for k := time.Duration(0); k*c.CallEvery < c.CallFor; k++ {
+			out = append(out, plannedTask{"call", solved.Add(k * c.CallEvery)})
+		}
+	}
+	if c.EmailEvery > 0 && c.EmailFor > 0 {
+		base := solved.Add(c.CallFor)
+		for k := time.Duration(0); k*c.EmailEvery < c.EmailFor; k++ {
+			out = append(out, plannedTask{"email", base.Add(k * c.EmailEvery)})
+		}
+	}
+	cal := p.Calendar()
+	var attemptsEnd time.Time
+	if c.ContactAttempts > 0 {
+		first := solved
+		if c.AttemptsOn == "business_days" {
+			first = cal.Next(solved)
+		}
+		for k := 0; k < c.ContactAttempts; k++ {
+			due := first.Add(time.Duration(k) * 24 * time.Hour)
+			if c.AttemptsOn == "business_days" {
+				due = cal.AddDays(first, k)
+			}
+			out = append(out, plannedTask{"contact", due})
+		}
+		attemptsEnd = first.Add(time.Duration(c.ContactAttempts) * 24 * time.Hour)
+		if c.AttemptsOn == "business_days" {
+			attemptsEnd = cal.AddDays(first, c.ContactAttempts)
+		}
+	}
+	if len(out) == 0 && c.FirstContact == "at_solution" {
+		out = append(out, plannedTask{"contact", solved})
+	}
+	switch {
+	case c.OnTimeout == "close_accepted" && c.AutoCloseAfter > 0:
+		out = append(out, plannedTask{"close", solved.Add(c.AutoCloseAfter)})
+	case c.OnTimeout == "close_accepted":
+		end := solved.Add(c.CallFor + c.EmailFor)
+		if attemptsEnd.After(end) {
+			end = attemptsEnd
+		}
+		out = append(out, plannedTask{"close", end})
+	case !attemptsEnd.IsZero():
+		out = append(out, plannedTask{"end", attemptsEnd})
+	}
+	return out
+}
+
+// Sweeper performs due pre-closure tasks. Tasks are rows, so a restart
+// loses none; RunDue is idempotent and safe to run from several instances
+// at once (a task is claimed under its ticket's lock, skipping tickets
+// another sweeper holds).
+type Sweeper struct {
+	store *Store
+	log   *slog.Logger
+}
+
+// NewSweeper returns the pre-closure sweeper over store.
+func NewSweeper(store *Store, log *slog.Logger) *Sweeper { return &Sweeper{store: store, log: log} }
+
+// RunDue performs every task due at or before now and returns how many it
+// performed.
+func (w *Sweeper) RunDue(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	var skip []int64
+	for {
+		done, taskID, err := w.one(ctx, now, skip)
+		if err != nil {
+			return n, err
+		}
+		if taskID == 0 {
+			return n, nil
+		}
+		if done {
+			n++
+		} else {
+			skip = append(skip, taskID)
+		}
+	}
+}
+
+// one claims and performs one due task; taskID 0 means none was left.
+func (w *Sweeper) one(ctx context.Context, now time.Time, skip []int64) (bool, int64, error) {
+	s := w.store
+	var done bool
+	var taskID int64
+	err := s.inTx(ctx, "pre-closure task", func(tx *sqlx.Tx) error {
+		// Lock order is ticket, then task, as for every ticket change.
+		var ticketID int64
+		err := tx.QueryRowxContext(ctx, `SELECT c.id, t.id FROM closure_tasks c JOIN tickets t ON t.id = c.ticket_id
+			WHERE c.done_at IS NULL AND c.cancelled_at IS NULL AND c.due_at <= $1 AND NOT (c.id = ANY ($2))
+			ORDER BY c.due_at, c.id LIMIT 1 FOR UPDATE OF t SKIP LOCKED`, now, int64s(skip)).Scan(&taskID, &ticketID)
+		if errors.Is(err, sql.ErrNoRows) {
+			taskID = 0
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		var kind string
+		var round, seq int
+		var due time.Time
+		// Re-read under the ticket lock: another sweeper may have done it.
+		err = tx.QueryRowContext(ctx, `UPDATE closure_tasks SET done_at = $2 WHERE id = $1 AND done_at IS NULL AND cancelled_at IS NULL
+			RETURNING kind, round, seq, due_at`, taskID, now).Scan(&kind, &round, &seq, &due)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mark task done: %w", err)
+		}
+		t, err := lockTicket(ctx, tx, Scope{}, fmt.Sprint(ticketID))
+		if err != nil {
+			return err
+		}
+		if t.Status != StatusSolved || t.SolveRound != round {
+			// The solution was confirmed, rejected or superseded without
+			// cancelling this task; nothing to do.
+			done = true
+			return nil
+		}
+		var total int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM closure_tasks WHERE ticket_id = $1 AND round = $2 AND kind IN ('call', 'email', 'contact')`,
+			t.ID, round).Scan(&total); err != nil {
+			return err
+		}
+		who := author("vigia", "pre-closure")
+		switch kind {
+		case "call", "email", "contact":
+			text := fmt.Sprintf("contact attempt %d of %d (%s) to confirm the solution", seq, total, kind)
+			if err := addEvent(ctx, tx, t.ID, now, who, "contact_attempt", text,
+				map[string]any{"round": round, "seq": seq, "channel": kind, "due_at": due}); err != nil {
+				return err
+			}
+			if err := s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:contact:%d:%d", t.Number, round, seq), &t, msgContact, now); err != nil {
+				return err
+			}
+		case "close":
+			reason := CloseAcceptedNoAnswer
+			p, err := s.policies.Lookup(t.SLAPolicy)
+			if err == nil && p.Closure.AutoCloseAfter > 0 {
+				reason = CloseAutoClosed
+			}
+			// The closing instant is the protocol's, not the sweeper's
+			// wake-up: a late sweep must not shift the record.
+			if err := s.closeTicket(ctx, tx, &t, due, who, reason, "pre-closure protocol ended without an answer: solution accepted", nil); err != nil {
+				return err
+			}
+		case "end":
+			if err := addEvent(ctx, tx, t.ID, now, who, "contact_attempts_exhausted",
+				"no answer after the protocol's contact attempts; the NOC closes the ticket", map[string]any{"round": round}); err != nil {
+				return err
+			}
+		}
+		done = true
+		return nil
+	})
+	return done, taskID, err
+}
+
+// Run sweeps every interval until ctx ends, reading the clock now.
+func (w *Sweeper) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if n, err := w.RunDue(ctx, now()); err != nil {
+			w.log.Warn("pre-closure sweep failed", "err", err)
+		} else if n > 0 {
+			w.log.Info("pre-closure tasks performed", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
