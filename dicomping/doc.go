@@ -13,11 +13,11 @@
 //		Timeout:        5 * time.Second,
 //	})
 //	switch dicomping.Classify(err) {
-//	case dicomping.ClassOK:           // up: res.RTT, res.PeerImplementationVersionName...
-//	case dicomping.ClassDown:         // refused, unreachable or silent: an outage
+//	case dicomping.ClassOK:            // up: res.RTT, res.PeerImplementationVersionName...
+//	case dicomping.ClassDown:          // refused, unreachable or silent: an outage
 //	case dicomping.ClassMisconfigured: // rejected: AE titles, allow list, certificates
-//	case dicomping.ClassProtocol:     // aborted or broken answer
-//	case dicomping.ClassStatus:       // C-ECHO answered with a failure status
+//	case dicomping.ClassProtocol:      // aborted or broken answer
+//	case dicomping.ClassStatus:        // C-ECHO answered with a failure status
 //	}
 //
 // Errors are typed so that a program can tell an outage from a

@@ -31,6 +31,7 @@ type Error struct {
 	Err   error
 }
 
+// Error says which peer, phase and cause.
 func (e *Error) Error() string {
 	return fmt.Sprintf("dicomping: %s: %s: %v", e.Addr, e.Phase, e.Err)
 }
@@ -77,6 +78,7 @@ const (
 	RejectReasonLocalLimitExceeded  = 2
 )
 
+// Error decodes the rejection into words.
 func (e *RejectedError) Error() string {
 	return "association rejected: " + e.Description()
 }
@@ -135,6 +137,7 @@ type AbortError struct {
 	Reason byte // meaningful when Source is 2
 }
 
+// Error decodes the abort source and reason into words.
 func (e *AbortError) Error() string {
 	switch e.Source {
 	case 0:
@@ -167,6 +170,7 @@ type ContextRejectedError struct {
 	Result byte // PS3.8 section 9.3.3.2: 1 user rejection, 2 no reason, 3 abstract syntax, 4 transfer syntaxes
 }
 
+// Error decodes the presentation context result into words.
 func (e *ContextRejectedError) Error() string {
 	reason := fmt.Sprintf("result %d", e.Result)
 	switch e.Result {
@@ -189,6 +193,7 @@ type StatusError struct {
 	Status uint16
 }
 
+// Error gives the status in hex and in words.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("C-ECHO status 0x%04X: %s", e.Status, StatusText(e.Status))
 }
@@ -229,6 +234,7 @@ type ProtocolError struct {
 	Err    error // the underlying cause, if any
 }
 
+// Error says what the peer did wrong.
 func (e *ProtocolError) Error() string {
 	if e.Err != nil {
 		return "protocol error: " + e.Reason + ": " + e.Err.Error()
@@ -266,6 +272,7 @@ const (
 
 var classNames = [...]string{"ok", "down", "misconfigured", "protocol", "status", "local"}
 
+// String returns the class in one lowercase word, e.g. "misconfigured".
 func (c Class) String() string {
 	if int(c) < len(classNames) {
 		return classNames[c]
@@ -330,6 +337,7 @@ type OptionsError struct {
 	Reason string
 }
 
+// Error names the invalid field.
 func (e *OptionsError) Error() string {
 	return "dicomping: invalid " + e.Field + ": " + e.Reason
 }

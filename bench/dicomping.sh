@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Measures the client-side cost of a DICOM C-ECHO: dicomping.Echo against
+# `vigia simulate dicom` and dcmtk storescp, next to dcmtk echoscu run as one
+# process per echo, and a bare TCP connect+close as the floor. Prints a
+# Markdown section for BENCHMARKS.md. Needs dcmtk (scripts/install-deps.sh test).
+#   bench/dicomping.sh [-n 3000] [-n-storescp 300] [-n-echoscu 300]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/vigia" ./cmd/vigia
+go build -o "$tmp/bench-dicomping" ./bench/dicomping
+echo "Command: \`bench/dicomping.sh $*\`"
+echo
+"$tmp/bench-dicomping" -vigia "$tmp/vigia" "$@"
