@@ -373,6 +373,12 @@ func (s *Simulator) setSite(site string, up bool, mode Mode) error {
 }
 
 func (s *Simulator) set(d *device, up bool, mode Mode) error {
+	return s.setAndLog(d, up, mode, "")
+}
+
+// setAndLog changes d's state and logs one line if it changed; why, when
+// not empty, prefixes the message.
+func (s *Simulator) setAndLog(d *device, up bool, mode Mode, why string, attrs ...any) error {
 	if err := s.checkRunning(); err != nil {
 		return err
 	}
@@ -380,11 +386,14 @@ func (s *Simulator) set(d *device, up bool, mode Mode) error {
 	defer d.mu.Unlock()
 	d.stopFlap()
 	changed, err := s.setLocked(d, up, mode)
-	if changed {
+	if changed && err == nil {
+		if why != "" {
+			why += ": "
+		}
 		if up {
-			s.log.Info("device up", "device", d.ID, "site", d.Site)
+			s.log.Info(why+"device up", append([]any{"device", d.ID, "site", d.Site}, attrs...)...)
 		} else {
-			s.log.Info("device down", "device", d.ID, "site", d.Site, "mode", mode)
+			s.log.Info(why+"device down", append([]any{"device", d.ID, "site", d.Site, "mode", mode}, attrs...)...)
 		}
 	}
 	return err

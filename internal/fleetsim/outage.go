@@ -52,23 +52,21 @@ func (s *Simulator) Schedule(o Outage) error {
 	if s.closed {
 		return ErrClosed
 	}
+	d := s.byID[o.Device]
 	s.timers = append(s.timers, time.AfterFunc(o.After, func() {
-		if err := s.Down(o.Device, o.Mode); err != nil {
+		if err := s.setAndLog(d, false, o.Mode, "scheduled outage", "for", o.For); err != nil {
 			s.log.Warn("scheduled outage could not start", "device", o.Device, "error", err)
 			return
 		}
-		s.log.Info("scheduled outage: device down", "device", o.Device, "for", o.For)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.closed {
 			return
 		}
 		s.timers = append(s.timers, time.AfterFunc(o.For, func() {
-			if err := s.Up(o.Device); err != nil {
+			if err := s.setAndLog(d, true, Refuse, "scheduled outage over", "after", o.For); err != nil {
 				s.log.Warn("scheduled outage could not end", "device", o.Device, "error", err)
-				return
 			}
-			s.log.Info("scheduled outage over: device up", "device", o.Device, "after", o.For)
 		}))
 	}))
 	return nil

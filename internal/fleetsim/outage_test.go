@@ -65,7 +65,8 @@ func TestScheduledOutage(t *testing.T) {
 		t.Fatalf("up again after %s, want %s", up, after+dur)
 	}
 	out := log.String()
-	if strings.Count(out, "scheduled outage: device down") != 1 || strings.Count(out, "scheduled outage over: device up") != 1 {
+	if strings.Count(out, "device down") != 1 || strings.Count(out, "scheduled outage: device down") != 1 ||
+		strings.Count(out, "device up") != 1 || strings.Count(out, "scheduled outage over: device up") != 1 {
 		t.Fatalf("want one line when the outage begins and one when it ends:\n%s", out)
 	}
 

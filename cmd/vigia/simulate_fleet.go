@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/fleetsim"
+)
+
+func init() {
+	registerSimulation(simulation{name: "fleet", summary: "a fleet of devices (generated, or an inventory's) with outages on demand", run: runSimulateFleet})
+}
+
+const simulateFleetDescription = `
+Runs a fleet of simulated devices, defined one of two ways:
+
+  --devices N --base-port P   N devices on 127.0.0.1:P to P+N-1, spread over
+                              sites: each site's first device is its gateway
+                              (TCP), the first one behind it the core PACS,
+                              the rest modalities (DICOM, an AE title each).
+                              --write-inventory saves the matching inventory
+                              for 'vigia import'.
+  --from FILE                 every DICOM and TCP endpoint of an inventory
+                              whose host is a loopback address (DICOM answers
+                              the device's called AE title exactly), and the
+                              heartbeats of devices with a token, every grace/3
+                              to --vigia.
+
+A JSON control API on --control (loopback only) takes devices down and up:
+  GET  /devices                         id, site, state, port of each device
+  POST /devices/ID/down[?mode=blackhole] refused, or accepted and never answered
+  POST /devices/ID/up
+  POST /devices/ID/flap?period=2s       alternates down and up
+  POST /sites/ID/down | /sites/ID/up    the whole site, gateway included
+A down device's heartbeats stop. --outage schedules one for demos.
+
+Prints where the control API is and how much it serves once ready, one line
+per scheduled outage step, and shuts down gracefully on SIGINT or SIGTERM.`
+
+// outageFlags collects repeated --outage flags.
+type outageFlags []fleetsim.Outage
+
+func (o *outageFlags) String() string {
+	parts := make([]string, len(*o))
+	for i, x := range *o {
+		parts[i] = x.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (o *outageFlags) Set(v string) error {
+	x, err := fleetsim.ParseOutage(v)
+	if err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "fleetsim: "))
+	}
+	*o = append(*o, x)
+	return nil
+}
+
+// fleetFDMargin is what the process needs besides its listeners: stdio,
+// the control API, heartbeat connections, the first probes in flight.
+const fleetFDMargin = 64
+
+func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("simulate fleet", "--devices N --base-port P [flags] | --from FILE [flags]", simulateFleetDescription, stdout, stderr)
+	devices := fs.Int("devices", 0, "generate `N` devices")
+	basePort := fs.Int("base-port", 20000, "first `port` of the generated devices")
+	sites := fs.Int("sites", 0, "spread the generated devices over `S` sites (default one per 20 devices)")
+	customer := fs.String("customer", "sim", "customer `id` of the generated fleet, also the prefix of its ids")
+	writeInv := fs.String("write-inventory", "", "write the generated fleet's inventory to `FILE`")
+	interval := fs.Duration("interval", 10*time.Second, "probe interval written for every generated device (0: leave it to Vigía)")
+	retries := fs.Int("retries", 2, "probe retries written for every generated device")
+	from := fs.String("from", "", "serve the endpoints of the inventory `FILE`")
+	vigia := fs.String("vigia", fleetsim.DefaultVigiaURL, "Vigía `URL` that heartbeats are posted to")
+	control := fs.String("control", "127.0.0.1:8099", "loopback `address` of the control API (port 0 picks a free one)")
+	var outages outageFlags
+	fs.Var(&outages, "outage", "schedule an outage, `DEVICE@AFTER+DURATION` such as hsr-pacs@60s+5m (repeatable)")
+	verbose := fs.Bool("v", false, "log every state change, flaps included")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected arguments %q", fs.Args())
+	}
+	if (*from == "") == (*devices == 0) {
+		return usageError("want either --devices N or --from FILE")
+	}
+	if *from != "" && *writeInv != "" {
+		return usageError("--write-inventory is for a generated fleet; --from already has its file")
+	}
+	if host, _, err := net.SplitHostPort(*control); err != nil || !fleetsim.IsLoopback(host) {
+		return usageError("--control %q: want a loopback host:port; the control API has no authentication", *control)
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	name, data := *from, []byte(nil)
+	if *from != "" {
+		var err error
+		if data, err = os.ReadFile(*from); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		data, err = fleetsim.Generate(fleetsim.GenerateOptions{
+			Devices: *devices, BasePort: *basePort, Sites: *sites, Customer: *customer,
+			ProbeInterval: *interval, ProbeRetries: *retries,
+		})
+		if err != nil {
+			return usageError("%s", strings.TrimPrefix(err.Error(), "fleetsim: "))
+		}
+		name = "generated fleet"
+	}
+	inv, err := assets.ParseFile(name, data, parseOptions())
+	var invalid *assets.InvalidFileError
+	if errors.As(err, &invalid) {
+		for _, p := range invalid.Problems {
+			fmt.Fprintln(stderr, p)
+		}
+		return &exitError{code: 1, err: fmt.Errorf("%d problem(s) in %s", len(invalid.Problems), name)}
+	}
+	if err != nil {
+		return err
+	}
+	if *writeInv != "" {
+		if err := os.WriteFile(*writeInv, data, 0o644); err != nil {
+			return err
+		}
+	}
+	plan := fleetsim.FromInventory(inv)
+	for _, s := range plan.Skipped {
+		log.Info("not simulated: host is not loopback", "endpoint", s)
+	}
+	if len(plan.Devices) == 0 {
+		return fmt.Errorf("%s has no loopback endpoint or heartbeat to simulate", name)
+	}
+	sim, err := fleetsim.New(plan.Devices, fleetsim.Options{VigiaURL: *vigia, Logger: log})
+	if err != nil {
+		return err
+	}
+	for _, o := range outages {
+		if _, err := sim.Device(o.Device); err != nil {
+			return usageError("--outage %s: no simulated device %q", o, o.Device)
+		}
+	}
+	counts := sim.Counts()
+	fdLimit, err := fleetFileLimit(counts.Endpoints(), log)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", *control)
+	if err != nil {
+		return fmt.Errorf("control API: %w", err)
+	}
+	if err := sim.Start(); err != nil {
+		ln.Close()
+		return err
+	}
+	api := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- api.Serve(ln) }()
+	for _, o := range outages {
+		sim.Schedule(o) // the device exists: checked above
+	}
+
+	fmt.Fprintf(stdout, "serving %d endpoints (%d DICOM, %d TCP) of %d devices on %d sites", counts.Endpoints(), counts.DICOM, counts.TCP, counts.Devices, counts.Sites)
+	if counts.Heartbeats > 0 {
+		fmt.Fprintf(stdout, "; %d devices post heartbeats to %s", counts.Heartbeats, *vigia)
+	}
+	if fdLimit > 0 {
+		fmt.Fprintf(stdout, "; file descriptor limit %d", fdLimit)
+	}
+	fmt.Fprintf(stdout, "\ncontrol on http://%s (GET /devices, POST /devices/ID/down|up|flap, POST /sites/ID/down|up)\n", ln.Addr())
+	if *writeInv != "" {
+		fmt.Fprintf(stdout, "inventory written to %s (load it with: vigia import %s)\n", *writeInv, *writeInv)
+	}
+	for _, o := range outages {
+		fmt.Fprintf(stdout, "outage scheduled: %s down in %s for %s\n", o.Device, o.After, o.For)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), simulateShutdownGrace)
+	defer cancel()
+	api.Shutdown(shutdownCtx)
+	if err := sim.Shutdown(shutdownCtx); err != nil {
+		fmt.Fprintf(stderr, "vigia simulate fleet: associations still open after %s were aborted\n", simulateShutdownGrace)
+	}
+	if serveErr != nil {
+		return fmt.Errorf("control API: %w", serveErr)
+	}
+	return nil
+}
+
+// fleetFileLimit raises the file descriptor limit as far as allowed and
+// fails when it cannot hold every listener: better a clear message now
+// than "too many open files" on the 1021st device.
+func fleetFileLimit(endpoints int, log *slog.Logger) (uint64, error) {
+	soft, hard, err := fleetsim.RaiseFileLimit()
+	if errors.Is(err, errors.ErrUnsupported) {
+		return 0, nil
+	}
+	if err != nil {
+		log.Warn("could not raise the file descriptor limit", "soft", soft, "hard", hard, "error", err)
+	}
+	need := uint64(endpoints + fleetFDMargin)
+	if soft < need {
+		return soft, fmt.Errorf("%d endpoints need at least %d file descriptors but the limit is %d (hard limit %d): "+
+			"raise the hard limit (ulimit -Hn as root, LimitNOFILE= under systemd, --ulimit nofile= in Docker) or simulate fewer devices",
+			endpoints, need, soft, hard)
+	}
+	if soft < need+1024 {
+		log.Warn("file descriptor limit is tight: each probe in flight holds one more", "limit", soft, "endpoints", endpoints)
+	}
+	return soft, nil
+}
