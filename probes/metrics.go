@@ -15,7 +15,6 @@ type Metrics struct {
 	probeRuns     *prometheus.CounterVec
 	heartbeatSeen *prometheus.GaugeVec
 	outagesOpen   *prometheus.GaugeVec
-	checkLag      prometheus.Histogram
 }
 
 // NewMetrics registers the probes' metrics on reg.
@@ -38,11 +37,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "When the device's last heartbeat arrived (Unix time)."}, dev),
 		outagesOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigia_outages_open",
 			Help: "Open outages, by kind (device or site)."}, []string{"kind"}),
-		checkLag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigia_probe_schedule_lag_seconds",
-			Help:    "How late a device check started relative to its schedule (a growing lag means a probe backlog).",
-			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 	}
-	reg.MustRegister(m.deviceUp, m.deviceState, m.flapping, m.probeDuration, m.probeRuns, m.heartbeatSeen, m.outagesOpen, m.checkLag)
+	reg.MustRegister(m.deviceUp, m.deviceState, m.flapping, m.probeDuration, m.probeRuns, m.heartbeatSeen, m.outagesOpen)
 	for _, k := range []string{"device", "site"} {
 		m.outagesOpen.WithLabelValues(k)
 	}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // SchedulerConfig tunes the scheduler.
@@ -31,6 +33,8 @@ type Scheduler struct {
 	cfg    SchedulerConfig
 	s      gocron.Scheduler
 	jobs   map[string]scheduled
+	// scheduled mirrors len(jobs) for readers outside Sync's goroutine.
+	scheduled atomic.Int64
 }
 
 type scheduled struct {
@@ -111,11 +115,25 @@ func (sc *Scheduler) Sync(ctx context.Context) error {
 			delete(sc.jobs, id)
 		}
 	}
+	sc.scheduled.Store(int64(len(sc.jobs)))
 	return nil
 }
 
+// RegisterMetrics exposes the scheduler's backlog and size: checks waiting
+// for a free slot mean probing is falling behind.
+func (sc *Scheduler) RegisterMetrics(reg prometheus.Registerer) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigia_probe_queue_waiting",
+			Help: "Device checks due but waiting for a free slot (a probe backlog)."},
+			func() float64 { return float64(sc.s.JobsWaitingInQueue()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigia_probe_devices_scheduled",
+			Help: "Devices this instance probes."},
+			func() float64 { return float64(sc.scheduled.Load()) }),
+	)
+}
+
 // Scheduled returns how many devices have a job.
-func (sc *Scheduler) Scheduled() int { return len(sc.jobs) }
+func (sc *Scheduler) Scheduled() int { return int(sc.scheduled.Load()) }
 
 func (sc *Scheduler) check(ctx context.Context, id string, interval time.Duration) {
 	if err := sc.engine.Check(ctx, id); err != nil && !errors.Is(err, context.Canceled) {

@@ -11,12 +11,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/server"
+	"github.com/vigia-noc/vigia/probes"
 )
 
 func init() {
@@ -36,6 +38,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	importFile := fs.String("import", "", "import this inventory file before serving")
 	demo := fs.Bool("demo", false, "create and print API tokens for NOC staff and each customer (for `make run`)")
 	logLevel := fs.String("log-level", envOr("VIGIA_LOG_LEVEL", "info"), "debug, info, warn or error (env VIGIA_LOG_LEVEL)")
+	probing := fs.Bool("probe", true, "probe the inventory's devices (false: serve the API only)")
+	concurrency := fs.Uint("probe-concurrency", 256, "device checks running at once")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -85,9 +89,31 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 
+	clock := clockwork.NewRealClock()
+	probeMetrics := probes.NewMetrics(reg)
+	probeStore := probes.NewStore(conn)
+	engine, err := probes.NewEngine(ctx, probeStore, store, probes.Config{
+		Clock: clock, Log: log, Metrics: probeMetrics,
+		Probers: map[string]probes.Prober{
+			"dicom":     &probes.DICOM{Slow: 2 * time.Second},
+			"snmp":      probes.NewSNMPProber(),
+			"tcp":       &probes.TCP{Slow: 2 * time.Second},
+			"heartbeat": &probes.Heartbeat{Log: probeStore, Clock: clock, Started: clock.Now()},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	sched, err := probes.NewScheduler(engine, probes.SchedulerConfig{Concurrency: *concurrency})
+	if err != nil {
+		return err
+	}
+	sched.RegisterMetrics(reg)
+
 	handler := server.Handler(server.Config{
 		DB: conn, Tokens: tokens, Registry: reg, Log: log,
-		API: []server.Routes{assets.NewAPI(store, now)},
+		API:    []server.Routes{assets.NewAPI(store, now), probes.NewAPI(conn, probeStore, now)},
+		Public: []server.Routes{&probes.HeartbeatAPI{Devices: store, Log: probeStore, Clock: clock, Metrics: probeMetrics}},
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -100,11 +126,18 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 	log.Info("serving", "url", base, "api", base+"/api/v1/devices", "metrics", base+"/metrics")
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, 2)
+	go func() { errc <- fmt.Errorf("http: %w", srv.Serve(ln)) }()
+	if *probing {
+		go func() {
+			if err := sched.Run(ctx); err != nil {
+				errc <- fmt.Errorf("probes: %w", err)
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
-		return fmt.Errorf("http: %w", err)
+		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")

@@ -1,0 +1,171 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/httpx"
+)
+
+// API serves what the probes know under /api/v1: device states, outages and
+// maintenance windows, confined to the caller's customer.
+type API struct {
+	db    *sqlx.DB
+	store *Store
+	now   func() time.Time
+}
+
+// NewAPI returns the probes API.
+func NewAPI(db *sqlx.DB, store *Store, now func() time.Time) *API {
+	return &API{db: db, store: store, now: now}
+}
+
+// Register adds the routes.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/device-states", a.states)
+	mux.HandleFunc("GET /api/v1/outages", a.outages)
+	mux.HandleFunc("GET /api/v1/maintenance-windows", a.listWindows)
+	mux.HandleFunc("POST /api/v1/maintenance-windows", a.addWindow)
+}
+
+func customerScope(r *http.Request) (auth.Principal, string) {
+	p, _ := auth.FromContext(r.Context())
+	return p, p.CustomerScope()
+}
+
+// DeviceState is a device's state as the API shows it.
+type DeviceState struct {
+	DeviceID   string     `db:"device_id" json:"device_id"`
+	CustomerID string     `db:"customer_id" json:"customer_id"`
+	SiteID     string     `db:"site_id" json:"site_id"`
+	State      string     `db:"state" json:"state"`
+	Since      time.Time  `db:"since" json:"since"`
+	Flapping   bool       `db:"flapping" json:"flapping"`
+	Detail     string     `db:"last_detail" json:"detail"`
+	LastProbe  *time.Time `db:"last_probe_at" json:"last_probe_at,omitempty"`
+}
+
+func (a *API) states(w http.ResponseWriter, r *http.Request) {
+	_, customer := customerScope(r)
+	var out []DeviceState
+	err := a.db.SelectContext(r.Context(), &out, `SELECT d.id AS device_id, d.customer_id, d.site_id,
+		COALESCE(s.state, 'unknown') AS state, COALESCE(s.since, d.created_at) AS since, COALESCE(s.flapping, false) AS flapping,
+		COALESCE(s.last_detail, '') AS last_detail, s.last_probe_at
+		FROM devices d LEFT JOIN device_states s ON s.device_id = d.id
+		WHERE d.retired_at IS NULL AND ($1 = '' OR d.customer_id = $1) ORDER BY d.customer_id, d.site_id, d.id`, customer)
+	if err != nil {
+		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not read device states")
+		return
+	}
+	if out == nil {
+		out = []DeviceState{}
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"device_states": out})
+}
+
+// Outage is an outage as the API shows it.
+type Outage struct {
+	ID         int64          `db:"id" json:"id"`
+	Kind       string         `db:"kind" json:"kind"`
+	CustomerID string         `db:"customer_id" json:"customer_id"`
+	SiteID     string         `db:"site_id" json:"site_id"`
+	DeviceID   *string        `db:"device_id" json:"device_id,omitempty"`
+	Affected   pq.StringArray `db:"affected_device_ids" json:"affected_device_ids"`
+	Cause      string         `db:"cause" json:"cause"`
+	StartedAt  time.Time      `db:"started_at" json:"started_at"`
+	EndedAt    *time.Time     `db:"ended_at" json:"ended_at,omitempty"`
+}
+
+func (a *API) outages(w http.ResponseWriter, r *http.Request) {
+	_, customer := customerScope(r)
+	open := r.URL.Query().Get("open")
+	if open != "" && open != "true" && open != "false" {
+		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "open must be true or false")
+		return
+	}
+	var out []Outage
+	err := a.db.SelectContext(r.Context(), &out, `SELECT id, kind, customer_id, site_id, device_id, affected_device_ids, cause, started_at, ended_at
+		FROM outages WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR (ended_at IS NULL) = ($2 = 'true'))
+		ORDER BY started_at DESC LIMIT 500`, customer, open)
+	if err != nil {
+		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not read outages")
+		return
+	}
+	if out == nil {
+		out = []Outage{}
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"outages": out})
+}
+
+func (a *API) listWindows(w http.ResponseWriter, r *http.Request) {
+	p, _ := customerScope(r)
+	if p.Role == auth.RoleCustomer {
+		httpx.Fail(w, http.StatusForbidden, "forbidden", "maintenance windows are managed by the NOC")
+		return
+	}
+	ws, err := a.store.Windows(r.Context(), a.now())
+	if err != nil {
+		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not read maintenance windows")
+		return
+	}
+	if ws == nil {
+		ws = []*Window{}
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"maintenance_windows": ws})
+}
+
+type windowRequest struct {
+	Scope           string    `json:"scope"`
+	ScopeID         string    `json:"scope_id"`
+	Reason          string    `json:"reason"`
+	StartsAt        time.Time `json:"starts_at"`
+	EndsAt          time.Time `json:"ends_at"`
+	Cron            string    `json:"cron"`
+	TimeZone        string    `json:"time_zone"`
+	DurationSeconds int       `json:"duration_seconds"`
+}
+
+func (a *API) addWindow(w http.ResponseWriter, r *http.Request) {
+	p, _ := customerScope(r)
+	if p.Role != auth.RoleNOC {
+		httpx.Fail(w, http.StatusForbidden, "forbidden", "only NOC staff plan maintenance windows")
+		return
+	}
+	var req windowRequest
+	if !httpx.Decode(w, r, &req) {
+		return
+	}
+	if err := a.scopeExists(r.Context(), req.Scope, req.ScopeID); err != nil {
+		httpx.Fail(w, http.StatusBadRequest, "invalid_window", "%v", err)
+		return
+	}
+	win := &Window{Scope: req.Scope, ScopeID: req.ScopeID, Reason: req.Reason, StartsAt: req.StartsAt, EndsAt: req.EndsAt,
+		Cron: req.Cron, TimeZone: req.TimeZone, Duration: time.Duration(req.DurationSeconds) * time.Second}
+	if err := win.compile(); err != nil {
+		httpx.Fail(w, http.StatusBadRequest, "invalid_window", "%v", err)
+		return
+	}
+	if err := a.store.AddWindow(r.Context(), win, p.Name); err != nil {
+		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not save the window")
+		return
+	}
+	httpx.JSON(w, http.StatusCreated, win)
+}
+
+func (a *API) scopeExists(ctx context.Context, scope, id string) error {
+	table := map[string]string{"device": "devices", "site": "sites", "customer": "customers"}[scope]
+	if table == "" {
+		return fmt.Errorf("scope %q: want device, site or customer", scope)
+	}
+	var ok bool
+	if err := a.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE id = $1)`, id); err != nil || !ok {
+		return fmt.Errorf("no %s %q", scope, id)
+	}
+	return nil
+}
