@@ -3,7 +3,9 @@ package probes
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 
 	"github.com/gosnmp/gosnmp"
 
@@ -122,7 +124,10 @@ func normaliseSNMPProtocol(name string) string {
 }
 
 // gosnmpSession is the real snmpSession.
-type gosnmpSession struct{ g *gosnmp.GoSNMP }
+type gosnmpSession struct {
+	g    *gosnmp.GoSNMP
+	conn *reportConn
+}
 
 // gosnmpDial opens the client's UDP socket (and resolves its host name)
 // within ctx.
@@ -131,13 +136,92 @@ func gosnmpDial(ctx context.Context, g *gosnmp.GoSNMP) (snmpSession, error) {
 	if err := g.Connect(); err != nil {
 		return nil, err
 	}
-	return gosnmpSession{g: g}, nil
+	s := gosnmpSession{g: g}
+	if g.Version == gosnmp.Version3 {
+		s.conn = &reportConn{Conn: g.Conn}
+		g.Conn = s.conn
+	}
+	return s, nil
 }
 
-func (s gosnmpSession) Get(oids []string) (*gosnmp.SnmpPacket, error) { return s.g.Get(oids) }
+func (s gosnmpSession) Get(oids []string) (*gosnmp.SnmpPacket, error) {
+	pkt, err := s.g.Get(oids)
+	return pkt, s.explain(err)
+}
 
 func (s gosnmpSession) GetBulk(oids []string, maxRepetitions uint32) (*gosnmp.SnmpPacket, error) {
-	return s.g.GetBulk(oids, 0, maxRepetitions)
+	pkt, err := s.g.GetBulk(oids, 0, maxRepetitions)
+	return pkt, s.explain(err)
 }
 
 func (s gosnmpSession) Close() error { return s.g.Close() }
+
+// explain recovers why a v3 agent refused us. An agent reports a wrong
+// digest or an unknown user in an unauthenticated Report (RFC 3414 3.2:
+// it cannot sign for a user it cannot verify); gosnmp, expecting a signed
+// answer, discards it as "not authentic" and retries, so its error says
+// nothing of the cause. If the last datagram received after the last
+// request is such a Report, its varbind names the cause.
+func (s gosnmpSession) explain(err error) error {
+	if err == nil || s.conn == nil {
+		return err
+	}
+	last := s.conn.lastAnswer()
+	if last == nil {
+		return err
+	}
+	if oid, ok := decodeReport(last); ok {
+		return fmt.Errorf("%w (%v)", snmpReportError{oid: oid}, err)
+	}
+	return err
+}
+
+// decodeReport parses an unauthenticated, unencrypted v3 datagram and
+// returns its Report varbind's OID. Encrypted or signed datagrams are not
+// Reports about our credentials and are left to gosnmp.
+func decodeReport(datagram []byte) (string, bool) {
+	dec := &gosnmp.GoSNMP{
+		Version:            gosnmp.Version3,
+		SecurityModel:      gosnmp.UserSecurityModel,
+		MsgFlags:           gosnmp.NoAuthNoPriv,
+		SecurityParameters: &gosnmp.UsmSecurityParameters{UserName: "report-decoder"},
+	}
+	pkt, err := dec.SnmpDecodePacket(datagram)
+	if err != nil || pkt.Version != gosnmp.Version3 || pkt.MsgFlags&gosnmp.AuthPriv != gosnmp.NoAuthNoPriv ||
+		pkt.PDUType != gosnmp.Report || len(pkt.Variables) == 0 {
+		return "", false
+	}
+	return pkt.Variables[0].Name, true
+}
+
+// reportConn remembers the last datagram received since the last one sent,
+// for explain. gosnmp uses one connection per client and one request at a
+// time, but the mutex keeps explain safe whatever gosnmp does inside.
+type reportConn struct {
+	net.Conn
+	mu   sync.Mutex
+	last []byte
+}
+
+func (c *reportConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	c.last = nil
+	c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+func (c *reportConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.mu.Lock()
+		c.last = append(c.last[:0], b[:n]...)
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *reportConn) lastAnswer() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}

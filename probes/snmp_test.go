@@ -617,3 +617,76 @@ func TestSNMPCompareOIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestSNMPExplainUnauthenticatedReport: the Report an agent sends for a
+// wrong digest or an unknown user is unsigned, so gosnmp discards it; the
+// session must still recover its cause from the last datagram, and only
+// from a datagram received after the last request.
+func TestSNMPExplainUnauthenticatedReport(t *testing.T) {
+	encode := func(t *testing.T, flags gosnmp.SnmpV3MsgFlags, pduType gosnmp.PDUType, oid string) []byte {
+		t.Helper()
+		enc := &gosnmp.GoSNMP{
+			Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel, MsgFlags: flags,
+			SecurityParameters: &gosnmp.UsmSecurityParameters{
+				UserName: "vigia", AuthoritativeEngineID: "\x80\x00\x1f\x88\x80engine-id",
+				AuthenticationProtocol: gosnmp.NoAuth, PrivacyProtocol: gosnmp.NoPriv,
+			},
+		}
+		if flags&gosnmp.AuthNoPriv != 0 {
+			usm := enc.SecurityParameters.(*gosnmp.UsmSecurityParameters)
+			usm.AuthenticationProtocol, usm.AuthenticationPassphrase = gosnmp.SHA, testAuthPass
+		}
+		b, err := enc.SnmpEncodePacket(pduType, []gosnmp.SnmpPDU{{Name: oid, Type: gosnmp.Counter32, Value: uint32(7)}}, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	wrongDigest := errors.New("incoming packet is not authentic, discarding")
+
+	tests := []struct {
+		name      string
+		datagram  func(t *testing.T) []byte
+		sentAfter bool // a request was sent after the datagram arrived
+		want      Outcome
+		detail    string
+	}{
+		{"wrong digest Report", func(t *testing.T) []byte {
+			return encode(t, gosnmp.NoAuthNoPriv, gosnmp.Report, oidUsmStatsWrongDigests)
+		}, false, Misconfigured, "usmStatsWrongDigests"},
+		{"unknown user Report", func(t *testing.T) []byte {
+			return encode(t, gosnmp.NoAuthNoPriv, gosnmp.Report, oidUsmStatsUnknownUserNames)
+		}, false, Misconfigured, "usmStatsUnknownUserNames"},
+		{"discovery Report before the last request does not explain a timeout", func(t *testing.T) []byte {
+			return encode(t, gosnmp.NoAuthNoPriv, gosnmp.Report, oidUsmStatsUnknownEngineIDs)
+		}, true, Failed, "not authentic"},
+		{"a response is not a Report", func(t *testing.T) []byte {
+			return encode(t, gosnmp.NoAuthNoPriv, gosnmp.GetResponse, oidSysUpTime)
+		}, false, Failed, "not authentic"},
+		{"garbage is not a Report", func(t *testing.T) []byte { return []byte{0x30, 0x03, 0x02, 0x01} }, false, Failed, "not authentic"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, server := net.Pipe()
+			defer client.Close()
+			defer server.Close()
+			rc := &reportConn{Conn: client}
+			go func() { _, _ = server.Write(tt.datagram(t)) }()
+			buf := make([]byte, 4096)
+			if _, err := rc.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+			if tt.sentAfter {
+				go func() { _, _ = server.Read(make([]byte, 64)) }()
+				if _, err := rc.Write([]byte("next request")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := gosnmpSession{g: &gosnmp.GoSNMP{}, conn: rc}
+			o, detail := classifySNMPError(s.explain(wrongDigest))
+			if o != tt.want || !strings.Contains(detail, tt.detail) {
+				t.Fatalf("got %s %q, want %s containing %q", o, detail, tt.want, tt.detail)
+			}
+		})
+	}
+}
