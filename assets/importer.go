@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/mail"
 	"regexp"
 	"slices"
 	"strconv"
@@ -263,6 +264,11 @@ func (v *validator) check(f *File) {
 		}
 		if c.Language != "" {
 			v.oneOf(cp.with("language"), c.Language, []string{"es", "en"}, "language")
+		}
+		if c.NotifyEmail != "" {
+			if _, err := mail.ParseAddressList(c.NotifyEmail); err != nil {
+				v.errorf(cp.with("notify_email"), "%q is not a list of e-mail addresses: %v", c.NotifyEmail, err)
+			}
 		}
 		customerDevices := map[string]string{} // device id -> site id
 		for si := range c.Sites {

@@ -61,8 +61,8 @@ func (s *Store) Import(ctx context.Context, f *File, now time.Time, dryRun bool)
 		if lang == "" {
 			lang = "es"
 		}
-		if err := upsert(ctx, tx, &sum, "customer", "customers", []string{"id", "name", "country", "time_zone", "language"},
-			c.ID, c.Name, c.Country, c.TimeZone, lang); err != nil {
+		if err := upsert(ctx, tx, &sum, "customer", "customers", []string{"id", "name", "country", "time_zone", "language", "notify_email"},
+			c.ID, c.Name, c.Country, c.TimeZone, lang, c.NotifyEmail); err != nil {
 			return sum, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -18,6 +19,7 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/server"
+	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/probes"
 )
 
@@ -40,6 +42,11 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	logLevel := fs.String("log-level", envOr("VIGIA_LOG_LEVEL", "info"), "debug, info, warn or error (env VIGIA_LOG_LEVEL)")
 	probing := fs.Bool("probe", true, "probe the inventory's devices (false: serve the API only)")
 	concurrency := fs.Uint("probe-concurrency", 256, "device checks running at once")
+	smtpAddr := fs.String("smtp-addr", os.Getenv("VIGIA_SMTP_ADDR"), "SMTP relay host:port for notifications (env VIGIA_SMTP_ADDR); empty: e-mails wait in the outbox")
+	smtpFrom := fs.String("smtp-from", envOr("VIGIA_SMTP_FROM", "vigia@localhost"), "sender address of notifications (env VIGIA_SMTP_FROM)")
+	smtpUser := fs.String("smtp-user", os.Getenv("VIGIA_SMTP_USER"), "SMTP user (env VIGIA_SMTP_USER; password in VIGIA_SMTP_PASSWORD or VIGIA_SMTP_PASSWORD_FILE)")
+	webhookURL := fs.String("notify-webhook", os.Getenv("VIGIA_NOTIFY_WEBHOOK_URL"),
+		"URL receiving every notification as signed JSON (env VIGIA_NOTIFY_WEBHOOK_URL; secret in VIGIA_NOTIFY_WEBHOOK_SECRET or _FILE)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -51,6 +58,17 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		return err
 	}
 	now := time.Now
+	smtpPassword, err := secretFromEnv("VIGIA_SMTP_PASSWORD")
+	if err != nil {
+		return err
+	}
+	webhookSecret, err := secretFromEnv("VIGIA_NOTIFY_WEBHOOK_SECRET")
+	if err != nil {
+		return err
+	}
+	if *webhookURL != "" && webhookSecret == "" {
+		return usageError("--notify-webhook needs VIGIA_NOTIFY_WEBHOOK_SECRET (or _FILE) to sign what it sends")
+	}
 
 	// Parse the inventory before touching anything, so a bad file changes nothing.
 	var inv *assets.File
@@ -110,9 +128,24 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 	sched.RegisterMetrics(reg)
 
+	var webhookURLs []string
+	hooks := &maintenance.Webhooks{Secrets: map[string][]byte{}}
+	if *webhookURL != "" {
+		webhookURLs = []string{*webhookURL}
+		hooks.Secrets[*webhookURL] = []byte(webhookSecret)
+	}
+	tickets := maintenance.NewStore(conn, store, maintenance.Options{WebhookURLs: webhookURLs})
+	// A nil interface, not a nil *SMTP, when no relay is set: e-mails then
+	// wait in the outbox with the reason.
+	var mailer maintenance.Mailer
+	if *smtpAddr != "" {
+		mailer = &maintenance.SMTP{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, Password: smtpPassword}
+	}
+
 	handler := server.Handler(server.Config{
 		DB: conn, Tokens: tokens, Registry: reg, Log: log,
-		API:    []server.Routes{assets.NewAPI(store, now), probes.NewAPI(conn, probeStore, now)},
+		API: []server.Routes{assets.NewAPI(store, now), probes.NewAPI(conn, probeStore, now),
+			maintenance.NewAPI(tickets, now, log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: store, Log: probeStore, Clock: clock, Metrics: probeMetrics}},
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
@@ -135,6 +168,20 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 			}
 		}()
 	}
+	// The flow's next stages: outages become tickets, the pre-closure
+	// protocol runs, notifications leave the outbox.
+	background := []func() error{
+		func() error { return maintenance.NewOutageConsumer(tickets, now, log).Run(ctx, time.Second) },
+		func() error { return maintenance.NewSweeper(tickets, log).Run(ctx, now, 30*time.Second) },
+		func() error { return maintenance.NewSender(conn, mailer, hooks, log).Run(ctx, now, 2*time.Second) },
+	}
+	for _, run := range background {
+		go func() {
+			if err := run(); err != nil && ctx.Err() == nil {
+				errc <- err
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -147,6 +194,23 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		return err
 	}
 	return nil
+}
+
+// secretFromEnv reads a secret from the variable name, or from the file
+// named by name_FILE (for container and systemd credentials).
+func secretFromEnv(name string) (string, error) {
+	if v := os.Getenv(name); v != "" {
+		return v, nil
+	}
+	path := os.Getenv(name + "_FILE")
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // printDemoTokens gives a newcomer working credentials: one NOC token and
