@@ -48,7 +48,13 @@ import (
 //   - Misconfigured: the agent refused us: a v3 Report (unknown user, wrong
 //     digest, decryption error, unsupported security level), an access
 //     error status, a view that hides sysUpTime, or an endpoint that cannot
-//     be turned into a request (unknown protocol, missing passphrase).
+//     be turned into a request (unknown protocol, missing passphrase). A
+//     Report is never read as success; the unsigned ones gosnmp discards
+//     are recovered by the session (see gosnmpSession.explain).
+//
+// Facts: interfaces_down ("eth1,eth2"), interfaces_truncated, and for
+// servers storage_max_percent ("95.0"), storage_max_volume ("/data") and
+// one "storage:<volume>" entry per fixed disk ("9.5 GiB/10.0 GiB (95.0%)").
 //
 // Every Probe builds its own gosnmp client: gosnmp.GoSNMP is not safe for
 // concurrent use and its UsmSecurityParameters must never be shared between
@@ -98,8 +104,9 @@ const (
 	snmpMaxRows = 2048
 )
 
-// DefaultSNMPServerKinds are the device kinds whose storage is read.
-var DefaultSNMPServerKinds = []string{"pacs", "ris", "broker"}
+// snmpServerKinds are the device kinds whose storage is read by default:
+// the servers, where a full disk stops the imaging workflow.
+var snmpServerKinds = []string{"pacs", "ris", "broker"}
 
 // errSNMPConfig marks an endpoint that cannot be turned into a request.
 var errSNMPConfig = errors.New("snmp endpoint")
@@ -129,7 +136,7 @@ type SNMPProber struct {
 	// server is Degraded. Zero means 90.
 	StorageThreshold float64
 	// ServerKinds are the device kinds whose storage is read. Nil means
-	// DefaultSNMPServerKinds.
+	// pacs, ris and broker.
 	ServerKinds []string
 
 	dial snmpDialer
@@ -162,7 +169,6 @@ func (p *SNMPProber) probe(ctx context.Context, d assets.Device) Result {
 	if err != nil {
 		return Result{Outcome: Misconfigured, Detail: err.Error()}
 	}
-	g.Context = ctx
 	g.Timeout = p.Timeout
 	if g.Timeout <= 0 {
 		g.Timeout = defaultSNMPTimeout
@@ -243,7 +249,7 @@ func (p *SNMPProber) probe(ctx context.Context, d assets.Device) Result {
 func (p *SNMPProber) isServer(kind string) bool {
 	kinds := p.ServerKinds
 	if kinds == nil {
-		kinds = DefaultSNMPServerKinds
+		kinds = snmpServerKinds
 	}
 	return slices.Contains(kinds, kind)
 }

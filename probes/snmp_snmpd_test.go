@@ -79,7 +79,7 @@ func TestSNMPProbeSnmpd(t *testing.T) {
 			if tt.want != OK && r.Uptime != 0 {
 				t.Errorf("Uptime = %s on a refused probe", r.Uptime)
 			}
-			if elapsed := time.Since(start); elapsed > tt.deadline+500*time.Millisecond {
+			if elapsed := time.Since(start); elapsed > tt.deadline+time.Second {
 				t.Errorf("probe took %s, deadline %s", elapsed, tt.deadline)
 			}
 			for _, s := range []string{"not-the-passphrase", "not-the-community", "not-the-priv-passphrase", snmptest.AuthPassphrase, snmptest.PrivPassphrase, snmptest.Community} {
@@ -226,7 +226,7 @@ func TestSNMPProbeSnmpdDown(t *testing.T) {
 			if r.Outcome != Failed || !strings.Contains(r.Detail, tt.wantDetail) {
 				t.Fatalf("got %s %q, want failed containing %q", r.Outcome, r.Detail, tt.wantDetail)
 			}
-			if elapsed > deadline+700*time.Millisecond {
+			if elapsed > deadline+time.Second {
 				t.Fatalf("probe took %s, deadline %s", elapsed, deadline)
 			}
 		})
@@ -251,8 +251,9 @@ func TestSNMPProbeSnmpdRestart(t *testing.T) {
 	}
 	// Let the uptime grow well past what a restart takes on a loaded
 	// machine, so "lower" is not a coincidence of timing.
-	if u := agent.Uptime(); u < 2*time.Second {
-		time.Sleep(2*time.Second - u)
+	const grown = 3 * time.Second
+	if u := agent.Uptime(); u < grown {
+		time.Sleep(grown - u)
 	}
 	before := probeSNMP(t, p, "pacs", agent.V3(), 10*time.Second)
 
@@ -262,7 +263,7 @@ func TestSNMPProbeSnmpdRestart(t *testing.T) {
 	if after.Outcome == Failed || after.Outcome == Misconfigured {
 		t.Fatalf("v3 after restart: %s %q\nagent log:\n%s", after.Outcome, after.Detail, agent.Logs())
 	}
-	if before.Uptime < 2*time.Second || after.Uptime >= before.Uptime {
+	if before.Uptime < grown || after.Uptime >= before.Uptime {
 		t.Fatalf("uptime before restart %s, after %s: want after < before", before.Uptime, after.Uptime)
 	}
 }
