@@ -366,8 +366,19 @@ func (s *Simulator) setSite(site string, up bool, mode Mode) error {
 		return fmt.Errorf("%w %q", ErrUnknownSite, site)
 	}
 	var errs error
+	changed := 0
 	for _, d := range devs {
-		errs = errors.Join(errs, s.set(d, up, mode))
+		c, err := s.change(d, up, mode)
+		errs = errors.Join(errs, err)
+		if c && err == nil {
+			changed++
+		}
+	}
+	// One line for the site: its devices' lines would drown the log.
+	if up {
+		s.log.Info("site up", "site", site, "devices", changed)
+	} else {
+		s.log.Info("site down", "site", site, "devices", changed, "mode", mode)
 	}
 	return errs
 }
@@ -379,13 +390,7 @@ func (s *Simulator) set(d *device, up bool, mode Mode) error {
 // setAndLog changes d's state and logs one line if it changed; why, when
 // not empty, prefixes the message.
 func (s *Simulator) setAndLog(d *device, up bool, mode Mode, why string, attrs ...any) error {
-	if err := s.checkRunning(); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.stopFlap()
-	changed, err := s.setLocked(d, up, mode)
+	changed, err := s.change(d, up, mode)
 	if changed && err == nil {
 		if why != "" {
 			why += ": "
@@ -397,6 +402,17 @@ func (s *Simulator) setAndLog(d *device, up bool, mode Mode, why string, attrs .
 		}
 	}
 	return err
+}
+
+// change stops d's flap and moves it to the state asked.
+func (s *Simulator) change(d *device, up bool, mode Mode) (bool, error) {
+	if err := s.checkRunning(); err != nil {
+		return false, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopFlap()
+	return s.setLocked(d, up, mode)
 }
 
 // setLocked moves d to the state asked, reopening its listeners as

@@ -135,7 +135,8 @@ func TestSiteDown(t *testing.T) {
 	a1, a2 := dicomDevice("a1", "a", addrs[1]), dicomDevice("a2", "a", addrs[2])
 	bgw := Device{ID: "b-gw", Site: "b", Gateway: true, TCP: addrs[3]}
 	b1 := dicomDevice("b1", "b", addrs[4])
-	s := start(t, []Device{gw, a1, a2, bgw, b1}, Options{})
+	var log logBuffer
+	s := start(t, []Device{gw, a1, a2, bgw, b1}, Options{Logger: log.logger()})
 	check := func(t *testing.T, wantUp map[string]bool) {
 		t.Helper()
 		for _, st := range s.Devices() {
@@ -180,6 +181,9 @@ func TestSiteDown(t *testing.T) {
 			}
 			check(t, st.wantUp)
 		})
+	}
+	if out := log.String(); strings.Count(out, `msg="site down" site=a devices=3 mode=refuse`) != 1 || strings.Count(out, "device down") != 1 {
+		t.Fatalf("want one line per site operation, and one for the device taken down alone:\n%s", out)
 	}
 	if got := s.Sites(); strings.Join(got, ",") != "a,b" {
 		t.Fatalf("sites %v, want [a b]", got)

@@ -47,7 +47,7 @@ func freeAddrs(t *testing.T, n int) []string {
 // freeBlock returns the first of n consecutive free loopback ports, below
 // the ephemeral range so that other tests' port 0 listeners cannot take
 // them meanwhile.
-func freeBlock(t *testing.T, n int) int {
+func freeBlock(t testing.TB, n int) int {
 	t.Helper()
 	for range 50 {
 		base := 12000 + rand.IntN(20000-n)
