@@ -18,16 +18,16 @@ type File struct {
 
 // FileCustomer is a hospital network.
 type FileCustomer struct {
-	ID        string         `yaml:"id"`
-	Name      string         `yaml:"name"`
-	Country   string         `yaml:"country"`   // ISO 3166 alpha-2: CO, PE, MX…
-	TimeZone  string         `yaml:"time_zone"` // IANA, e.g. America/Bogota
-	Language  string         `yaml:"language"`  // es (default) or en, for notifications
+	ID       string `yaml:"id"`
+	Name     string `yaml:"name"`
+	Country  string `yaml:"country"`   // ISO 3166 alpha-2: CO, PE, MX…
+	TimeZone string `yaml:"time_zone"` // IANA, e.g. America/Bogota
+	Language string `yaml:"language"`  // es (default) or en, for notifications
 	// NotifyEmail receives outage and ticket notifications: one address or
 	// a comma-separated list.
-	NotifyEmail string `yaml:"notify_email"`
-	Sites     []FileSite     `yaml:"sites"`
-	Contracts []FileContract `yaml:"contracts"`
+	NotifyEmail string         `yaml:"notify_email"`
+	Sites       []FileSite     `yaml:"sites"`
+	Contracts   []FileContract `yaml:"contracts"`
 }
 
 // FileSite is a hospital, centre or department.
