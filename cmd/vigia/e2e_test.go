@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/db"
+	"github.com/vigia-noc/vigia/internal/orthanctest"
+	"github.com/vigia-noc/vigia/internal/pgtest"
+	"github.com/vigia-noc/vigia/internal/smtptest"
+	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/sla"
+)
+
+// buildVigia compiles this command once per test binary.
+func buildVigia(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "vigia")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// vigiaProcess is a `vigia serve` child process.
+type vigiaProcess struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	out  *strings.Builder
+}
+
+func startServe(t *testing.T, bin string, args ...string) *vigiaProcess {
+	t.Helper()
+	p := &vigiaProcess{cmd: exec.Command(bin, append([]string{"serve"}, args...)...), done: make(chan struct{}), out: &strings.Builder{}}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.kill9() })
+	return p
+}
+
+// kill9 ends the process as a crash would: no shutdown code runs.
+func (p *vigiaProcess) kill9() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The whole flow against real peers: Orthanc (the PACS) stops, Vigía opens
+// exactly one Sev 1 ticket with the right response due and one e-mail
+// reaches the SMTP server; a kill -9 and restart during the outage changes
+// neither; Orthanc back solves the ticket, and the pre-closure protocol
+// closes it on a driven clock.
+func TestOutageToTicketEndToEnd(t *testing.T) {
+	orthanc := orthanctest.Start(t, "HSR_PACS")
+	mail := smtptest.Start(t, smtptest.Options{})
+	url := pgtest.URL(t)
+	bin := buildVigia(t)
+
+	inventory := filepath.Join(t.TempDir(), "inventory.yaml")
+	if err := os.WriteFile(inventory, fmt.Appendf(nil, `
+customers:
+  - id: hsr
+    name: Red Hospitalaria San Rafael
+    country: CO
+    time_zone: America/Bogota
+    notify_email: noc@sanrafael.example
+    sites:
+      - id: hsr-central
+        name: Sede Central
+        kind: hospital
+        devices:
+          - id: hsr-pacs
+            name: PACS central
+            kind: pacs
+            role: core
+            dicom: {host: 127.0.0.1, port: %d, called_ae: HSR_PACS}
+            probe: {interval: 1s, retries: 1}
+    contracts:
+      - id: hsr-2026
+        sla_policy: imaging-8x5
+        devices: all
+        start: 2026-01-01
+        end: 2030-12-31
+        activated: 2026-01-02
+`, orthanc.Port), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(orthanctest.FreePort(t))
+	args := []string{"--database-url", url, "--import", inventory, "--listen", listen, "--smtp-addr", mail.Addr,
+		"--smtp-from", "vigia@noc.example", "--log-level", "debug"}
+	vigia := startServe(t, bin, args...)
+
+	conn, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	scalar := func(q string) string {
+		var s string
+		if err := conn.Get(&s, q); err != nil {
+			return ""
+		}
+		return s
+	}
+	waitUntil(t, "the PACS to be up", 30*time.Second, func() bool {
+		return scalar(`SELECT state FROM device_states WHERE device_id = 'hsr-pacs'`) == "up"
+	})
+	if resp, err := http.Get("http://" + listen + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz: %v %v", resp, err)
+	}
+
+	orthanc.Stop()
+	waitUntil(t, "a ticket", 30*time.Second, func() bool { return scalar(`SELECT count(*) FROM tickets`) == "1" })
+	var tk struct {
+		Severity   int       `db:"severity"`
+		Billable   bool      `db:"billable"`
+		Opened     time.Time `db:"opened_at"`
+		ResponseAt time.Time `db:"response_due_at"`
+	}
+	if err := conn.Get(&tk, `SELECT severity, billable, opened_at, response_due_at FROM tickets`); err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := sla.Presets().Lookup("imaging-8x5")
+	want, err := pol.Due(sla.Input{Opened: tk.Opened, Severity: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.Severity != 1 || tk.Billable || !tk.ResponseAt.Equal(want.Response.Due) {
+		t.Errorf("ticket: sev %d billable %v response due %s; want sev 1, covered, due %s", tk.Severity, tk.Billable, tk.ResponseAt, want.Response.Due)
+	}
+	msgs := mail.Wait(t, 1, 30*time.Second)
+	if !strings.Contains(msgs[0].Body, "PACS central") || !strings.Contains(msgs[0].Body, "Sede Central") ||
+		!slicesContain(msgs[0].To, "noc@sanrafael.example") {
+		t.Errorf("e-mail to %v:\n%s", msgs[0].To, msgs[0].Body)
+	}
+
+	// Crash and restart while the PACS is still down.
+	vigia.kill9()
+	vigia = startServe(t, bin, args...)
+	// The new process must have probed the dead PACS several times.
+	waitUntil(t, "failed probes after the restart", 30*time.Second, func() bool {
+		return failedProbes(listen) >= 3
+	})
+	time.Sleep(2 * time.Second) // and had time to (wrongly) open and send anything twice
+	if n := scalar(`SELECT count(*) FROM tickets`); n != "1" {
+		t.Errorf("tickets after kill -9 and restart = %s, want 1", n)
+	}
+	if n := scalar(`SELECT count(*) FROM outages`); n != "1" {
+		t.Errorf("outages after kill -9 and restart = %s, want 1", n)
+	}
+	if got, _ := mail.Messages(); len(got) != 1 {
+		t.Errorf("e-mails after kill -9 and restart = %d, want 1", len(got))
+	}
+
+	orthanc.StartAgain()
+	waitUntil(t, "the ticket solved", 30*time.Second, func() bool { return scalar(`SELECT status FROM tickets`) == "solved" })
+	vigia.kill9()
+
+	// The pre-closure protocol (seed 000: calls, then e-mails, then closed
+	// as accepted) on a driven clock.
+	store := maintenance.NewStore(sqlx.NewDb(conn.DB, "postgres"), assets.NewStore(conn), maintenance.Options{})
+	sweeper := maintenance.NewSweeper(store, nil)
+	solved, _ := time.Parse(time.RFC3339Nano, scalar(`SELECT to_json(solved_at)#>>'{}' FROM tickets`))
+	if _, err := sweeper.RunDue(context.Background(), solved.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if st, reason := scalar(`SELECT status FROM tickets`), scalar(`SELECT close_reason FROM tickets`); st != "closed" || reason != "accepted_no_answer" {
+		t.Errorf("after the protocol: %s (%s), want closed as accepted_no_answer", st, reason)
+	}
+}
+
+// failedProbes reads vigia_probe_runs_total{prober="dicom",result="failed"}.
+func failedProbes(listen string) int {
+	resp, err := http.Get("http://" + listen + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, `vigia_probe_runs_total{prober="dicom",result="failed"} `); ok {
+			n, _ := strconv.Atoi(rest)
+			return n
+		}
+	}
+	return 0
+}
+
+func slicesContain(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
