@@ -73,9 +73,15 @@ func TestControlAPI(t *testing.T) {
 			}
 			for _, d := range devices {
 				addr := "127.0.0.1:" + itoa(d.Port)
+				// Short for a device meant to be down: blackholed, it
+				// answers only by timing out.
+				timeout := 300 * time.Millisecond
+				if st.wantUp[d.ID] {
+					timeout = 5 * time.Second
+				}
 				var perr error
 				if d.AETitle != "" {
-					perr = echo(addr, d.AETitle, 200*time.Millisecond)
+					perr = echo(addr, d.AETitle, timeout)
 				} else {
 					perr = dial(addr)
 				}

@@ -54,7 +54,9 @@ func (s *Simulator) heartbeats(d *device) {
 
 // beat posts one heartbeat with the device's bearer token and no body.
 func (s *Simulator) beat(endpoint string, d *device) error {
-	ctx, cancel := context.WithTimeout(s.ctx, d.Heartbeat.Every)
+	// Never less than 5 s: a loaded Vigía answering late has still got
+	// the beat, and a retry would only add to its load.
+	ctx, cancel := context.WithTimeout(s.ctx, max(d.Heartbeat.Every, 5*time.Second))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, nil)
 	if err != nil {

@@ -1,6 +1,7 @@
 package fleetsim
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -54,7 +55,11 @@ func (s *Simulator) Schedule(o Outage) error {
 	}
 	d := s.byID[o.Device]
 	s.timers = append(s.timers, time.AfterFunc(o.After, func() {
-		if err := s.setAndLog(d, false, o.Mode, "scheduled outage", "for", o.For); err != nil {
+		err := s.setAndLog(d, false, o.Mode, "scheduled outage", "for", o.For)
+		if errors.Is(err, ErrClosed) {
+			return // fired while shutting down
+		}
+		if err != nil {
 			s.log.Warn("scheduled outage could not start", "device", o.Device, "error", err)
 			return
 		}
@@ -64,7 +69,7 @@ func (s *Simulator) Schedule(o Outage) error {
 			return
 		}
 		s.timers = append(s.timers, time.AfterFunc(o.For, func() {
-			if err := s.setAndLog(d, true, Refuse, "scheduled outage over", "after", o.For); err != nil {
+			if err := s.setAndLog(d, true, Refuse, "scheduled outage over", "after", o.For); err != nil && !errors.Is(err, ErrClosed) {
 				s.log.Warn("scheduled outage could not end", "device", o.Device, "error", err)
 			}
 		}))
