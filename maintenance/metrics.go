@@ -1,0 +1,109 @@
+package maintenance
+
+import (
+	"context"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the service desk's Prometheus metrics. The breach counter
+// counts rows the watcher inserted; the gauges are read from the database
+// at scrape time, so every instance reports the same truth and a restart
+// loses nothing.
+type Metrics struct {
+	breaches *prometheus.CounterVec
+}
+
+// NewMetrics registers the service desk's metrics on reg; db is read at
+// each scrape with a short timeout.
+func NewMetrics(reg prometheus.Registerer, db *sqlx.DB) *Metrics {
+	m := &Metrics{breaches: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigia_sla_breaches_total",
+		Help: "SLA breaches recorded, by customer, policy and clock (response or resolution).",
+	}, []string{"customer", "policy", "clock"})}
+	reg.MustRegister(m.breaches, &ticketCollector{db: db, timeout: 5 * time.Second})
+	return m
+}
+
+func (m *Metrics) breach(customer, policy, clock string) {
+	if m != nil {
+		m.breaches.WithLabelValues(customer, policy, clock).Inc()
+	}
+}
+
+var (
+	openDesc = prometheus.NewDesc("vigia_tickets_open",
+		"Tickets not closed, by customer, severity and status.", []string{"customer", "severity", "status"}, nil)
+	atRiskDesc = prometheus.NewDesc("vigia_sla_at_risk_tickets",
+		"Tickets whose running SLA clock passed a warning or escalation but is not breached, by customer (0 for every active customer).",
+		[]string{"customer"}, nil)
+)
+
+// ticketCollector reads the ticket gauges with two GROUP BY queries.
+type ticketCollector struct {
+	db      *sqlx.DB
+	timeout time.Duration
+}
+
+func (c *ticketCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- openDesc
+	ch <- atRiskDesc
+}
+
+// atRiskQuery: a clock is at risk while it runs (response: no
+// acknowledgement yet; resolution: not solved) and is not paused (a pending
+// ticket waits on someone else), has a warning or escalation mark, and no
+// breach mark.
+const atRiskQuery = `SELECT c.id, count(DISTINCT t.id) FROM customers c
+	LEFT JOIN tickets t ON t.customer_id = c.id AND t.status NOT IN ('closed', 'solved', 'pending')
+		AND EXISTS (SELECT 1 FROM sla_marks m WHERE m.ticket_id = t.id AND m.kind IN ('warning', 'escalation')
+			AND (m.clock = 'resolution' OR t.acknowledged_at IS NULL)
+			AND NOT EXISTS (SELECT 1 FROM sla_marks b WHERE b.ticket_id = t.id AND b.clock = m.clock AND b.kind = 'breach'))
+	WHERE c.retired_at IS NULL
+	GROUP BY c.id ORDER BY c.id`
+
+func (c *ticketCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	rows, err := c.db.QueryContext(ctx, `SELECT customer_id, severity::text, status, count(*) FROM tickets
+		WHERE status <> 'closed' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(openDesc, err)
+		return
+	}
+	for rows.Next() {
+		var customer, severity, status string
+		var n float64
+		if err := rows.Scan(&customer, &severity, &status, &n); err != nil {
+			rows.Close()
+			ch <- prometheus.NewInvalidMetric(openDesc, err)
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, n, customer, severity, status)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		ch <- prometheus.NewInvalidMetric(openDesc, err)
+		return
+	}
+	rows, err = c.db.QueryContext(ctx, atRiskQuery)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(atRiskDesc, err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var customer string
+		var n float64
+		if err := rows.Scan(&customer, &n); err != nil {
+			ch <- prometheus.NewInvalidMetric(atRiskDesc, err)
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(atRiskDesc, prometheus.GaugeValue, n, customer)
+	}
+	if err := rows.Err(); err != nil {
+		ch <- prometheus.NewInvalidMetric(atRiskDesc, err)
+	}
+}

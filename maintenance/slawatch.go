@@ -1,0 +1,264 @@
+package maintenance
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/maintenance/sla"
+)
+
+// SLA mark kinds, as recorded in sla_marks.
+const (
+	MarkWarning    = "warning"
+	MarkEscalation = "escalation"
+	MarkBreach     = "breach"
+)
+
+// Clock names.
+const (
+	ClockResponse   = "response"
+	ClockResolution = "resolution"
+)
+
+// Mark is one SLA instant a ticket passed.
+type Mark struct {
+	Clock   string    `json:"clock"`
+	Kind    string    `json:"kind"`
+	Level   int       `json:"level,omitempty"`
+	Instant time.Time `json:"instant"`
+}
+
+// SLAWatcher records the SLA warnings, escalations and breaches that
+// tickets passed, each once (sla_marks is unique per ticket, clock, kind and
+// level), with a timeline entry and a notification to the NOC's webhooks,
+// and counts breaches in vigia_sla_breaches_total.
+//
+// Marks go to the NOC only: they are the provider's internal alarms. The
+// customer hears about the ticket through its own notifications.
+type SLAWatcher struct {
+	store   *Store
+	metrics *Metrics
+	log     *slog.Logger
+	// CatchUp is how long after closing a ticket is still examined, so that
+	// a breach that happened while no watcher ran (a restart, a deploy) is
+	// still recorded.
+	CatchUp time.Duration
+}
+
+// NewSLAWatcher returns a watcher over store; metrics may be nil.
+func NewSLAWatcher(store *Store, metrics *Metrics, log *slog.Logger) *SLAWatcher {
+	return &SLAWatcher{store: store, metrics: metrics, log: log, CatchUp: 48 * time.Hour}
+}
+
+// dueMarks lists the marks of schedule sc passed at now by a ticket whose
+// response stopped at responded and resolution at resolved (nil: still
+// running). An instant is passed when the clock was still running after it:
+// meeting a target at its due instant is on time, as in sla.Clock.Breached.
+// Paused clocks have no due instant and so never breach.
+func dueMarks(sc sla.Schedule, responded, resolved *time.Time, now time.Time) []Mark {
+	var out []Mark
+	for _, c := range []struct {
+		name string
+		c    sla.Clock
+		stop *time.Time
+	}{{ClockResponse, sc.Response, responded}, {ClockResolution, sc.Resolution, resolved}} {
+		if !c.c.Defined {
+			continue
+		}
+		until := now
+		if c.stop != nil && c.stop.Before(now) {
+			until = *c.stop
+		}
+		passed := func(at time.Time) bool { return !at.IsZero() && until.After(at) }
+		if passed(c.c.Warning) {
+			out = append(out, Mark{Clock: c.name, Kind: MarkWarning, Instant: c.c.Warning})
+		}
+		for _, e := range c.c.Escalations {
+			if passed(e.At) {
+				out = append(out, Mark{Clock: c.name, Kind: MarkEscalation, Level: e.Level, Instant: e.At})
+			}
+		}
+		if !c.c.Paused && passed(c.c.Due) {
+			out = append(out, Mark{Clock: c.name, Kind: MarkBreach, Instant: c.c.Due})
+		}
+	}
+	return out
+}
+
+// stops returns when each clock of t stopped, nil while it runs. The
+// response stops at the first human acknowledgement, or when the ticket is
+// solved or closed without one (a restored service or a duplicate needs no
+// more answer); the resolution at the solution, or at a closing without one.
+// A reopened ticket's resolution runs again.
+func stops(t *Ticket) (responded, resolved *time.Time) {
+	done := t.Status == StatusSolved || t.Status == StatusClosed
+	switch {
+	case done && t.SolvedAt != nil:
+		resolved = t.SolvedAt
+	case done:
+		resolved = t.ClosedAt
+	}
+	responded = t.AcknowledgedAt
+	if responded == nil && done {
+		responded = resolved
+	}
+	return responded, resolved
+}
+
+// RunDue examines every open ticket (and those closed within CatchUp) at
+// now and records the marks they passed; it returns how many it recorded.
+// Several watchers may run at once: each ticket is examined under its row
+// lock, skipped if another holds it, and the unique key does the rest.
+func (w *SLAWatcher) RunDue(ctx context.Context, now time.Time) (int, error) {
+	var ids []int64
+	if err := w.store.db.SelectContext(ctx, &ids, `SELECT id FROM tickets
+		WHERE closed_at IS NULL OR closed_at > $1 ORDER BY id`, now.Add(-w.CatchUp)); err != nil {
+		return 0, fmt.Errorf("maintenance: sla watch: list tickets: %w", err)
+	}
+	// One ticket that cannot be computed (a policy removed from the
+	// presets) must not hide the others' breaches.
+	n := 0
+	var errs []error
+	for _, id := range ids {
+		k, err := w.one(ctx, id, now)
+		n += k
+		if err != nil {
+			if ctx.Err() != nil {
+				return n, err
+			}
+			errs = append(errs, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// recorded is a mark inserted by this watcher, for the metrics after commit.
+type recorded struct {
+	Mark
+	customer, policy string
+}
+
+func (w *SLAWatcher) one(ctx context.Context, id int64, now time.Time) (int, error) {
+	s := w.store
+	var done []recorded
+	err := s.inTx(ctx, fmt.Sprintf("sla watch ticket %d", id), func(tx *sqlx.Tx) error {
+		t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = $1 FOR UPDATE SKIP LOCKED`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // another watcher or an action holds it: next sweep
+		}
+		if err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		sc, _, err := s.schedule(ctx, tx, &t)
+		if err != nil {
+			return err
+		}
+		responded, resolved := stops(&t)
+		for _, m := range dueMarks(sc, responded, resolved, now) {
+			var markID int64
+			err := tx.QueryRowContext(ctx, `INSERT INTO sla_marks (ticket_id, clock, kind, level, instant, customer_id, sla_policy, severity, recorded_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (ticket_id, clock, kind, level) DO NOTHING RETURNING id`,
+				t.ID, m.Clock, m.Kind, m.Level, m.Instant, t.CustomerID, t.SLAPolicy, t.Severity, now).Scan(&markID)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("record %s %s: %w", m.Clock, m.Kind, err)
+			}
+			if err := addEvent(ctx, tx, t.ID, m.Instant, author("vigia", "sla"), "sla_"+m.Kind, markText(m, &t),
+				map[string]any{"clock": m.Clock, "kind": m.Kind, "level": m.Level, "instant": m.Instant, "recorded_at": now}); err != nil {
+				return err
+			}
+			if err := s.notifyNOC(ctx, tx, &t, m, now); err != nil {
+				return err
+			}
+			done = append(done, recorded{Mark: m, customer: t.CustomerID, policy: t.SLAPolicy})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range done {
+		if r.Kind == MarkBreach {
+			w.metrics.breach(r.customer, r.policy, r.Clock)
+		}
+		w.log.Info("sla mark recorded", "ticket", id, "clock", r.Clock, "kind", r.Kind, "level", r.Level, "instant", r.Instant)
+	}
+	return len(done), nil
+}
+
+func markText(m Mark, t *Ticket) string {
+	what := map[string]string{ClockResponse: "response", ClockResolution: "resolution"}[m.Clock]
+	switch m.Kind {
+	case MarkWarning:
+		return fmt.Sprintf("SLA warning: %s of %s (Sev %d, %s) is due soon", what, t.Number, t.Severity, t.SLAPolicy)
+	case MarkEscalation:
+		return fmt.Sprintf("SLA escalation: %s of %s moves to level %d", what, t.Number, m.Level)
+	}
+	return fmt.Sprintf("SLA breached: %s of %s (Sev %d, %s) was due %s", what, t.Number, t.Severity, t.SLAPolicy, m.Instant.UTC().Format(time.RFC3339))
+}
+
+// notifyNOC enqueues mark m to every NOC webhook, once per (ticket, mark).
+func (s *Store) notifyNOC(ctx context.Context, tx *sqlx.Tx, t *Ticket, m Mark, at time.Time) error {
+	if len(s.webhooks) == 0 {
+		return nil
+	}
+	key := fmt.Sprintf("ticket:%s:sla:%s:%s:%d", t.Number, m.Clock, m.Kind, m.Level)
+	text := markText(m, t)
+	payload, err := json.Marshal(map[string]any{"event": key, "kind": "sla_" + m.Kind, "ticket": t.Number, "ticket_id": t.ID,
+		"customer": t.CustomerID, "site": t.SiteID, "devices": t.DeviceIDs, "severity": t.Severity, "status": t.Status,
+		"sla_policy": t.SLAPolicy, "clock": m.Clock, "level": m.Level, "instant": m.Instant, "text": text, "at": at})
+	if err != nil {
+		return fmt.Errorf("notify %s: %w", key, err)
+	}
+	for _, u := range s.webhooks {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (event_key, channel, recipient, ticket_id, subject, body, payload, created_at, next_attempt_at)
+			VALUES ($1, 'webhook', $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (event_key, channel, recipient) DO NOTHING`,
+			key, u, t.ID, "["+t.Number+"] "+text, text, payload, at); err != nil {
+			return fmt.Errorf("notify %s to %s: %w", key, u, err)
+		}
+	}
+	return nil
+}
+
+// Marks returns the SLA marks of a ticket, in the order they were recorded.
+func (s *Store) Marks(ctx context.Context, ticketID int64) ([]Mark, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT clock, kind, level, instant FROM sla_marks WHERE ticket_id = $1 ORDER BY id`, ticketID)
+	if err != nil {
+		return nil, fmt.Errorf("maintenance: sla marks of %d: %w", ticketID, err)
+	}
+	defer rows.Close()
+	out := []Mark{}
+	for rows.Next() {
+		var m Mark
+		if err := rows.Scan(&m.Clock, &m.Kind, &m.Level, &m.Instant); err != nil {
+			return nil, fmt.Errorf("maintenance: sla marks of %d: %w", ticketID, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Run sweeps every interval until ctx ends, reading the clock now.
+func (w *SLAWatcher) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if _, err := w.RunDue(ctx, now()); err != nil {
+			w.log.Warn("sla watch failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
