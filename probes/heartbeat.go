@@ -1,7 +1,9 @@
 package probes
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -93,10 +95,15 @@ func (a *HeartbeatAPI) post(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <the device's heartbeat token>")
 		return
 	}
-	// Agents may send a small status document; it is read (bounded) and
-	// not interpreted yet.
-	if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 64<<10)); err != nil {
+	// Agents may send a small JSON status document; it is read (bounded),
+	// checked, and not interpreted yet.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
 		httpx.Fail(w, http.StatusRequestEntityTooLarge, "body_too_large", "a heartbeat body is at most 64 KiB")
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
+		httpx.Fail(w, http.StatusBadRequest, "invalid_json", "a heartbeat body, when sent, is a JSON document")
 		return
 	}
 	d, err := a.Devices.DeviceByHeartbeatToken(r.Context(), token)

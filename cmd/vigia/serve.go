@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -142,12 +143,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		mailer = &maintenance.SMTP{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, Password: smtpPassword}
 	}
 
-	handler := server.Handler(server.Config{
-		DB: conn, Tokens: tokens, Registry: reg, Log: log,
-		API: []server.Routes{assets.NewAPI(store, now), probes.NewAPI(conn, probeStore, now),
-			maintenance.NewAPI(tickets, now, log)},
-		Public: []server.Routes{&probes.HeartbeatAPI{Devices: store, Log: probeStore, Clock: clock, Metrics: probeMetrics}},
-	})
+	handler := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: log, assets: store,
+		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, clock: clock}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -194,6 +191,31 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		return err
 	}
 	return nil
+}
+
+// httpDeps are the components the HTTP surface is built from.
+type httpDeps struct {
+	conn         *sqlx.DB
+	tokens       *auth.Tokens
+	reg          *prometheus.Registry
+	log          *slog.Logger
+	assets       *assets.Store
+	probes       *probes.Store
+	probeMetrics *probes.Metrics
+	tickets      *maintenance.Store
+	clock        clockwork.Clock
+}
+
+// httpConfig lists every API of `vigia serve`; the authorization tests
+// build the same surface from it.
+func httpConfig(d httpDeps) server.Config {
+	now := d.clock.Now
+	return server.Config{
+		DB: d.conn, Tokens: d.tokens, Registry: d.reg, Log: d.log,
+		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
+			maintenance.NewAPI(d.tickets, now, d.log)},
+		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
+	}
 }
 
 // secretFromEnv reads a secret from the variable name, or from the file
