@@ -38,6 +38,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/tickets/{id}", a.show)
 	mux.HandleFunc("POST /api/v1/tickets/{id}/{action}", a.act)
 	mux.HandleFunc("POST /api/v1/alertmanager", a.alertmanager)
+	mux.HandleFunc("GET /api/v1/preventive-plans", a.listPlans)
+	mux.HandleFunc("POST /api/v1/preventive-plans", a.createPlan)
 }
 
 func actor(r *http.Request) Actor {

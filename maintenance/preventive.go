@@ -1,0 +1,262 @@
+package maintenance
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
+)
+
+// PreventiveSeverity is the severity of a preventive work order: planned
+// work, no service down (Sev 4). Under a policy with a Sev 4 response
+// target (desk-standard, helpdesk-co) the NOC acknowledges the order when
+// it books the visit.
+const PreventiveSeverity = 4
+
+// Plan is a preventive maintenance plan for one device: a visit every
+// EveryMonths months from FirstDue, its work order opened LeadDays before.
+type Plan struct {
+	ID          int64      `json:"id"`
+	CustomerID  string     `json:"customer_id"`
+	DeviceID    string     `json:"device_id"`
+	Title       string     `json:"title"`
+	Checklist   string     `json:"checklist,omitempty"`
+	EveryMonths int        `json:"every_months"`
+	LeadDays    int        `json:"lead_days"`
+	FirstDue    string     `json:"first_due_on"` // YYYY-MM-DD, the customer's calendar
+	NextDue     string     `json:"next_due_on"`
+	CreatedBy   string     `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	RetiredAt   *time.Time `json:"retired_at,omitempty"`
+}
+
+// PlanInput creates a plan.
+type PlanInput struct {
+	DeviceID    string `json:"device"`
+	Title       string `json:"title"`
+	Checklist   string `json:"checklist"`
+	EveryMonths int    `json:"every_months"`
+	LeadDays    *int   `json:"lead_days"` // default 14
+	FirstDue    string `json:"first_due_on"`
+}
+
+const dateLayout = "2006-01-02"
+
+// addMonths is day d n months later, clamped to the end of a shorter month
+// (31 January + 1 month is 28 February, not 3 March): a quarterly plan
+// anchored on the 31st stays at each quarter's end.
+func addMonths(d time.Time, n int) time.Time {
+	y, m, day := d.Date()
+	first := time.Date(y, m+time.Month(n), 1, 0, 0, 0, 0, time.UTC)
+	last := first.AddDate(0, 1, -1).Day()
+	return time.Date(first.Year(), first.Month(), min(day, last), 0, 0, 0, 0, time.UTC)
+}
+
+// CreatePlan records a plan; only NOC staff plan visits.
+func (s *Store) CreatePlan(ctx context.Context, a Actor, in PlanInput, now time.Time) (Plan, error) {
+	if a.Role != auth.RoleNOC {
+		return Plan{}, fmt.Errorf("%w: only the NOC creates preventive plans", ErrForbidden)
+	}
+	in.Title = strings.TrimSpace(in.Title)
+	lead := 14
+	if in.LeadDays != nil {
+		lead = *in.LeadDays
+	}
+	first, err := time.Parse(dateLayout, in.FirstDue)
+	switch {
+	case in.DeviceID == "":
+		return Plan{}, invalid("device is required")
+	case in.Title == "" || len(in.Title) > 200:
+		return Plan{}, invalid("title is required (at most 200 characters)")
+	case len(in.Checklist) > 10000:
+		return Plan{}, invalid("checklist has at most 10000 characters")
+	case in.EveryMonths < 1 || in.EveryMonths > 60:
+		return Plan{}, invalid("every_months must be 1 to 60")
+	case lead < 0 || lead > 180:
+		return Plan{}, invalid("lead_days must be 0 to 180")
+	case err != nil:
+		return Plan{}, invalid("first_due_on must be a date YYYY-MM-DD")
+	}
+	d, err := s.inv.Device(ctx, assets.Scope{}, in.DeviceID)
+	if err != nil {
+		return Plan{}, invalid("unknown device %q", in.DeviceID)
+	}
+	var p Plan
+	err = s.inTx(ctx, "create preventive plan", func(tx *sqlx.Tx) error {
+		var err error
+		p, err = scanPlan(tx.QueryRowContext(ctx, `INSERT INTO preventive_plans (customer_id, device_id, title, checklist, every_months,
+			lead_days, anchor_on, next_due_on, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING `+planColumns,
+			d.CustomerID, d.ID, in.Title, in.Checklist, in.EveryMonths, lead, first, a.String(), now))
+		return err
+	})
+	return p, err
+}
+
+const planColumns = `id, customer_id, device_id, title, checklist, every_months, lead_days, anchor_on, next_due_on, created_by, created_at, retired_at`
+
+func scanPlan(r scanner) (Plan, error) {
+	var p Plan
+	var first, next time.Time
+	err := r.Scan(&p.ID, &p.CustomerID, &p.DeviceID, &p.Title, &p.Checklist, &p.EveryMonths, &p.LeadDays, &first, &next,
+		&p.CreatedBy, &p.CreatedAt, &p.RetiredAt)
+	p.FirstDue, p.NextDue = first.Format(dateLayout), next.Format(dateLayout)
+	return p, err
+}
+
+// Plans lists the plans in scope, optionally of one device.
+func (s *Store) Plans(ctx context.Context, sc Scope, deviceID string) ([]Plan, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+planColumns+` FROM preventive_plans
+		WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR device_id = $2) ORDER BY id`, sc.CustomerID, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("maintenance: list preventive plans: %w", err)
+	}
+	defer rows.Close()
+	out := []Plan{}
+	for rows.Next() {
+		p, err := scanPlan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("maintenance: list preventive plans: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// PreventiveSweeper opens the work orders of plans whose visit is within
+// its lead time, each occurrence once (preventive_visits is keyed by plan
+// and occurrence, and the plan row is locked while it advances), and opens
+// a maintenance window on the device for the whole visit day in the
+// customer's time zone, so probes raise no outage during the visit.
+type PreventiveSweeper struct {
+	store *Store
+	log   *slog.Logger
+}
+
+// NewPreventiveSweeper returns the sweeper over store.
+func NewPreventiveSweeper(store *Store, log *slog.Logger) *PreventiveSweeper {
+	return &PreventiveSweeper{store: store, log: log}
+}
+
+// dueCondition: the next visit's lead time has begun in the customer's calendar.
+const dueCondition = `p.retired_at IS NULL AND p.next_due_on - p.lead_days <= ($1::timestamptz AT TIME ZONE c.time_zone)::date`
+
+// RunDue opens every work order due at now and returns how many it opened.
+func (w *PreventiveSweeper) RunDue(ctx context.Context, now time.Time) (int, error) {
+	var ids []int64
+	if err := w.store.db.SelectContext(ctx, &ids, `SELECT p.id FROM preventive_plans p JOIN customers c ON c.id = p.customer_id
+		WHERE `+dueCondition+` ORDER BY p.next_due_on, p.id`, now); err != nil {
+		return 0, fmt.Errorf("maintenance: preventive sweep: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		opened, err := w.one(ctx, id, now)
+		if err != nil {
+			return n, err
+		}
+		if opened {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time) (bool, error) {
+	s := w.store
+	opened := false
+	err := s.inTx(ctx, fmt.Sprintf("preventive plan %d", planID), func(tx *sqlx.Tx) error {
+		var deviceID, customerID, title, checklist, zone string
+		var every, lead, seq int
+		var anchor time.Time
+		err := tx.QueryRowContext(ctx, `SELECT p.device_id, p.customer_id, p.title, p.checklist, p.every_months, p.lead_days,
+			p.anchor_on, p.next_seq, c.time_zone FROM preventive_plans p JOIN customers c ON c.id = p.customer_id
+			WHERE p.id = $2 AND `+dueCondition+` FOR UPDATE OF p SKIP LOCKED`, now, planID).
+			Scan(&deviceID, &customerID, &title, &checklist, &every, &lead, &anchor, &seq, &zone)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // done by another sweeper, or locked by one
+		}
+		if err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			return fmt.Errorf("customer %s time zone: %w", customerID, err)
+		}
+		y, m, d := now.In(loc).Date()
+		today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		opens := func(k int) time.Time { return addMonths(anchor, k*every).AddDate(0, 0, -lead) }
+		// Occurrences missed while nothing swept (a long outage of Vigía)
+		// collapse into the latest one: one visit to do, not a backlog.
+		skipped := 0
+		for !opens(seq + 1).After(today) {
+			seq++
+			skipped++
+		}
+		due := addMonths(anchor, seq*every)
+		dev, err := s.inv.Device(ctx, assets.Scope{}, deviceID)
+		if err != nil {
+			return fmt.Errorf("device %s: %w", deviceID, err)
+		}
+		who := author("vigia", "preventive")
+		t, ok, err := s.open(ctx, tx, openInput{CustomerID: customerID, SiteID: dev.SiteID, DeviceIDs: []string{deviceID},
+			Title: fmt.Sprintf("Mantenimiento preventivo %s: %s (%s)", due.Format(dateLayout), title, dev.Name), Description: checklist,
+			Category: "preventive", Severity: PreventiveSeverity, Source: SourcePreventive, OpenedAt: now, Author: who,
+			Data: map[string]any{"plan_id": planID, "occurrence": seq, "due_on": due.Format(dateLayout), "skipped": skipped}})
+		if err == nil && !ok {
+			err = errors.New("work order not inserted")
+		}
+		if err != nil {
+			return err
+		}
+		start := time.Date(due.Year(), due.Month(), due.Day(), 0, 0, 0, 0, loc)
+		end := time.Date(due.Year(), due.Month(), due.Day()+1, 0, 0, 0, 0, loc)
+		var windowID int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO maintenance_windows (scope, scope_id, reason, starts_at, ends_at, created_by, created_at)
+			VALUES ('device', $1, $2, $3, $4, $5, $6) RETURNING id`, deviceID, "preventive maintenance, ticket "+t.Number, start, end, who, now).
+			Scan(&windowID); err != nil {
+			return fmt.Errorf("maintenance window: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO preventive_visits (plan_id, seq, due_on, ticket_id, window_id, opened_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`, planID, seq, due, t.ID, windowID, now); err != nil {
+			return fmt.Errorf("visit %d of plan %d: %w", seq, planID, err)
+		}
+		if err := addEvent(ctx, tx, t.ID, now, who, "preventive_visit",
+			fmt.Sprintf("visita preventiva el %s; ventana de mantenimiento de %s a %s", due.Format(dateLayout),
+				start.Format(time.RFC3339), end.Format(time.RFC3339)),
+			map[string]any{"plan_id": planID, "window_id": windowID, "starts_at": start, "ends_at": end}); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE preventive_plans SET next_seq = $2, next_due_on = $3 WHERE id = $1`,
+			planID, seq+1, addMonths(anchor, (seq+1)*every)); err != nil {
+			return fmt.Errorf("advance plan: %w", err)
+		}
+		opened = true
+		return nil
+	})
+	return opened, err
+}
+
+// Run sweeps every interval until ctx ends, reading the clock now.
+func (w *PreventiveSweeper) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if n, err := w.RunDue(ctx, now()); err != nil {
+			w.log.Warn("preventive sweep failed", "err", err)
+		} else if n > 0 {
+			w.log.Info("preventive work orders opened", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}

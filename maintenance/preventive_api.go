@@ -1,0 +1,39 @@
+package maintenance
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/vigia-noc/vigia/internal/httpx"
+)
+
+// createPlan: POST /api/v1/preventive-plans (NOC only).
+func (a *API) createPlan(w http.ResponseWriter, r *http.Request) {
+	var in PlanInput
+	if !httpx.Decode(w, r, &in) {
+		return
+	}
+	p, err := a.store.CreatePlan(r.Context(), actor(r), in, a.now())
+	if err != nil {
+		a.fail(w, err, "")
+		return
+	}
+	httpx.JSON(w, http.StatusCreated, p)
+}
+
+// listPlans: GET /api/v1/preventive-plans[?device=ID]; customers see their own.
+func (a *API) listPlans(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		if !slices.Contains([]string{"device"}, k) {
+			httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "unknown parameter %q", k)
+			return
+		}
+	}
+	ps, err := a.store.Plans(r.Context(), actor(r).scope(), q.Get("device"))
+	if err != nil {
+		a.fail(w, err, "")
+		return
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"preventive_plans": ps})
+}
