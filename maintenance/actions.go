@@ -152,6 +152,7 @@ type ActionInput struct {
 	Assignee string   `json:"assignee"` // assign
 	Severity int      `json:"severity"` // severity
 	KBLinks  []string `json:"kb_links"` // close as misuse
+	Cause    string   `json:"cause"`    // solve or close: "customer_caused" makes the work billable
 }
 
 // Act performs action on the ticket ref at now and returns the ticket.
@@ -173,6 +174,9 @@ func (s *Store) Act(ctx context.Context, a Actor, ref, action string, in ActionI
 			return fmt.Errorf("%w: cannot %s a %s ticket", ErrConflict, action, t.Status)
 		}
 		if err := s.apply(ctx, tx, a, &t, action, in, now); err != nil {
+			return err
+		}
+		if err := s.applyCause(ctx, tx, a, &t, action, in.Cause, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE tickets SET updated_at = $2 WHERE id = $1`, t.ID, now); err != nil {

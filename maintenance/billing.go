@@ -1,0 +1,95 @@
+package maintenance
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
+)
+
+// CauseCustomer is the cause given on solve or close when the fault was
+// the customer's (misuse of the equipment, their network, their change):
+// seed 000's limits make the diagnosis time billable. It is also the
+// ticket's billable_reason from then on.
+const CauseCustomer = "customer_caused"
+
+// applyCause records the cause given with a solve or close. A covered
+// ticket becomes billable with reason customer_caused from that instant;
+// the timeline keeps what it was before.
+func (s *Store) applyCause(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, action, cause string, now time.Time) error {
+	switch {
+	case cause == "":
+		return nil
+	case action != "solve" && action != "close":
+		return invalid("cause is given on solve or close")
+	case cause != CauseCustomer:
+		return invalid("cause must be %s", CauseCustomer)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE tickets SET billable = true, billable_reason = $2 WHERE id = $1`, t.ID, CauseCustomer); err != nil {
+		return fmt.Errorf("mark billable: %w", err)
+	}
+	data := map[string]any{"cause": cause, "billable": true, "billable_reason": CauseCustomer,
+		"previous_billable": t.Billable, "previous_billable_reason": t.BillableReason}
+	t.Billable, t.BillableReason = true, CauseCustomer
+	return addEvent(ctx, tx, t.ID, now, a.String(), "billable",
+		"la causa fue del cliente: el tiempo de diagnóstico es facturable", data)
+}
+
+// ErrNoSeats means the customer's plan has no portal seat left.
+var ErrNoSeats = fmt.Errorf("%w: no portal seat left", ErrRefused)
+
+// SeatsFor returns how many portal users the customer's plan allows at
+// at (seed 004: desk-standard 2, desk-premium 5): the largest
+// portal_seats among the SLA policies of its contracts in force that day
+// in its time zone. limited is false when none sets a number.
+func (s *Store) SeatsFor(ctx context.Context, customerID string, at time.Time) (seats int, limited bool, err error) {
+	c, err := s.inv.Customer(ctx, assets.Scope{}, customerID)
+	if err != nil {
+		return 0, false, fmt.Errorf("maintenance: seats of %s: %w", customerID, err)
+	}
+	ks, err := s.inv.Contracts(ctx, assets.Scope{CustomerID: customerID}, false)
+	if err != nil {
+		return 0, false, fmt.Errorf("maintenance: seats of %s: %w", customerID, err)
+	}
+	y, m, d := at.In(c.Location()).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	for _, k := range ks {
+		if today.Before(k.StartsOn) || today.After(k.EndsOn) {
+			continue
+		}
+		p, err := s.policies.Lookup(k.SLAPolicy)
+		if err != nil || p.PortalSeats == 0 {
+			continue
+		}
+		seats, limited = max(seats, p.PortalSeats), true
+	}
+	return seats, limited, nil
+}
+
+// CheckSeat refuses (ErrNoSeats) a new token for role when it is a
+// customer's and the customer's active, unrevoked customer tokens already
+// fill the plan's seats. Staff roles never count. Call it just before
+// creating the token; two creations racing past it can overshoot by one,
+// which an operator at the CLI does not do.
+func (s *Store) CheckSeat(ctx context.Context, role, customerID string, at time.Time) error {
+	if role != auth.RoleCustomer {
+		return nil
+	}
+	seats, limited, err := s.SeatsFor(ctx, customerID, at)
+	if err != nil || !limited {
+		return err
+	}
+	var used int
+	if err := s.db.GetContext(ctx, &used, `SELECT count(*) FROM api_tokens WHERE role = 'customer' AND customer_id = $1 AND revoked_at IS NULL`,
+		customerID); err != nil {
+		return fmt.Errorf("maintenance: seats of %s: %w", customerID, err)
+	}
+	if used >= seats {
+		return fmt.Errorf("%w: customer %s's plan allows %d portal users and %d tokens are active (revoke one first)", ErrNoSeats, customerID, seats, used)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package maintenance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vigia-noc/vigia/internal/auth"
+)
+
+func TestSeatsFor(t *testing.T) {
+	tests := []struct {
+		name        string
+		policy      string
+		extra       string // a second contract in force with this policy
+		at          time.Time
+		wantSeats   int
+		wantLimited bool
+	}{
+		{name: "seed 000 sets no seats", policy: "imaging-8x5", at: monday15},
+		{name: "desk-standard: 2", policy: "desk-standard", at: monday15, wantSeats: 2, wantLimited: true},
+		{name: "desk-premium: 5", policy: "desk-premium", at: monday15, wantSeats: 5, wantLimited: true},
+		{name: "the larger plan wins", policy: "desk-standard", extra: "desk-premium", at: monday15, wantSeats: 5, wantLimited: true},
+		{name: "a plan without seats does not lift the limit", policy: "desk-standard", extra: "imaging-8x5", at: monday15, wantSeats: 2, wantLimited: true},
+		// The contract ends 31 December 2026: still in force at 23:30 in
+		// Bogotá, which is already 1 January in UTC.
+		{name: "last day in the customer's zone", policy: "desk-standard", at: time.Date(2026, 12, 31, 23, 30, 0, 0, bogota), wantSeats: 2, wantLimited: true},
+		{name: "expired contract: no limit from it", policy: "desk-standard", at: time.Date(2027, 1, 1, 8, 0, 0, 0, bogota)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.usePolicy(t, tc.policy)
+			if tc.extra != "" {
+				f.db.MustExec(`INSERT INTO contracts (id, customer_id, sla_policy, starts_on, ends_on, activated_on)
+					VALUES ('acme-extra', 'acme', $1, '2026-01-01', '2026-12-31', '2026-01-01')`, tc.extra)
+			}
+			seats, limited, err := f.store.SeatsFor(context.Background(), "acme", tc.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seats != tc.wantSeats || limited != tc.wantLimited {
+				t.Fatalf("seats %d limited %v, want %d %v", seats, limited, tc.wantSeats, tc.wantLimited)
+			}
+		})
+	}
+	if _, _, err := newFixture(t).store.SeatsFor(context.Background(), "nobody", monday15); err == nil {
+		t.Error("unknown customer: no error")
+	}
+}
+
+func TestCheckSeat(t *testing.T) {
+	f := newFixture(t)
+	f.usePolicy(t, "desk-standard")
+	ctx := context.Background()
+	tokens := auth.NewTokens(f.db, func() time.Time { return monday15 })
+	create := func(role, customer string) (int64, error) {
+		if err := f.store.CheckSeat(ctx, role, customer, monday15); err != nil {
+			return 0, err
+		}
+		_, id, err := tokens.Create(ctx, "user", role, customer, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, nil
+	}
+	var first int64
+	steps := []struct {
+		name          string
+		role, cust    string
+		revokeFirst   bool
+		wantNoSeats   bool
+		rememberFirst bool
+	}{
+		{name: "first acme user", role: auth.RoleCustomer, cust: "acme", rememberFirst: true},
+		{name: "second acme user", role: auth.RoleCustomer, cust: "acme"},
+		{name: "third acme user refused", role: auth.RoleCustomer, cust: "acme", wantNoSeats: true},
+		{name: "NOC tokens take no seat", role: auth.RoleNOC},
+		{name: "another customer's plan is its own (hosting-mx: no limit)", role: auth.RoleCustomer, cust: "beta"},
+		{name: "beta again", role: auth.RoleCustomer, cust: "beta"},
+		{name: "beta a third time", role: auth.RoleCustomer, cust: "beta"},
+		{name: "a revoked token frees its seat", role: auth.RoleCustomer, cust: "acme", revokeFirst: true},
+		{name: "and only one", role: auth.RoleCustomer, cust: "acme", wantNoSeats: true},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.revokeFirst {
+				if err := tokens.Revoke(ctx, first); err != nil {
+					t.Fatal(err)
+				}
+			}
+			id, err := create(st.role, st.cust)
+			switch {
+			case st.wantNoSeats && !(errors.Is(err, ErrNoSeats) && errors.Is(err, ErrRefused)):
+				t.Fatalf("err %v, want ErrNoSeats", err)
+			case !st.wantNoSeats && err != nil:
+				t.Fatal(err)
+			}
+			if st.rememberFirst {
+				first = id
+			}
+		})
+	}
+}
+
+func TestCustomerCaused(t *testing.T) {
+	tests := []struct {
+		name       string
+		who        Actor
+		action     string
+		in         ActionInput
+		wantErr    error
+		wantReason string // billable reason after; "" when the ticket must be unchanged
+	}{
+		{name: "solve with the customer's cause", who: noc, action: "solve", in: ActionInput{Text: "cable desconectado por el cliente", Cause: CauseCustomer}, wantReason: CauseCustomer},
+		{name: "close with the customer's cause", who: noc, action: "close", in: ActionInput{Reason: CloseResolved, Cause: CauseCustomer}, wantReason: CauseCustomer},
+		{name: "solve without a cause stays covered", who: noc, action: "solve", in: ActionInput{Text: "reiniciado"}},
+		{name: "unknown cause", who: noc, action: "solve", in: ActionInput{Text: "x", Cause: "weather"}, wantErr: ErrInvalid},
+		{name: "a cause on a comment", who: noc, action: "comment", in: ActionInput{Text: "x", Cause: CauseCustomer}, wantErr: ErrInvalid},
+		{name: "customers do not solve", who: Actor{Name: "acme user", Role: auth.RoleCustomer, CustomerID: "acme"}, action: "solve",
+			in: ActionInput{Text: "x", Cause: CauseCustomer}, wantErr: ErrForbidden},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			tk := f.open(t, "acme-pacs", 2, monday15)
+			if tk.Billable {
+				t.Fatalf("fixture ticket is billable (%s)", tk.BillableReason)
+			}
+			_, err := f.store.Act(ctx, tc.who, fmt.Sprint(tk.ID), tc.action, tc.in, monday15.Add(time.Hour))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err %v, want %v", err, tc.wantErr)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			d := f.ticket(t, fmt.Sprint(tk.ID))
+			gotEvent := slices.Contains(kinds(d.Timeline), "billable")
+			if tc.wantReason == "" {
+				if d.Billable != tk.Billable || d.BillableReason != tk.BillableReason || gotEvent {
+					t.Fatalf("billable %v %s (event %v), want unchanged %v %s", d.Billable, d.BillableReason, gotEvent, tk.Billable, tk.BillableReason)
+				}
+				return
+			}
+			if !d.Billable || d.BillableReason != tc.wantReason || !gotEvent {
+				t.Fatalf("billable %v %s (event %v), want true %s with a timeline entry", d.Billable, d.BillableReason, gotEvent, tc.wantReason)
+			}
+			for _, e := range d.Timeline {
+				if e.Kind == "billable" && (e.Data["previous_billable_reason"] != tk.BillableReason || e.Author != noc.String()) {
+					t.Errorf("timeline entry %+v does not keep what it was before and who", e)
+				}
+			}
+		})
+	}
+}
