@@ -68,6 +68,13 @@ func (p *Heartbeat) Probe(ctx context.Context, d assets.Device) Result {
 	return r
 }
 
+// HeartbeatBody is what an agent may say with its heartbeat.
+type HeartbeatBody struct {
+	Status  string `json:"status"`  // the agent's own view: ok, degraded…
+	Version string `json:"version"` // agent software version
+	Detail  string `json:"detail"`
+}
+
 // TokenLookup finds the device a heartbeat token belongs to.
 type TokenLookup interface {
 	DeviceByHeartbeatToken(ctx context.Context, token string) (assets.Device, error)
@@ -95,16 +102,22 @@ func (a *HeartbeatAPI) post(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <the device's heartbeat token>")
 		return
 	}
-	// Agents may send a small JSON status document; it is read (bounded),
-	// checked, and not interpreted yet.
+	// Agents may send a small status document; it is read (bounded) and
+	// checked strictly, so a broken agent is told at once.
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err != nil {
 		httpx.Fail(w, http.StatusRequestEntityTooLarge, "body_too_large", "a heartbeat body is at most 64 KiB")
 		return
 	}
-	if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_json", "a heartbeat body, when sent, is a JSON document")
-		return
+	if len(bytes.TrimSpace(body)) > 0 {
+		var doc HeartbeatBody
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&doc); err != nil || dec.More() {
+			httpx.Fail(w, http.StatusBadRequest, "invalid_json",
+				`a heartbeat body, when sent, is {"status": "...", "version": "...", "detail": "..."}: %v`, err)
+			return
+		}
 	}
 	d, err := a.Devices.DeviceByHeartbeatToken(r.Context(), token)
 	switch {
