@@ -3,7 +3,7 @@
 # `vigia simulate dicom` and dcmtk storescp, next to dcmtk echoscu run as one
 # process per echo, and a bare TCP connect+close as the floor. Prints a
 # Markdown section for BENCHMARKS.md. Needs dcmtk (scripts/install-deps.sh test).
-#   bench/dicomping.sh [-n 3000] [-n-storescp 300] [-n-echoscu 300]
+#   bench/dicomping.sh [-n 10000] [-n-storescp 300] [-n-echoscu 300]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)

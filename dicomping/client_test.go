@@ -353,3 +353,68 @@ func TestRejectedErrorDescription(t *testing.T) {
 		})
 	}
 }
+
+// Echo's buffers are pooled: a failed echo that left bytes buffered, or
+// grew a buffer for a large PDU, must not leak into the next one.
+func TestEchoPooledBuffersDoNotCarryOver(t *testing.T) {
+	t.Parallel()
+	// A peer that accepts with a large A-ASSOCIATE-AC (over maxPooledBuf),
+	// sends a C-ECHO-RSP for message 7 in the same segment before being
+	// asked, then garbage, and goes away.
+	dirty := scriptedPeer(t, func(t *testing.T, c net.Conn, rd *pduReader) {
+		if _, _, err := rd.next(); err != nil {
+			return
+		}
+		ac := &associate{protocolVersion: 1, calledAE: "SIM", callingAE: "VIGIA", appContext: applicationContextName,
+			contexts:     []presentationContext{{id: 1, result: 0, transferSyntaxes: []string{ImplicitVRLittleEndian}}},
+			maxPDULength: 32768, implClassUID: "1.2.3.4", implVersionName: strings.Repeat("X", 16)}
+		b := appendAssociate(nil, pduAssociateAC, ac)
+		// Pad with an unknown item, which Echo skips, to exceed maxPooledBuf.
+		pad := appendItem(nil, 0x7F, strings.Repeat("P", 2*maxPooledBuf))
+		b = append(b, pad...)
+		binary.BigEndian.PutUint32(b[2:], uint32(len(b)-pduHeaderLen))
+		b = append(b, echoRSP(7, 0)...)
+		b = append(b, "garbage"...)
+		c.Write(b)
+	})
+	clean := startServer(t, &Server{AETitle: "SIM"})
+	for i := range 20 {
+		_, err := Echo(context.Background(), dirty, Options{CalledAETitle: "SIM", MessageID: 1, Timeout: 2 * time.Second})
+		if err == nil {
+			t.Fatalf("round %d: echo against the dirty peer succeeded", i)
+		}
+		res, err := Echo(context.Background(), clean, Options{CalledAETitle: "SIM", MessageID: uint16(100 + i), Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatalf("round %d: echo after a dirty one: %v", i, err)
+		}
+		if res.Status != 0 || res.PeerImplementationVersionName == strings.Repeat("X", 16) {
+			t.Fatalf("round %d: result carries over the previous echo: %+v", i, res)
+		}
+	}
+	b := echoBufsPool.Get().(*echoBufs)
+	if cap(b.rd.buf) > maxPooledBuf || cap(b.buf) > maxPooledBuf {
+		t.Errorf("pooled buffers of %d and %d bytes, want at most %d", cap(b.rd.buf), cap(b.buf), maxPooledBuf)
+	}
+	echoBufsPool.Put(b)
+}
+
+func TestDialerKeepAlive(t *testing.T) {
+	t.Parallel()
+	short, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	long, cancel2 := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel2()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want *net.Dialer
+	}{
+		{"deadline sooner than the first keep-alive probe", short, noKeepAliveDialer},
+		{"deadline later than the first probe", long, defaultDialer},
+		{"no deadline", context.Background(), defaultDialer},
+	} {
+		if got := dialerFor(tc.ctx); got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -81,8 +81,19 @@ type pduReader struct {
 	maxPData uint32
 }
 
+// pduReadBufSize holds any PDU of a C-ECHO exchange (an A-ASSOCIATE-AC is
+// typically 200 bytes, a C-ECHO-RSP under 100) so that each costs one
+// read(2); larger PDUs are read through it in pieces.
+const pduReadBufSize = 1024
+
 func newPDUReader(r io.Reader, maxPData uint32) *pduReader {
-	return &pduReader{r: bufio.NewReaderSize(r, 1024), maxPData: maxPData}
+	return &pduReader{r: bufio.NewReaderSize(r, pduReadBufSize), maxPData: maxPData}
+}
+
+// reset makes a pooled reader read from r, forgetting anything buffered.
+func (p *pduReader) reset(r io.Reader, maxPData uint32) {
+	p.r.Reset(r)
+	p.maxPData = maxPData
 }
 
 // next reads one PDU and returns its type and body. The body aliases an

@@ -31,14 +31,59 @@ import (
 
 func main() {
 	vigia := flag.String("vigia", "", "path of the vigia binary that serves `vigia simulate dicom`")
-	n := flag.Int("n", 3000, "echoes (and bare connects) per in-process mode")
+	n := flag.Int("n", 10000, "echoes (and bare connects) per in-process mode")
 	nStorescp := flag.Int("n-storescp", 300, "echoes (and bare connects) against storescp, which answers slowly")
 	nProc := flag.Int("n-echoscu", 300, "echoscu processes per target")
+	loop := flag.String("loop", "", "only run `op` (echo, connect or connect-nokeepalive) -n times against -addr, for strace -c -f")
+	addr := flag.String("addr", "", "target of -loop")
+	ae := flag.String("ae", "SIM", "called AE title of -loop echoes")
 	flag.Parse()
+	if *loop != "" {
+		if err := runLoop(*loop, *addr, *ae, *n); err != nil {
+			fmt.Fprintln(os.Stderr, "bench dicomping:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*vigia, *n, *nStorescp, *nProc, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench dicomping:", err)
 		os.Exit(1)
 	}
+}
+
+// ops are the operations measured in-process against a target.
+func ops(addr, ae string) (echo, connect, connectNoKeepAlive func() error) {
+	opts := dicomping.Options{CalledAETitle: ae, Timeout: 5 * time.Second}
+	echo = func() error { _, err := dicomping.Echo(context.Background(), addr, opts); return err }
+	dial := func(d *net.Dialer) func() error {
+		return func() error {
+			c, err := d.DialContext(context.Background(), "tcp", addr)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		}
+	}
+	// The floor is Go's plain connect+close, default Dialer. The variant
+	// without keep-alive is shown too, as dicomping does without it when
+	// its deadline is sooner than the first keep-alive probe could be.
+	return echo, dial(&net.Dialer{}), dial(&net.Dialer{KeepAlive: -1})
+}
+
+// runLoop runs one operation n times, nothing else, so that strace -c -f
+// counts the system calls of exactly that.
+func runLoop(op, addr, ae string, n int) error {
+	echo, connect, connectNoKA := ops(addr, ae)
+	f := map[string]func() error{"echo": echo, "connect": connect, "connect-nokeepalive": connectNoKA}[op]
+	if f == nil || addr == "" {
+		return fmt.Errorf("-loop wants echo, connect or connect-nokeepalive, and -addr")
+	}
+	for i := range n {
+		if err := f(); err != nil {
+			return fmt.Errorf("%s %d: %w", op, i, err)
+		}
+	}
+	return nil
 }
 
 // measurement is one row of the results.
@@ -47,7 +92,6 @@ type measurement struct {
 	n              int
 	wall           time.Duration
 	cpu            time.Duration // client user+sys
-	medianRatio    float64       // floor rows: median per-round echo/connect CPU
 }
 
 func (m measurement) perSecond() float64      { return float64(m.n) / m.wall.Seconds() }
@@ -83,72 +127,83 @@ func run(vigia string, nOurs, nStorescp, nProc int, out io.Writer) error {
 		{"vigia simulate dicom", ours, "SIM", nOurs},
 		{"dcmtk storescp", storescp, "STORESCP", nStorescp},
 	}
-	var (
-		rows   []measurement
-		ratios []float64
-	)
+	var results []targetResult
 	for _, t := range targets {
-		opts := dicomping.Options{CalledAETitle: t.ae, Timeout: 5 * time.Second}
-		echo := func() error { _, err := dicomping.Echo(context.Background(), t.addr, opts); return err }
-		connect := func() error {
-			c, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", t.addr)
-			if err != nil {
-				return err
-			}
-			return c.Close()
-		}
-		// Warm up both (page faults, first GC cycles, server caches).
+		echo, connect, connectNoKA := ops(t.addr, t.ae)
+		// Warm up all (page faults, first GC cycles, server caches).
 		for range min(200, t.n) {
 			if err := echo(); err != nil {
 				return fmt.Errorf("warm-up echo %s: %w", t.name, err)
 			}
 			connect()
+			connectNoKA()
 		}
-		floor, ping, err := measureInterleaved(t.name, t.n, connect, echo)
+		r, err := measureInterleaved(t.name, t.n, connect, connectNoKA, echo)
 		if err != nil {
 			return err
 		}
-		ratios = append(ratios, floor.medianRatio)
 		host, port, _ := net.SplitHostPort(t.addr)
-		proc, err := measureProcesses("echoscu (process per echo)", t.name, nProc, echoscu, "-aec", t.ae, host, port)
+		r.proc, err = measureProcesses("echoscu (process per echo)", t.name, nProc, echoscu, "-aec", t.ae, host, port)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, floor, ping, proc)
+		results = append(results, r)
 	}
-	report(out, rows, ratios)
+	report(out, results)
 	return nil
 }
 
-// rounds interleaves the floor and the echo measurements so that load
-// from other processes on the machine hits both alike.
-const rounds = 10
+// targetResult is what was measured against one target.
+type targetResult struct {
+	floor, floorNoKA, ping, proc measurement
+	// Median over rounds of the echo/connect CPU ratio, against each floor.
+	median, medianNoKA float64
+}
 
-// measureInterleaved runs n bare connects and n echoes in alternating
-// batches, reporting this process's CPU for each, and the median over
-// rounds of the echo/connect CPU ratio (kept in floor.medianRatio).
-func measureInterleaved(target string, n int, connect, echo func() error) (floor, ping measurement, err error) {
-	floor = measurement{client: "bare TCP connect+close (Go)", target: target}
-	ping = measurement{client: "dicomping.Echo", target: target}
-	var perRound []float64
-	for r := range rounds {
+// rounds interleaves the floor and the echo measurements so that load
+// from other processes on the machine hits them alike.
+const rounds = 20
+
+// measureInterleaved runs n bare connects (with and without keep-alive)
+// and n echoes in alternating batches, reporting this process's CPU for
+// each, and the median over rounds of the echo/connect CPU ratios.
+func measureInterleaved(target string, n int, connect, connectNoKA, echo func() error) (targetResult, error) {
+	r := targetResult{
+		floor:     measurement{client: "bare TCP connect+close (Go, default Dialer)", target: target},
+		floorNoKA: measurement{client: "bare TCP connect+close (Go, keep-alive off)", target: target},
+		ping:      measurement{client: "dicomping.Echo", target: target},
+	}
+	var perRound, perRoundNoKA []float64
+	for i := range rounds {
 		batch := n / rounds
-		if r == rounds-1 {
+		if i == rounds-1 {
 			batch = n - (rounds-1)*(n/rounds)
 		}
-		fc, err := timeBatch(&floor, batch, connect)
+		fc, err := timeBatch(&r.floor, batch, connect)
 		if err != nil {
-			return floor, ping, err
+			return r, err
 		}
-		ec, err := timeBatch(&ping, batch, echo)
+		ec, err := timeBatch(&r.ping, batch, echo)
 		if err != nil {
-			return floor, ping, err
+			return r, err
+		}
+		kc, err := timeBatch(&r.floorNoKA, batch, connectNoKA)
+		if err != nil {
+			return r, err
 		}
 		perRound = append(perRound, float64(ec)/float64(fc))
+		perRoundNoKA = append(perRoundNoKA, float64(ec)/float64(kc))
 	}
-	sort.Float64s(perRound)
-	floor.medianRatio = perRound[len(perRound)/2]
-	return floor, ping, nil
+	r.median, r.medianNoKA = median(perRound), median(perRoundNoKA)
+	return r, nil
+}
+
+func median(v []float64) float64 {
+	sort.Float64s(v)
+	if len(v)%2 == 0 {
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return v[len(v)/2]
 }
 
 // timeBatch runs op batch times, adds wall and CPU to m, returns the CPU.
@@ -240,22 +295,24 @@ func startStorescp(path string) (string, func(), error) {
 	return "", nil, fmt.Errorf("storescp not listening on %s", addr)
 }
 
-func report(w io.Writer, rows []measurement, ratios []float64) {
+func report(w io.Writer, results []targetResult) {
 	fmt.Fprintf(w, "Measured %s on %s, %d CPUs (%s), %s, %s.\n\n", time.Now().Format("2006-01-02 15:04 MST"),
 		cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), "loopback")
 	fmt.Fprintf(w, "| client | target | n | echoes/s (sequential) | client CPU per op (user+sys) |\n|---|---|---:|---:|---:|\n")
-	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s |\n", r.client, r.target, r.n, r.perSecond(), fmtDur(r.cpuPerOp()))
+	for _, t := range results {
+		for _, r := range []measurement{t.floor, t.floorNoKA, t.ping, t.proc} {
+			fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s |\n", r.client, r.target, r.n, r.perSecond(), fmtDur(r.cpuPerOp()))
+		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Acceptance (client CPU per echo, same run):\n\n")
-	for i := 0; i+2 < len(rows); i += 3 {
-		floor, ping, proc := rows[i], rows[i+1], rows[i+2]
-		vsProc := float64(proc.cpuPerOp()) / float64(ping.cpuPerOp())
-		vsFloor := float64(ping.cpuPerOp()) / float64(floor.cpuPerOp())
-		median := ratios[i/3]
-		fmt.Fprintf(w, "- against %s: echoscu costs **%.0f×** dicomping (target ≥ 20×: %s); dicomping costs **%.2f×** a bare TCP connect+close over the whole run, median of %d interleaved rounds %.2f× (target ≤ 3×: %s)\n",
-			ping.target, vsProc, verdict(vsProc >= 20), vsFloor, rounds, median, verdict(vsFloor <= 3 && median <= 3))
+	for _, t := range results {
+		vsProc := float64(t.proc.cpuPerOp()) / float64(t.ping.cpuPerOp())
+		vsFloor := float64(t.ping.cpuPerOp()) / float64(t.floor.cpuPerOp())
+		vsNoKA := float64(t.ping.cpuPerOp()) / float64(t.floorNoKA.cpuPerOp())
+		fmt.Fprintf(w, "- against %s: echoscu costs **%.0f×** dicomping (target ≥ 20×: %s); dicomping costs **%.2f×** a bare TCP connect+close (default Dialer) over the whole run, median of %d interleaved rounds %.2f× (target ≤ 3×: %s); against a connect+close with keep-alive off, %.2f× over the run, median %.2f× (%s)\n",
+			t.ping.target, vsProc, verdict(vsProc >= 20), vsFloor, rounds, t.median, verdict(vsFloor <= 3 && t.median <= 3),
+			vsNoKA, t.medianNoKA, verdict(vsNoKA <= 3 && t.medianNoKA <= 3))
 	}
 }
 
