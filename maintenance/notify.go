@@ -134,11 +134,12 @@ func render(kind string, t *Ticket, c ticketContext) message {
 }
 
 var closeReasonES = map[string]string{
-	CloseConfirmed:        "solución confirmada",
-	CloseAcceptedNoAnswer: "solución aceptada sin respuesta",
-	CloseAutoClosed:       "cierre automático tras 48 horas",
-	CloseResolved:         "resuelto",
-	CloseMisuse:           "mal uso",
-	CloseDuplicate:        "duplicado",
-	CloseCancelled:        "cancelado",
+	CloseConfirmed:            "solución confirmada",
+	CloseAcceptedNoAnswer:     "solución aceptada sin respuesta",
+	CloseAutoClosed:           "cierre automático tras 48 horas",
+	CloseResolved:             "resuelto",
+	CloseMisuse:               "mal uso",
+	CloseDuplicate:            "duplicado",
+	CloseCancelled:            "cancelado",
+	CloseEquipmentUnavailable: "el equipo no estaba disponible a la hora acordada; se abrió un nuevo ticket para reprogramar la visita",
 }

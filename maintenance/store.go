@@ -463,7 +463,7 @@ func timeline(ctx context.Context, tx *sqlx.Tx, id int64) ([]Event, error) {
 }
 
 func pauses(ctx context.Context, tx *sqlx.Tx, id int64) ([]Pause, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, reason, note, started_at, ended_at, started_by, COALESCE(ended_by, '')
+	rows, err := tx.QueryContext(ctx, `SELECT id, reason, `+pauseReasons+`, note, started_at, ended_at, started_by, COALESCE(ended_by, '')
 		FROM ticket_pauses WHERE ticket_id = $1 ORDER BY started_at, id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("pauses: %w", err)
@@ -472,9 +472,11 @@ func pauses(ctx context.Context, tx *sqlx.Tx, id int64) ([]Pause, error) {
 	out := []Pause{}
 	for rows.Next() {
 		var p Pause
-		if err := rows.Scan(&p.ID, &p.Reason, &p.Note, &p.StartedAt, &p.EndedAt, &p.StartedBy, &p.EndedBy); err != nil {
+		var reasons pq.StringArray
+		if err := rows.Scan(&p.ID, &p.Reason, &reasons, &p.Note, &p.StartedAt, &p.EndedAt, &p.StartedBy, &p.EndedBy); err != nil {
 			return nil, fmt.Errorf("pauses: %w", err)
 		}
+		p.Reasons = []string(reasons)
 		out = append(out, p)
 	}
 	return out, rows.Err()

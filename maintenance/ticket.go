@@ -50,10 +50,13 @@ const (
 	CloseMisuse           = "misuse"             // seed 000 §10
 	CloseDuplicate        = "duplicate"
 	CloseCancelled        = "cancelled"
+	// CloseEquipmentUnavailable: seed 000 §8, the equipment was not
+	// available at the agreed visit; a new ticket reschedules it.
+	CloseEquipmentUnavailable = "equipment_unavailable"
 )
 
 // PauseReasons are why an SLA clock may stop (seed 000, seed 003).
-var PauseReasons = []string{"customer", "manufacturer", "spare_parts", "third_party"}
+var PauseReasons = []string{"customer", "manufacturer", "spare_parts", "import", "third_party"}
 
 // StaffCloseReasons are the reasons NOC staff may give when closing.
 var StaffCloseReasons = []string{CloseResolved, CloseMisuse, CloseDuplicate, CloseCancelled}
@@ -129,6 +132,7 @@ type Event struct {
 type Pause struct {
 	ID        int64      `json:"id"`
 	Reason    string     `json:"reason"`
+	Reasons   []string   `json:"reasons"` // every reason that held the clock in this interval
 	Note      string     `json:"note,omitempty"`
 	StartedAt time.Time  `json:"started_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`

@@ -1,0 +1,180 @@
+// Package dispatch sends field engineers on site and tracks everything that
+// keeps a biomedical or hardware ticket waiting: engineers and their
+// calendars, visits with checklists, travel and signatures, spare parts and
+// manufacturer cases, the waits that pause a ticket's SLA, and what the
+// customer is billed for (work entries, hour banks, travel, parts).
+//
+// It sits after maintenance in the flow: it changes tickets only through
+// maintenance's transaction-scoped methods (HoldTx, RescheduleTx,
+// AddEventTx), inside its own transactions, so a part arriving and the SLA
+// resuming commit together.
+//
+// Who sees what:
+//   - NOC staff: everything, internal costs included.
+//   - Engineers: their own visits (another's is 404), the parts catalogue,
+//     and their own work entries; they move their visits along and record
+//     the outcome and the customer's signature.
+//   - Customers: their own customer's visits, part requests, cases, waits
+//     and billing, never internal costs (part costs, engineer rates).
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/sla"
+)
+
+// Errors the API maps to status codes.
+var (
+	ErrNotFound  = errors.New("dispatch: not found")
+	ErrForbidden = errors.New("dispatch: not allowed for this role")
+	ErrConflict  = errors.New("dispatch: not possible in the current state")
+	ErrInvalid   = errors.New("dispatch: invalid request")
+	ErrRefused   = errors.New("dispatch: refused")
+)
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+}
+
+func conflict(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, a...))
+}
+
+// Store keeps dispatch data in PostgreSQL.
+type Store struct {
+	db      *sqlx.DB
+	inv     *assets.Store
+	tickets *maintenance.Store
+	rules   Rules
+	cals    calendars
+}
+
+// NewStore returns a dispatch store; tickets is the ticket store whose
+// pauses and closures dispatch drives.
+func NewStore(db *sqlx.DB, inv *assets.Store, tickets *maintenance.Store) *Store {
+	return &Store{db: db, inv: inv, tickets: tickets, rules: DefaultRules(), cals: presetCalendars(sla.Presets())}
+}
+
+// system is dispatch acting on tickets by itself (waits starting and
+// ending): its pauses are its own to end.
+var system = maintenance.Actor{Name: "dispatch", Role: "system"}
+
+// Actor is who calls: staff, an engineer or a customer's user.
+type Actor struct {
+	Name       string
+	Role       string
+	CustomerID string
+	EngineerID string
+}
+
+// ActorOf is the actor of an authenticated principal.
+func ActorOf(p auth.Principal) Actor {
+	return Actor{Name: p.Name, Role: p.Role, CustomerID: p.CustomerScope(), EngineerID: p.EngineerID}
+}
+
+// NOC is an actor with every right, for the command line and tests.
+func NOC(name string) Actor { return Actor{Name: name, Role: auth.RoleNOC} }
+
+func (a Actor) noc() bool      { return a.Role == auth.RoleNOC }
+func (a Actor) engineer() bool { return a.Role == auth.RoleEngineer }
+func (a Actor) customer() bool { return a.Role == auth.RoleCustomer }
+
+// staff is NOC or engineer: people of the provider.
+func (a Actor) staff() bool { return a.noc() || a.engineer() }
+
+func (a Actor) String() string {
+	name := strings.TrimSpace(a.Name)
+	if name == "" {
+		return a.Role
+	}
+	return name + " (" + a.Role + ")"
+}
+
+func (a Actor) ticketActor() maintenance.Actor {
+	return maintenance.Actor{Name: a.Name, Role: a.Role, CustomerID: a.CustomerID}
+}
+
+func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("dispatch: %s: begin: %w", what, err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return fmt.Errorf("dispatch: %s: %w", what, translate(err))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("dispatch: %s: commit: %w", what, err)
+	}
+	return nil
+}
+
+// translate maps database and ticket errors onto dispatch's sentinels, so
+// the API answers 409 for a broken constraint and 404 for a missing ticket.
+func translate(err error) error {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case "23505", "23P01": // unique violation, exclusion violation (overlapping booking)
+			return fmt.Errorf("%w: %s", ErrConflict, pqErr.Message)
+		case "23514": // check violation
+			return fmt.Errorf("%w: %s (%s)", ErrConflict, pqErr.Message, pqErr.Constraint)
+		}
+	}
+	switch {
+	case errors.Is(err, maintenance.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, maintenance.ErrConflict):
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	case errors.Is(err, maintenance.ErrInvalid):
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return err
+}
+
+// ticketRef is what dispatch needs of a ticket.
+type ticketRef struct {
+	ID             int64
+	Number         string
+	CustomerID     string
+	SiteID         string
+	DeviceIDs      []string
+	Status         string
+	Source         string
+	Billable       bool
+	BillableReason string
+	ContractID     string
+	CloseReason    string
+}
+
+// lockTicket reads and locks a ticket in the actor's scope (another
+// customer's ticket is not found).
+func (s *Store) lockTicket(ctx context.Context, tx *sqlx.Tx, a Actor, id int64) (ticketRef, error) {
+	t, err := s.tickets.LockTx(ctx, tx, id)
+	if err != nil {
+		return ticketRef{}, err
+	}
+	if a.customer() && t.CustomerID != a.CustomerID {
+		return ticketRef{}, fmt.Errorf("%w: ticket %d", ErrNotFound, id)
+	}
+	return ticketRef{ID: t.ID, Number: t.Number, CustomerID: t.CustomerID, SiteID: t.SiteID, DeviceIDs: t.DeviceIDs,
+		Status: t.Status, Source: t.Source, Billable: t.Billable, BillableReason: t.BillableReason, ContractID: t.ContractID,
+		CloseReason: t.CloseReason}, nil
+}
+
+func strs(v []string) pq.StringArray {
+	if v == nil {
+		return pq.StringArray{}
+	}
+	return pq.StringArray(v)
+}
