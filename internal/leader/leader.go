@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sync"
+	"time"
 )
 
 // ErrNotLeader is returned by IsLeader on instances that are not the leader.
@@ -94,6 +95,13 @@ func (e *Elector) IsLeader(ctx context.Context) error {
 func (e *Elector) Resign() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.conn != nil {
+		// Unlock first: the server notices a closed socket only later, and
+		// the successor should not wait for that.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		e.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, e.key)
+		cancel()
+	}
 	e.drop()
 }
 

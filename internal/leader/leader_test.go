@@ -61,7 +61,7 @@ func TestElectorSequence(t *testing.T) {
 		{name: "still not while a holds it", e: b, leader: false},
 		{name: "a's session is killed: a knows at its next check", e: a, leader: false, do: func(t *testing.T) {
 			pid := holderPID(t, dbs[2], a)
-			dbs[2].MustExec(`SELECT pg_terminate_backend($1)`, pid)
+			dbs[2].MustExec(`SELECT pg_terminate_backend($1, 5000)`, pid) // waits for the backend to exit
 		}},
 		{name: "b takes over", e: b, leader: true},
 		{name: "a is now a follower", e: a, leader: false},
