@@ -26,7 +26,9 @@ var (
 )
 
 // at is a Bogotá wall-clock instant.
-func at(y int, m time.Month, d, hh, mm int) time.Time { return time.Date(y, m, d, hh, mm, 0, 0, bogota) }
+func at(y int, m time.Month, d, hh, mm int) time.Time {
+	return time.Date(y, m, d, hh, mm, 0, 0, bogota)
+}
 
 type fixture struct {
 	db      *sqlx.DB
