@@ -127,6 +127,8 @@ func translate(err error) error {
 		switch pqErr.Code {
 		case "23505", "23P01": // unique violation, exclusion violation (overlapping booking)
 			return fmt.Errorf("%w: %s", ErrConflict, pqErr.Message)
+		case "23503": // foreign key: an id that names nothing
+			return fmt.Errorf("%w: %s", ErrInvalid, pqErr.Detail)
 		case "23514": // check violation
 			return fmt.Errorf("%w: %s (%s)", ErrConflict, pqErr.Message, pqErr.Constraint)
 		}
