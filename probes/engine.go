@@ -146,6 +146,25 @@ func (e *Engine) Sync(ctx context.Context) ([]assets.Device, error) {
 	return devices, nil
 }
 
+// Adopt reads the persisted state of devices this instance just took over,
+// and every open outage, since another instance may have changed them.
+func (e *Engine) Adopt(ctx context.Context, ids []string) error {
+	snap, err := e.store.LoadDevices(ctx, ids)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range ids {
+		if st, ok := snap.Statuses[id]; ok {
+			e.statuses[id] = st
+		}
+		delete(e.lastWrite, id)
+	}
+	e.deviceOutage, e.siteOutage = snap.DeviceOutages, snap.SiteOutages
+	return nil
+}
+
 // Status returns what the engine believes of a device.
 func (e *Engine) Status(id string) (Status, bool) {
 	e.mu.RLock()

@@ -11,6 +11,8 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigia-noc/vigia/assets"
 )
 
 // SchedulerConfig tunes the scheduler.
@@ -35,6 +37,16 @@ type Scheduler struct {
 	jobs   map[string]scheduled
 	// scheduled mirrors len(jobs) for readers outside Sync's goroutine.
 	scheduled atomic.Int64
+	resync    chan struct{}
+}
+
+// TriggerSync asks Run to sync now (when leases change hands) instead of
+// at the next SyncEvery.
+func (sc *Scheduler) TriggerSync() {
+	select {
+	case sc.resync <- struct{}{}:
+	default:
+	}
 }
 
 type scheduled struct {
@@ -55,7 +67,7 @@ func NewScheduler(e *Engine, cfg SchedulerConfig) (*Scheduler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("probes: scheduler: %w", err)
 	}
-	return &Scheduler{engine: e, cfg: cfg, s: s, jobs: map[string]scheduled{}}, nil
+	return &Scheduler{engine: e, cfg: cfg, s: s, jobs: map[string]scheduled{}, resync: make(chan struct{}, 1)}, nil
 }
 
 // Run syncs the inventory, schedules every device, and keeps them in step
@@ -71,10 +83,11 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-sc.resync:
 		case <-clock.After(sc.cfg.SyncEvery):
-			if err := sc.Sync(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				sc.engine.cfg.Log.Error("inventory sync failed; keeping the current schedule", "err", err)
-			}
+		}
+		if err := sc.Sync(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			sc.engine.cfg.Log.Error("inventory sync failed; keeping the current schedule", "err", err)
 		}
 	}
 }
@@ -85,12 +98,27 @@ func (sc *Scheduler) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := sc.engine.cfg.Clock.Now()
-	seen := map[string]bool{}
+	var mine []assets.Device
+	var adopted []string
 	for _, d := range devices {
 		if sc.cfg.Owns != nil && !sc.cfg.Owns(d.ID) {
 			continue
 		}
+		mine = append(mine, d)
+		if _, had := sc.jobs[d.ID]; !had {
+			adopted = append(adopted, d.ID)
+		}
+	}
+	// Devices taken over from another instance carry the state that
+	// instance wrote: read it before their first check here.
+	if len(adopted) > 0 && sc.cfg.Owns != nil {
+		if err := sc.engine.Adopt(ctx, adopted); err != nil {
+			return err
+		}
+	}
+	clock := sc.engine.cfg.Clock
+	seen := map[string]bool{}
+	for _, d := range mine {
 		seen[d.ID] = true
 		if j, ok := sc.jobs[d.ID]; ok && j.interval == d.Probe.Interval {
 			continue
@@ -98,9 +126,11 @@ func (sc *Scheduler) Sync(ctx context.Context) error {
 			sc.s.RemoveJob(j.id)
 		}
 		id, interval := d.ID, d.Probe.Interval
-		first := now.Add(jitter(id, interval))
+		// gocron refuses a start in the past, and scheduling thousands of
+		// jobs takes a while: take the clock per job, a little ahead.
+		first := clock.Now().Add(max(jitter(id, interval), 50*time.Millisecond))
 		job, err := sc.s.NewJob(gocron.DurationJob(interval),
-			gocron.NewTask(func(ctx context.Context) { sc.check(ctx, id, interval) }),
+			gocron.NewTask(func(ctx context.Context) { sc.check(ctx, id) }),
 			gocron.WithSingletonMode(gocron.LimitModeReschedule),
 			gocron.WithStartAt(gocron.WithStartDateTime(first)),
 			gocron.WithName("probe "+id))
@@ -135,7 +165,7 @@ func (sc *Scheduler) RegisterMetrics(reg prometheus.Registerer) {
 // Scheduled returns how many devices have a job.
 func (sc *Scheduler) Scheduled() int { return int(sc.scheduled.Load()) }
 
-func (sc *Scheduler) check(ctx context.Context, id string, interval time.Duration) {
+func (sc *Scheduler) check(ctx context.Context, id string) {
 	if err := sc.engine.Check(ctx, id); err != nil && !errors.Is(err, context.Canceled) {
 		sc.engine.cfg.Log.Error("device check failed", "device", id, "err", err)
 	}

@@ -31,10 +31,25 @@ type Snapshot struct {
 }
 
 // Load reads every device's status and the open outages.
-func (s *Store) Load(ctx context.Context) (Snapshot, error) {
+func (s *Store) Load(ctx context.Context) (Snapshot, error) { return s.load(ctx, nil) }
+
+// LoadDevices reads the status of the given devices and every open outage.
+func (s *Store) LoadDevices(ctx context.Context, ids []string) (Snapshot, error) {
+	if ids == nil {
+		ids = []string{}
+	}
+	return s.load(ctx, ids)
+}
+
+func (s *Store) load(ctx context.Context, ids []string) (Snapshot, error) {
 	snap := Snapshot{Statuses: map[string]Status{}, DeviceOutages: map[string]int64{}, SiteOutages: map[string]int64{}}
+	var filter any
+	if ids != nil {
+		filter = pq.Array(ids)
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT device_id, state, since, consecutive_failures, consecutive_successes, flapping,
-		array_to_json(recent_transitions)::text, COALESCE(last_uptime_seconds, 0), last_detail, COALESCE(last_probe_at, since) FROM device_states`)
+		array_to_json(recent_transitions)::text, COALESCE(last_uptime_seconds, 0), last_detail, COALESCE(last_probe_at, since)
+		FROM device_states WHERE $1::text[] IS NULL OR device_id = ANY($1)`, filter)
 	if err != nil {
 		return snap, fmt.Errorf("probes: load states: %w", err)
 	}

@@ -189,8 +189,10 @@ func registeredAPIPatterns(t *testing.T) []string {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == "var" || d.Name() == "fleetsim" || strings.HasPrefix(d.Name(), ".")) && path != root {
-			return filepath.SkipDir // the simulator's control API is not Vigía's API
+		if d.IsDir() && (d.Name() == "var" || d.Name() == "fleetsim" || d.Name() == "dispatch" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			// The simulator's control API is not Vigía's API; dispatch is
+			// not served yet (its routes join this matrix when it is).
+			return filepath.SkipDir
 		}
 		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return nil

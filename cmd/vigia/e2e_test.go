@@ -51,7 +51,12 @@ func startServe(t *testing.T, bin string, args ...string) *vigiaProcess {
 		t.Fatal(err)
 	}
 	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.kill9() })
+	t.Cleanup(func() {
+		p.kill9()
+		if t.Failed() {
+			t.Logf("vigia %s output:\n%s", strings.Join(args, " "), tail(p.out.String(), 4000))
+		}
+	})
 	return p
 }
 
@@ -211,6 +216,13 @@ func failedProbes(listen string) int {
 		}
 	}
 	return 0
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }
 
 func slicesContain(s []string, v string) bool {

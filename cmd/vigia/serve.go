@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/leader"
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/probes"
@@ -43,6 +45,9 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	logLevel := fs.String("log-level", envOr("VIGIA_LOG_LEVEL", "info"), "debug, info, warn or error (env VIGIA_LOG_LEVEL)")
 	probing := fs.Bool("probe", true, "probe the inventory's devices (false: serve the API only)")
 	concurrency := fs.Uint("probe-concurrency", 256, "device checks running at once")
+	instanceID := fs.String("instance-id", envOr("VIGIA_INSTANCE_ID", defaultInstanceID()),
+		"name of this instance among several sharing one database (env VIGIA_INSTANCE_ID)")
+	leaseTTL := fs.Duration("lease-ttl", 15*time.Second, "probe shard lease: a dead instance's devices are taken over within this time")
 	smtpAddr := fs.String("smtp-addr", os.Getenv("VIGIA_SMTP_ADDR"), "SMTP relay host:port for notifications (env VIGIA_SMTP_ADDR); empty: e-mails wait in the outbox")
 	smtpFrom := fs.String("smtp-from", envOr("VIGIA_SMTP_FROM", "vigia@localhost"), "sender address of notifications (env VIGIA_SMTP_FROM)")
 	smtpUser := fs.String("smtp-user", os.Getenv("VIGIA_SMTP_USER"), "SMTP user (env VIGIA_SMTP_USER; password in VIGIA_SMTP_PASSWORD or VIGIA_SMTP_PASSWORD_FILE)")
@@ -123,10 +128,14 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	if err != nil {
 		return err
 	}
-	sched, err := probes.NewScheduler(engine, probes.SchedulerConfig{Concurrency: *concurrency})
+	// Devices are shared between instances through shard leases; alone, an
+	// instance holds every shard.
+	leaser := probes.NewLeaser(conn, *instanceID, *leaseTTL, log)
+	sched, err := probes.NewScheduler(engine, probes.SchedulerConfig{Concurrency: *concurrency, Owns: leaser.Owns})
 	if err != nil {
 		return err
 	}
+	leaser.OnChange = sched.TriggerSync
 	sched.RegisterMetrics(reg)
 
 	var webhookURLs []string
@@ -136,6 +145,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		hooks.Secrets[*webhookURL] = []byte(webhookSecret)
 	}
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{WebhookURLs: webhookURLs})
+	ticketMetrics := maintenance.NewMetrics(reg, conn)
 	// A nil interface, not a nil *SMTP, when no relay is set: e-mails then
 	// wait in the outbox with the reason.
 	var mailer maintenance.Mailer
@@ -158,19 +168,44 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 
 	errc := make(chan error, 2)
 	go func() { errc <- fmt.Errorf("http: %w", srv.Serve(ln)) }()
+	// Probing stops (and gives its leases back) before the database
+	// connection closes.
+	var probingDone sync.WaitGroup
+	defer probingDone.Wait()
+	probeCtx, stopProbing := context.WithCancel(ctx)
+	defer stopProbing() // runs before the Wait above
 	if *probing {
+		if err := leaser.Step(ctx); err != nil {
+			return err
+		}
+		probingDone.Add(2)
 		go func() {
-			if err := sched.Run(ctx); err != nil {
+			defer probingDone.Done()
+			if err := leaser.Run(probeCtx); err != nil {
+				log.Warn("probe leases", "err", err)
+			}
+		}()
+		go func() {
+			defer probingDone.Done()
+			if err := sched.Run(probeCtx); err != nil {
 				errc <- fmt.Errorf("probes: %w", err)
 			}
 		}()
 	}
 	// The flow's next stages: outages become tickets, the pre-closure
 	// protocol runs, notifications leave the outbox.
+	// The outage consumer runs on every instance (it is safe concurrently
+	// and must react fast); the periodic service-desk jobs run on the
+	// elected leader only.
+	elector := leader.New(conn.DB, "maintenance-jobs")
+	defer elector.Resign()
 	background := []func() error{
 		func() error { return maintenance.NewOutageConsumer(tickets, now, log).Run(ctx, time.Second) },
-		func() error { return maintenance.NewSweeper(tickets, log).Run(ctx, now, 30*time.Second) },
-		func() error { return maintenance.NewSender(conn, mailer, hooks, log).Run(ctx, now, 2*time.Second) },
+		func() error {
+			return maintenance.RunScheduled(ctx, maintenance.JobsConfig{Store: tickets,
+				Sender: maintenance.NewSender(conn, mailer, hooks, log), Metrics: ticketMetrics,
+				Elector: elector, Now: now, Log: log})
+		},
 	}
 	for _, run := range background {
 		go func() {
@@ -216,6 +251,15 @@ func httpConfig(d httpDeps) server.Config {
 			maintenance.NewAPI(d.tickets, now, d.log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
 	}
+}
+
+// defaultInstanceID names this process uniquely among instances.
+func defaultInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "vigia"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // secretFromEnv reads a secret from the variable name, or from the file

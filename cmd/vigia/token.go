@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 func init() {
@@ -70,6 +72,10 @@ Use it as "Authorization: Bearer TOKEN".`, stdout, stderr)
 		return err
 	}
 	defer closeDB()
+	// A hospital's portal seats are limited by its plan (seed 004).
+	if err := maintenance.NewStore(conn, assets.NewStore(conn), maintenance.Options{}).CheckSeat(ctx, *role, *customer, time.Now()); err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	token, id, err := auth.NewTokens(conn, time.Now).Create(ctx, *name, *role, *customer, *engineer)
 	if err != nil {
 		return &exitError{code: 2, err: err}

@@ -62,7 +62,10 @@ func Handler(c Config) http.Handler {
 		}
 		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready", "database": "ok"})
 	})
-	root.Handle("GET /metrics", promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{Registry: c.Registry}))
+	root.Handle("GET /metrics", promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{Registry: c.Registry,
+		// Metrics read from the database at scrape time must not hide the
+		// probe metrics when the database is down.
+		ErrorHandling: promhttp.ContinueOnError, ErrorLog: slog.NewLogLogger(c.Log.Handler(), slog.LevelWarn)}))
 	return logRequests(c.Log, root)
 }
 
