@@ -606,6 +606,11 @@ func (a *API) decideQuote(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusNotFound, "not_found", "no quote action %q (approve or reject)", d)
 		return
 	}
+	// The decision is the path; a body, if any, must still be valid JSON
+	// (an empty object), so garbage is not taken for a decision.
+	if r.ContentLength != 0 && !httpx.Decode(w, r, &struct{}{}) {
+		return
+	}
 	q, err := a.store.DecideQuote(r.Context(), actor(r), id, d == "approve", a.now())
 	if err != nil {
 		a.fail(w, err, "quote", r.PathValue("id"))

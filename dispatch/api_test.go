@@ -175,6 +175,7 @@ func TestAPIWrites(t *testing.T) {
 		{"customer cannot move a visit", "andes", "POST", fmt.Sprintf("/api/v1/visits/%d/transition", andes), `{"to": "cancelled"}`, 403, false},
 		{"engineer cannot move another's visit", "laura", "POST", fmt.Sprintf("/api/v1/visits/%d/transition", impera), `{"to": "en_route"}`, 404, false},
 		{"customer: another customer's ticket", "andes", "POST", "/api/v1/quotes/999/approve", ``, 404, false},
+		{"quote decision: bad JSON", "noc", "POST", "/api/v1/quotes/999/approve", `nope`, 400, false},
 		{"engineer cannot schedule", "laura", "POST", fmt.Sprintf("/api/v1/visits/%d/transition", andes),
 			`{"to": "scheduled", "window_start": "2026-09-08T10:00:00-05:00", "window_end": "2026-09-08T12:00:00-05:00"}`, 403, false},
 		{"NOC schedules", "noc", "POST", fmt.Sprintf("/api/v1/visits/%d/transition", andes),

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/server"
@@ -32,10 +35,11 @@ import (
 type endpoint struct {
 	pattern string // as registered: "METHOD /path"
 	path    string // concrete path, on hsr's resources
-	body    string // a valid body for POST
+	body    string // a valid body for POST and PUT
 	// otherCustomer is the status for a token of another customer (cmf):
-	// 404 for hsr's resources, 403 for NOC-only actions, 200 for lists
-	// (which must then show none of hsr's rows).
+	// 404 for hsr's resources, 403 for NOC- or engineer-only actions, 200
+	// for lists (which must then show none of hsr's rows), 400 for a create
+	// naming hsr's objects (unknown to the caller).
 	otherCustomer int
 }
 
@@ -68,7 +72,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	probeStore := probes.NewStore(conn)
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{})
 	h := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: slog.New(slog.DiscardHandler),
-		assets: store, probes: probeStore, probeMetrics: probes.NewMetrics(reg), tickets: tickets, clock: clock}))
+		assets: store, probes: probeStore, probeMetrics: probes.NewMetrics(reg), tickets: tickets,
+		dispatch: dispatch.NewStore(conn, store, tickets), clock: clock}))
 
 	do := func(method, path, token, body string) (int, string) {
 		var r io.Reader
@@ -91,6 +96,47 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if code != http.StatusCreated {
 		t.Fatalf("create hsr ticket: %d %s", code, body)
 	}
+	// Dispatch's rows on that ticket, created by the NOC; every note names
+	// San Rafael so that a leak of any of them shows.
+	create := func(method, path, body string, want int) string {
+		t.Helper()
+		code, out := do(method, path, noc, body)
+		if code != want {
+			t.Fatalf("%s %s: %d, want %d (%s)", method, path, code, want, out)
+		}
+		var v struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatalf("%s %s: %v (%s)", method, path, err, out)
+		}
+		return strings.Trim(string(v.ID), `"`)
+	}
+	var created struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	ticket := fmt.Sprint(created.ID)
+	clock.Advance(3 * time.Hour)
+	engineer := `{"name":"Laura Gómez","email":"laura@vigia.example","home_city":"Bogotá","it":true,"biomedical":true,` +
+		`"modalities":["CT"],"manufacturers":["GE"],"calendar":{"preset":"co-8x5"},"hourly_cost_cents":9000000}`
+	create("PUT", "/api/v1/engineers/eng-laura", engineer, 200)
+	visit := create("POST", "/api/v1/visits", `{"ticket":`+ticket+`,"engineers":["eng-laura"],"notes":"Revisar worklist de San Rafael"}`, 201)
+	partBody := `{"manufacturer":"GE","part_number":"GE-5131","description":"Tubo de rayos X","unit_price_cents":900000000,"unit_cost_cents":432100000}`
+	part := create("PUT", "/api/v1/parts", partBody, 200)
+	create("PUT", "/api/v1/warehouses/wh-bog", `{"name":"Bodega Bogotá","city":"Bogotá"}`, 200)
+	create("PUT", "/api/v1/warehouses/wh-bog/stock/"+part, `{"quantity":3}`, 200)
+	partRequest := create("POST", "/api/v1/part-requests",
+		`{"ticket":`+ticket+`,"part":`+part+`,"quantity":1,"visit":`+visit+`,"note":"Tubo para San Rafael"}`, 201)
+	manufacturerCase := create("POST", "/api/v1/manufacturer-cases",
+		`{"ticket":`+ticket+`,"manufacturer":"GE","case_number":"GE-CASE-4711","summary":"Worklist de San Rafael sin respuesta"}`, 201)
+	wait := create("POST", "/api/v1/waits", `{"ticket":`+ticket+`,"reason":"customer","note":"San Rafael sin acceso al servidor"}`, 201)
+	work := `{"ticket":` + ticket + `,"engineer":"eng-laura","kind":"remote","activity":"diagnosis",` +
+		`"started_at":"2026-11-23T15:00:00Z","ended_at":"2026-11-23T16:00:00Z","note":"Diagnóstico remoto de San Rafael","without_quote":true}`
+	create("POST", "/api/v1/work-entries", work, 201)
+	quote := create("POST", "/api/v1/quotes", `{"ticket":`+ticket+`,"hours":2,"hour_price_cents":12000000,"note":"Cotización San Rafael"}`, 201)
 
 	endpoints := []endpoint{
 		{"GET /api/v1/customers", "/api/v1/customers", "", 200},
@@ -117,6 +163,78 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /api/v1/preventive-plans", "/api/v1/preventive-plans", "", 200},
 		{"POST /api/v1/preventive-plans", "/api/v1/preventive-plans",
 			`{"device":"hsr-ct1","title":"Mantenimiento trimestral","every_months":3,"first_due_on":"2027-01-15"}`, 403},
+
+		// Dispatch: engineers, the catalogue, stock and every write but a
+		// customer's decision on a quoted part or a quote are the
+		// provider's (403, whatever the id); hsr's visits, part requests
+		// and quotes are 404; lists are empty.
+		{"GET /api/v1/engineers", "/api/v1/engineers", "", 403},
+		{"GET /api/v1/engineers/{id}", "/api/v1/engineers/eng-laura", "", 404},
+		{"PUT /api/v1/engineers/{id}", "/api/v1/engineers/eng-laura", engineer, 403},
+		{"POST /api/v1/engineers/{id}/oncall", "/api/v1/engineers/eng-laura/oncall", `{"from":"2026-11-28T00:00:00Z","to":"2026-11-29T00:00:00Z"}`, 403},
+		{"GET /api/v1/engineers/{id}/availability", "/api/v1/engineers/eng-laura/availability?from=2026-11-24T14:00:00Z&to=2026-11-24T16:00:00Z", "", 404},
+		{"GET /api/v1/visits", "/api/v1/visits?ticket=" + ticket, "", 200},
+		{"POST /api/v1/visits", "/api/v1/visits", `{"ticket":` + ticket + `,"engineers":["eng-laura"]}`, 403},
+		{"GET /api/v1/visits/{id}", "/api/v1/visits/" + visit, "", 404},
+		{"GET /api/v1/visits/{id}/suggestions", "/api/v1/visits/" + visit + "/suggestions", "", 403},
+		{"POST /api/v1/visits/{id}/transition", "/api/v1/visits/" + visit + "/transition", `{"to":"cancelled"}`, 403},
+		{"POST /api/v1/visits/{id}/outcome", "/api/v1/visits/" + visit + "/outcome",
+			`{"work_performed":"Cambio de tubo","signature":{"name":"Dra. Ruiz","kind":"typed","value":"Dra. Ruiz"}}`, 403},
+		{"GET /api/v1/parts", "/api/v1/parts", "", 403},
+		{"PUT /api/v1/parts", "/api/v1/parts", partBody, 403},
+		{"PUT /api/v1/warehouses/{id}", "/api/v1/warehouses/wh-bog", `{"name":"Bodega Lima","city":"Lima"}`, 403},
+		{"PUT /api/v1/warehouses/{id}/stock/{part}", "/api/v1/warehouses/wh-bog/stock/" + part, `{"quantity":0}`, 403},
+		{"GET /api/v1/stock", "/api/v1/stock", "", 403},
+		{"GET /api/v1/part-requests", "/api/v1/part-requests?ticket=" + ticket, "", 200},
+		{"POST /api/v1/part-requests", "/api/v1/part-requests", `{"ticket":` + ticket + `,"part":` + part + `,"quantity":1}`, 403},
+		{"GET /api/v1/part-requests/{id}", "/api/v1/part-requests/" + partRequest, "", 404},
+		// Customers may approve or reject their own quoted parts: another's is not found.
+		{"POST /api/v1/part-requests/{id}/transition", "/api/v1/part-requests/" + partRequest + "/transition", `{"to":"cancelled"}`, 404},
+		{"GET /api/v1/manufacturer-cases", "/api/v1/manufacturer-cases?ticket=" + ticket, "", 200},
+		{"POST /api/v1/manufacturer-cases", "/api/v1/manufacturer-cases", `{"ticket":` + ticket + `,"manufacturer":"GE","case_number":"GE-CASE-9999"}`, 403},
+		{"POST /api/v1/manufacturer-cases/{id}/transition", "/api/v1/manufacturer-cases/" + manufacturerCase + "/transition", `{"to":"closed"}`, 403},
+		{"GET /api/v1/waits", "/api/v1/waits", "", 200},
+		{"POST /api/v1/waits", "/api/v1/waits", `{"ticket":` + ticket + `,"reason":"customer"}`, 403},
+		{"POST /api/v1/waits/{id}/end", "/api/v1/waits/" + wait + "/end", `{"note":"listo"}`, 403},
+		{"GET /api/v1/work-entries", "/api/v1/work-entries?ticket=" + ticket, "", 200},
+		{"POST /api/v1/work-entries", "/api/v1/work-entries", work, 403},
+		{"POST /api/v1/quotes", "/api/v1/quotes", `{"ticket":` + ticket + `,"hours":1,"hour_price_cents":1}`, 403},
+		{"POST /api/v1/quotes/{id}/{decision}", "/api/v1/quotes/" + quote + "/approve", "", 404},
+		{"POST /api/v1/billing/flags", "/api/v1/billing/flags", `{"ticket":` + ticket + `,"cause":"misuse"}`, 403},
+		{"GET /api/v1/billing/report", "/api/v1/billing/report?customer=hsr&month=2026-11", "", 404},
+	}
+
+	// What the NOC reads at each dispatch GET above: the rows exist, so an
+	// empty list or a 404 for cmf is scoping, not an empty database.
+	nocSees := map[string]string{
+		"/api/v1/engineers":                                 "eng-laura",
+		"/api/v1/engineers/eng-laura":                       "Laura Gómez",
+		"/api/v1/visits?ticket=" + ticket:                   `"customer_id": "hsr"`,
+		"/api/v1/visits/" + visit:                           "Revisar worklist de San Rafael",
+		"/api/v1/visits/" + visit + "/suggestions":          `"engineer": "eng-laura"`,
+		"/api/v1/parts":                                     "GE-5131",
+		"/api/v1/stock":                                     `"warehouse": "wh-bog"`,
+		"/api/v1/part-requests?ticket=" + ticket:            "Tubo para San Rafael",
+		"/api/v1/part-requests/" + partRequest:              "Tubo para San Rafael",
+		"/api/v1/manufacturer-cases?ticket=" + ticket:       "GE-CASE-4711",
+		"/api/v1/waits":                                     "San Rafael sin acceso al servidor",
+		"/api/v1/work-entries?ticket=" + ticket:             "Diagnóstico remoto de San Rafael",
+		"/api/v1/billing/report?customer=hsr&month=2026-11": `"customer_name": "Red Hospitalaria San Rafael"`,
+		"/api/v1/engineers/eng-laura/availability?from=2026-11-24T14:00:00Z&to=2026-11-24T16:00:00Z": `"available": true`,
+	}
+	dispatchPatterns := apiPatterns(t, "../../dispatch")
+	for _, e := range endpoints {
+		want, ok := nocSees[e.path]
+		if !strings.HasPrefix(e.pattern, "GET ") || !slices.Contains(dispatchPatterns, e.pattern) {
+			continue
+		}
+		if !ok {
+			t.Errorf("%s: say what the NOC sees at %s", e.pattern, e.path)
+			continue
+		}
+		if code, body := do("GET", e.path, noc, ""); code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("NOC at %s: %d without %q (%s)", e.path, code, want, body)
+		}
 	}
 
 	t.Run("every registered endpoint is in the matrix", func(t *testing.T) {
@@ -145,17 +263,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if code != e.otherCustomer {
 				t.Errorf("other customer's token: %d, want %d (%s)", code, e.otherCustomer, body)
 			}
-			// Nothing of hsr may show, beyond the id the caller itself sent.
-			leaked := strings.ReplaceAll(body, filepath.Base(e.path), "")
-			for _, id := range []string{"hsr-ct1", "hsr-worklist", "hsr-pacs", "hsr-central", "hsr-ris"} {
-				if strings.Contains(e.path+e.body, id) {
-					leaked = strings.ReplaceAll(leaked, id, "")
+			// Nothing of hsr may show, beyond the ids the caller itself sent
+			// (in the path, the query or the body).
+			leaked := body
+			for _, id := range sentIDs(e.path, e.body) {
+				leaked = strings.ReplaceAll(leaked, id, "")
+			}
+			for _, mark := range []string{"hsr", "San Rafael", "Worklist lenta", "GE-CASE-4711", "Laura"} {
+				if strings.Contains(leaked, mark) {
+					t.Errorf("other customer's token sees hsr data (%q): %s", mark, body)
 				}
 			}
-			if strings.Contains(leaked, "hsr") || strings.Contains(leaked, "San Rafael") || strings.Contains(leaked, "Worklist lenta") {
-				t.Errorf("other customer's token sees hsr data: %s", body)
-			}
-			if method == "POST" {
+			if method == "POST" || method == "PUT" {
 				token := noc
 				if strings.Contains(e.pattern, "heartbeats") {
 					token = "hsr-ris-heartbeat-demo-token"
@@ -177,21 +296,50 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 }
 
+// sentIDs are the path segments and query values of path and the ids of
+// hsr named in body: what a caller may see echoed in an answer.
+func sentIDs(path, body string) []string {
+	p, rawQuery, _ := strings.Cut(path, "?")
+	out := strings.Split(p, "/")
+	for _, kv := range strings.Split(rawQuery, "&") {
+		if _, v, ok := strings.Cut(kv, "="); ok {
+			out = append(out, v)
+		}
+	}
+	for _, id := range []string{"hsr-ct1", "hsr-worklist", "hsr-pacs", "hsr-central", "hsr-ris"} {
+		if strings.Contains(body, id) {
+			out = append(out, id)
+		}
+	}
+	out = slices.DeleteFunc(out, func(s string) bool { return s == "" })
+	// Longest first, so that "hsr-central" goes before "hsr" would.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
 var handlePattern = regexp.MustCompile(`HandleFunc\("((?:GET|POST|PUT|PATCH|DELETE) /api/[^"]*)"`)
 
 // registeredAPIPatterns reads every API route registered in the product's
 // source, so a new endpoint cannot escape the matrix.
 func registeredAPIPatterns(t *testing.T) []string {
 	t.Helper()
+	out := apiPatterns(t, "../..")
+	if len(out) < 10 {
+		t.Fatalf("found only %d API routes in the source: the scan is broken", len(out))
+	}
+	return out
+}
+
+// apiPatterns reads the API routes registered in the Go source under root.
+func apiPatterns(t *testing.T, root string) []string {
+	t.Helper()
 	var out []string
-	root := "../.."
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (d.Name() == "var" || d.Name() == "fleetsim" || d.Name() == "dispatch" || strings.HasPrefix(d.Name(), ".")) && path != root {
-			// The simulator's control API is not Vigía's API; dispatch is
-			// not served yet (its routes join this matrix when it is).
+		if d.IsDir() && (d.Name() == "var" || d.Name() == "fleetsim" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			// The simulator's control API is not Vigía's API.
 			return filepath.SkipDir
 		}
 		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
@@ -208,9 +356,6 @@ func registeredAPIPatterns(t *testing.T) []string {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(out) < 10 {
-		t.Fatalf("found only %d API routes in the source: the scan is broken", len(out))
 	}
 	return out
 }

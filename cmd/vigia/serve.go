@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/leader"
 	"github.com/vigia-noc/vigia/internal/server"
@@ -145,6 +146,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		hooks.Secrets[*webhookURL] = []byte(webhookSecret)
 	}
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{WebhookURLs: webhookURLs})
+	dispatchStore := dispatch.NewStore(conn, store, tickets)
 	ticketMetrics := maintenance.NewMetrics(reg, conn)
 	// A nil interface, not a nil *SMTP, when no relay is set: e-mails then
 	// wait in the outbox with the reason.
@@ -154,7 +156,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 
 	handler := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: log, assets: store,
-		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, clock: clock}))
+		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -238,6 +240,7 @@ type httpDeps struct {
 	probes       *probes.Store
 	probeMetrics *probes.Metrics
 	tickets      *maintenance.Store
+	dispatch     *dispatch.Store
 	clock        clockwork.Clock
 }
 
@@ -248,7 +251,7 @@ func httpConfig(d httpDeps) server.Config {
 	return server.Config{
 		DB: d.conn, Tokens: d.tokens, Registry: d.reg, Log: d.log,
 		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
-			maintenance.NewAPI(d.tickets, now, d.log)},
+			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
 	}
 }
