@@ -1,0 +1,193 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/maintenance"
+)
+
+// queuedTicket is an open ticket with the due instant that matters next.
+type queuedTicket struct {
+	maintenance.Ticket
+	NextClock string // response or resolution
+	NextDue   *time.Time
+}
+
+// urgencyQueue keeps open tickets and sorts them by the SLA instant that
+// comes next: the response due while unanswered, then the resolution due.
+// Tickets with no target come last, most severe first.
+func urgencyQueue(tickets []maintenance.Ticket) []queuedTicket {
+	var out []queuedTicket
+	for _, t := range tickets {
+		if t.Status == maintenance.StatusClosed {
+			continue
+		}
+		q := queuedTicket{Ticket: t}
+		switch {
+		case t.Status == maintenance.StatusSolved:
+			// Awaiting the customer: no clock of ours runs.
+		case t.AcknowledgedAt == nil && t.ResponseDueAt != nil:
+			q.NextClock, q.NextDue = maintenance.ClockResponse, t.ResponseDueAt
+		case t.ResolutionDueAt != nil:
+			q.NextClock, q.NextDue = maintenance.ClockResolution, t.ResolutionDueAt
+		}
+		out = append(out, q)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		switch {
+		case a.NextDue != nil && b.NextDue != nil && !a.NextDue.Equal(*b.NextDue):
+			return a.NextDue.Before(*b.NextDue)
+		case (a.NextDue == nil) != (b.NextDue == nil):
+			return a.NextDue != nil
+		case a.Severity != b.Severity:
+			return a.Severity < b.Severity
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
+
+// openTickets reads the newest tickets of a scope and keeps the open ones.
+func (c *Console) openTickets(rq *request, scope maintenance.Scope, customer, site string) ([]queuedTicket, error) {
+	list, _, err := c.cfg.Tickets.List(rq.ctx(), maintenance.ListFilter{Scope: scope, CustomerID: customer, SiteID: site, Limit: 500})
+	if err != nil {
+		return nil, err
+	}
+	return urgencyQueue(list), nil
+}
+
+// stateCounts counts devices per state, in probes' order.
+type stateCount struct {
+	State string
+	N     int
+}
+
+var stateOrder = []string{"down", "unreachable", "degraded", "misconfigured", "maintenance", "unknown", "up"}
+
+func countStates(rows []deviceRow) []stateCount {
+	n := map[string]int{}
+	for _, r := range rows {
+		n[r.State]++
+	}
+	var out []stateCount
+	for _, s := range stateOrder {
+		if n[s] > 0 {
+			out = append(out, stateCount{s, n[s]})
+		}
+	}
+	return out
+}
+
+func (c *Console) board(rq *request) error {
+	q := rq.r.URL.Query()
+	customer, site, kind := q.Get("customer"), q.Get("site"), q.Get("kind")
+	if kind != "" && !slices.Contains(assets.DeviceKinds, kind) {
+		kind = ""
+	}
+	devices, err := c.devicesWithState(rq.ctx(), assets.DeviceFilter{Scope: assets.Scope{CustomerID: customer}, SiteID: site, Kind: kind})
+	if err != nil {
+		return err
+	}
+	// Worst first, so a red tile is never below the fold.
+	rank := map[string]int{}
+	for i, s := range stateOrder {
+		rank[s] = i
+	}
+	sort.SliceStable(devices, func(i, j int) bool { return rank[devices[i].State] < rank[devices[j].State] })
+	outages, err := c.openOutages(rq.ctx(), customer, site)
+	if err != nil {
+		return err
+	}
+	queue, err := c.openTickets(rq, maintenance.Scope{}, customer, site)
+	if err != nil {
+		return err
+	}
+	customers, err := c.cfg.Assets.Customers(rq.ctx(), assets.Scope{})
+	if err != nil {
+		return err
+	}
+	sites, err := c.cfg.Assets.Sites(rq.ctx(), assets.Scope{CustomerID: customer}, false)
+	if err != nil {
+		return err
+	}
+	c.render(rq, http.StatusOK, "board", translate(rq.lang, "board.title"), map[string]any{
+		"Customer": customer, "Site": site, "Kind": kind,
+		"Customers": customers, "Sites": sites, "Kinds": assets.DeviceKinds,
+		"Devices": devices, "Counts": countStates(devices), "Outages": outages, "Queue": queue,
+	})
+	return nil
+}
+
+// ticketPage gathers what a ticket page shows.
+type ticketPage struct {
+	maintenance.Detail
+	Marks       []maintenance.Mark
+	Visits      []dispatch.Visit
+	Parts       []dispatch.PartRequest
+	Attachments []attachment
+	PauseReasons,
+	CloseReasons []string
+	CanReopen bool
+}
+
+func (c *Console) loadTicket(rq *request, scope maintenance.Scope, ref string, staff bool) (ticketPage, error) {
+	d, err := c.cfg.Tickets.Get(rq.ctx(), scope, ref, rq.now)
+	if err != nil {
+		return ticketPage{}, err
+	}
+	p := ticketPage{Detail: d, PauseReasons: maintenance.PauseReasons, CloseReasons: maintenance.StaffCloseReasons}
+	if staff {
+		if p.Marks, err = c.cfg.Tickets.Marks(rq.ctx(), d.ID); err != nil {
+			return p, err
+		}
+	}
+	actor := rq.dispatchActor()
+	if p.Visits, err = c.cfg.Dispatch.Visits(rq.ctx(), actor, dispatch.VisitFilter{TicketID: d.ID}); err != nil {
+		return p, err
+	}
+	if p.Parts, err = c.cfg.Dispatch.PartRequests(rq.ctx(), actor, d.ID); err != nil {
+		return p, err
+	}
+	if p.Attachments, err = c.attachments(rq.ctx(), d.ID); err != nil {
+		return p, err
+	}
+	p.CanReopen = d.Status == maintenance.StatusSolved || d.Status == maintenance.StatusClosed
+	return p, nil
+}
+
+func (c *Console) staffTicket(rq *request) error {
+	p, err := c.loadTicket(rq, maintenance.Scope{}, rq.r.PathValue("ref"), true)
+	if err != nil {
+		return err
+	}
+	c.render(rq, http.StatusOK, "ticket", p.Number+" · "+p.Title, p)
+	return nil
+}
+
+// staffActions are the ticket actions the staff page offers.
+var staffActions = []string{"acknowledge", "assign", "pause", "resume", "severity", "solve", "comment", "close", "reopen"}
+
+func (c *Console) staffAct(rq *request) error {
+	ref, action := rq.r.PathValue("ref"), rq.r.PostFormValue("action")
+	if !slices.Contains(staffActions, action) {
+		return fmt.Errorf("%w: unknown action %q", maintenance.ErrInvalid, action)
+	}
+	in := maintenance.ActionInput{Text: rq.r.PostFormValue("text"), Reason: rq.r.PostFormValue("reason"),
+		Assignee: rq.r.PostFormValue("assignee"), Cause: rq.r.PostFormValue("cause")}
+	if s := rq.r.PostFormValue("severity"); s != "" {
+		fmt.Sscan(s, &in.Severity)
+	}
+	t, err := c.cfg.Tickets.Act(rq.ctx(), rq.ticketActor(), ref, action, in, rq.now)
+	to := "/console/noc/tickets/" + urlPathEscape(ref)
+	if err == nil {
+		to = "/console/noc/tickets/" + urlPathEscape(t.Number)
+	}
+	return c.afterAction(rq, to, err, translate(rq.lang, "act.done"))
+}

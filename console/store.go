@@ -1,0 +1,190 @@
+package console
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/assets"
+)
+
+// deviceRow is a device with its live state, as the board shows it.
+type deviceRow struct {
+	assets.Device
+	SiteName  string
+	State     string
+	Since     *time.Time
+	Flapping  bool
+	Detail    string
+	LastProbe *time.Time
+}
+
+// devicesWithState lists the devices of f (scoped by the inventory store)
+// with their probe state.
+func (c *Console) devicesWithState(ctx context.Context, f assets.DeviceFilter) ([]deviceRow, error) {
+	devices, err := c.cfg.Assets.Devices(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	sites, err := c.cfg.Assets.Sites(ctx, f.Scope, false)
+	if err != nil {
+		return nil, err
+	}
+	siteNames := map[string]string{}
+	for _, s := range sites {
+		siteNames[s.ID] = s.Name
+	}
+	ids := make([]string, len(devices))
+	for i, d := range devices {
+		ids[i] = d.ID
+	}
+	// Only ids the scoped inventory returned are looked up.
+	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT device_id, state, since, flapping, last_detail, last_probe_at
+		FROM device_states WHERE device_id = ANY ($1)`, pq.StringArray(ids))
+	if err != nil {
+		return nil, fmt.Errorf("console: device states: %w", err)
+	}
+	defer rows.Close()
+	type st struct {
+		state, detail string
+		since         time.Time
+		flapping      bool
+		last          sql.NullTime
+	}
+	states := map[string]st{}
+	for rows.Next() {
+		var id string
+		var s st
+		if err := rows.Scan(&id, &s.state, &s.since, &s.flapping, &s.detail, &s.last); err != nil {
+			return nil, fmt.Errorf("console: device states: %w", err)
+		}
+		states[id] = s
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("console: device states: %w", err)
+	}
+	out := make([]deviceRow, 0, len(devices))
+	for _, d := range devices {
+		row := deviceRow{Device: d, SiteName: siteNames[d.SiteID], State: "unknown"}
+		if s, ok := states[d.ID]; ok {
+			since := s.since
+			row.State, row.Since, row.Flapping, row.Detail = s.state, &since, s.flapping, s.detail
+			if s.last.Valid {
+				row.LastProbe = &s.last.Time
+			}
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// outageRow is an open outage.
+type outageRow struct {
+	ID         int64
+	Kind       string
+	CustomerID string
+	SiteID     string
+	DeviceID   string
+	Affected   []string
+	Cause      string
+	StartedAt  time.Time
+}
+
+// openOutages lists open outages, oldest first, in a customer scope.
+func (c *Console) openOutages(ctx context.Context, customer, site string) ([]outageRow, error) {
+	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT id, kind, customer_id, site_id, COALESCE(device_id, ''), affected_device_ids, cause, started_at
+		FROM outages WHERE ended_at IS NULL AND ($1 = '' OR customer_id = $1) AND ($2 = '' OR site_id = $2)
+		ORDER BY started_at LIMIT 500`, customer, site)
+	if err != nil {
+		return nil, fmt.Errorf("console: open outages: %w", err)
+	}
+	defer rows.Close()
+	var out []outageRow
+	for rows.Next() {
+		var o outageRow
+		var affected pq.StringArray
+		if err := rows.Scan(&o.ID, &o.Kind, &o.CustomerID, &o.SiteID, &o.DeviceID, &affected, &o.Cause, &o.StartedAt); err != nil {
+			return nil, fmt.Errorf("console: open outages: %w", err)
+		}
+		o.Affected = affected
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// Attachment limits (seed 003: screenshots with the ticket).
+const (
+	maxAttachmentBytes = 5 << 20
+	maxAttachments     = 5
+	maxUploadBytes     = maxAttachments*maxAttachmentBytes + 1<<20
+)
+
+// attachment is a stored screenshot.
+type attachment struct {
+	ID          int64
+	TicketID    int64
+	CustomerID  string
+	Filename    string
+	ContentType string
+	Size        int
+	Data        []byte
+	UploadedBy  string
+	CreatedAt   time.Time
+}
+
+func (c *Console) saveAttachments(ctx context.Context, ticketID int64, customerID, by string, files []upload, now time.Time) error {
+	tx, err := c.cfg.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, f := range files {
+		sum := sha256.Sum256(f.data)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ticket_attachments (ticket_id, customer_id, filename, content_type, size_bytes, data, sha256,
+			uploaded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			ticketID, customerID, f.name, f.contentType, len(f.data), f.data, sum[:], by, now); err != nil {
+			return fmt.Errorf("console: save attachment %s: %w", f.name, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// attachments lists a ticket's attachments (without their data).
+func (c *Console) attachments(ctx context.Context, ticketID int64) ([]attachment, error) {
+	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT id, ticket_id, customer_id, filename, content_type, size_bytes, uploaded_by, created_at
+		FROM ticket_attachments WHERE ticket_id = $1 ORDER BY id`, ticketID)
+	if err != nil {
+		return nil, fmt.Errorf("console: attachments: %w", err)
+	}
+	defer rows.Close()
+	var out []attachment
+	for rows.Next() {
+		var a attachment
+		if err := rows.Scan(&a.ID, &a.TicketID, &a.CustomerID, &a.Filename, &a.ContentType, &a.Size, &a.UploadedBy, &a.CreatedAt); err != nil {
+			return nil, fmt.Errorf("console: attachments: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// attachmentIn returns one attachment with its data, in a customer scope
+// ("" for staff): another customer's answers errNotFound like a missing one.
+func (c *Console) attachmentIn(ctx context.Context, scope string, id int64) (attachment, error) {
+	var a attachment
+	err := c.cfg.DB.QueryRowContext(ctx, `SELECT id, ticket_id, customer_id, filename, content_type, size_bytes, data, uploaded_by, created_at
+		FROM ticket_attachments WHERE id = $1 AND ($2 = '' OR customer_id = $2)`, id, scope).Scan(
+		&a.ID, &a.TicketID, &a.CustomerID, &a.Filename, &a.ContentType, &a.Size, &a.Data, &a.UploadedBy, &a.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, errNotFound
+	}
+	if err != nil {
+		return a, fmt.Errorf("console: attachment %d: %w", id, err)
+	}
+	return a, nil
+}

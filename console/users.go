@@ -1,0 +1,410 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/internal/auth"
+)
+
+// Errors of the user store.
+var (
+	ErrBadCredentials = errors.New("console: unknown user or wrong password")
+	ErrNoSession      = errors.New("console: no such session or it has expired")
+	ErrInvalidUser    = errors.New("console: invalid user")
+	ErrUserExists     = errors.New("console: the username is taken")
+	ErrNoSeats        = errors.New("console: no portal seat left")
+)
+
+// RateLimitError refuses a login after too many failures.
+type RateLimitError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("console: too many failed logins; try again in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Login limits: failures of one username from one address, and of one
+// address over all usernames (password spraying), within loginWindow.
+const (
+	loginWindow         = 15 * time.Minute
+	maxFailuresPerUser  = 5
+	maxFailuresPerAddr  = 30
+	sessionLifetime     = 12 * time.Hour
+	sessionIdle         = 2 * time.Hour
+	sessionTouchEvery   = time.Minute
+	sessionIDBytes      = 32
+	csrfTokenBytes      = 32
+	maxPasswordLength   = 1024
+	defaultUserLanguage = "es"
+)
+
+var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{1,63}$`)
+
+// User is a person who logs in to the console.
+type User struct {
+	ID         int64
+	Username   string
+	Role       string
+	CustomerID string
+	EngineerID string
+	Language   string
+	CreatedAt  time.Time
+}
+
+// Principal is the user as the domain stores see a caller.
+func (u User) Principal() auth.Principal {
+	return auth.Principal{Name: u.Username, Role: u.Role, CustomerID: u.CustomerID, EngineerID: u.EngineerID}
+}
+
+// Session is a logged-in user with the session's CSRF token.
+type Session struct {
+	User User
+	CSRF string
+}
+
+// UserInput creates a user.
+type UserInput struct {
+	Username   string
+	Password   string
+	Role       string
+	CustomerID string
+	EngineerID string
+	Language   string // es (default) or en
+}
+
+// Seats tells how many portal users a customer's plan allows
+// (maintenance.Store implements it).
+type Seats interface {
+	SeatsFor(ctx context.Context, customerID string, at time.Time) (seats int, limited bool, err error)
+}
+
+// Users keeps console users and their sessions in PostgreSQL.
+type Users struct {
+	db    *sqlx.DB
+	seats Seats
+}
+
+// NewUsers returns the user store; seats may be nil (no seat limits).
+func NewUsers(db *sqlx.DB, seats Seats) *Users { return &Users{db: db, seats: seats} }
+
+func invalidUser(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidUser, fmt.Sprintf(format, a...))
+}
+
+func (in *UserInput) check() error {
+	in.Username = strings.ToLower(strings.TrimSpace(in.Username))
+	if in.Language == "" {
+		in.Language = defaultUserLanguage
+	}
+	switch {
+	case !usernamePattern.MatchString(in.Username):
+		return invalidUser("username must be 2 to 64 characters: lower-case letters, digits and . _ @ -, starting with a letter or digit")
+	case len(in.Password) < MinPasswordLength:
+		return invalidUser("the password must have at least %d characters", MinPasswordLength)
+	case len(in.Password) > maxPasswordLength:
+		return invalidUser("the password is longer than %d bytes", maxPasswordLength)
+	case in.Language != "es" && in.Language != "en":
+		return invalidUser("language must be es or en")
+	}
+	switch in.Role {
+	case auth.RoleNOC:
+		if in.CustomerID != "" || in.EngineerID != "" {
+			return invalidUser("a noc user names no customer and no engineer")
+		}
+	case auth.RoleEngineer:
+		if in.CustomerID != "" {
+			return invalidUser("an engineer user names no customer")
+		}
+		if in.EngineerID == "" {
+			return invalidUser("an engineer user needs --engineer: the engineer whose visits it sees")
+		}
+	case auth.RoleCustomer:
+		if in.CustomerID == "" {
+			return invalidUser("a customer user needs --customer")
+		}
+		if in.EngineerID != "" {
+			return invalidUser("a customer user names no engineer")
+		}
+	default:
+		return invalidUser("role must be noc, engineer or customer")
+	}
+	return nil
+}
+
+// Create adds a user. A customer's users take the plan's portal seats
+// (seed 004): the count includes its active API tokens, and creations for
+// one customer are serialised so two cannot overshoot together.
+func (u *Users) Create(ctx context.Context, in UserInput, now time.Time) (User, error) {
+	if err := in.check(); err != nil {
+		return User{}, err
+	}
+	hash, err := hashPassword(in.Password)
+	if err != nil {
+		return User{}, err
+	}
+	var out User
+	err = u.inTx(ctx, func(tx *sqlx.Tx) error {
+		if in.Role == auth.RoleCustomer && u.seats != nil {
+			var known bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND retired_at IS NULL)`,
+				in.CustomerID).Scan(&known); err != nil {
+				return fmt.Errorf("look up customer: %w", err)
+			}
+			if !known {
+				return invalidUser("no customer %q", in.CustomerID)
+			}
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('console-seats:' || $1))`, in.CustomerID); err != nil {
+				return fmt.Errorf("seat lock: %w", err)
+			}
+			seats, limited, err := u.seats.SeatsFor(ctx, in.CustomerID, now)
+			if err != nil {
+				return err
+			}
+			if limited {
+				var used int
+				if err := tx.QueryRowContext(ctx, `SELECT
+					(SELECT count(*) FROM console_users WHERE role = 'customer' AND customer_id = $1 AND disabled_at IS NULL) +
+					(SELECT count(*) FROM api_tokens WHERE role = 'customer' AND customer_id = $1 AND revoked_at IS NULL)`,
+					in.CustomerID).Scan(&used); err != nil {
+					return fmt.Errorf("seats of %s: %w", in.CustomerID, err)
+				}
+				if used >= seats {
+					return fmt.Errorf("%w: customer %s's plan allows %d portal users and %d users and tokens are active",
+						ErrNoSeats, in.CustomerID, seats, used)
+				}
+			}
+		}
+		var customer, engineer sql.NullString
+		err := tx.QueryRowContext(ctx, `INSERT INTO console_users (username, password_hash, role, customer_id, engineer_id, language, created_at)
+			VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7)
+			RETURNING id, username, role, customer_id, engineer_id, language, created_at`,
+			in.Username, hash, in.Role, in.CustomerID, in.EngineerID, in.Language, now).Scan(
+			&out.ID, &out.Username, &out.Role, &customer, &engineer, &out.Language, &out.CreatedAt)
+		var pqErr *pq.Error
+		if errors.As(err, &pqErr) {
+			switch pqErr.Constraint {
+			case "console_users_username_key":
+				return fmt.Errorf("%w: %s", ErrUserExists, in.Username)
+			case "console_users_customer_id_fkey":
+				return invalidUser("no customer %q", in.CustomerID)
+			case "console_users_engineer_id_fkey":
+				return invalidUser("no engineer %q", in.EngineerID)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		out.CustomerID, out.EngineerID = customer.String, engineer.String
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrInvalidUser) && !errors.Is(err, ErrUserExists) && !errors.Is(err, ErrNoSeats) {
+		return User{}, fmt.Errorf("console: create user %s: %w", in.Username, err)
+	}
+	return out, err
+}
+
+// SetPassword replaces a user's password and ends its sessions.
+func (u *Users) SetPassword(ctx context.Context, username, password string) error {
+	if len(password) < MinPasswordLength || len(password) > maxPasswordLength {
+		return invalidUser("the password must have %d to %d characters", MinPasswordLength, maxPasswordLength)
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return err
+	}
+	return u.inTx(ctx, func(tx *sqlx.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `UPDATE console_users SET password_hash = $2 WHERE username = $1 RETURNING id`,
+			strings.ToLower(username), hash).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: no user %q", ErrInvalidUser, username)
+		}
+		if err != nil {
+			return fmt.Errorf("console: set password of %s: %w", username, err)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE user_id = $1`, id)
+		return err
+	})
+}
+
+// Login checks a password and opens a session, returning its id (the
+// cookie value, never stored in clear). Failures are counted per username
+// and address; past the limit the answer is a *RateLimitError, whatever
+// the password.
+func (u *Users) Login(ctx context.Context, username, password, remote string, now time.Time) (string, Session, error) {
+	username = strings.ToLower(strings.TrimSpace(username))
+	if len(username) > 64 {
+		username = username[:64]
+	}
+	if len(password) > maxPasswordLength {
+		password = password[:maxPasswordLength]
+	}
+	if err := u.checkRate(ctx, username, remote, now); err != nil {
+		return "", Session{}, err
+	}
+	var user User
+	var hash string
+	var customer, engineer sql.NullString
+	err := u.db.QueryRowContext(ctx, `SELECT id, username, role, customer_id, engineer_id, language, created_at, password_hash
+		FROM console_users WHERE username = $1 AND disabled_at IS NULL`, username).Scan(
+		&user.ID, &user.Username, &user.Role, &customer, &engineer, &user.Language, &user.CreatedAt, &hash)
+	known := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", Session{}, fmt.Errorf("console: look up user: %w", err)
+	}
+	if !known {
+		hash = dummyHash
+	}
+	ok, err := checkPassword(hash, password)
+	if err != nil {
+		return "", Session{}, fmt.Errorf("console: user %s: %w", username, err)
+	}
+	if !known || !ok {
+		if _, err := u.db.ExecContext(ctx, `INSERT INTO console_login_failures (username, remote, at) VALUES ($1, $2, $3)`,
+			username, remote, now); err != nil {
+			return "", Session{}, fmt.Errorf("console: record failed login: %w", err)
+		}
+		return "", Session{}, ErrBadCredentials
+	}
+	user.CustomerID, user.EngineerID = customer.String, engineer.String
+	id, err := randomToken(sessionIDBytes)
+	if err != nil {
+		return "", Session{}, err
+	}
+	csrf, err := randomToken(csrfTokenBytes)
+	if err != nil {
+		return "", Session{}, err
+	}
+	err = u.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM console_login_failures WHERE username = $1 AND remote = $2`, username, remote); err != nil {
+			return err
+		}
+		// Expired sessions are swept at each login: cheap, and no job needed.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE expires_at < $1 OR last_seen_at < $2`,
+			now, now.Add(-sessionIdle)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO console_sessions (id_sha256, user_id, csrf_token, created_at, last_seen_at, expires_at)
+			VALUES ($1, $2, $3, $4, $4, $5)`, sessionHash(id), user.ID, csrf, now, now.Add(sessionLifetime))
+		return err
+	})
+	if err != nil {
+		return "", Session{}, fmt.Errorf("console: open session for %s: %w", username, err)
+	}
+	return id, Session{User: user, CSRF: csrf}, nil
+}
+
+func (u *Users) checkRate(ctx context.Context, username, remote string, now time.Time) error {
+	var perUser, perAddr int
+	var oldestUser, oldestAddr sql.NullTime
+	err := u.db.QueryRowContext(ctx, `SELECT
+		count(*) FILTER (WHERE username = $1), min(at) FILTER (WHERE username = $1), count(*), min(at)
+		FROM console_login_failures WHERE remote = $2 AND at > $3`, username, remote, now.Add(-loginWindow)).Scan(
+		&perUser, &oldestUser, &perAddr, &oldestAddr)
+	if err != nil {
+		return fmt.Errorf("console: count failed logins: %w", err)
+	}
+	// The oldest failure counted leaves the window first and frees a try.
+	switch {
+	case perUser >= maxFailuresPerUser:
+		return &RateLimitError{RetryAfter: max(oldestUser.Time.Add(loginWindow).Sub(now), time.Second)}
+	case perAddr >= maxFailuresPerAddr:
+		return &RateLimitError{RetryAfter: max(oldestAddr.Time.Add(loginWindow).Sub(now), time.Second)}
+	}
+	return nil
+}
+
+// Session returns the live session with cookie value id.
+func (u *Users) Session(ctx context.Context, id string, now time.Time) (Session, error) {
+	if id == "" || len(id) > 100 {
+		return Session{}, ErrNoSession
+	}
+	var s Session
+	var customer, engineer sql.NullString
+	var lastSeen time.Time
+	err := u.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.role, u.customer_id, u.engineer_id, u.language, u.created_at,
+		s.csrf_token, s.last_seen_at
+		FROM console_sessions s JOIN console_users u ON u.id = s.user_id
+		WHERE s.id_sha256 = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL`,
+		sessionHash(id), now, now.Add(-sessionIdle)).Scan(&s.User.ID, &s.User.Username, &s.User.Role, &customer, &engineer,
+		&s.User.Language, &s.User.CreatedAt, &s.CSRF, &lastSeen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, ErrNoSession
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("console: look up session: %w", err)
+	}
+	s.User.CustomerID, s.User.EngineerID = customer.String, engineer.String
+	// Touching once a minute at most keeps page views from all being writes.
+	if now.Sub(lastSeen) > sessionTouchEvery {
+		if _, err := u.db.ExecContext(ctx, `UPDATE console_sessions SET last_seen_at = $2 WHERE id_sha256 = $1`, sessionHash(id), now); err != nil {
+			return Session{}, fmt.Errorf("console: touch session: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Logout ends the session with cookie value id.
+func (u *Users) Logout(ctx context.Context, id string) error {
+	if _, err := u.db.ExecContext(ctx, `DELETE FROM console_sessions WHERE id_sha256 = $1`, sessionHash(id)); err != nil {
+		return fmt.Errorf("console: logout: %w", err)
+	}
+	return nil
+}
+
+// SetLanguage records a user's language.
+func (u *Users) SetLanguage(ctx context.Context, userID int64, lang string) error {
+	if lang != "es" && lang != "en" {
+		return invalidUser("language must be es or en")
+	}
+	if _, err := u.db.ExecContext(ctx, `UPDATE console_users SET language = $2 WHERE id = $1`, userID, lang); err != nil {
+		return fmt.Errorf("console: set language: %w", err)
+	}
+	return nil
+}
+
+// Exists reports whether a username is taken.
+func (u *Users) Exists(ctx context.Context, username string) (bool, error) {
+	var ok bool
+	err := u.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM console_users WHERE username = $1)`, strings.ToLower(username))
+	if err != nil {
+		return false, fmt.Errorf("console: look up user %s: %w", username, err)
+	}
+	return ok, nil
+}
+
+func (u *Users) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := u.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func sessionHash(id string) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:]
+}
+
+func randomToken(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("console: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
