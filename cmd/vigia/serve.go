@@ -148,6 +148,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{WebhookURLs: webhookURLs})
 	dispatchStore := dispatch.NewStore(conn, store, tickets)
 	ticketMetrics := maintenance.NewMetrics(reg, conn)
+	maintenance.RegisterOutboxMetrics(reg, conn)
+	dispatch.RegisterMetrics(reg, conn)
 	// A nil interface, not a nil *SMTP, when no relay is set: e-mails then
 	// wait in the outbox with the reason.
 	var mailer maintenance.Mailer
