@@ -126,13 +126,13 @@ func (sc *Scheduler) Sync(ctx context.Context) error {
 			sc.s.RemoveJob(j.id)
 		}
 		id, interval := d.ID, d.Probe.Interval
-		// gocron refuses a start in the past, and scheduling thousands of
-		// jobs takes a while: take the clock per job, a little ahead.
-		first := clock.Now().Add(max(jitter(id, interval), 50*time.Millisecond))
+		// Scheduling thousands of jobs takes a while, so a small jitter may
+		// already be past when its job is created: gocron must accept it.
+		first := clock.Now().Add(jitter(id, interval))
 		job, err := sc.s.NewJob(gocron.DurationJob(interval),
 			gocron.NewTask(func(ctx context.Context) { sc.check(ctx, id) }),
 			gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithStartAt(gocron.WithStartDateTime(first)),
+			gocron.WithStartAt(gocron.WithStartDateTimePast(first)),
 			gocron.WithName("probe "+id))
 		if err != nil {
 			return fmt.Errorf("probes: schedule %s: %w", id, err)
