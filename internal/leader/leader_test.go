@@ -36,7 +36,8 @@ func holderPID(t *testing.T, conn *sqlx.DB, e *Elector) int {
 	t.Helper()
 	var pid int
 	err := conn.Get(&pid, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-		AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`, e.Key())
+		AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, e.Key())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +82,10 @@ func TestElectorSequence(t *testing.T) {
 	}
 	// A follower's failed try returns its connection to the pool without
 	// leaving a lock behind: only the two leaders' sessions hold one.
+	// (pg_locks is cluster-wide: count this test database's locks only.)
 	var n int
-	if err := dbs[2].Get(&n, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted`); err != nil {
+	if err := dbs[2].Get(&n, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
 		t.Fatal(err)
 	}
 	if n != 2 {
