@@ -1,0 +1,70 @@
+package probes
+
+import (
+	"testing"
+	"time"
+
+	"github.com/vigia-noc/vigia/assets"
+)
+
+func TestWindowActive(t *testing.T) {
+	bogota, _ := time.LoadLocation("America/Bogota")
+	local := func(s string) time.Time {
+		v, err := time.ParseInLocation("2006-01-02 15:04", s, bogota)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	oneOff := &Window{Scope: "device", ScopeID: "ct", StartsAt: local("2026-11-24 08:00"), EndsAt: local("2026-11-24 10:00")}
+	// Every Sunday 02:00-04:00 Bogotá, during December 2026.
+	weekly := &Window{Scope: "site", ScopeID: "s1", StartsAt: local("2026-12-01 00:00"), EndsAt: local("2027-01-01 00:00"),
+		Cron: "0 2 * * 0", TimeZone: "America/Bogota", Duration: 2 * time.Hour}
+	for _, w := range []*Window{oneOff, weekly} {
+		if err := w.compile(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		w    *Window
+		at   time.Time
+		want bool
+	}{
+		{"one-off: before", oneOff, local("2026-11-24 07:59"), false},
+		{"one-off: at start", oneOff, local("2026-11-24 08:00"), true},
+		{"one-off: inside", oneOff, local("2026-11-24 09:30"), true},
+		{"one-off: at end (exclusive)", oneOff, local("2026-11-24 10:00"), false},
+		{"weekly: Sunday 02:00 sharp", weekly, local("2026-12-06 02:00"), true},
+		{"weekly: Sunday 03:59", weekly, local("2026-12-06 03:59"), true},
+		{"weekly: Sunday 04:00", weekly, local("2026-12-06 04:00"), false},
+		{"weekly: Sunday 01:59", weekly, local("2026-12-06 01:59"), false},
+		{"weekly: Monday 02:30", weekly, local("2026-12-07 02:30"), false},
+		{"weekly: the Sunday before the range", weekly, local("2026-11-29 02:30"), false},
+		{"weekly: the last Sunday inside", weekly, local("2026-12-27 03:00"), true},
+		{"weekly: in UTC terms (07:30Z is 02:30 Bogotá)", weekly, time.Date(2026, 12, 13, 7, 30, 0, 0, time.UTC), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.w.Active(tt.at); got != tt.want {
+				t.Errorf("Active(%s) = %v, want %v", tt.at, got, tt.want)
+			}
+		})
+	}
+	ct := assets.Device{ID: "ct", SiteID: "s1", CustomerID: "c1"}
+	other := assets.Device{ID: "mr", SiteID: "s2", CustomerID: "c1"}
+	if !oneOff.Covers(ct) || oneOff.Covers(other) || !weekly.Covers(ct) || weekly.Covers(other) {
+		t.Error("Covers does not follow the window's scope")
+	}
+	bad := []*Window{
+		{Scope: "device", ScopeID: "x", StartsAt: local("2026-11-24 10:00"), EndsAt: local("2026-11-24 08:00")},
+		{Scope: "building", ScopeID: "x", StartsAt: local("2026-11-24 08:00"), EndsAt: local("2026-11-24 10:00")},
+		{Scope: "site", ScopeID: "x", StartsAt: local("2026-11-24 08:00"), EndsAt: local("2026-12-24 10:00"), Cron: "every sunday", Duration: time.Hour},
+		{Scope: "site", ScopeID: "x", StartsAt: local("2026-11-24 08:00"), EndsAt: local("2026-12-24 10:00"), Cron: "0 2 * * 0"},
+	}
+	for i, w := range bad {
+		if err := w.compile(); err == nil {
+			t.Errorf("bad window %d accepted", i)
+		}
+	}
+}
