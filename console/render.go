@@ -162,7 +162,10 @@ func (c *Console) render(rq *request, status int, name, title string, data any) 
 	if v.loc == nil {
 		v.loc = c.cfg.Location
 	}
-	v.Zone = v.loc.String()
+	// "Local" tells a reader nothing: name the zone by its abbreviation.
+	if v.Zone = v.loc.String(); v.Zone == "Local" {
+		v.Zone = rq.now.In(v.loc).Format("MST (-07:00)")
+	}
 	if rq.sess.User.ID != 0 {
 		u := rq.sess.User
 		v.User = &u
