@@ -8,7 +8,7 @@ set -euo pipefail
 # PostgreSQL is the system of record; the private cluster uses its binaries.
 run_pkgs=(postgresql ca-certificates)
 # The real peers the integration tests talk to.
-test_pkgs=("${run_pkgs[@]}" dcmtk orthanc snmpd snmp python3-aiosmtpd prometheus)
+test_pkgs=("${run_pkgs[@]}" dcmtk orthanc snmpd snmp python3-aiosmtpd prometheus chromium)
 
 case "${1:-run}" in
   run) want=("${run_pkgs[@]}") ;;
