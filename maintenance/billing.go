@@ -84,12 +84,15 @@ func (s *Store) CheckSeat(ctx context.Context, role, customerID string, at time.
 		return err
 	}
 	var used int
-	if err := s.db.GetContext(ctx, &used, `SELECT count(*) FROM api_tokens WHERE role = 'customer' AND customer_id = $1 AND revoked_at IS NULL`,
+	// API tokens and console users share the plan's seats.
+	if err := s.db.GetContext(ctx, &used, `SELECT
+		(SELECT count(*) FROM api_tokens WHERE role = 'customer' AND customer_id = $1 AND revoked_at IS NULL) +
+		(SELECT count(*) FROM console_users WHERE role = 'customer' AND customer_id = $1 AND disabled_at IS NULL)`,
 		customerID); err != nil {
 		return fmt.Errorf("maintenance: seats of %s: %w", customerID, err)
 	}
 	if used >= seats {
-		return fmt.Errorf("%w: customer %s's plan allows %d portal users and %d tokens are active (revoke one first)", ErrNoSeats, customerID, seats, used)
+		return fmt.Errorf("%w: customer %s's plan allows %d portal users and %d tokens or console users are active (revoke or disable one first)", ErrNoSeats, customerID, seats, used)
 	}
 	return nil
 }

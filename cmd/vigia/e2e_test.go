@@ -166,7 +166,13 @@ customers:
 		t.Errorf("e-mail to %v:\n%s", msgs[0].To, msgs[0].Body)
 	}
 
-	// Crash and restart while the PACS is still down.
+	// Crash and restart while the PACS is still down, once the e-mail is
+	// recorded as sent. (A kill between the SMTP server's acceptance and
+	// that commit would send it again, with the same Message-ID, so the
+	// receiver can drop it: SMTP offers no exactly-once.)
+	waitUntil(t, "the e-mail recorded as sent", 30*time.Second, func() bool {
+		return scalar(`SELECT count(*) FROM outbox WHERE channel = 'email' AND sent_at IS NULL`) == "0"
+	})
 	vigia.kill9()
 	vigia = startServe(t, bin, args...)
 	// The new process must have probed the dead PACS several times.

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/console"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/leader"
@@ -157,14 +158,22 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		mailer = &maintenance.SMTP{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, Password: smtpPassword}
 	}
 
+	users := console.NewUsers(conn, tickets)
+	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Now: now, Log: log})
+	if err != nil {
+		return err
+	}
 	handler := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: log, assets: store,
-		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock}))
+		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock, console: web}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	base := "http://" + ln.Addr().String()
 	if *demo {
 		if err := printDemoTokens(ctx, stdout, store, tokens, base); err != nil {
+			return err
+		}
+		if _, err := console.CreateDemoUsers(ctx, stdout, users, store, dispatchStore, base, now()); err != nil {
 			return err
 		}
 	}
@@ -244,18 +253,23 @@ type httpDeps struct {
 	tickets      *maintenance.Store
 	dispatch     *dispatch.Store
 	clock        clockwork.Clock
+	console      *console.Console // nil: no web console
 }
 
 // httpConfig lists every API of `vigia serve`; the authorization tests
 // build the same surface from it.
 func httpConfig(d httpDeps) server.Config {
 	now := d.clock.Now
-	return server.Config{
+	c := server.Config{
 		DB: d.conn, Tokens: d.tokens, Registry: d.reg, Log: d.log,
 		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
 			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
 	}
+	if d.console != nil {
+		c.Public = append(c.Public, d.console)
+	}
+	return c
 }
 
 // defaultInstanceID names this process uniquely among instances.
