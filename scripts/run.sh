@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 listen="${VIGIA_LISTEN:-127.0.0.1:8080}"
 control="${VIGIA_SIM_CONTROL:-127.0.0.1:8099}"
-outage="${VIGIA_DEMO_OUTAGE:-hsr-pacs@90s+5m}"
+outage="${VIGIA_DEMO_OUTAGE:-hsr-pacs@40s+5m}"
 
 bin/vigia simulate fleet --from examples/inventory.yaml --vigia "http://$listen" --control "$control" --outage "$outage" &
 sim=$!
