@@ -444,21 +444,35 @@ func TestBrowser(t *testing.T) {
 		b.waitFor("all devices up", `[data-device="cmf-pacs"][data-state="up"]`, 10*time.Second)
 		b.screenshot("noc-board")
 
+		// Red within one probe interval: the first failed probe (at most one
+		// interval after the outage) shows the device red, "not answering,
+		// confirming", before the retries confirm it down.
+		redBudget := browserProbeInterval + browserRefresh + 2*time.Second
 		budget := browserProbeInterval + time.Duration(browserProbeRetries)*max(browserProbeInterval/time.Duration(browserProbeRetries+2), 500*time.Millisecond) +
 			browserRefresh + 3*time.Second
 		down := time.Now()
 		if err := sim.Down("hsr-pacs", fleetsim.Refuse); err != nil {
 			t.Fatal(err)
 		}
-		b.waitFor("the PACS turns red", `[data-device="hsr-pacs"][data-state="down"]`, budget+10*time.Second)
-		took := time.Since(down)
+		b.waitFor("the PACS turns red", `[data-device="hsr-pacs"][data-failing="true"], [data-device="hsr-pacs"][data-state="down"]`, redBudget+10*time.Second)
+		red := time.Since(down)
 		colour := eval[string](b, `getComputedStyle(document.querySelector('[data-device="hsr-pacs"]')).backgroundColor`)
-		t.Logf("hsr-pacs red on the board %s after the outage (budget %s)", took.Round(100*time.Millisecond), budget)
 		if colour != "rgb(214, 40, 40)" {
+			t.Fatalf("the failing PACS is drawn %s, not red", colour)
+		}
+		if red > redBudget {
+			t.Fatalf("the board turned red %s after the outage; the budget (one probe interval %s + refresh %s + slack) is %s",
+				red, browserProbeInterval, browserRefresh, redBudget)
+		}
+		b.waitFor("the PACS confirmed down", `[data-device="hsr-pacs"][data-state="down"]`, budget+10*time.Second)
+		took := time.Since(down)
+		t.Logf("hsr-pacs red on the board %s after the outage (budget %s), confirmed down after %s (budget %s)",
+			red.Round(100*time.Millisecond), redBudget, took.Round(100*time.Millisecond), budget)
+		if colour := eval[string](b, `getComputedStyle(document.querySelector('[data-device="hsr-pacs"]')).backgroundColor`); colour != "rgb(214, 40, 40)" {
 			t.Fatalf("the down PACS is drawn %s, not red", colour)
 		}
 		if took > budget {
-			t.Fatalf("the board turned red %s after the outage; the budget (interval %s + confirmation + refresh %s + slack) is %s",
+			t.Fatalf("the board showed the PACS down %s after the outage; the budget (interval %s + confirmation + refresh %s + slack) is %s",
 				took, browserProbeInterval, browserRefresh, budget)
 		}
 		if others := eval[[]string](b, `[...document.querySelectorAll('[data-state="down"]')].map(e => e.dataset.device)`); !slices.Equal(others, []string{"hsr-pacs"}) {

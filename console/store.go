@@ -22,6 +22,10 @@ type deviceRow struct {
 	Flapping  bool
 	Detail    string
 	LastProbe *time.Time
+	// Failing: the last probe failed but the probes have not confirmed an
+	// outage yet. The board shows it red at once — the NOC sees trouble
+	// within one probe interval — and says it is still being confirmed.
+	Failing bool
 }
 
 // devicesWithState lists the devices of f (scoped by the inventory store)
@@ -44,7 +48,7 @@ func (c *Console) devicesWithState(ctx context.Context, f assets.DeviceFilter) (
 		ids[i] = d.ID
 	}
 	// Only ids the scoped inventory returned are looked up.
-	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT device_id, state, since, flapping, last_detail, last_probe_at
+	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT device_id, state, since, flapping, last_detail, last_probe_at, consecutive_failures
 		FROM device_states WHERE device_id = ANY ($1)`, pq.StringArray(ids))
 	if err != nil {
 		return nil, fmt.Errorf("console: device states: %w", err)
@@ -55,12 +59,13 @@ func (c *Console) devicesWithState(ctx context.Context, f assets.DeviceFilter) (
 		since         time.Time
 		flapping      bool
 		last          sql.NullTime
+		failures      int
 	}
 	states := map[string]st{}
 	for rows.Next() {
 		var id string
 		var s st
-		if err := rows.Scan(&id, &s.state, &s.since, &s.flapping, &s.detail, &s.last); err != nil {
+		if err := rows.Scan(&id, &s.state, &s.since, &s.flapping, &s.detail, &s.last, &s.failures); err != nil {
 			return nil, fmt.Errorf("console: device states: %w", err)
 		}
 		states[id] = s
@@ -74,6 +79,7 @@ func (c *Console) devicesWithState(ctx context.Context, f assets.DeviceFilter) (
 		if s, ok := states[d.ID]; ok {
 			since := s.since
 			row.State, row.Since, row.Flapping, row.Detail = s.state, &since, s.flapping, s.detail
+			row.Failing = s.failures > 0 && (s.state == "up" || s.state == "degraded" || s.state == "unknown")
 			if s.last.Valid {
 				row.LastProbe = &s.last.Time
 			}
