@@ -341,8 +341,10 @@ func (e *Engine) persist(ctx context.Context, d assets.Device, prev Status, dec 
 	next := dec.Next
 	changed := dec.Transition != nil || dec.OpenOutage || dec.CloseOutage || len(dec.Events) > 0 ||
 		next.Failures != prev.Failures || next.Successes != prev.Successes || next.Flapping != prev.Flapping ||
-		len(next.RecentTransitions) != len(prev.RecentTransitions) || next.LastUptime != prev.LastUptime ||
+		len(next.RecentTransitions) != len(prev.RecentTransitions) ||
 		next.LastProbeAt.Sub(last) >= e.cfg.StatusWriteEvery
+	// A live agent's uptime changes at every poll: it is kept in memory and
+	// written with the periodic refresh, or at once with a reboot event.
 	if !changed {
 		e.remember(d, prev, next, results)
 		return nil
