@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -88,16 +87,6 @@ customers:
         end: 2030-12-31
         activated: 2026-01-02
 `
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // process is a child process whose output is shown when the test fails.
 type process struct {
@@ -221,7 +210,7 @@ func TestPanelsAnswerFromRealPrometheus(t *testing.T) {
 	}
 	defer conn.Close()
 
-	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
 	vigiaURL := "http://" + listen
 	file, sim := startHospital(t, vigiaURL)
 
@@ -348,7 +337,7 @@ func TestPanelsAnswerFromRealPrometheus(t *testing.T) {
 func startHospital(t *testing.T, vigiaURL string) (*assets.File, *fleetsim.Simulator) {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		inv := fmt.Appendf(nil, inventoryYAML, freePort(t), freePort(t), freePort(t), freePort(t), freePort(t))
+		inv := fmt.Appendf(nil, inventoryYAML, testpeer.FreePort(t), testpeer.FreePort(t), testpeer.FreePort(t), testpeer.FreePort(t), testpeer.FreePort(t))
 		file, err := assets.ParseFile("inventory.yaml", inv, assets.ParseOptions{KnownPolicy: func(n string) bool {
 			_, err := sla.Presets().Lookup(n)
 			return err == nil
@@ -432,7 +421,7 @@ scrape_configs:
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
 	start(t, prom, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--log.level=warn")
 	base := "http://" + addr

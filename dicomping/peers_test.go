@@ -5,104 +5,28 @@ package dicomping
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigia-noc/vigia/internal/orthanctest"
 	"github.com/vigia-noc/vigia/internal/testpeer"
 )
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startPeer runs a program until the test ends and waits until it listens
-// on port, failing with its output if it dies or takes too long.
-func startPeer(t *testing.T, port int, name string, args ...string) string {
-	t.Helper()
-	var out strings.Builder
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("%s exited before listening (%v):\n%s", name, err, out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on %s within 20s:\n%s", name, addr, out.String())
-		}
-	}
-}
-
 func startStorescp(t *testing.T) string {
 	storescp := testpeer.Command(t, "storescp", "dcmtk")
-	port := freePort(t)
-	return startPeer(t, port, storescp, "--aetitle", "STORESCP", "--output-directory", t.TempDir(), strconv.Itoa(port))
-}
-
-// startOrthanc runs Orthanc with an AE title it checks, as a PACS would.
-func startOrthanc(t *testing.T, aet string) string {
-	orthanc := testpeer.Command(t, "Orthanc", "orthanc")
-	dir := t.TempDir()
-	port, httpPort := freePort(t), freePort(t)
-	cfg := map[string]any{
-		"Name":                  "vigia-test",
-		"DicomAet":              aet,
-		"DicomPort":             port,
-		"HttpPort":              httpPort,
-		"StorageDirectory":      filepath.Join(dir, "storage"),
-		"IndexDirectory":        filepath.Join(dir, "index"),
-		"DicomCheckCalledAet":   true,
-		"RemoteAccessAllowed":   false,
-		"AuthenticationEnabled": false,
-		"Plugins":               []string{},
-	}
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "orthanc.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return startPeer(t, port, orthanc, path)
+	port := testpeer.FreePort(t)
+	return testpeer.Start(t, port, storescp, "--aetitle", "STORESCP", "--output-directory", t.TempDir(), strconv.Itoa(port))
 }
 
 func TestEchoAgainstRealPeers(t *testing.T) {
 	t.Parallel()
 	storescp := startStorescp(t)
-	orthanc := startOrthanc(t, "ORTHANC")
+	orthanc := orthanctest.Start(t, "ORTHANC").Addr()
 
 	tests := []struct {
 		name      string

@@ -19,6 +19,7 @@ import (
 	"github.com/vigia-noc/vigia/dicomping"
 	"github.com/vigia-noc/vigia/internal/orthanctest"
 	"github.com/vigia-noc/vigia/internal/pgtest"
+	"github.com/vigia-noc/vigia/internal/testpeer"
 )
 
 // node is a DICOM device played by a dicomping server on a fixed port,
@@ -32,7 +33,7 @@ type node struct {
 }
 
 func newNode(t *testing.T, ae string) *node {
-	n := &node{t: t, ae: ae, port: orthanctest.FreePort(t)}
+	n := &node{t: t, ae: ae, port: testpeer.FreePort(t)}
 	n.up()
 	t.Cleanup(n.down)
 	return n
@@ -69,7 +70,7 @@ type tcpGear struct {
 }
 
 func newTCPGear(t *testing.T) *tcpGear {
-	g := &tcpGear{port: orthanctest.FreePort(t)}
+	g := &tcpGear{port: testpeer.FreePort(t)}
 	g.up(t)
 	t.Cleanup(g.down)
 	return g

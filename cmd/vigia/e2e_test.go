@@ -21,6 +21,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/orthanctest"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/smtptest"
+	"github.com/vigia-noc/vigia/internal/testpeer"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
@@ -117,7 +118,7 @@ customers:
 `, orthanc.Port), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	listen := "127.0.0.1:" + strconv.Itoa(orthanctest.FreePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
 	args := []string{"--database-url", url, "--import", inventory, "--listen", listen, "--smtp-addr", mail.Addr,
 		"--smtp-from", "vigia@noc.example", "--log-level", "debug"}
 	vigia := startServe(t, bin, args...)

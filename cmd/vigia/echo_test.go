@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/dicomping"
+	"github.com/vigia-noc/vigia/internal/orthanctest"
 	"github.com/vigia-noc/vigia/internal/testpeer"
 )
 
@@ -167,7 +167,7 @@ func TestEchoCommandJSON(t *testing.T) {
 func TestEchoCommandAgainstRealPeers(t *testing.T) {
 	t.Parallel()
 	storescp := echoStartStorescp(t)
-	orthanc := echoStartOrthanc(t, "ORTHANC")
+	orthanc := orthanctest.Start(t, "ORTHANC").Addr()
 	tests := []struct {
 		name     string
 		args     []string
@@ -189,71 +189,10 @@ func TestEchoCommandAgainstRealPeers(t *testing.T) {
 	}
 }
 
-func echoFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// echoStartPeer runs a program for the test and waits until it listens.
-func echoStartPeer(t *testing.T, port int, name string, args ...string) string {
-	t.Helper()
-	var out bytes.Buffer
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("%s exited before listening (%v):\n%s", name, err, out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on %s within 20s", name, addr)
-		}
-	}
-}
-
 func echoStartStorescp(t *testing.T) string {
 	storescp := testpeer.Command(t, "storescp", "dcmtk")
-	port := echoFreePort(t)
-	return echoStartPeer(t, port, storescp, "--aetitle", "STORESCP", "--output-directory", t.TempDir(), strconv.Itoa(port))
-}
-
-func echoStartOrthanc(t *testing.T, aet string) string {
-	orthanc := testpeer.Command(t, "Orthanc", "orthanc")
-	dir := t.TempDir()
-	port, httpPort := echoFreePort(t), echoFreePort(t)
-	cfg, err := json.Marshal(map[string]any{
-		"Name": "vigia-test", "DicomAet": aet, "DicomPort": port, "HttpPort": httpPort,
-		"StorageDirectory": filepath.Join(dir, "storage"), "IndexDirectory": filepath.Join(dir, "index"),
-		"DicomCheckCalledAet": true, "RemoteAccessAllowed": false, "Plugins": []string{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "orthanc.json")
-	if err := os.WriteFile(path, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return echoStartPeer(t, port, orthanc, path)
+	port := testpeer.FreePort(t)
+	return testpeer.Start(t, port, storescp, "--aetitle", "STORESCP", "--output-directory", t.TempDir(), strconv.Itoa(port))
 }
 
 // echoTestPKI writes a throwaway CA, a server certificate for 127.0.0.1

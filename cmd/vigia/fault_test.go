@@ -17,7 +17,6 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/fleetsim"
-	"github.com/vigia-noc/vigia/internal/orthanctest"
 	"github.com/vigia-noc/vigia/internal/pgserver"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/smtptest"
@@ -93,7 +92,7 @@ func TestKill9DuringAlertStorm(t *testing.T) {
 	}
 	conn.MustExec(`UPDATE customers SET notify_email = 'noc@sim.example'`)
 	args := func(name string) []string {
-		return []string{"--database-url", url, "--listen", "127.0.0.1:" + strconv.Itoa(orthanctest.FreePort(t)),
+		return []string{"--database-url", url, "--listen", "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t)),
 			"--smtp-addr", mail.Addr, "--instance-id", name, "--lease-ttl", "3s", "--log-level", "warn"}
 	}
 	a := startServe(t, bin, args("a")...)
@@ -173,7 +172,7 @@ func TestDatabaseRestartWhileDevicesGoDown(t *testing.T) {
 	url := cluster.URL("vigia")
 	f := startFleet(t, 12, 1, time.Second, 1)
 	bin := buildVigia(t)
-	listen := "127.0.0.1:" + strconv.Itoa(orthanctest.FreePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
 	startServe(t, bin, "--database-url", url, "--import", f.inventory, "--listen", listen, "--log-level", "warn")
 	conn, err := db.Open(ctx, url)
 	if err != nil {
@@ -232,7 +231,7 @@ func TestAlertStormOneSite(t *testing.T) {
 	f := startFleet(t, n, 1, interval, retries)
 	url := pgtest.URL(t)
 	bin := buildVigia(t)
-	startServe(t, bin, "--database-url", url, "--import", f.inventory, "--listen", "127.0.0.1:"+strconv.Itoa(orthanctest.FreePort(t)),
+	startServe(t, bin, "--database-url", url, "--import", f.inventory, "--listen", "127.0.0.1:"+strconv.Itoa(testpeer.FreePort(t)),
 		"--log-level", "warn", "--probe-concurrency", "512")
 	conn, err := db.Open(context.Background(), url)
 	if err != nil {

@@ -4,7 +4,6 @@ package orthanctest
 
 import (
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -41,7 +40,7 @@ func Start(t testing.TB, aet string) *Orthanc {
 	t.Helper()
 	bin := testpeer.Command(t, "Orthanc", "orthanc")
 	dir := t.TempDir()
-	o := &Orthanc{t: t, bin: bin, AET: aet, Host: "127.0.0.1", Port: FreePort(t), HTTPPort: FreePort(t)}
+	o := &Orthanc{t: t, bin: bin, AET: aet, Host: "127.0.0.1", Port: testpeer.FreePort(t), HTTPPort: testpeer.FreePort(t)}
 	cfg := map[string]any{
 		"Name": "vigia-test", "DicomAet": aet, "DicomPort": o.Port, "HttpPort": o.HTTPPort,
 		"StorageDirectory": filepath.Join(dir, "storage"), "IndexDirectory": filepath.Join(dir, "index"),
@@ -78,7 +77,7 @@ func (o *Orthanc) StartAgain() {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	o.cmd, o.done = cmd, done
-	if err := waitListening(o.Addr(), done, 30*time.Second); err != nil {
+	if err := testpeer.WaitListening(o.Addr(), done, 30*time.Second); err != nil {
 		o.t.Fatalf("Orthanc: %v\n%s", err, o.out.String())
 	}
 }
@@ -93,34 +92,4 @@ func (o *Orthanc) Stop() {
 	o.cmd.Process.Kill()
 	<-o.done
 	o.cmd = nil
-}
-
-// FreePort returns a loopback TCP port nobody listens on right now.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func waitListening(addr string, exited <-chan error, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("exited before listening on %s: %v", addr, err)
-		case <-time.After(25 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not listening on %s after %s", addr, limit)
-		}
-	}
 }
