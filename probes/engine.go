@@ -34,8 +34,11 @@ type Config struct {
 	// trusted, so a storm of failing devices probes the gateway once.
 	GatewayCacheTTL time.Duration
 	// StatusWriteEvery: an unchanged status is still written this often
-	// (last probe instant); changes are written at once.
+	// (last probe instant, uptime, detail); changes are written at once.
 	StatusWriteEvery time.Duration
+	// RefreshFlushEvery: how often the due refreshes of unchanged statuses
+	// are written, all in one statement (FlushRefreshes). Default 5 s.
+	RefreshFlushEvery time.Duration
 }
 
 // Engine probes devices, runs the state machine and persists decisions.
@@ -56,8 +59,14 @@ type Engine struct {
 	windows      []*Window
 	locks        map[string]*sync.Mutex
 	lastWrite    map[string]time.Time
-	gwCache      map[string]gatewayCheck
-	started      time.Time
+	// refreshes are unchanged statuses due for their periodic write,
+	// batched by FlushRefreshes: ten thousand devices refreshing once a
+	// minute would otherwise be ~170 transactions a second that change
+	// nothing anyone acts on. Only bookkeeping (last probe instant, uptime,
+	// detail) waits here; every change is committed before Check returns.
+	refreshes map[string]Status
+	gwCache   map[string]gatewayCheck
+	started   time.Time
 }
 
 type gatewayCheck struct {
@@ -89,6 +98,9 @@ func NewEngine(ctx context.Context, store *Store, inv Inventory, cfg Config) (*E
 	if cfg.StatusWriteEvery == 0 {
 		cfg.StatusWriteEvery = time.Minute
 	}
+	if cfg.RefreshFlushEvery == 0 {
+		cfg.RefreshFlushEvery = 5 * time.Second
+	}
 	snap, err := store.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -96,7 +108,7 @@ func NewEngine(ctx context.Context, store *Store, inv Inventory, cfg Config) (*E
 	e := &Engine{cfg: cfg, store: store, inv: inv, statuses: snap.Statuses, deviceOutage: snap.DeviceOutages,
 		siteOutage: snap.SiteOutages, devices: map[string]assets.Device{}, siteDevices: map[string][]string{},
 		gateways: map[string]string{}, locks: map[string]*sync.Mutex{}, lastWrite: map[string]time.Time{},
-		gwCache: map[string]gatewayCheck{}, started: cfg.Clock.Now()}
+		refreshes: map[string]Status{}, gwCache: map[string]gatewayCheck{}, started: cfg.Clock.Now()}
 	e.updateOutageGauges()
 	return e, nil
 }
@@ -341,11 +353,17 @@ func (e *Engine) persist(ctx context.Context, d assets.Device, prev Status, dec 
 	next := dec.Next
 	changed := dec.Transition != nil || dec.OpenOutage || dec.CloseOutage || len(dec.Events) > 0 ||
 		next.Failures != prev.Failures || next.Successes != prev.Successes || next.Flapping != prev.Flapping ||
-		len(next.RecentTransitions) != len(prev.RecentTransitions) ||
-		next.LastProbeAt.Sub(last) >= e.cfg.StatusWriteEvery
-	// A live agent's uptime changes at every poll: it is kept in memory and
-	// written with the periodic refresh, or at once with a reboot event.
+		len(next.RecentTransitions) != len(prev.RecentTransitions)
 	if !changed {
+		// A live agent's uptime changes at every poll: it is kept in memory
+		// and written with the periodic refresh, or at once with a reboot
+		// event (an event is a change).
+		if next.LastProbeAt.Sub(last) >= e.cfg.StatusWriteEvery {
+			e.mu.Lock()
+			e.refreshes[d.ID] = next
+			e.lastWrite[d.ID] = next.LastProbeAt
+			e.mu.Unlock()
+		}
 		e.remember(d, prev, next, results)
 		return nil
 	}
@@ -389,10 +407,57 @@ func (e *Engine) persist(ctx context.Context, d assets.Device, prev Status, dec 
 	}
 	e.mu.Lock()
 	e.lastWrite[d.ID] = next.LastProbeAt
+	// The commit carried everything a queued refresh would have.
+	delete(e.refreshes, d.ID)
 	e.mu.Unlock()
 	e.remember(d, prev, next, results)
 	e.updateOutageGauges()
 	return nil
+}
+
+// FlushRefreshes writes the queued refreshes of unchanged statuses in one
+// statement. A refresh never overwrites a newer probe's row (a change
+// committed meanwhile, or another instance that took the device over).
+// On failure the refreshes are queued again, unless a newer one came.
+func (e *Engine) FlushRefreshes(ctx context.Context) error {
+	e.mu.Lock()
+	batch := e.refreshes
+	e.refreshes = map[string]Status{}
+	e.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := e.store.Refresh(ctx, batch); err != nil {
+		e.mu.Lock()
+		for id, st := range batch {
+			if _, newer := e.refreshes[id]; !newer {
+				e.refreshes[id] = st
+			}
+		}
+		e.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// RunRefreshes flushes the queued refreshes every RefreshFlushEvery until
+// ctx ends, and once more then, so a clean stop loses none.
+func (e *Engine) RunRefreshes(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := e.FlushRefreshes(flushCtx); err != nil {
+				e.cfg.Log.Warn("status refreshes not written at stop", "err", err)
+			}
+			return
+		case <-e.cfg.Clock.After(e.cfg.RefreshFlushEvery):
+		}
+		if err := e.FlushRefreshes(ctx); err != nil && ctx.Err() == nil {
+			e.cfg.Log.Warn("status refreshes not written; retrying", "err", err)
+		}
+	}
 }
 
 // openSiteIncident marks the site's other devices unreachable and opens one

@@ -76,6 +76,18 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 	if err := sc.Sync(ctx); err != nil {
 		return err
 	}
+	// Status refreshes are flushed in the background and once more after
+	// the last check has stopped (defers run last in, first out).
+	refreshCtx, stopRefreshes := context.WithCancel(context.WithoutCancel(ctx))
+	refreshed := make(chan struct{})
+	go func() {
+		defer close(refreshed)
+		sc.engine.RunRefreshes(refreshCtx)
+	}()
+	defer func() {
+		stopRefreshes()
+		<-refreshed
+	}()
 	sc.s.Start()
 	defer sc.s.Shutdown()
 	clock := sc.engine.cfg.Clock

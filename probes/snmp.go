@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,7 +33,10 @@ import (
 //
 // Tables are read column by column with GetBulk, all wanted columns in one
 // request stream, so a 48-port switch costs about three round trips and no
-// unwanted column is ever transferred.
+// unwanted column is ever transferred. The prober remembers how many rows
+// each device's tables had and asks for one more than that: an unchanged
+// table comes back, its end included, in one answer no bigger than it
+// needs (decoding the rows past the end is most of a small device's cost).
 //
 // Outcomes:
 //   - OK / Degraded: the agent answered sysUpTime. A full disk degrades; a
@@ -57,9 +61,13 @@ import (
 // one "storage:<volume>" entry per fixed disk ("9.5 GiB/10.0 GiB (95.0%)").
 //
 // Every Probe builds its own gosnmp client: gosnmp.GoSNMP is not safe for
-// concurrent use and its UsmSecurityParameters must never be shared between
-// instances. The price is one v3 engine discovery round trip per probe,
-// negligible at probe intervals.
+// concurrent use and its UsmSecurityParameters must never be used by two
+// clients at once. What an SNMPv3 poll learnt of the agent's engine (its
+// ID, boots and time, and the keys localised to it) is handed on to the
+// device's next poll, never to two polls at once (see snmpEngines), so a
+// steady poll skips RFC 3414 discovery: one round trip and a key
+// localisation fewer. A poll that the remembered engine makes fail other
+// than by silence is repeated once with a fresh discovery.
 
 // OIDs the prober reads, with the leading dot gosnmp uses in answers.
 const (
@@ -140,6 +148,27 @@ type SNMPProber struct {
 	ServerKinds []string
 
 	dial snmpDialer
+	// tableRows remembers, per device and table, the rows of the last
+	// walk (string key → int): the size of the next first request.
+	tableRows sync.Map
+	engines   snmpEngines
+}
+
+// Tables the prober walks, for tableRows' keys.
+const (
+	tableIf        = "ifTable"
+	tableHrStorage = "hrStorageTable"
+)
+
+func (p *SNMPProber) rowsHint(deviceID, table string) int {
+	if n, ok := p.tableRows.Load(deviceID + "\x00" + table); ok {
+		return n.(int)
+	}
+	return 0
+}
+
+func (p *SNMPProber) rememberRows(deviceID, table string, rows int) {
+	p.tableRows.Store(deviceID+"\x00"+table, rows)
 }
 
 // NewSNMPProber returns a prober with the defaults above.
@@ -165,10 +194,29 @@ func (p *SNMPProber) probe(ctx context.Context, d assets.Device) Result {
 	if d.SNMP == nil {
 		return Result{Outcome: Misconfigured, Detail: "device has no SNMP endpoint"}
 	}
+	known := p.engines.take(d.ID, d.SNMP)
+	r, g, err := p.poll(ctx, d, known)
+	if known != nil && err != nil && !unreachable(err) {
+		// Refused with what we remembered (the agent was replaced, or
+		// its engine changed): discover it afresh. An agent that is not
+		// there is not asked again: it is a down device.
+		r, g, _ = p.poll(ctx, d, nil)
+	}
+	if g != nil && (r.Outcome == OK || r.Outcome == Degraded) {
+		p.engines.keep(d.ID, d.SNMP, g)
+	}
+	return r
+}
+
+// poll reads the agent once. known, when set, is the engine an earlier poll
+// of this device discovered. It returns the client used, for its engine,
+// and the error that made the agent's answer unusable, if any.
+func (p *SNMPProber) poll(ctx context.Context, d assets.Device, known *snmpEngine) (Result, *gosnmp.GoSNMP, error) {
 	g, err := newGoSNMP(d.SNMP)
 	if err != nil {
-		return Result{Outcome: Misconfigured, Detail: err.Error()}
+		return Result{Outcome: Misconfigured, Detail: err.Error()}, nil, err
 	}
+	known.useIn(g)
 	g.Timeout = p.Timeout
 	if g.Timeout <= 0 {
 		g.Timeout = defaultSNMPTimeout
@@ -182,7 +230,7 @@ func (p *SNMPProber) probe(ctx context.Context, d assets.Device) Result {
 	s, err := dial(ctx, g)
 	if err != nil {
 		o, detail := classifySNMPError(err)
-		return Result{Outcome: o, Detail: "connect: " + detail}
+		return Result{Outcome: o, Detail: "connect: " + detail}, nil, err
 	}
 	defer s.Close()
 
@@ -192,12 +240,12 @@ func (p *SNMPProber) probe(ctx context.Context, d assets.Device) Result {
 	}
 	if err != nil {
 		o, detail := classifySNMPError(err)
-		return Result{Outcome: o, Detail: "sysUpTime: " + detail}
+		return Result{Outcome: o, Detail: "sysUpTime: " + detail}, g, err
 	}
 	uptime, err := parseSysUpTime(pkt.Variables[0])
 	if err != nil {
 		o, detail := classifySNMPError(err)
-		return Result{Outcome: o, Detail: "sysUpTime: " + detail}
+		return Result{Outcome: o, Detail: "sysUpTime: " + detail}, g, err
 	}
 
 	r := Result{Outcome: OK, Uptime: uptime, Facts: map[string]string{}}
@@ -214,9 +262,10 @@ func (p *SNMPProber) probe(ctx context.Context, d assets.Device) Result {
 		details = append(details, what+": "+detail)
 	}
 
-	if down, truncated, err := interfacesDown(s); err != nil {
+	if down, truncated, rows, err := interfacesDown(s, p.rowsHint(d.ID, tableIf)); err != nil {
 		degrade("ifTable", err)
 	} else {
+		p.rememberRows(d.ID, tableIf, rows)
 		if len(down) > 0 {
 			r.Facts["interfaces_down"] = strings.Join(down, ",")
 			details = append(details, "interfaces down: "+strings.Join(down, ","))
@@ -227,10 +276,11 @@ func (p *SNMPProber) probe(ctx context.Context, d assets.Device) Result {
 	}
 
 	if p.isServer(d.Kind) {
-		vols, err := fixedDisks(s)
+		vols, rows, err := fixedDisks(s, p.rowsHint(d.ID, tableHrStorage))
 		if err != nil {
 			degrade("hrStorage", err)
 		} else {
+			p.rememberRows(d.ID, tableHrStorage, rows)
 			o, detail := p.judgeStorage(vols, r.Facts)
 			r.Outcome = worseOutcome(r.Outcome, o)
 			if detail != "" {
@@ -243,7 +293,7 @@ func (p *SNMPProber) probe(ctx context.Context, d assets.Device) Result {
 	if len(r.Facts) == 0 {
 		r.Facts = nil
 	}
-	return r
+	return r, g, nil
 }
 
 func (p *SNMPProber) isServer(kind string) bool {
@@ -371,6 +421,13 @@ func classifySNMPError(err error) (Outcome, string) {
 	return Failed, err.Error()
 }
 
+// unreachable reports whether err means no agent answered at all:
+// silence until the deadline, a closed port, or the probe called off.
+func unreachable(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, gosnmp.ErrMaxRetriesExceeded) || errors.Is(err, syscall.ECONNREFUSED) || isTimeout(err)
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -399,8 +456,10 @@ func reportSentinel(oid string) error {
 // walkColumns reads table columns with GetBulk, all of them in one request
 // stream, and returns for each column its values by row index (the OID
 // suffix after the column). A column ends when the agent leaves its
-// subtree; truncated is set when a column exceeds snmpMaxRows.
-func walkColumns(s snmpSession, columns []string) (rows []map[string]gosnmp.SnmpPDU, truncated bool, err error) {
+// subtree; truncated is set when a column exceeds snmpMaxRows. rowsHint,
+// when positive, is the table's size at the last walk: the first request
+// asks for one row more, enough to see the end of an unchanged table.
+func walkColumns(s snmpSession, columns []string, rowsHint int) (rows []map[string]gosnmp.SnmpPDU, truncated bool, err error) {
 	rows = make([]map[string]gosnmp.SnmpPDU, len(columns))
 	cursor := slices.Clone(columns)
 	active := make([]int, len(columns))
@@ -409,16 +468,24 @@ func walkColumns(s snmpSession, columns []string) (rows []map[string]gosnmp.Snmp
 		active[i] = i
 	}
 	reps := max(1, snmpMaxVarbinds/len(columns))
+	first := reps
+	if rowsHint > 0 {
+		first = min(reps, rowsHint+1)
+	}
 	for len(active) > 0 {
 		oids := make([]string, len(active))
 		for i, c := range active {
 			oids[i] = cursor[c]
 		}
-		pkt, err := s.GetBulk(oids, uint32(reps))
-		if err == nil && pkt != nil && pkt.PDUType == gosnmp.GetResponse && pkt.Error == gosnmp.TooBig && reps > 1 {
+		ask := reps
+		if first > 0 {
+			ask, first = min(first, reps), 0
+		}
+		pkt, err := s.GetBulk(oids, uint32(ask))
+		if err == nil && pkt != nil && pkt.PDUType == gosnmp.GetResponse && pkt.Error == gosnmp.TooBig && ask > 1 {
 			// Agents may refuse rather than shorten a big answer: ask for
 			// fewer rows per round trip.
-			reps /= 2
+			reps = ask / 2
 			continue
 		}
 		if err == nil {
@@ -488,11 +555,12 @@ func compareOIDs(a, b string) int {
 // interfacesDown lists, in ifIndex order, the interfaces an operator wants
 // up (ifAdminStatus up) that are not: down, notPresent or lowerLayerDown.
 // Dormant, testing and unknown are left alone: they are states, not faults.
-func interfacesDown(s snmpSession) (down []string, truncated bool, err error) {
-	cols, truncated, err := walkColumns(s, []string{oidIfAdminStatus, oidIfOperStatus, oidIfDescr})
+func interfacesDown(s snmpSession, rowsHint int) (down []string, truncated bool, rows int, err error) {
+	cols, truncated, err := walkColumns(s, []string{oidIfAdminStatus, oidIfOperStatus, oidIfDescr}, rowsHint)
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
+	rows = tableSize(cols)
 	admin, oper, descr := cols[0], cols[1], cols[2]
 	idx := make([]string, 0, len(oper))
 	for i := range oper {
@@ -513,7 +581,16 @@ func interfacesDown(s snmpSession) (down []string, truncated bool, err error) {
 			down = append(down, name)
 		}
 	}
-	return down, truncated, nil
+	return down, truncated, rows, nil
+}
+
+// tableSize is the row count of a walked table: its longest column.
+func tableSize(cols []map[string]gosnmp.SnmpPDU) int {
+	n := 0
+	for _, c := range cols {
+		n = max(n, len(c))
+	}
+	return n
 }
 
 // snmpVolume is one fixed disk from hrStorageTable.
@@ -527,13 +604,12 @@ type snmpVolume struct {
 // fixedDisks reads hrStorageTable and keeps fixed disks with a size: memory,
 // swap, optical drives and empty pseudo-filesystems are not what fills up a
 // PACS.
-func fixedDisks(s snmpSession) ([]snmpVolume, error) {
-	cols, _, err := walkColumns(s, []string{oidHrStorageType, oidHrStorageDescr, oidHrStorageUnits, oidHrStorageSize, oidHrStorageUsed})
+func fixedDisks(s snmpSession, rowsHint int) (vols []snmpVolume, rows int, err error) {
+	cols, _, err := walkColumns(s, []string{oidHrStorageType, oidHrStorageDescr, oidHrStorageUnits, oidHrStorageSize, oidHrStorageUsed}, rowsHint)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	typ, descr, units, size, used := cols[0], cols[1], cols[2], cols[3], cols[4]
-	var vols []snmpVolume
 	for i, t := range typ {
 		if "."+strings.TrimPrefix(pduString(t), ".") != oidHrStorageFixedDisk {
 			continue
@@ -554,7 +630,7 @@ func fixedDisks(s snmpSession) ([]snmpVolume, error) {
 		})
 	}
 	sort.Slice(vols, func(a, b int) bool { return vols[a].Name < vols[b].Name })
-	return vols, nil
+	return vols, tableSize(cols), nil
 }
 
 // judgeStorage records every volume in facts and degrades when one is

@@ -2,10 +2,13 @@ package probes
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gosnmp/gosnmp"
 
@@ -121,6 +124,66 @@ func newUSM(ep *assets.SNMPEndpoint) (*gosnmp.UsmSecurityParameters, gosnmp.Snmp
 // "aes"), since people copy it from snmpd.conf.
 func normaliseSNMPProtocol(name string) string {
 	return strings.ToUpper(strings.ReplaceAll(name, "-", ""))
+}
+
+// snmpEngine is what an SNMPv3 poll learnt of an agent: the security
+// parameters gosnmp filled in (authoritative engine ID, boots and time, the
+// keys localised to that engine) and the context engine ID.
+type snmpEngine struct {
+	usm             *gosnmp.UsmSecurityParameters
+	contextEngineID string
+	credentials     [sha256.Size]byte
+	learnt          time.Time
+}
+
+// snmpEngines hands each device's engine from one poll to the next. take
+// removes the entry, so two polls of one device (a gateway checked on
+// behalf of its site while its own check runs) never hold the same
+// UsmSecurityParameters: the second one discovers for itself.
+type snmpEngines struct{ m sync.Map }
+
+func (e *snmpEngines) take(deviceID string, ep *assets.SNMPEndpoint) *snmpEngine {
+	v, ok := e.m.LoadAndDelete(deviceID)
+	if !ok {
+		return nil
+	}
+	known := v.(*snmpEngine)
+	if known.credentials != snmpCredentials(ep) {
+		return nil // the inventory changed the endpoint: start afresh
+	}
+	return known
+}
+
+// keep remembers the engine of a v3 client that got answers.
+func (e *snmpEngines) keep(deviceID string, ep *assets.SNMPEndpoint, g *gosnmp.GoSNMP) {
+	usm, ok := g.SecurityParameters.(*gosnmp.UsmSecurityParameters)
+	if g.Version != gosnmp.Version3 || !ok || usm.AuthoritativeEngineID == "" {
+		return
+	}
+	e.m.Store(deviceID, &snmpEngine{usm: usm, contextEngineID: g.ContextEngineID,
+		credentials: snmpCredentials(ep), learnt: time.Now()})
+}
+
+// useIn gives a fresh v3 client the remembered engine. The engine time
+// moves on by the time elapsed, as RFC 3414 2.3 has a non-authoritative
+// engine estimate it; an agent that disagrees answers notInTimeWindow and
+// gosnmp resends with its values. gosnmp's Connect gives the parameters a
+// new random privacy salt.
+func (known *snmpEngine) useIn(g *gosnmp.GoSNMP) {
+	if known == nil || g.Version != gosnmp.Version3 {
+		return
+	}
+	known.usm.AuthoritativeEngineTime += uint32(time.Since(known.learnt) / time.Second)
+	g.SecurityParameters = known.usm
+	g.ContextEngineID = known.contextEngineID
+}
+
+// snmpCredentials fingerprints what the remembered engine depends on, so
+// that an inventory change is never answered with stale keys. Hashed: the
+// cache holds no passphrase of its own.
+func snmpCredentials(ep *assets.SNMPEndpoint) [sha256.Size]byte {
+	return sha256.Sum256([]byte(strings.Join([]string{ep.Host, strconv.Itoa(ep.Port), ep.Version, ep.User,
+		ep.AuthProtocol, ep.AuthPassphrase.Reveal(), ep.PrivProtocol, ep.PrivPassphrase.Reveal()}, "\x00")))
 }
 
 // gosnmpSession is the real snmpSession.

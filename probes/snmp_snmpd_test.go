@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosnmp/gosnmp"
+
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/snmptest"
 	"github.com/vigia-noc/vigia/internal/testpeer"
@@ -292,5 +294,66 @@ func TestSNMPProbeSnmpdConcurrent(t *testing.T) {
 		if r.Outcome == Failed || r.Outcome == Misconfigured || r.Uptime <= 0 || !uptime.MatchString(r.Detail) {
 			t.Errorf("probe %d: %s uptime %s %q", i, r.Outcome, r.Uptime, r.Detail)
 		}
+	}
+}
+
+// countingConn counts the datagrams a client sends.
+type countingConn struct {
+	net.Conn
+	sent *int
+}
+
+func (c countingConn) Write(b []byte) (int, error) { *c.sent++; return c.Conn.Write(b) }
+
+// An SNMPv3 poll hands the engine it discovered to the device's next
+// poll, which then skips discovery; an engine that no longer matches (the
+// agent was replaced) is discovered afresh within the same poll.
+func TestSNMPv3RemembersTheAgentEngine(t *testing.T) {
+	t.Parallel()
+	agent := snmptest.Start(t)
+	var sent int
+	p := NewSNMPProber()
+	p.dial = func(ctx context.Context, g *gosnmp.GoSNMP) (snmpSession, error) {
+		s, err := gosnmpDial(ctx, g)
+		if err == nil {
+			g.Conn = countingConn{Conn: g.Conn, sent: &sent}
+		}
+		return s, err
+	}
+	ep := agent.V3()
+	poll := func() int {
+		t.Helper()
+		sent = 0
+		r := probeSNMP(t, p, "network", ep, 10*time.Second)
+		if r.Outcome != OK {
+			t.Fatalf("poll: %s %q\nagent log:\n%s", r.Outcome, r.Detail, agent.Logs())
+		}
+		return sent
+	}
+	first, second := poll(), poll()
+	if second != first-1 {
+		t.Fatalf("datagrams sent: first poll %d, second %d; want the second to skip the discovery request", first, second)
+	}
+
+	// The agent behind the address is now another engine.
+	v, ok := p.engines.m.Load("dev")
+	if !ok {
+		t.Fatal("no engine remembered after an answered poll")
+	}
+	known := v.(*snmpEngine)
+	realID := known.usm.AuthoritativeEngineID
+	known.usm.AuthoritativeEngineID = "\x80\x00\x1f\x88\x04not-this-agent"
+	if n := poll(); n <= second {
+		t.Fatalf("datagrams sent with a stale engine: %d, want a refused try and a fresh discovery (> %d)", n, second)
+	}
+	v, _ = p.engines.m.Load("dev")
+	if got := v.(*snmpEngine).usm.AuthoritativeEngineID; got != realID {
+		t.Fatalf("remembered engine after rediscovery = %x, want the agent's %x", got, realID)
+	}
+
+	// Changed credentials in the inventory never reuse the old keys.
+	other := agent.V3AuthNoPriv()
+	if known := p.engines.take("dev", &other); known != nil {
+		t.Fatal("an engine learnt with other credentials was handed out")
 	}
 }

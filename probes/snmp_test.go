@@ -39,6 +39,7 @@ type tableAgent struct {
 	shortAnswers int
 
 	bulkCalls int
+	bulkReps  []uint32 // max-repetitions of each GetBulk, in order
 	closed    bool
 }
 
@@ -67,6 +68,7 @@ func (a *tableAgent) Get(oids []string) (*gosnmp.SnmpPacket, error) {
 
 func (a *tableAgent) GetBulk(oids []string, reps uint32) (*gosnmp.SnmpPacket, error) {
 	a.bulkCalls++
+	a.bulkReps = append(a.bulkReps, reps)
 	if a.bulkErr != nil {
 		return nil, a.bulkErr
 	}
@@ -563,7 +565,7 @@ func TestSNMPWalkColumns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cols, truncated, err := walkColumns(tt.agent, []string{colA, colB})
+			cols, truncated, err := walkColumns(tt.agent, []string{colA, colB}, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -578,9 +580,29 @@ func TestSNMPWalkColumns(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a row hint sizes the first request", func(t *testing.T) {
+		a := newTableAgent(many(5)...)
+		cols, _, err := walkColumns(a, []string{colA, colB}, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cols[0]) != 5 || !slices.Equal(a.bulkReps, []uint32{6}) {
+			t.Fatalf("rows %d, GetBulk repetitions %v; want 5 rows in one request of 6", len(cols[0]), a.bulkReps)
+		}
+	})
+	t.Run("a table grown past its hint is still read whole", func(t *testing.T) {
+		a := newTableAgent(many(70)...)
+		cols, _, err := walkColumns(a, []string{colA, colB}, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cols[0]) != 70 || len(cols[1]) != 70 || a.bulkReps[0] != 6 || a.bulkReps[1] != snmpMaxVarbinds/2 {
+			t.Fatalf("rows %d/%d, GetBulk repetitions %v; want 70/70, a first request of 6 then full ones", len(cols[0]), len(cols[1]), a.bulkReps)
+		}
+	})
 	t.Run("OIDs going backwards are an error", func(t *testing.T) {
 		a := &backwardsAgent{}
-		if _, _, err := walkColumns(a, []string{colA}); err == nil || !strings.Contains(err.Error(), "out of order") {
+		if _, _, err := walkColumns(a, []string{colA}, 0); err == nil || !strings.Contains(err.Error(), "out of order") {
 			t.Fatalf("err = %v, want out of order", err)
 		}
 	})
@@ -688,5 +710,31 @@ func TestSNMPExplainUnauthenticatedReport(t *testing.T) {
 				t.Fatalf("got %s %q, want %s containing %q", o, detail, tt.want, tt.detail)
 			}
 		})
+	}
+}
+
+// The prober remembers each device's table sizes: the second poll of an
+// unchanged switch reads its ifTable in one request just big enough.
+func TestSNMPProberRemembersTableSizes(t *testing.T) {
+	a := newTableAgent(rows([]gosnmp.SnmpPDU{ticks(100)}, iface(1, "eth0", ifUp, ifUp), iface(2, "eth1", ifUp, ifDown),
+		iface(3, "eth2", ifUp, ifUp))...)
+	p := NewSNMPProber()
+	p.dial = func(context.Context, *gosnmp.GoSNMP) (snmpSession, error) { return a, nil }
+	d := v2cDevice("network")
+	other := v2cDevice("network")
+	other.ID = "another-switch"
+	for i, dev := range []assets.Device{d, d, other} {
+		a.bulkReps = nil
+		r := p.Probe(context.Background(), dev)
+		if r.Outcome != OK || r.Facts["interfaces_down"] != "eth1" {
+			t.Fatalf("poll %d: %s %s %v", i, r.Outcome, r.Detail, r.Facts)
+		}
+		want := []uint32{snmpMaxVarbinds / 3}
+		if i == 1 {
+			want = []uint32{4} // three rows and the end
+		}
+		if !slices.Equal(a.bulkReps, want) {
+			t.Errorf("poll %d of %s: GetBulk repetitions %v, want %v", i, dev.ID, a.bulkReps, want)
+		}
 	}
 }

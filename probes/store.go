@@ -246,6 +246,32 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return nil
 }
 
+// Refresh writes, in one statement, the bookkeeping of statuses that did
+// not change: last probe instant, uptime and detail. A row whose last probe
+// is as recent or newer is left alone, so a late refresh cannot undo a
+// change committed after it was queued.
+func (s *Store) Refresh(ctx context.Context, statuses map[string]Status) error {
+	ids := make([]string, 0, len(statuses))
+	at := make([]time.Time, 0, len(statuses))
+	uptime := make([]int64, 0, len(statuses))
+	detail := make([]string, 0, len(statuses))
+	for id, st := range statuses {
+		ids = append(ids, id)
+		at = append(at, st.LastProbeAt)
+		uptime = append(uptime, int64(st.LastUptime/time.Second))
+		detail = append(detail, st.LastDetail)
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE device_states d SET last_probe_at = v.at,
+			last_uptime_seconds = NULLIF(v.uptime, 0), last_detail = v.detail, updated_at = v.at
+		FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::text[]) AS v(device_id, at, uptime, detail)
+		WHERE d.device_id = v.device_id AND (d.last_probe_at IS NULL OR d.last_probe_at < v.at)`,
+		pq.Array(ids), pq.Array(at), pq.Array(uptime), pq.Array(detail))
+	if err != nil {
+		return fmt.Errorf("probes: refresh %d device states: %w", len(ids), err)
+	}
+	return nil
+}
+
 func putStatus(ctx context.Context, db sqlx.ExecerContext, deviceID string, st Status) error {
 	_, err := db.ExecContext(ctx, `INSERT INTO device_states (device_id, state, since, consecutive_failures, consecutive_successes,
 			flapping, recent_transitions, last_probe_at, last_uptime_seconds, last_detail, updated_at)
