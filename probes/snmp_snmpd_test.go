@@ -316,7 +316,8 @@ func TestSNMPv3RemembersTheAgentEngine(t *testing.T) {
 	p.dial = func(ctx context.Context, g *gosnmp.GoSNMP) (snmpSession, error) {
 		s, err := gosnmpDial(ctx, g)
 		if err == nil {
-			g.Conn = countingConn{Conn: g.Conn, sent: &sent}
+			c := s.(*gosnmpSession).c
+			c.Conn = countingConn{Conn: c.Conn, sent: &sent}
 		}
 		return s, err
 	}
@@ -355,5 +356,36 @@ func TestSNMPv3RemembersTheAgentEngine(t *testing.T) {
 	other := agent.V3AuthNoPriv()
 	if known := p.engines.take("dev", &other); known != nil {
 		t.Fatal("an engine learnt with other credentials was handed out")
+	}
+}
+
+// Recycled clients carry nothing from one device to the next: polls in a
+// row with other credentials get each their own answer (or silence).
+func TestSNMPRecycledClientsForgetTheLastDevice(t *testing.T) {
+	agent := snmptest.Start(t)
+	p := NewSNMPProber()
+	wrongCommunity := agent.V2c()
+	wrongCommunity.Community = assets.NewSecret("not-the-community")
+	wrongAuth := agent.V3()
+	wrongAuth.AuthPassphrase = assets.NewSecret("not-the-passphrase")
+	for i, c := range []struct {
+		id   string
+		ep   assets.SNMPEndpoint
+		want Outcome
+	}{
+		{"a", agent.V2c(), OK}, {"b", wrongCommunity, Failed}, {"a", agent.V2c(), OK},
+		{"c", agent.V3(), OK}, {"d", wrongAuth, Misconfigured}, {"c", agent.V3(), OK},
+		{"e", agent.V3NoAuth(), OK}, {"b", wrongCommunity, Failed}, {"c", agent.V3(), OK},
+	} {
+		deadline := 10 * time.Second
+		if c.want == Failed {
+			deadline = 1500 * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		r := p.Probe(ctx, assets.Device{ID: c.id, Kind: "network", SNMP: &c.ep})
+		cancel()
+		if r.Outcome != c.want {
+			t.Fatalf("poll %d of %s: %s %q, want %s", i, c.id, r.Outcome, r.Detail, c.want)
+		}
 	}
 }

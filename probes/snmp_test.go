@@ -704,7 +704,7 @@ func TestSNMPExplainUnauthenticatedReport(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			s := gosnmpSession{g: &gosnmp.GoSNMP{}, conn: rc}
+			s := &gosnmpSession{g: &gosnmp.GoSNMP{}, conn: rc}
 			o, detail := classifySNMPError(s.explain(wrongDigest))
 			if o != tt.want || !strings.Contains(detail, tt.detail) {
 				t.Fatalf("got %s %q, want %s containing %q", o, detail, tt.want, tt.detail)
