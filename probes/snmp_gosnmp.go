@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,21 +188,52 @@ func snmpCredentials(ep *assets.SNMPEndpoint) [sha256.Size]byte {
 }
 
 // gosnmpSession is the real snmpSession. g is the poll's own client
-// configuration; c is the client doing the work, recycled through
-// snmpClients once the session is closed.
+// configuration; c does the work and is recycled once the session closes.
 type gosnmpSession struct {
-	g, c *gosnmp.GoSNMP
+	g    *gosnmp.GoSNMP
+	c    *snmpClient
 	conn *reportConn
+	// dirty: a request was resent or failed, so an answer may still be
+	// on its way to the socket: it is closed, not recycled.
+	dirty bool
 }
 
-// snmpClients recycles gosnmp clients between polls. gosnmp gives each
-// client a 64 KiB receive buffer in Connect: at a thousand polls a second
-// that was three quarters of the memory vigia allocated, and so most of
-// its garbage collection. A recycled client is configured afresh from the
-// poll's own GoSNMP (configureClient) and given a socket dialled here
-// (GoSNMP.Conn is a settable field); it is used by one poll at a time and
-// holds nothing of a device once put back.
-var snmpClients sync.Pool
+// snmpClient is a gosnmp client kept between polls with its UDP socket.
+// gosnmp gives each client a 64 KiB receive buffer in Connect: at a
+// thousand polls a second that was three quarters of the memory vigia
+// allocated, and so most of its garbage collection; and a socket per poll
+// is half a dozen system calls, each dear on a virtual machine. A recycled
+// client is configured afresh from the poll's own GoSNMP (configureClient;
+// GoSNMP.Conn is a settable field), its socket connected to the new agent,
+// and it is used by one poll at a time.
+type snmpClient struct {
+	g   *gosnmp.GoSNMP
+	udp *net.UDPConn // nil once closed
+}
+
+// snmpClients holds the idle clients: a bounded list, not a sync.Pool, so
+// that an idle socket is closed when dropped, never left to a finalizer.
+// 256 is the engine's default probe concurrency.
+var snmpClients = make(chan *snmpClient, 256)
+
+func takeSNMPClient() *snmpClient {
+	select {
+	case c := <-snmpClients:
+		return c
+	default:
+		return nil
+	}
+}
+
+func putSNMPClient(c *snmpClient) {
+	select {
+	case snmpClients <- c:
+	default:
+		if c.udp != nil {
+			c.udp.Close()
+		}
+	}
+}
 
 // gosnmpDial opens the client's UDP socket (and resolves its host name)
 // within ctx.
@@ -212,30 +244,55 @@ func gosnmpDial(ctx context.Context, g *gosnmp.GoSNMP) (snmpSession, error) {
 	// new SNMPv3 security parameters: only parameters that went through a
 	// Connect before (a remembered engine) may use one.
 	usm, _ := g.SecurityParameters.(*gosnmp.UsmSecurityParameters)
-	if v, ok := snmpClients.Get().(*gosnmp.GoSNMP); ok && (g.Version != gosnmp.Version3 || usm != nil && usm.AuthoritativeEngineID != "") {
-		configureClient(v, g)
-		conn, err := (&net.Dialer{Timeout: g.Timeout}).DialContext(ctx, "udp", net.JoinHostPort(g.Target, strconv.Itoa(int(g.Port))))
-		if err != nil {
-			snmpClients.Put(v)
+	recyclable := g.Version != gosnmp.Version3 || usm != nil && usm.AuthoritativeEngineID != ""
+	if c := takeSNMPClient(); c != nil && recyclable {
+		configureClient(c.g, g)
+		if err := c.aim(ctx, g); err != nil {
+			putSNMPClient(c)
 			return nil, fmt.Errorf("error establishing connection to host: %w", err)
 		}
-		v.Conn = conn
-		s.c = v
+		s.c = c
 	} else {
-		if ok {
-			snmpClients.Put(v)
+		if c != nil {
+			putSNMPClient(c)
 		}
-		s.c = &gosnmp.GoSNMP{}
-		configureClient(s.c, g)
-		if err := s.c.Connect(); err != nil {
+		c = &snmpClient{g: &gosnmp.GoSNMP{}}
+		configureClient(c.g, g)
+		if err := c.g.Connect(); err != nil {
 			return nil, err
 		}
+		c.udp, _ = c.g.Conn.(*net.UDPConn)
+		s.c = c
 	}
+	s.c.g.OnRetry = func(*gosnmp.GoSNMP) { s.dirty = true }
 	if g.Version == gosnmp.Version3 {
-		s.conn = &reportConn{Conn: s.c.Conn}
-		s.c.Conn = s.conn
+		s.conn = &reportConn{Conn: s.c.g.Conn}
+		s.c.g.Conn = s.conn
 	}
 	return s, nil
+}
+
+// aim points the recycled client's socket at the poll's agent: the same
+// socket connected anew when the address is an IP of the same family,
+// otherwise a new one, as gosnmp would dial it.
+func (c *snmpClient) aim(ctx context.Context, g *gosnmp.GoSNMP) error {
+	if ip, err := netip.ParseAddr(g.Target); err == nil && c.udp != nil {
+		if err := reconnectUDP(c.udp, netip.AddrPortFrom(ip.Unmap(), g.Port)); err == nil {
+			c.g.Conn = c.udp
+			return nil
+		}
+	}
+	if c.udp != nil {
+		c.udp.Close()
+		c.udp = nil
+	}
+	conn, err := (&net.Dialer{Timeout: g.Timeout}).DialContext(ctx, "udp", net.JoinHostPort(g.Target, strconv.Itoa(int(g.Port))))
+	if err != nil {
+		return err
+	}
+	c.udp, _ = conn.(*net.UDPConn)
+	c.g.Conn = conn
+	return nil
 }
 
 // configureClient sets every field of c a poll depends on from the poll's
@@ -252,22 +309,31 @@ func configureClient(c, g *gosnmp.GoSNMP) {
 }
 
 func (s *gosnmpSession) Get(oids []string) (*gosnmp.SnmpPacket, error) {
-	pkt, err := s.c.Get(oids)
+	pkt, err := s.c.g.Get(oids)
+	s.dirty = s.dirty || err != nil
 	return pkt, s.explain(err)
 }
 
 func (s *gosnmpSession) GetBulk(oids []string, maxRepetitions uint32) (*gosnmp.SnmpPacket, error) {
-	pkt, err := s.c.GetBulk(oids, 0, maxRepetitions)
+	pkt, err := s.c.g.GetBulk(oids, 0, maxRepetitions)
+	s.dirty = s.dirty || err != nil
 	return pkt, s.explain(err)
 }
 
 // Close hands what the client learnt of the agent's engine back to the
-// poll's configuration, closes the socket and recycles the client.
+// poll's configuration and recycles the client; its socket too, unless an
+// answer to a resent or failed request could still arrive on it.
 func (s *gosnmpSession) Close() error {
-	s.g.ContextEngineID = s.c.ContextEngineID
-	err := s.c.Close()
-	s.c.Context, s.c.Community, s.c.SecurityParameters = nil, "", nil
-	snmpClients.Put(s.c)
+	c := s.c
+	s.g.ContextEngineID = c.g.ContextEngineID
+	var err error
+	if s.dirty || c.udp == nil {
+		err = c.g.Close()
+		c.udp = nil
+	}
+	c.g.Conn, c.g.OnRetry = nil, nil
+	c.g.Context, c.g.Community, c.g.SecurityParameters = nil, "", nil
+	putSNMPClient(c)
 	s.c = nil
 	return err
 }

@@ -316,7 +316,7 @@ func TestSNMPv3RemembersTheAgentEngine(t *testing.T) {
 	p.dial = func(ctx context.Context, g *gosnmp.GoSNMP) (snmpSession, error) {
 		s, err := gosnmpDial(ctx, g)
 		if err == nil {
-			c := s.(*gosnmpSession).c
+			c := s.(*gosnmpSession).c.g
 			c.Conn = countingConn{Conn: c.Conn, sent: &sent}
 		}
 		return s, err
@@ -387,5 +387,13 @@ func TestSNMPRecycledClientsForgetTheLastDevice(t *testing.T) {
 		if r.Outcome != c.want {
 			t.Fatalf("poll %d of %s: %s %q, want %s", i, c.id, r.Outcome, r.Detail, c.want)
 		}
+	}
+	// A recycled socket, connected anew, still hears that no agent listens.
+	agent.Stop()
+	ep := agent.V2c()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if r := p.Probe(ctx, assets.Device{ID: "a", Kind: "network", SNMP: &ep}); r.Outcome != Failed || !strings.Contains(r.Detail, "port unreachable") {
+		t.Fatalf("poll of a stopped agent: %s %q, want Failed: port unreachable", r.Outcome, r.Detail)
 	}
 }
