@@ -22,20 +22,9 @@ import (
 //	go test -run '^$' -fuzz FuzzHeartbeat -fuzztime 60s ./probes
 func FuzzHeartbeat(f *testing.F) {
 	db := pgtest.DB(f)
-	inv := `
-customers:
-  - id: c1
-    name: C
-    country: CO
-    time_zone: America/Bogota
-    sites:
-      - id: s1
-        name: S
-        kind: hospital
-        devices:
-          - {id: agent, name: A, kind: biomedical, heartbeat: {grace: 1m, token: agent-heartbeat-token-1}}
+	inv := oneSiteInventory(`          - {id: agent, name: A, kind: biomedical, heartbeat: {grace: 1m, token: agent-heartbeat-token-1}}
           - {id: other, name: B, kind: biomedical, heartbeat: {grace: 1m, token: other-heartbeat-token-2}}
-`
+`)
 	file, err := assets.ParseFile("fuzz.yaml", []byte(inv), assets.ParseOptions{})
 	if err != nil {
 		f.Fatal(err)

@@ -1,15 +1,14 @@
 package probes
 
 import (
+	"container/heap"
 	"context"
 	"errors"
-	"fmt"
 	"hash/fnv"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-co-op/gocron/v2"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
@@ -27,17 +26,58 @@ type SchedulerConfig struct {
 	Owns func(deviceID string) bool
 }
 
-// Scheduler runs each device's check on its own interval with gocron:
-// spread over the interval so ten thousand devices do not fire together,
-// and in singleton mode so a slow check never overlaps itself.
+// schedulerSlack is how early a check may start: due checks are handed
+// out in batches, one wake-up of the dispatcher per batch, instead of a
+// timer per device. Ten milliseconds is nothing against a probe interval.
+const schedulerSlack = 10 * time.Millisecond
+
+// stopTimeout bounds how long Run waits for running checks after ctx ends.
+const stopTimeout = 15 * time.Second
+
+// Scheduler runs each device's check on its own interval: spread over the
+// interval so ten thousand devices do not fire together, never two checks
+// of one device at once (a check still running when its next one is due
+// skips that one), and at most Concurrency checks at a time.
+//
+// It is a heap of due instants, one dispatcher goroutine and a fixed pool
+// of workers: one hand-off per check. (gocron, which runs the service
+// desk's jobs, was used here first; at ten thousand devices its half a
+// dozen goroutine hand-offs per run were a large part of vigia's CPU.)
 type Scheduler struct {
 	engine *Engine
 	cfg    SchedulerConfig
-	s      gocron.Scheduler
-	jobs   map[string]scheduled
-	// scheduled mirrors len(jobs) for readers outside Sync's goroutine.
+
+	mu   sync.Mutex
+	jobs map[string]*probeJob
+	due  dueHeap
+	// wake tells the dispatcher the heap changed under it.
+	wake chan struct{}
+	// waiting counts checks handed out and not yet started by a worker.
+	waiting atomic.Int64
+	// scheduled mirrors len(jobs) for readers outside the lock.
 	scheduled atomic.Int64
 	resync    chan struct{}
+}
+
+// probeJob is one device's place in the schedule.
+type probeJob struct {
+	id       string
+	interval time.Duration
+	next     time.Time
+	index    int  // in the heap; -1 when removed
+	running  bool // handed out and not finished
+}
+
+// NewScheduler prepares a scheduler on the engine's clock.
+func NewScheduler(e *Engine, cfg SchedulerConfig) (*Scheduler, error) {
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 256
+	}
+	if cfg.SyncEvery == 0 {
+		cfg.SyncEvery = 15 * time.Second
+	}
+	return &Scheduler{engine: e, cfg: cfg, jobs: map[string]*probeJob{}, wake: make(chan struct{}, 1),
+		resync: make(chan struct{}, 1)}, nil
 }
 
 // TriggerSync asks Run to sync now (when leases change hands) instead of
@@ -49,29 +89,9 @@ func (sc *Scheduler) TriggerSync() {
 	}
 }
 
-type scheduled struct {
-	id       uuid.UUID
-	interval time.Duration
-}
-
-// NewScheduler prepares a scheduler on the engine's clock.
-func NewScheduler(e *Engine, cfg SchedulerConfig) (*Scheduler, error) {
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = 256
-	}
-	if cfg.SyncEvery == 0 {
-		cfg.SyncEvery = 15 * time.Second
-	}
-	s, err := gocron.NewScheduler(gocron.WithClock(e.cfg.Clock), gocron.WithLimitConcurrentJobs(cfg.Concurrency, gocron.LimitModeWait),
-		gocron.WithStopTimeout(15*time.Second))
-	if err != nil {
-		return nil, fmt.Errorf("probes: scheduler: %w", err)
-	}
-	return &Scheduler{engine: e, cfg: cfg, s: s, jobs: map[string]scheduled{}, resync: make(chan struct{}, 1)}, nil
-}
-
 // Run syncs the inventory, schedules every device, and keeps them in step
-// with the inventory until ctx ends.
+// with the inventory until ctx ends; then it waits (a bounded time) for
+// the checks running.
 func (sc *Scheduler) Run(ctx context.Context) error {
 	if err := sc.Sync(ctx); err != nil {
 		return err
@@ -88,8 +108,38 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		stopRefreshes()
 		<-refreshed
 	}()
-	sc.s.Start()
-	defer sc.s.Shutdown()
+
+	work := make(chan *probeJob)
+	var workers sync.WaitGroup
+	for range sc.cfg.Concurrency {
+		workers.Go(func() {
+			for j := range work {
+				sc.waiting.Add(-1)
+				sc.check(ctx, j.id)
+				sc.mu.Lock()
+				j.running = false
+				sc.mu.Unlock()
+			}
+		})
+	}
+	defer func() {
+		close(work)
+		stopped := make(chan struct{})
+		go func() { workers.Wait(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(stopTimeout):
+			sc.engine.cfg.Log.Warn("device checks still running at stop", "timeout", stopTimeout)
+		}
+	}()
+
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		sc.dispatch(ctx, work)
+	}()
+	defer func() { <-dispatched }()
+
 	clock := sc.engine.cfg.Clock
 	for {
 		select {
@@ -104,7 +154,56 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// Sync reloads the inventory and adds, reschedules or removes jobs.
+// dispatch hands due checks to the workers until ctx ends. When every
+// worker is busy it waits, and the checks falling due meanwhile wait with
+// it (vigia_probe_queue_waiting): each device at most once.
+func (sc *Scheduler) dispatch(ctx context.Context, work chan<- *probeJob) {
+	clock := sc.engine.cfg.Clock
+	var ready []*probeJob
+	for {
+		sc.mu.Lock()
+		now := clock.Now()
+		ready = ready[:0]
+		for len(sc.due) > 0 && !sc.due[0].next.After(now.Add(schedulerSlack)) {
+			j := sc.due[0]
+			for !j.next.After(now.Add(schedulerSlack)) {
+				j.next = j.next.Add(j.interval)
+			}
+			heap.Fix(&sc.due, 0)
+			if !j.running {
+				j.running = true
+				ready = append(ready, j)
+			}
+		}
+		sleep := time.Hour
+		if len(sc.due) > 0 {
+			sleep = sc.due[0].next.Sub(now)
+		}
+		sc.mu.Unlock()
+
+		sc.waiting.Add(int64(len(ready)))
+		for i, j := range ready {
+			select {
+			case work <- j:
+			case <-ctx.Done():
+				sc.waiting.Add(-int64(len(ready) - i))
+				return
+			}
+		}
+
+		t := clock.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-sc.wake:
+		case <-t.Chan():
+		}
+		t.Stop()
+	}
+}
+
+// Sync reloads the inventory and adds, reschedules or removes devices.
 func (sc *Scheduler) Sync(ctx context.Context) error {
 	devices, err := sc.engine.Sync(ctx)
 	if err != nil {
@@ -112,6 +211,7 @@ func (sc *Scheduler) Sync(ctx context.Context) error {
 	}
 	var mine []assets.Device
 	var adopted []string
+	sc.mu.Lock()
 	for _, d := range devices {
 		if sc.cfg.Owns != nil && !sc.cfg.Owns(d.ID) {
 			continue
@@ -121,6 +221,7 @@ func (sc *Scheduler) Sync(ctx context.Context) error {
 			adopted = append(adopted, d.ID)
 		}
 	}
+	sc.mu.Unlock()
 	// Devices taken over from another instance carry the state that
 	// instance wrote: read it before their first check here.
 	if len(adopted) > 0 && sc.cfg.Owns != nil {
@@ -128,53 +229,57 @@ func (sc *Scheduler) Sync(ctx context.Context) error {
 			return err
 		}
 	}
-	clock := sc.engine.cfg.Clock
-	seen := map[string]bool{}
+	now := sc.engine.cfg.Clock.Now()
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	seen := make(map[string]bool, len(mine))
 	for _, d := range mine {
 		seen[d.ID] = true
-		if j, ok := sc.jobs[d.ID]; ok && j.interval == d.Probe.Interval {
+		// The importer refuses intervals under a second; the floor keeps
+		// the dispatcher's catch-up loop finite whatever the database says.
+		interval := max(d.Probe.Interval, time.Second)
+		j, ok := sc.jobs[d.ID]
+		if ok && j.interval == interval {
 			continue
-		} else if ok {
-			sc.s.RemoveJob(j.id)
 		}
-		id, interval := d.ID, d.Probe.Interval
-		// Scheduling thousands of jobs takes a while, so a small jitter may
-		// already be past when its job is created: gocron must accept it.
-		first := clock.Now().Add(jitter(id, interval))
-		job, err := sc.s.NewJob(gocron.DurationJob(interval),
-			gocron.NewTask(func(ctx context.Context) { sc.check(ctx, id) }),
-			gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithStartAt(gocron.WithStartDateTimePast(first)),
-			gocron.WithName("probe "+id))
-		if err != nil {
-			return fmt.Errorf("probes: schedule %s: %w", id, err)
+		first := now.Add(jitter(d.ID, interval))
+		if ok {
+			j.interval, j.next = interval, first
+			heap.Fix(&sc.due, j.index)
+			continue
 		}
-		sc.jobs[id] = scheduled{id: job.ID(), interval: interval}
+		j = &probeJob{id: d.ID, interval: interval, next: first}
+		sc.jobs[d.ID] = j
+		heap.Push(&sc.due, j)
 	}
 	for id, j := range sc.jobs {
 		if !seen[id] {
-			sc.s.RemoveJob(j.id)
+			heap.Remove(&sc.due, j.index)
 			delete(sc.jobs, id)
 		}
 	}
 	sc.scheduled.Store(int64(len(sc.jobs)))
+	select {
+	case sc.wake <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
 // RegisterMetrics exposes the scheduler's backlog and size: checks waiting
-// for a free slot mean probing is falling behind.
+// for a free worker mean probing is falling behind.
 func (sc *Scheduler) RegisterMetrics(reg prometheus.Registerer) {
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigia_probe_queue_waiting",
 			Help: "Device checks due but waiting for a free slot (a probe backlog)."},
-			func() float64 { return float64(sc.s.JobsWaitingInQueue()) }),
+			func() float64 { return float64(sc.waiting.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigia_probe_devices_scheduled",
 			Help: "Devices this instance probes."},
 			func() float64 { return float64(sc.scheduled.Load()) }),
 	)
 }
 
-// Scheduled returns how many devices have a job.
+// Scheduled returns how many devices have a place in the schedule.
 func (sc *Scheduler) Scheduled() int { return int(sc.scheduled.Load()) }
 
 func (sc *Scheduler) check(ctx context.Context, id string) {
@@ -192,4 +297,27 @@ func jitter(id string, interval time.Duration) time.Duration {
 		return 0
 	}
 	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// dueHeap orders jobs by their next due instant.
+type dueHeap []*probeJob
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(a, b int) bool { return h[a].next.Before(h[b].next) }
+func (h dueHeap) Swap(a, b int) {
+	h[a], h[b] = h[b], h[a]
+	h[a].index, h[b].index = a, b
+}
+func (h *dueHeap) Push(x any) {
+	j := x.(*probeJob)
+	j.index = len(*h)
+	*h = append(*h, j)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	j := old[len(old)-1]
+	old[len(old)-1] = nil
+	j.index = -1
+	*h = old[:len(old)-1]
+	return j
 }

@@ -535,21 +535,38 @@ func walkColumns(s snmpSession, columns []string, rowsHint int) (rows []map[stri
 	return rows, truncated, nil
 }
 
-// compareOIDs orders dotted OIDs numerically, arc by arc.
+// compareOIDs orders dotted OIDs numerically, arc by arc. It runs for
+// every varbind of every walk, so it allocates nothing.
 func compareOIDs(a, b string) int {
-	as := strings.Split(strings.TrimPrefix(a, "."), ".")
-	bs := strings.Split(strings.TrimPrefix(b, "."), ".")
-	for i := 0; i < len(as) && i < len(bs); i++ {
-		x, _ := strconv.ParseUint(as[i], 10, 64)
-		y, _ := strconv.ParseUint(bs[i], 10, 64)
-		if x != y {
-			if x < y {
-				return -1
-			}
+	a, b = strings.TrimPrefix(a, "."), strings.TrimPrefix(b, ".")
+	for {
+		x, restA, okA := nextArc(a)
+		y, restB, okB := nextArc(b)
+		switch {
+		case !okA && !okB:
+			return 0
+		case !okA:
+			return -1
+		case !okB:
+			return 1
+		case x < y:
+			return -1
+		case x > y:
 			return 1
 		}
+		a, b = restA, restB
 	}
-	return len(as) - len(bs)
+}
+
+// nextArc splits the first arc off a dotted OID; ok is false when none is
+// left.
+func nextArc(oid string) (arc uint64, rest string, ok bool) {
+	if oid == "" {
+		return 0, "", false
+	}
+	head, rest, _ := strings.Cut(oid, ".")
+	arc, _ = strconv.ParseUint(head, 10, 64)
+	return arc, rest, true
 }
 
 // interfacesDown lists, in ifIndex order, the interfaces an operator wants

@@ -738,3 +738,25 @@ func TestSNMPProberRemembersTableSizes(t *testing.T) {
 		}
 	}
 }
+
+func TestCompareOIDs(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{
+		{".1.3.6.1.2.1.2.2.1.2.10", ".1.3.6.1.2.1.2.2.1.2.9", 1},
+		{".1.3.6.1.2.1.2.2.1.2.9", ".1.3.6.1.2.1.2.2.1.2.10", -1},
+		{".1.3.6.1", "1.3.6.1", 0},
+		{".1.3.6", ".1.3.6.1", -1},
+		{".1.3.6.1", ".1.3.6", 1},
+		{"", ".1", -1},
+		{".1.3.6.1.4.1.4294967296", ".1.3.6.1.4.1.4294967295", 1},
+	} {
+		if got := compareOIDs(c.a, c.b); (got > 0) != (c.want > 0) || (got < 0) != (c.want < 0) {
+			t.Errorf("compareOIDs(%q, %q) = %d, want sign of %d", c.a, c.b, got, c.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { compareOIDs(".1.3.6.1.2.1.2.2.1.2.10", ".1.3.6.1.2.1.2.2.1.8.3") }); n != 0 {
+		t.Errorf("compareOIDs allocates %v times", n)
+	}
+}
