@@ -146,3 +146,34 @@ func TestStatusRefreshesAreBatched(t *testing.T) {
 		t.Fatalf("rebooted events = %d, want 1", reboots)
 	}
 }
+
+// An agent's odd text (Latin-1, NUL padding) is stored, not refused: one
+// such device must not block every other device's refresh.
+func TestStoreRefreshAcceptsAgentText(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.DB(t)
+	as := assets.NewStore(db)
+	f, err := assets.ParseFile("test.yaml", []byte(refreshInventory), assets.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := as.Import(ctx, f, time.Now(), false); err != nil {
+		t.Fatal(err)
+	}
+	store := NewStore(db)
+	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	odd := "interfaces down: Puerto\xf1o\x00\x00"
+	if err := putStatus(ctx, db, "sw", Status{State: StateUp, Since: at, LastProbeAt: at, LastDetail: odd}); err != nil {
+		t.Fatalf("status with agent text: %v", err)
+	}
+	if err := store.Refresh(ctx, map[string]Status{"sw": {State: StateUp, Since: at, LastProbeAt: at.Add(time.Minute), LastDetail: odd}}); err != nil {
+		t.Fatalf("refresh with agent text: %v", err)
+	}
+	var detail string
+	if err := db.GetContext(ctx, &detail, `SELECT last_detail FROM device_states WHERE device_id = 'sw'`); err != nil {
+		t.Fatal(err)
+	}
+	if detail != "interfaces down: Puerto\uFFFDo" {
+		t.Fatalf("stored detail %q", detail)
+	}
+}

@@ -713,7 +713,9 @@ func pduInt(v gosnmp.SnmpPDU) int64 {
 func pduString(v gosnmp.SnmpPDU) string {
 	switch x := v.Value.(type) {
 	case []byte:
-		return strings.TrimRight(string(x), "\x00")
+		// Agents pad with NULs, and some send Latin-1: what they send ends
+		// up in details, facts and outage causes, stored as text.
+		return storableText(string(x))
 	case string:
 		return x
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -259,7 +260,7 @@ func (s *Store) Refresh(ctx context.Context, statuses map[string]Status) error {
 		ids = append(ids, id)
 		at = append(at, st.LastProbeAt)
 		uptime = append(uptime, int64(st.LastUptime/time.Second))
-		detail = append(detail, st.LastDetail)
+		detail = append(detail, storableText(st.LastDetail))
 	}
 	_, err := s.db.ExecContext(ctx, `UPDATE device_states d SET last_probe_at = v.at,
 			last_uptime_seconds = NULLIF(v.uptime, 0), last_detail = v.detail, updated_at = v.at
@@ -272,6 +273,14 @@ func (s *Store) Refresh(ctx context.Context, statuses map[string]Status) error {
 	return nil
 }
 
+// storableText makes text a device sent (an SNMP string, a peer's error)
+// acceptable to a PostgreSQL text column: valid UTF-8 and no NUL bytes.
+// Otherwise one odd interface name would fail its device's every write,
+// and a whole batch of refreshes with it.
+func storableText(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+}
+
 func putStatus(ctx context.Context, db sqlx.ExecerContext, deviceID string, st Status) error {
 	_, err := db.ExecContext(ctx, `INSERT INTO device_states (device_id, state, since, consecutive_failures, consecutive_successes,
 			flapping, recent_transitions, last_probe_at, last_uptime_seconds, last_detail, updated_at)
@@ -281,7 +290,7 @@ func putStatus(ctx context.Context, db sqlx.ExecerContext, deviceID string, st S
 			flapping = EXCLUDED.flapping, recent_transitions = EXCLUDED.recent_transitions, last_probe_at = EXCLUDED.last_probe_at,
 			last_uptime_seconds = EXCLUDED.last_uptime_seconds, last_detail = EXCLUDED.last_detail, updated_at = EXCLUDED.updated_at`,
 		deviceID, st.State, st.Since, st.Failures, st.Successes, st.Flapping, pq.Array(st.RecentTransitions),
-		st.LastProbeAt, int64(st.LastUptime/time.Second), st.LastDetail)
+		st.LastProbeAt, int64(st.LastUptime/time.Second), storableText(st.LastDetail))
 	if err != nil {
 		return fmt.Errorf("probes: save state of %s: %w", deviceID, err)
 	}
