@@ -248,6 +248,7 @@ func gosnmpDial(ctx context.Context, g *gosnmp.GoSNMP) (snmpSession, error) {
 	if c := takeSNMPClient(); c != nil && recyclable {
 		configureClient(c.g, g)
 		if err := c.aim(ctx, g); err != nil {
+			c.forget()
 			putSNMPClient(c)
 			return nil, fmt.Errorf("error establishing connection to host: %w", err)
 		}
@@ -331,11 +332,18 @@ func (s *gosnmpSession) Close() error {
 		err = c.g.Close()
 		c.udp = nil
 	}
-	c.g.Conn, c.g.OnRetry = nil, nil
-	c.g.Context, c.g.Community, c.g.SecurityParameters = nil, "", nil
+	c.forget()
 	putSNMPClient(c)
 	s.c = nil
 	return err
+}
+
+// forget drops what the client held of its last device (credentials,
+// context, hooks) before it goes back to the idle list; its socket, if
+// still open, stays.
+func (c *snmpClient) forget() {
+	c.g.Conn, c.g.OnRetry = nil, nil
+	c.g.Context, c.g.Community, c.g.SecurityParameters = nil, "", nil
 }
 
 // explain recovers why a v3 agent refused us. An agent reports a wrong
