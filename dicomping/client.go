@@ -64,6 +64,10 @@ type Options struct {
 	// Dialer, when not nil, opens the TCP connection (to set a local
 	// address, for instance).
 	Dialer *net.Dialer
+
+	// netConnIO makes a plain TCP echo read and write through net.Conn,
+	// as a TLS one does, so that tests cover that path too.
+	netConnIO bool
 }
 
 // Result is the outcome of an echo. On error it holds what was measured
@@ -130,6 +134,7 @@ func Echo(ctx context.Context, addr string, opts Options) (Result, error) {
 type echoBufs struct {
 	rd  pduReader
 	buf []byte
+	raw rawSocket
 }
 
 // maxPooledBuf bounds what a pooled buffer keeps: a peer that sent a large
@@ -146,6 +151,7 @@ var echoBufsPool = sync.Pool{New: func() any {
 // release drops the references to the connection and oversized buffers.
 func (b *echoBufs) release() {
 	b.rd.r.Reset(nil)
+	b.raw.release()
 	if cap(b.rd.buf) > maxPooledBuf {
 		b.rd.buf = nil
 	}
@@ -217,6 +223,8 @@ type echoer struct {
 	opts *Options
 	res  *Result
 	conn net.Conn
+	// rw reads and writes PDUs: conn, or its raw socket for plain TCP.
+	rw   io.ReadWriter
 	bufs *echoBufs
 	rd   *pduReader
 	buf  []byte // write buffer, reused between PDUs
@@ -288,7 +296,13 @@ func (c *echoer) run() error {
 			return c.fail(PhaseTLS, err)
 		}
 	}
-	c.bufs.rd.reset(c.conn, c.opts.MaxPDULength)
+	c.rw = c.conn
+	if c.opts.TLSConfig == nil && !c.opts.netConnIO {
+		if rs := c.bufs.raw.use(c.conn); rs != nil {
+			c.rw = rs
+		}
+	}
+	c.bufs.rd.reset(c.rw, c.opts.MaxPDULength)
 	c.rd, c.buf = &c.bufs.rd, c.bufs.buf[:0]
 	// appends may grow c.buf; keep the grown one for the next echo.
 	defer func() { c.bufs.buf = c.buf[:0] }()
@@ -343,13 +357,13 @@ func (c *echoer) fail(phase Phase, err error) error {
 
 // abort sends a best-effort A-ABORT; the connection is closed next anyway.
 func (c *echoer) abort(source, reason byte) {
-	if c.conn != nil {
-		c.conn.Write(appendAbort(c.buf[:0], source, reason))
+	if c.rw != nil {
+		c.rw.Write(appendAbort(c.buf[:0], source, reason))
 	}
 }
 
 func (c *echoer) write(b []byte) error {
-	_, err := c.conn.Write(b)
+	_, err := c.rw.Write(b)
 	return err
 }
 

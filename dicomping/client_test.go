@@ -261,37 +261,41 @@ func TestEchoAgainstHostileAndQuirkyPeers(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			addr := scriptedPeer(t, tt.peer)
-			start := time.Now()
-			res, err := Echo(context.Background(), addr, Options{Timeout: deadline})
-			elapsed := time.Since(start)
-			// Generous slack for a loaded 2-core CI machine, but far below
-			// what a hang or a 4 GB allocation would take.
-			if elapsed > deadline+time.Second {
-				t.Errorf("Echo took %v with a %v deadline", elapsed, deadline)
-			}
-			if got := Classify(err); got != tt.wantClass {
-				t.Fatalf("Classify(%v) = %v, want %v", err, got, tt.wantClass)
-			}
-			if tt.wantClass == ClassOK {
-				return
-			}
-			var de *Error
-			if !errors.As(err, &de) || de.Phase != tt.wantPhase || de.Addr != addr {
-				t.Errorf("error %#v, want an *Error in phase %s for %s", err, tt.wantPhase, addr)
-			}
-			if !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("error %q lacks %q", err, tt.wantErr)
-			}
-			if (tt.wantClass == ClassDown) != de.Timeout() {
-				t.Errorf("Timeout() = %v for %v", de.Timeout(), err)
-			}
-			if tt.check != nil {
-				tt.check(t, res, err)
-			}
-		})
+		for _, p := range ioPaths {
+			t.Run(tt.name+"/"+p.name, func(t *testing.T) {
+				t.Parallel()
+				addr := scriptedPeer(t, tt.peer)
+				opts := p.opts
+				opts.Timeout = deadline
+				start := time.Now()
+				res, err := Echo(context.Background(), addr, opts)
+				elapsed := time.Since(start)
+				// Generous slack for a loaded 2-core CI machine, but far below
+				// what a hang or a 4 GB allocation would take.
+				if elapsed > deadline+time.Second {
+					t.Errorf("Echo took %v with a %v deadline", elapsed, deadline)
+				}
+				if got := Classify(err); got != tt.wantClass {
+					t.Fatalf("Classify(%v) = %v, want %v", err, got, tt.wantClass)
+				}
+				if tt.wantClass == ClassOK {
+					return
+				}
+				var de *Error
+				if !errors.As(err, &de) || de.Phase != tt.wantPhase || de.Addr != addr {
+					t.Errorf("error %#v, want an *Error in phase %s for %s", err, tt.wantPhase, addr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("error %q lacks %q", err, tt.wantErr)
+				}
+				if (tt.wantClass == ClassDown) != de.Timeout() {
+					t.Errorf("Timeout() = %v for %v", de.Timeout(), err)
+				}
+				if tt.check != nil {
+					tt.check(t, res, err)
+				}
+			})
+		}
 	}
 }
 

@@ -10,14 +10,15 @@ import (
 	"time"
 )
 
-// ioPaths are the ways Echo can do its I/O; every lifecycle test runs on
-// each. There is one since the blocking-I/O experiment was not kept (see
-// BENCHMARKS.md); a second path must be listed here.
+// ioPaths are the ways Echo can do its I/O on plain TCP; the lifecycle
+// and hostile-peer tests run on each. The default is the raw socket on
+// Linux (rawsocket_linux.go); net.Conn is what TLS and other systems use.
 var ioPaths = []struct {
 	name string
 	opts Options
 }{
 	{"default", Options{}},
+	{"net.Conn", Options{netConnIO: true}},
 }
 
 // silentAfterAssociation accepts the association, then never answers.
