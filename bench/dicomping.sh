@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures the client-side cost of a DICOM C-ECHO: dicomping.Echo against
 # `vigia simulate dicom` and dcmtk storescp, next to dcmtk echoscu run as one
-# process per echo, and a bare TCP connect+close as the floor. Prints a
+# process per echo, a bare TCP connect+close as the floor, and two measuring
+# sticks doing the same exchanges (bench/dicomping/bound.go). Prints a
 # Markdown section for BENCHMARKS.md. Needs dcmtk (scripts/install-deps.sh test).
 #   bench/dicomping.sh [-n 10000] [-n-storescp 300] [-n-echoscu 300]
 set -euo pipefail

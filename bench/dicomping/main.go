@@ -1,8 +1,10 @@
 // Command dicomping measures what a C-ECHO costs the client: echoes per
 // second and CPU (user+sys) per echo of dicomping.Echo against Vigía's own
 // Verification SCP and against dcmtk's storescp, next to dcmtk's echoscu
-// run as one process per echo (as a Nagios-style check does) and to a bare
-// TCP connect+close, the floor any echo pays.
+// run as one process per echo (as a Nagios-style check does), to a bare
+// TCP connect+close, the floor any echo pays, and to two measuring sticks
+// that do the same exchanges (bound.go): the kernel's own cost, and the
+// simplest Go client's.
 //
 // The servers run as separate processes so that their CPU is not counted:
 // only the client's is. Run it through bench/dicomping.sh, which builds
@@ -34,7 +36,7 @@ func main() {
 	n := flag.Int("n", 10000, "echoes (and bare connects) per in-process mode")
 	nStorescp := flag.Int("n-storescp", 300, "echoes (and bare connects) against storescp, which answers slowly")
 	nProc := flag.Int("n-echoscu", 300, "echoscu processes per target")
-	loop := flag.String("loop", "", "only run `op` (echo, connect or connect-nokeepalive) -n times against -addr, for strace -c -f")
+	loop := flag.String("loop", "", "only run `op` (echo, bound, netconn, connect or connect-nokeepalive) -n times against -addr, for strace -c -f or perf")
 	addr := flag.String("addr", "", "target of -loop")
 	ae := flag.String("ae", "SIM", "called AE title of -loop echoes")
 	flag.Parse()
@@ -75,8 +77,18 @@ func ops(addr, ae string) (echo, connect, connectNoKeepAlive func() error) {
 func runLoop(op, addr, ae string, n int) error {
 	echo, connect, connectNoKA := ops(addr, ae)
 	f := map[string]func() error{"echo": echo, "connect": connect, "connect-nokeepalive": connectNoKA}[op]
+	if op == "bound" || op == "netconn" {
+		b, err := newBoundClient(addr, ae)
+		if err != nil {
+			return err
+		}
+		f = b.echo
+		if op == "netconn" {
+			f = func() error { return b.netConnEcho(addr) }
+		}
+	}
 	if f == nil || addr == "" {
-		return fmt.Errorf("-loop wants echo, connect or connect-nokeepalive, and -addr")
+		return fmt.Errorf("-loop wants echo, bound, netconn, connect or connect-nokeepalive, and -addr")
 	}
 	for i := range n {
 		if err := f(); err != nil {
@@ -120,16 +132,33 @@ func run(vigia string, nOurs, nStorescp, nProc int, out io.Writer) error {
 	}
 	defer stopStorescp()
 
+	// The measuring sticks run only against our server, which answers in
+	// microseconds: storescp takes tens of milliseconds per echo, and a
+	// thread blocked that long in a running Go program is interrupted by
+	// the runtime's monitor, so there the lower bound would measure the
+	// runtime, not the kernel.
 	targets := []struct {
 		name, addr, ae string
 		n              int
+		sticks         bool
 	}{
-		{"vigia simulate dicom", ours, "SIM", nOurs},
-		{"dcmtk storescp", storescp, "STORESCP", nStorescp},
+		{"vigia simulate dicom", ours, "SIM", nOurs, true},
+		{"dcmtk storescp", storescp, "STORESCP", nStorescp, false},
 	}
 	var results []targetResult
 	for _, t := range targets {
 		echo, connect, connectNoKA := ops(t.addr, t.ae)
+		var sticks []op
+		if t.sticks {
+			b, err := newBoundClient(t.addr, t.ae)
+			if err != nil {
+				return err
+			}
+			sticks = []op{
+				{stickBound, b.echo},
+				{stickNetConn, func() error { return b.netConnEcho(t.addr) }},
+			}
+		}
 		// Warm up all (page faults, first GC cycles, server caches).
 		for range min(200, t.n) {
 			if err := echo(); err != nil {
@@ -137,8 +166,13 @@ func run(vigia string, nOurs, nStorescp, nProc int, out io.Writer) error {
 			}
 			connect()
 			connectNoKA()
+			for _, s := range sticks {
+				if err := s.run(); err != nil {
+					return fmt.Errorf("warm-up %s %s: %w", s.name, t.name, err)
+				}
+			}
 		}
-		r, err := measureInterleaved(t.name, t.n, connect, connectNoKA, echo)
+		r, err := measureInterleaved(t.name, t.n, connect, connectNoKA, echo, sticks)
 		if err != nil {
 			return err
 		}
@@ -153,27 +187,49 @@ func run(vigia string, nOurs, nStorescp, nProc int, out io.Writer) error {
 	return nil
 }
 
+// The measuring sticks of bound.go, as named in the results.
+const (
+	stickBound   = "lower bound: same 3 exchanges, blocking raw system calls, no parsing"
+	stickNetConn = "same 3 exchanges through net.Conn, no parsing, no deadline"
+)
+
+// op is a named operation measured in batches.
+type op struct {
+	name string
+	run  func() error
+}
+
 // targetResult is what was measured against one target.
 type targetResult struct {
 	floor, floorNoKA, ping, proc measurement
 	// Median over rounds of the echo/connect CPU ratio, against each floor.
 	median, medianNoKA float64
+	// The measuring sticks, and the medians of their ratios to the floor.
+	sticks       []measurement
+	stickMedians []float64
 }
 
 // rounds interleaves the floor and the echo measurements so that load
 // from other processes on the machine hits them alike.
 const rounds = 20
 
-// measureInterleaved runs n bare connects (with and without keep-alive)
-// and n echoes in alternating batches, reporting this process's CPU for
-// each, and the median over rounds of the echo/connect CPU ratios.
-func measureInterleaved(target string, n int, connect, connectNoKA, echo func() error) (targetResult, error) {
+// measureInterleaved runs n bare connects (with and without keep-alive),
+// n echoes and n of each measuring stick in alternating batches, reporting
+// this process's CPU for each, and the median over rounds of the CPU
+// ratios to the floor.
+func measureInterleaved(target string, n int, connect, connectNoKA, echo func() error, sticks []op) (targetResult, error) {
 	r := targetResult{
-		floor:     measurement{client: "bare TCP connect+close (Go, default Dialer)", target: target},
-		floorNoKA: measurement{client: "bare TCP connect+close (Go, keep-alive off)", target: target},
-		ping:      measurement{client: "dicomping.Echo", target: target},
+		floor:        measurement{client: "bare TCP connect+close (Go, default Dialer)", target: target},
+		floorNoKA:    measurement{client: "bare TCP connect+close (Go, keep-alive off)", target: target},
+		ping:         measurement{client: "dicomping.Echo", target: target},
+		sticks:       make([]measurement, len(sticks)),
+		stickMedians: make([]float64, len(sticks)),
 	}
-	var perRound, perRoundNoKA []float64
+	for i, s := range sticks {
+		r.sticks[i] = measurement{client: s.name, target: target}
+	}
+	perRound, perRoundNoKA := []float64{}, []float64{}
+	perRoundStick := make([][]float64, len(sticks))
 	for i := range rounds {
 		batch := n / rounds
 		if i == rounds-1 {
@@ -193,8 +249,18 @@ func measureInterleaved(target string, n int, connect, connectNoKA, echo func() 
 		}
 		perRound = append(perRound, float64(ec)/float64(fc))
 		perRoundNoKA = append(perRoundNoKA, float64(ec)/float64(kc))
+		for j, s := range sticks {
+			sc, err := timeBatch(&r.sticks[j], batch, s.run)
+			if err != nil {
+				return r, err
+			}
+			perRoundStick[j] = append(perRoundStick[j], float64(sc)/float64(fc))
+		}
 	}
 	r.median, r.medianNoKA = median(perRound), median(perRoundNoKA)
+	for j := range sticks {
+		r.stickMedians[j] = median(perRoundStick[j])
+	}
 	return r, nil
 }
 
@@ -300,7 +366,8 @@ func report(w io.Writer, results []targetResult) {
 		cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), "loopback")
 	fmt.Fprintf(w, "| client | target | n | echoes/s (sequential) | client CPU per op (user+sys) |\n|---|---|---:|---:|---:|\n")
 	for _, t := range results {
-		for _, r := range []measurement{t.floor, t.floorNoKA, t.ping, t.proc} {
+		rows := append([]measurement{t.floor, t.floorNoKA, t.ping}, t.sticks...)
+		for _, r := range append(rows, t.proc) {
 			fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s |\n", r.client, r.target, r.n, r.perSecond(), fmtDur(r.cpuPerOp()))
 		}
 	}
@@ -313,6 +380,11 @@ func report(w io.Writer, results []targetResult) {
 		fmt.Fprintf(w, "- against %s: echoscu costs **%.0f×** dicomping (target ≥ 20×: %s); dicomping costs **%.2f×** a bare TCP connect+close (default Dialer) over the whole run, median of %d interleaved rounds %.2f× (target ≤ 3×: %s); against a connect+close with keep-alive off, %.2f× over the run, median %.2f× (%s)\n",
 			t.ping.target, vsProc, verdict(vsProc >= 20), vsFloor, rounds, t.median, verdict(vsFloor <= 3 && t.median <= 3),
 			vsNoKA, t.medianNoKA, verdict(vsNoKA <= 3 && t.medianNoKA <= 3))
+		for k, st := range t.sticks {
+			fmt.Fprintf(w, "  - %s: **%.2f×** the same connect+close over the run, median %.2f×; dicomping costs %.2f× it\n",
+				st.client, float64(st.cpuPerOp())/float64(t.floor.cpuPerOp()), t.stickMedians[k],
+				float64(t.ping.cpuPerOp())/float64(st.cpuPerOp()))
+		}
 	}
 }
 
