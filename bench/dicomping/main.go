@@ -154,10 +154,10 @@ func run(vigia string, nOurs, nStorescp, nProc int, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			sticks = []op{
-				{stickBound, b.echo},
-				{stickNetConn, func() error { return b.netConnEcho(t.addr) }},
+			if boundSupported {
+				sticks = append(sticks, op{stickBound, b.echo})
 			}
+			sticks = append(sticks, op{stickNetConn, func() error { return b.netConnEcho(t.addr) }})
 		}
 		// Warm up all (page faults, first GC cycles, server caches).
 		for range min(200, t.n) {
