@@ -171,7 +171,9 @@ func (s *Sender) one(ctx context.Context, now time.Time, skip []int64) (int64, b
 		if err := tx.Commit(); err != nil {
 			return id, false, fmt.Errorf("maintenance: outbox: record failure of %d: %w", id, err)
 		}
-		s.log.Warn("notification failed, will retry", "event", key, "channel", channel, "attempts", attempts, "next", next, "err", sendErr)
+		// One row per recipient: the row's id tells apart the lines of one
+		// event without logging addresses (a webhook URL may hold a secret).
+		s.log.Warn("notification failed, will retry", "event", key, "channel", channel, "outbox_id", id, "attempts", attempts, "next", next, "err", sendErr)
 		return id, false, nil
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET sent_at = $2, attempts = attempts + 1, last_error = '' WHERE id = $1`, id, now); err != nil {
