@@ -20,7 +20,7 @@ import (
 // for the peer. An echo waits three times and paid up to three of these
 // wake-ups; a non-blocking call cannot block, so it needs no system call
 // state, and only the Close at the end still wakes sysmon. 5 % less CPU
-// per echo on the 2-vCPU VM of BENCHMARKS.md.
+// per echo on the 2-vCPU AMD EPYC VM of BENCHMARKS.md.
 type rawSocket struct {
 	conn *net.TCPConn
 	rc   syscall.RawConn
