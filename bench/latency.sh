@@ -19,6 +19,8 @@
 # tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 N=${N:-2000}
 SAMPLES=${SAMPLES:-80}
@@ -29,59 +31,8 @@ BASE_PORT=${BASE_PORT:-24000}
 
 workdir=var/bench-latency
 pgdir=$workdir/pg
-tmp=$(mktemp -d /tmp/vigia-bench-latency.XXXXXX)
-vigia=$tmp/vigia
 sim_pid= serve_pid= smtp_pid= helper_pid=
-
-log() { echo "$(date +%H:%M:%S) latency.sh: $*" >&2; }
-
-stop() {
-	local pid=$1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 40); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.5
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local rc=$?
-	set +e
-	stop "$helper_pid"
-	stop "$serve_pid"
-	stop "$sim_pid"
-	stop "$smtp_pid"
-	if [ -x "$vigia" ] && [ -d "$pgdir" ]; then
-		"$vigia" pg stop --dir "$pgdir" >/dev/null 2>&1 && rm -rf "$pgdir"
-	fi
-	mkdir -p "$workdir"
-	cp "$tmp"/*.log "$workdir"/ 2>/dev/null
-	rm -rf "$tmp"
-	[ $rc -ne 0 ] && log "failed (exit $rc); logs in $workdir/"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_for() {
-	local secs=$1 what=$2
-	shift 2
-	local end=$((SECONDS + secs))
-	while [ $SECONDS -lt $end ]; do
-		"$@" && return 0
-		sleep 0.5
-	done
-	log "gave up waiting ${secs}s for $what"
-	return 1
-}
-alive() { kill -0 "$1" 2>/dev/null; }
-died() {
-	alive "$2" && return 1
-	log "$1 exited: $(tail -n 5 "$3")"
-	exit 1
-}
+bench_start latency "$workdir" "$pgdir" 'helper_pid serve_pid sim_pid smtp_pid' '*.log'
 
 # The first python3 with aiosmtpd (PATH's may be a private build without
 # Debian's python3-* packages).
@@ -91,23 +42,8 @@ for c in "$(command -v python3 || true)" /usr/bin/python3 /usr/local/bin/python3
 done
 [ -n "$py" ] || { log "aiosmtpd missing: apt-get install -y python3-aiosmtpd"; exit 1; }
 
-if [ -n "${VIGIA:-}" ]; then
-	cp "$VIGIA" "$vigia"
-	built="binary $VIGIA"
-else
-	built="working tree at $(git describe --always --dirty)"
-	go build -o "$vigia" ./cmd/vigia
-fi
-go build -o "$tmp/bench-latency" ./bench/latency
-log "built vigia ($built)"
-
-mkdir -p "$workdir"
-if [ -d "$pgdir" ]; then
-	"$vigia" pg stop --dir "$pgdir" >/dev/null 2>&1 || true
-	rm -rf "$pgdir"
-fi
-db_url=$("$vigia" pg start --dir "$pgdir" --database vigia_bench_latency 2>"$tmp/pg.log" | tail -n 1)
-log "postgres at $pgdir"
+build_vigia
+fresh_pg vigia_bench_latency
 
 # The SMTP sink: accepts everything, appends {"t", "message_id", "to"} per
 # message (t = time.time() when DATA is accepted).
@@ -176,15 +112,7 @@ log "inventory imported"
 "$vigia" serve --database-url "$db_url" --data-dir "$tmp/data" --listen 127.0.0.1:0 --log-level warn \
 	--probe-concurrency 256 --smtp-addr "$smtp_addr" >"$tmp/serve.out" 2>"$tmp/serve.log" &
 serve_pid=$!
-serve_ready() {
-	! died "vigia serve" "$serve_pid" "$tmp/serve.log" || return 1
-	local a
-	for a in $(ss -ltnpH 2>/dev/null | awk -v p="pid=$serve_pid," 'index($0, p) {print $4}'); do
-		curl -fsS -o /dev/null "http://$a/metrics" 2>/dev/null && return 0
-	done
-	return 1
-}
-wait_for 120 "vigia serve" serve_ready
+wait_for 120 "vigia serve" serve_ready "$serve_pid"
 log "vigia serve $serve_pid"
 
 bound=$(python3 -c "import re,sys; d=lambda s: float(re.match(r'([0-9.]+)s$', s).group(1)); print(f'{d(\"$INTERVAL\") * ($RETRIES + 1) + 2:g}s')")

@@ -27,6 +27,8 @@
 # working tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 TICKETS=${TICKETS:-1000000}
 RATE=${RATE:-200}
@@ -36,72 +38,15 @@ ROUNDS=${ROUNDS:-1}
 
 workdir=var/bench-portal
 pgdir=$workdir/pg
-tmp=$(mktemp -d /tmp/vigia-bench-portal.XXXXXX)
-vigia=$tmp/vigia
 serve_pid=
-
-log() { echo "$(date +%H:%M:%S) portal.sh: $*" >&2; }
-
-stop() {
-	local pid=$1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 40); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.5
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local rc=$?
-	set +e
-	stop "$serve_pid"
-	if [ -x "$vigia" ] && [ -d "$pgdir" ]; then
-		"$vigia" pg stop --dir "$pgdir" >/dev/null 2>&1 && rm -rf "$pgdir"
-	fi
-	mkdir -p "$workdir"
-	cp "$tmp"/*.log "$tmp"/*.txt "$workdir"/ 2>/dev/null
-	rm -rf "$tmp"
-	[ $rc -ne 0 ] && log "failed (exit $rc); logs in $workdir/"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_for() {
-	local secs=$1 what=$2
-	shift 2
-	local end=$((SECONDS + secs))
-	while [ $SECONDS -lt $end ]; do
-		"$@" && return 0
-		sleep 0.5
-	done
-	log "gave up waiting ${secs}s for $what"
-	return 1
-}
+bench_start portal "$workdir" "$pgdir" serve_pid '*.log' '*.txt'
 
 command -v wrk >/dev/null || { log "wrk missing: apt-get install -y wrk"; exit 1; }
 command -v psql >/dev/null || { log "psql missing: apt-get install -y postgresql-client"; exit 1; }
 [ "$CUSTOMERS" -ge 2 ] || { log "CUSTOMERS must be at least 2"; exit 1; }
 
-if [ -n "${VIGIA:-}" ]; then
-	cp "$VIGIA" "$vigia"
-	built="binary $VIGIA"
-else
-	built="working tree at $(git describe --always --dirty)"
-	go build -o "$vigia" ./cmd/vigia
-fi
-go build -o "$tmp/bench-portal" ./bench/portal
-log "built vigia ($built)"
-
-mkdir -p "$workdir"
-if [ -d "$pgdir" ]; then
-	"$vigia" pg stop --dir "$pgdir" >/dev/null 2>&1 || true
-	rm -rf "$pgdir"
-fi
-db_url=$("$vigia" pg start --dir "$pgdir" --database vigia_bench_portal 2>"$tmp/pg.log" | tail -n 1)
-log "postgres at $pgdir"
+build_vigia
+fresh_pg vigia_bench_portal
 
 # The inventory: devices with no endpoint, so that nothing is probed and no
 # ticket is opened while measuring.
@@ -184,16 +129,7 @@ size=$(psql -At "$db_url" -c "SELECT pg_size_pretty(pg_total_relation_size('tick
 "$vigia" serve --database-url "$db_url" --data-dir "$tmp/data" --listen 127.0.0.1:0 --log-level warn \
 	>"$tmp/serve.out" 2>"$tmp/serve.log" &
 serve_pid=$!
-serve_addr=
-serve_ready() {
-	kill -0 "$serve_pid" 2>/dev/null || { log "vigia serve exited: $(tail -n 5 "$tmp/serve.log")"; exit 1; }
-	local a
-	for a in $(ss -ltnpH 2>/dev/null | awk -v p="pid=$serve_pid," 'index($0, p) {print $4}'); do
-		curl -fsS -o /dev/null "http://$a/metrics" 2>/dev/null && serve_addr=$a && return 0
-	done
-	return 1
-}
-wait_for 120 "vigia serve" serve_ready
+wait_for 120 "vigia serve" serve_ready "$serve_pid"
 url="http://$serve_addr/api/v1/tickets"
 log "vigia serve $serve_pid at $url"
 

@@ -21,6 +21,8 @@
 # VIGIA (empty) uses that vigia binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 root=$PWD
 
 N=${N:-10000}
@@ -39,86 +41,14 @@ REV=${REV:-}
 
 pgdir=var/bench-pg
 logdir=var/bench-probes
-tmp=$(mktemp -d /tmp/vigia-bench-probes.XXXXXX)
-vigia=$tmp/vigia
 sim_pid= serve_pid= helper_pid=
-
-log() { echo "$(date +%H:%M:%S) probes.sh: $*" >&2; }
-
-# stop PID: SIGTERM, up to 20 s to exit, then SIGKILL.
-stop() {
-	local pid=$1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 40); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.5
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local rc=$?
-	set +e
-	stop "$helper_pid"
-	stop "$serve_pid"
-	stop "$sim_pid"
-	if [ -x "$vigia" ] && [ -d "$pgdir" ]; then
-		"$vigia" pg stop --dir "$pgdir" >/dev/null 2>&1 && rm -rf "$pgdir"
-	fi
-	mkdir -p "$logdir"
-	cp "$tmp"/*.log "$tmp"/perf-*.txt "$logdir"/ 2>/dev/null
-	rm -rf "$tmp"
-	[ $rc -ne 0 ] && log "failed (exit $rc); logs in $logdir/"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every half second.
-wait_for() {
-	local secs=$1 what=$2
-	shift 2
-	for _ in $(seq 1 $((secs * 2))); do
-		"$@" && return 0
-		sleep 0.5
-	done
-	log "gave up waiting ${secs}s for $what"
-	return 1
-}
-alive() { kill -0 "$1" 2>/dev/null; }
-# died NAME PID LOG: fails the run at once when a process it waits for exits.
-died() {
-	alive "$2" && return 1
-	log "$1 exited: $(tail -n 5 "$3")"
-	exit 1
-}
+bench_start probes "$logdir" "$pgdir" 'helper_pid serve_pid sim_pid' '*.log' 'perf-*.txt'
 
 # 1. Build (into $tmp: other engineers may be running bin/vigia).
-if [ -n "${VIGIA:-}" ]; then
-	cp "$VIGIA" "$vigia"
-	built="binary $VIGIA"
-elif [ -n "$REV" ]; then
-	commit=$(git rev-parse --short "$REV")
-	mkdir "$tmp/src"
-	git archive "$REV" | tar -x -C "$tmp/src"
-	(cd "$tmp/src" && go build -o "$vigia" ./cmd/vigia)
-	built="commit $commit"
-else
-	built="working tree at $(git describe --always --dirty)"
-	go build -o "$vigia" ./cmd/vigia
-fi
-go build -o "$tmp/bench-probes" ./bench/probes
-log "built vigia ($built)"
+build_vigia "$REV"
 
 # A fresh private PostgreSQL (fsync on, as in production).
-if [ -d "$pgdir" ]; then
-	"$vigia" pg stop --dir "$pgdir" >/dev/null 2>&1 || true
-	rm -rf "$pgdir"
-fi
-db_url=$("$vigia" pg start --dir "$pgdir" --database vigia_bench 2>"$tmp/pg.log" | tail -n 1)
-pg_pid=$(head -n 1 "$pgdir/postmaster.pid")
-log "postgres $pg_pid at $pgdir"
+fresh_pg vigia_bench
 
 # The fleet, on N consecutive ports below the ephemeral range. Other
 # engineers' tests listen on ports too: skip ranges in use, and try another
@@ -158,15 +88,7 @@ log "inventory imported"
 "$vigia" serve --database-url "$db_url" --data-dir "$tmp/data" --listen 127.0.0.1:0 --log-level warn \
 	--probe-concurrency "$CONCURRENCY" >"$tmp/serve.out" 2>"$tmp/serve.log" &
 serve_pid=$!
-serve_ready() {
-	! died "vigia serve" "$serve_pid" "$tmp/serve.log" || return 1
-	local a
-	for a in $(ss -ltnpH 2>/dev/null | awk -v p="pid=$serve_pid," 'index($0, p) {print $4}'); do
-		curl -fsS -o /dev/null "http://$a/metrics" 2>/dev/null && serve_addr=$a && return 0
-	done
-	return 1
-}
-wait_for 120 "vigia serve" serve_ready
+wait_for 120 "vigia serve" serve_ready "$serve_pid"
 metrics="http://$serve_addr/metrics"
 log "vigia serve $serve_pid at $metrics"
 

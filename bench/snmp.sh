@@ -39,6 +39,8 @@
 # flat profile saved to var/bench-snmp/perf-<version>.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 root=$PWD
 
 N=${N:-500}
@@ -57,57 +59,9 @@ PROFILE=${PROFILE:-0}
 
 workdir=var/bench-snmp
 pgdir=$workdir/pg
-tmp=$(mktemp -d /tmp/vigia-bench-snmp.XXXXXX)
-chmod 755 "$tmp" # snmpsimd drops to nobody and must read its data
-vigia=$tmp/vigia
 sim_pids=() serve_pid= exporter_pid=
-
-log() { echo "$(date +%H:%M:%S) snmp.sh: $*" >&2; }
-
-stop() {
-	local pid=$1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 40); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.5
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local rc=$?
-	set +e
-	stop "$serve_pid"
-	stop "$exporter_pid"
-	for p in "${sim_pids[@]}"; do stop "$p"; done
-	if [ -x "$vigia" ] && [ -d "$pgdir" ]; then
-		"$vigia" pg stop --dir "$pgdir" >/dev/null 2>&1 && rm -rf "$pgdir"
-	fi
-	mkdir -p "$workdir"
-	cp "$tmp"/*.log "$tmp"/results.tsv "$tmp"/snmp.yml "$tmp"/perf-*.txt "$workdir"/ 2>/dev/null
-	rm -rf "$tmp"
-	[ $rc -ne 0 ] && log "failed (exit $rc); logs in $workdir/"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_for SECONDS DESCRIPTION COMMAND...: retries COMMAND until it
-# succeeds or SECONDS of wall time have passed.
-wait_for() {
-	local secs=$1 what=$2
-	shift 2
-	local end=$((SECONDS + secs))
-	while [ $SECONDS -lt $end ]; do
-		"$@" && return 0
-		sleep 0.5
-	done
-	log "gave up waiting ${secs}s for $what"
-	return 1
-}
-alive() { kill -0 "$1" 2>/dev/null; }
+bench_start snmp "$workdir" "$pgdir" 'serve_pid exporter_pid sim_pids[@]' '*.log' results.tsv snmp.yml 'perf-*.txt'
+chmod 755 "$tmp" # snmpsimd drops to nobody and must read its data
 
 case $AGENT in snmpsim) agent_bin=snmpsimd ;; snmpd) agent_bin=snmpd ;; *) log "AGENT must be snmpsim or snmpd"; exit 1 ;; esac
 for cmd in "$agent_bin" prometheus-snmp-exporter snmpget; do
@@ -115,24 +69,8 @@ for cmd in "$agent_bin" prometheus-snmp-exporter snmpget; do
 done
 
 # 1. Build.
-if [ -n "${VIGIA:-}" ]; then
-	cp "$VIGIA" "$vigia"
-	built="binary $VIGIA"
-else
-	built="working tree at $(git describe --always --dirty)"
-	go build -o "$vigia" ./cmd/vigia
-fi
-go build -o "$tmp/bench-snmp" ./bench/snmp
-log "built vigia ($built)"
-
-mkdir -p "$workdir"
-if [ -d "$pgdir" ]; then
-	"$vigia" pg stop --dir "$pgdir" >/dev/null 2>&1 || true
-	rm -rf "$pgdir"
-fi
-db_url=$("$vigia" pg start --dir "$pgdir" --database vigia_bench_snmp 2>"$tmp/pg.log" | tail -n 1)
-pg_pid=$(head -n 1 "$pgdir/postmaster.pid")
-log "postgres $pg_pid at $pgdir"
+build_vigia
+fresh_pg vigia_bench_snmp
 
 # 2. The agents. One data file per endpoint, named after its snmpsim
 # transport ID: an SNMPv3 request with the empty context name (Vigía sends
@@ -291,16 +229,7 @@ vigia_phase() {
 	"$vigia" serve --database-url "$db_url" --data-dir "$tmp/data" --listen 127.0.0.1:0 --log-level warn \
 		--probe-concurrency 256 >"$tmp/serve.out" 2>>"$tmp/serve.log" &
 	serve_pid=$!
-	serve_addr=
-	serve_ready() {
-		alive "$serve_pid" || { log "vigia serve exited: $(tail -n 5 "$tmp/serve.log")"; exit 1; }
-		local a
-		for a in $(ss -ltnpH 2>/dev/null | awk -v p="pid=$serve_pid," 'index($0, p) {print $4}'); do
-			curl -fsS -o /dev/null "http://$a/metrics" 2>/dev/null && serve_addr=$a && return 0
-		done
-		return 1
-	}
-	wait_for 120 "vigia serve" serve_ready
+	wait_for 120 "vigia serve" serve_ready "$serve_pid"
 	timeout 15m "$tmp/bench-snmp" vigia -metrics "http://$serve_addr/metrics" -pid "$serve_pid" -pg-pid "$pg_pid" \
 		-sim-pids "$(IFS=,; echo "${sim_pids[*]}")" -label "$ver" -devices "$n" -warmup "$WARMUP" -window "$WINDOW" \
 		-out "$tmp/results.tsv" 2>>"$tmp/helper.log"
