@@ -12,9 +12,10 @@
 # db_url, pg_pid (fresh_pg); serve_addr (serve_ready).
 # shellcheck disable=SC2034 # those variables are read by the scripts
 
-# bench_start NAME LOGDIR PGDIR PIDVARS KEEP...: makes the run's scratch
-# directory $tmp (/tmp/vigia-bench-NAME.*, $vigia is built into it) and sets
-# the traps that undo the run on any exit. NAME is the script's (NAME.sh in
+# bench_start NAME LOGDIR PGDIR PIDVARS KEEP...: installs what is missing
+# (scripts/install-deps.sh bench), makes the run's scratch directory $tmp
+# (/tmp/vigia-bench-NAME.*, $vigia is built into it) and sets the traps that
+# undo the run on any exit. NAME is the script's (NAME.sh in
 # log lines) and its helper's (bench/NAME). On exit, cleanup stops the
 # processes whose PIDs are in the variables named by PIDVARS, in that order
 # ("NAME[@]" for an array; names rather than PIDs, since the processes start
@@ -24,6 +25,7 @@
 bench_start() {
 	bench_name=$1 bench_logdir=$2 bench_pgdir=$3 bench_pids=$4
 	bench_keep=("${@:5}")
+	scripts/install-deps.sh bench
 	tmp=$(mktemp -d "/tmp/vigia-bench-$bench_name.XXXXXX")
 	vigia=$tmp/vigia
 	trap cleanup EXIT

@@ -2,6 +2,7 @@
 # Installs the Debian/Ubuntu packages Vigía needs that are not yet installed.
 #   scripts/install-deps.sh run    what `make run` needs
 #   scripts/install-deps.sh test   what `make test` needs (the real peers too)
+#   scripts/install-deps.sh bench  what the scripts under bench/ need
 # Runs apt-get only when something is missing, through sudo when not root.
 set -euo pipefail
 
@@ -9,11 +10,14 @@ set -euo pipefail
 run_pkgs=(postgresql ca-certificates)
 # The real peers the integration tests talk to.
 test_pkgs=("${run_pkgs[@]}" dcmtk orthanc snmpd snmp python3-aiosmtpd prometheus chromium)
+# The benchmarks' load generator and the peers they are compared with.
+bench_pkgs=("${test_pkgs[@]}" wrk snmpsim prometheus-snmp-exporter)
 
 case "${1:-run}" in
   run) want=("${run_pkgs[@]}") ;;
   test) want=("${test_pkgs[@]}") ;;
-  *) echo "usage: $0 run|test" >&2; exit 2 ;;
+  bench) want=("${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 
 missing=()
