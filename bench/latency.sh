@@ -31,7 +31,7 @@ BASE_PORT=${BASE_PORT:-24000}
 
 workdir=var/bench-latency
 pgdir=$workdir/pg
-sim_pid= serve_pid= smtp_pid= helper_pid=
+sim_pid='' serve_pid='' smtp_pid='' helper_pid=''
 bench_start latency "$workdir" "$pgdir" 'helper_pid serve_pid sim_pid smtp_pid' '*.log'
 
 # The first python3 with aiosmtpd (PATH's may be a private build without

@@ -23,7 +23,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-root=$PWD
 
 N=${N:-10000}
 BASE_PORT=${BASE_PORT:-22000}
@@ -41,7 +40,7 @@ REV=${REV:-}
 
 pgdir=var/bench-pg
 logdir=var/bench-probes
-sim_pid= serve_pid= helper_pid=
+sim_pid='' serve_pid='' helper_pid=''
 bench_start probes "$logdir" "$pgdir" 'helper_pid serve_pid sim_pid' '*.log' 'perf-*.txt'
 
 # 1. Build (into $tmp: other engineers may be running bin/vigia).

@@ -41,7 +41,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-root=$PWD
 
 N=${N:-500}
 N_LOW=${N_LOW:-100}
@@ -59,7 +58,7 @@ PROFILE=${PROFILE:-0}
 
 workdir=var/bench-snmp
 pgdir=$workdir/pg
-sim_pids=() serve_pid= exporter_pid=
+sim_pids=() serve_pid='' exporter_pid=''
 bench_start snmp "$workdir" "$pgdir" 'serve_pid exporter_pid sim_pids[@]' '*.log' results.tsv snmp.yml 'perf-*.txt'
 chmod 755 "$tmp" # snmpsimd drops to nobody and must read its data
 
@@ -129,9 +128,9 @@ else
 		mkdir -p "$d/persist"
 		printf '%s\n' "rocommunity vigia-bench 127.0.0.1" 'createUser vigia SHA "vigia-auth-pass" AES "vigia-priv-pass"' \
 			"rouser vigia priv" "dontLogTCPWrappersConnects yes" >"$d/snmpd.conf"
-		eps=
-		for e in $(seq 0 $((SIM_PORTS - 1))); do eps+="${eps:+,}udp:127.0.0.1:$((port + p * SIM_PORTS + e))"; done
-		SNMP_PERSISTENT_DIR=$d/persist MIBS= snmpd -f -Lo -C -c "$d/snmpd.conf" -p "$d/snmpd.pid" "$eps" \
+		listen=''
+		for e in $(seq 0 $((SIM_PORTS - 1))); do listen+="${listen:+,}udp:127.0.0.1:$((port + p * SIM_PORTS + e))"; done
+		SNMP_PERSISTENT_DIR=$d/persist MIBS='' snmpd -f -Lo -C -c "$d/snmpd.conf" -p "$d/snmpd.pid" "$listen" \
 			>"$tmp/snmpsim-$p.log" 2>&1 &
 		sim_pids+=($!)
 	done
