@@ -10,18 +10,18 @@ import (
 	"unsafe"
 )
 
-// Two measuring sticks for dicomping.Echo.
+// Two measuring sticks for dicomping.Echo, both doing its three exchanges
+// (A-ASSOCIATE, C-ECHO, A-RELEASE) with PDUs built once in advance and
+// answers checked only by their PDU type.
 //
-// The first is the lower bound of what any C-ECHO client can cost on this
-// machine: the
-// same three exchanges as dicomping.Echo (A-ASSOCIATE, C-ECHO, A-RELEASE)
-// over a blocking socket with raw system calls, PDUs built once in
-// advance, answers checked only by their PDU type. Nothing runs between
-// the system calls, and a blocked read is one sleep in the kernel with no
-// scheduler, poller or timer of the Go runtime around it, so what this
-// costs is what the kernel charges the client for the exchanges. It is a
-// measuring stick, not a client: a real one must parse answers, honour a
-// deadline at every step and not block a thread of a shared runtime.
+// The first (echo, bound_linux.go) is the lower bound of what a C-ECHO
+// client can cost on this machine: a blocking socket and raw system calls.
+// Nothing runs between the calls, and a blocked read is one sleep in the
+// kernel with no scheduler, poller or timer of the Go runtime around it, so
+// what it costs is what the kernel charges a client for the exchanges. It
+// is a measuring stick, not a client: a real one must parse answers, honour
+// a deadline at every step and not block a thread of a shared runtime.
+// The second (netConnEcho) is the simplest Go client.
 //
 // The PDUs are encoded here by hand, independently of package dicomping,
 // from PS3.8 section 9.3 and PS3.7 section 9.3.5.
