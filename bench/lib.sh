@@ -15,13 +15,13 @@
 # bench_start NAME LOGDIR PGDIR PIDVARS KEEP...: installs what is missing
 # (scripts/install-deps.sh bench), makes the run's scratch directory $tmp
 # (/tmp/vigia-bench-NAME.*, $vigia is built into it) and sets the traps that
-# undo the run on any exit. NAME is the script's (NAME.sh in
-# log lines) and its helper's (bench/NAME). On exit, cleanup stops the
-# processes whose PIDs are in the variables named by PIDVARS, in that order
-# ("NAME[@]" for an array; names rather than PIDs, since the processes start
-# later and some are stopped and cleared during the run), stops the
-# PostgreSQL in PGDIR and removes it, and keeps the files of $tmp that match
-# the KEEP patterns in LOGDIR.
+# undo the run on any exit. NAME is the script's (NAME.sh in log lines) and
+# its helper's (bench/NAME). On exit, cleanup stops the processes whose PIDs
+# are in the variables named by PIDVARS, in that order ("NAME[@]" for an
+# array; names rather than PIDs, since the processes start later and some
+# are stopped and cleared during the run), stops the PostgreSQL in PGDIR and
+# removes it, and keeps the files of $tmp that match the KEEP patterns in
+# LOGDIR.
 bench_start() {
 	bench_name=$1 bench_logdir=$2 bench_pgdir=$3 bench_pids=$4
 	bench_keep=("${@:5}")

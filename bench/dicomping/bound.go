@@ -23,14 +23,23 @@ import (
 // a deadline at every step and not block a thread of a shared runtime.
 // The second (netConnEcho) is the simplest Go client.
 //
+// sticks names them for the benchmark and for -loop.
+//
 // The PDUs are encoded here by hand, independently of package dicomping,
 // from PS3.8 section 9.3 and PS3.7 section 9.3.5.
 
 // boundClient holds the request PDUs for one called AE title.
 type boundClient struct {
-	sa                       syscall.RawSockaddrInet4
-	associate, echoRQ, relRQ []byte
-	buf                      [4096]byte
+	sa syscall.RawSockaddrInet4
+	// steps are the three exchanges: what is sent, and the PDU type that
+	// must answer it (A-ASSOCIATE-AC, P-DATA-TF, A-RELEASE-RP).
+	steps []step
+	buf   [4096]byte
+}
+
+type step struct {
+	rq   []byte
+	want byte
 }
 
 func newBoundClient(addr, calledAE string) (*boundClient, error) {
@@ -41,9 +50,11 @@ func newBoundClient(addr, calledAE string) (*boundClient, error) {
 	c := &boundClient{sa: syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ap.Addr().As4()}}
 	// sin_port is in network byte order.
 	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&c.sa.Port))[:], ap.Port())
-	c.associate = boundAssociateRQ(calledAE, "BENCH")
-	c.echoRQ = boundEchoRQ()
-	c.relRQ = []byte{0x05, 0, 0, 0, 0, 4, 0, 0, 0, 0}
+	c.steps = []step{
+		{boundAssociateRQ(calledAE, "BENCH"), 0x02},
+		{boundEchoRQ(), 0x04},
+		{[]byte{0x05, 0, 0, 0, 0, 4, 0, 0, 0, 0}, 0x06}, // A-RELEASE-RQ
+	}
 	return c, nil
 }
 
@@ -114,15 +125,12 @@ func boundEchoRQ() []byte {
 // is what waiting the Go way costs, and any Go client that does not block
 // a thread per association pays at least that.
 func (c *boundClient) netConnEcho(addr string) error {
-	conn, err := defaultDialer.Dial("tcp", addr)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	for _, x := range []struct {
-		rq   []byte
-		want byte
-	}{{c.associate, 0x02}, {c.echoRQ, 0x04}, {c.relRQ, 0x06}} {
+	for _, x := range c.steps {
 		if _, err := conn.Write(x.rq); err != nil {
 			return err
 		}
@@ -143,4 +151,15 @@ func (c *boundClient) netConnEcho(addr string) error {
 	return nil
 }
 
-var defaultDialer = &net.Dialer{}
+// sticks returns the measuring sticks against addr; -loop knows them by key.
+func sticks(addr, calledAE string) ([]op, error) {
+	c, err := newBoundClient(addr, calledAE)
+	if err != nil {
+		return nil, err
+	}
+	var list []op
+	if boundSupported {
+		list = append(list, op{"bound", "lower bound: same 3 exchanges, blocking raw system calls, no parsing", c.echo})
+	}
+	return append(list, op{"netconn", "same 3 exchanges through net.Conn, no parsing, no deadline", func() error { return c.netConnEcho(addr) }}), nil
+}

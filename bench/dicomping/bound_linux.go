@@ -25,10 +25,7 @@ func (c *boundClient) echo() error {
 	if _, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, fd, uintptr(unsafe.Pointer(&c.sa)), unsafe.Sizeof(c.sa)); e != 0 {
 		return fmt.Errorf("connect: %w", e)
 	}
-	for _, x := range []struct {
-		rq   []byte
-		want byte
-	}{{c.associate, 0x02}, {c.echoRQ, 0x04}, {c.relRQ, 0x06}} {
+	for _, x := range c.steps {
 		if _, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&x.rq[0])), uintptr(len(x.rq))); e != 0 {
 			return fmt.Errorf("write: %w", e)
 		}

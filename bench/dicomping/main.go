@@ -77,14 +77,15 @@ func ops(addr, ae string) (echo, connect, connectNoKeepAlive func() error) {
 func runLoop(op, addr, ae string, n int) error {
 	echo, connect, connectNoKA := ops(addr, ae)
 	f := map[string]func() error{"echo": echo, "connect": connect, "connect-nokeepalive": connectNoKA}[op]
-	if op == "bound" || op == "netconn" {
-		b, err := newBoundClient(addr, ae)
+	if f == nil && (op == "bound" || op == "netconn") {
+		sts, err := sticks(addr, ae)
 		if err != nil {
 			return err
 		}
-		f = b.echo
-		if op == "netconn" {
-			f = func() error { return b.netConnEcho(addr) }
+		for _, s := range sts {
+			if s.key == op {
+				f = s.run
+			}
 		}
 	}
 	if f == nil || addr == "" {
@@ -148,16 +149,12 @@ func run(vigia string, nOurs, nStorescp, nProc int, out io.Writer) error {
 	var results []targetResult
 	for _, t := range targets {
 		echo, connect, connectNoKA := ops(t.addr, t.ae)
-		var sticks []op
+		var sts []op
 		if t.sticks {
-			b, err := newBoundClient(t.addr, t.ae)
-			if err != nil {
+			var err error
+			if sts, err = sticks(t.addr, t.ae); err != nil {
 				return err
 			}
-			if boundSupported {
-				sticks = append(sticks, op{stickBound, b.echo})
-			}
-			sticks = append(sticks, op{stickNetConn, func() error { return b.netConnEcho(t.addr) }})
 		}
 		// Warm up all (page faults, first GC cycles, server caches).
 		for range min(200, t.n) {
@@ -166,13 +163,13 @@ func run(vigia string, nOurs, nStorescp, nProc int, out io.Writer) error {
 			}
 			connect()
 			connectNoKA()
-			for _, s := range sticks {
+			for _, s := range sts {
 				if err := s.run(); err != nil {
 					return fmt.Errorf("warm-up %s %s: %w", s.name, t.name, err)
 				}
 			}
 		}
-		r, err := measureInterleaved(t.name, t.n, connect, connectNoKA, echo, sticks)
+		r, err := measureInterleaved(t.name, t.n, connect, connectNoKA, echo, sts)
 		if err != nil {
 			return err
 		}
@@ -187,16 +184,11 @@ func run(vigia string, nOurs, nStorescp, nProc int, out io.Writer) error {
 	return nil
 }
 
-// The measuring sticks of bound.go, as named in the results.
-const (
-	stickBound   = "lower bound: same 3 exchanges, blocking raw system calls, no parsing"
-	stickNetConn = "same 3 exchanges through net.Conn, no parsing, no deadline"
-)
-
-// op is a named operation measured in batches.
+// op is an operation measured in batches: key names it for -loop, name in
+// the results.
 type op struct {
-	name string
-	run  func() error
+	key, name string
+	run       func() error
 }
 
 // targetResult is what was measured against one target.
@@ -204,9 +196,14 @@ type targetResult struct {
 	floor, floorNoKA, ping, proc measurement
 	// Median over rounds of the echo/connect CPU ratio, against each floor.
 	median, medianNoKA float64
-	// The measuring sticks, and the medians of their ratios to the floor.
-	sticks       []measurement
-	stickMedians []float64
+	sticks             []stickResult
+}
+
+// stickResult is a measuring stick's row and the median over rounds of its
+// CPU ratio to the floor.
+type stickResult struct {
+	measurement
+	median float64
 }
 
 // rounds interleaves the floor and the echo measurements so that load
@@ -219,16 +216,15 @@ const rounds = 20
 // ratios to the floor.
 func measureInterleaved(target string, n int, connect, connectNoKA, echo func() error, sticks []op) (targetResult, error) {
 	r := targetResult{
-		floor:        measurement{client: "bare TCP connect+close (Go, default Dialer)", target: target},
-		floorNoKA:    measurement{client: "bare TCP connect+close (Go, keep-alive off)", target: target},
-		ping:         measurement{client: "dicomping.Echo", target: target},
-		sticks:       make([]measurement, len(sticks)),
-		stickMedians: make([]float64, len(sticks)),
+		floor:     measurement{client: "bare TCP connect+close (Go, default Dialer)", target: target},
+		floorNoKA: measurement{client: "bare TCP connect+close (Go, keep-alive off)", target: target},
+		ping:      measurement{client: "dicomping.Echo", target: target},
+		sticks:    make([]stickResult, len(sticks)),
 	}
 	for i, s := range sticks {
-		r.sticks[i] = measurement{client: s.name, target: target}
+		r.sticks[i].measurement = measurement{client: s.name, target: target}
 	}
-	perRound, perRoundNoKA := []float64{}, []float64{}
+	var perRound, perRoundNoKA []float64
 	perRoundStick := make([][]float64, len(sticks))
 	for i := range rounds {
 		batch := n / rounds
@@ -250,7 +246,7 @@ func measureInterleaved(target string, n int, connect, connectNoKA, echo func() 
 		perRound = append(perRound, float64(ec)/float64(fc))
 		perRoundNoKA = append(perRoundNoKA, float64(ec)/float64(kc))
 		for j, s := range sticks {
-			sc, err := timeBatch(&r.sticks[j], batch, s.run)
+			sc, err := timeBatch(&r.sticks[j].measurement, batch, s.run)
 			if err != nil {
 				return r, err
 			}
@@ -259,7 +255,7 @@ func measureInterleaved(target string, n int, connect, connectNoKA, echo func() 
 	}
 	r.median, r.medianNoKA = median(perRound), median(perRoundNoKA)
 	for j := range sticks {
-		r.stickMedians[j] = median(perRoundStick[j])
+		r.sticks[j].median = median(perRoundStick[j])
 	}
 	return r, nil
 }
@@ -366,7 +362,10 @@ func report(w io.Writer, results []targetResult) {
 		cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), "loopback")
 	fmt.Fprintf(w, "| client | target | n | echoes/s (sequential) | client CPU per op (user+sys) |\n|---|---|---:|---:|---:|\n")
 	for _, t := range results {
-		rows := append([]measurement{t.floor, t.floorNoKA, t.ping}, t.sticks...)
+		rows := []measurement{t.floor, t.floorNoKA, t.ping}
+		for _, st := range t.sticks {
+			rows = append(rows, st.measurement)
+		}
 		for _, r := range append(rows, t.proc) {
 			fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s |\n", r.client, r.target, r.n, r.perSecond(), fmtDur(r.cpuPerOp()))
 		}
@@ -380,9 +379,9 @@ func report(w io.Writer, results []targetResult) {
 		fmt.Fprintf(w, "- against %s: echoscu costs **%.0f×** dicomping (target ≥ 20×: %s); dicomping costs **%.2f×** a bare TCP connect+close (default Dialer) over the whole run, median of %d interleaved rounds %.2f× (target ≤ 3×: %s); against a connect+close with keep-alive off, %.2f× over the run, median %.2f× (%s)\n",
 			t.ping.target, vsProc, verdict(vsProc >= 20), vsFloor, rounds, t.median, verdict(vsFloor <= 3 && t.median <= 3),
 			vsNoKA, t.medianNoKA, verdict(vsNoKA <= 3 && t.medianNoKA <= 3))
-		for k, st := range t.sticks {
+		for _, st := range t.sticks {
 			fmt.Fprintf(w, "  - %s: **%.2f×** the same connect+close over the run, median %.2f×; dicomping costs %.2f× it\n",
-				st.client, float64(st.cpuPerOp())/float64(t.floor.cpuPerOp()), t.stickMedians[k],
+				st.client, float64(st.cpuPerOp())/float64(t.floor.cpuPerOp()), st.median,
 				float64(t.ping.cpuPerOp())/float64(st.cpuPerOp()))
 		}
 	}
