@@ -330,13 +330,36 @@ func (s *Store) solve(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time.Time,
 	if err != nil {
 		return err
 	}
-	for i, task := range planClosure(p, at) {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO closure_tasks (ticket_id, round, seq, kind, due_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT DO NOTHING`, t.ID, round, i+1, task.Kind, task.Due); err != nil {
+	plan := planClosure(p, at)
+	contacts := 0
+	for _, task := range plan {
+		if isContact(task.Kind) {
+			contacts++
+		}
+	}
+	n := notice{Kind: msgSolved, Round: round}
+	for i, task := range plan {
+		// A contact due at the solution is the solved notice itself (seed
+		// 000's first contact, seed 003's contact at solution): done now,
+		// in this e-mail, so the customer does not get the same one twice.
+		var done *time.Time
+		if isContact(task.Kind) && task.Due.Equal(at) && n.Seq == 0 {
+			done, n.Seq, n.Total, n.Channel = &at, i+1, contacts, task.Kind
+		}
+		if task.Kind == "close" {
+			n.Deadline = task.Due
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO closure_tasks (ticket_id, round, seq, kind, due_at, done_at) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT DO NOTHING`, t.ID, round, i+1, task.Kind, task.Due, done); err != nil {
 			return fmt.Errorf("schedule pre-closure: %w", err)
 		}
 	}
-	return s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:solved:%d", t.Number, round), t, msgSolved, at)
+	if n.Seq != 0 {
+		if err := addContactEvent(ctx, tx, t.ID, at, n, at); err != nil {
+			return err
+		}
+	}
+	return s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:solved:%d", t.Number, round), t, n, at)
 }
 
 func cancelTasks(ctx context.Context, tx *sqlx.Tx, ticketID int64, now time.Time) error {
@@ -369,7 +392,7 @@ func (s *Store) closeTicket(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time
 	if err := addEvent(ctx, tx, t.ID, at, who, "closed", text, data); err != nil {
 		return err
 	}
-	return s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:closed:%d", t.Number, t.SolveRound), t, msgClosed, at)
+	return s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:closed:%d", t.Number, t.SolveRound), t, notice{Kind: msgClosed}, at)
 }
 
 // reopen rejects a solution (always allowed while awaiting confirmation) or

@@ -207,7 +207,9 @@ func TestAPIWorkflow(t *testing.T) {
 		t.Fatalf("after confirm: %v", out)
 	}
 	d = a.ticket(t, fmt.Sprint(tk["id"]))
-	wantKinds := []string{"opened", "acknowledged", "paused", "resumed", "severity_changed", "comment", "solved", "reopened", "solved", "closed"}
+	// Each solution's notice is also the protocol's first contact.
+	wantKinds := []string{"opened", "acknowledged", "paused", "resumed", "severity_changed", "comment", "solved", "contact_attempt",
+		"reopened", "solved", "contact_attempt", "closed"}
 	if !slices.Equal(kinds(d.Timeline), wantKinds) {
 		t.Fatalf("timeline %v\nwant %v", kinds(d.Timeline), wantKinds)
 	}
@@ -290,9 +292,10 @@ func TestReopenWindow(t *testing.T) {
 			if code, b := a.do(t, "noc", "POST", p+"/solve", `{"text": "index rebuilt"}`); code != 200 || b["sla_policy"] != "hosting-mx" {
 				t.Fatalf("solve: %d %v", code, b)
 			}
-			// Seed 003 auto-closes 48 h later.
+			// Seed 003 auto-closes 48 h later (its contact at the solution
+			// was the solved notice).
 			n, err := NewSweeper(a.store, quiet).RunDue(context.Background(), a.now.Add(49*time.Hour))
-			if err != nil || n != 2 {
+			if err != nil || n != 1 {
 				t.Fatalf("sweep: %d %v", n, err)
 			}
 			if d := a.ticket(t, fmt.Sprint(tk["id"])); d.CloseReason != CloseAutoClosed || !d.ClosedAt.Equal(a.now.Add(48*time.Hour)) {

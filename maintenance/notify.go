@@ -52,6 +52,22 @@ type message struct {
 	Subject, Body string
 }
 
+// notice is what one notification says, beyond the ticket itself: the
+// instant of its event and, for the pre-closure protocol, which contact
+// this is and when the protocol gives up waiting. Every e-mail of a ticket
+// to one address differs from the others by these.
+type notice struct {
+	Kind  string
+	At    time.Time // the solution, contact or closing instant
+	Round int       // solved, contact: the solution's round (1 for the first)
+	// Contact: attempt Seq of Total, by Channel (call, email, contact).
+	Seq, Total int
+	Channel    string
+	// Deadline: when the protocol closes the ticket as accepted (zero when
+	// it does not close it by itself).
+	Deadline time.Time
+}
+
 // formatInstant writes an instant in the customer's zone, as people read it.
 func formatInstant(t time.Time, zone string) string {
 	loc, err := time.LoadLocation(zone)
@@ -61,32 +77,84 @@ func formatInstant(t time.Time, zone string) string {
 	return t.In(loc).Format("2006-01-02 15:04") + " (" + loc.String() + ")"
 }
 
-// render writes the notification of kind about t in the customer's
-// language (Spanish unless the customer is set to English).
-func render(kind string, t *Ticket, c ticketContext) message {
+// nameAfter writes "prefix name" without doubling a word: a site named
+// "Sede Norte" after "la sede" reads "la Sede Norte", not "la sede Sede
+// Norte".
+func nameAfter(prefix, name string) string {
+	words := strings.Fields(prefix)
+	first, _, _ := strings.Cut(strings.TrimSpace(name), " ")
+	if len(words) > 0 && strings.EqualFold(words[len(words)-1], first) {
+		words = words[:len(words)-1]
+	}
+	return strings.TrimSpace(strings.Join(append(words, name), " "))
+}
+
+// autoTitle is the title of an automatic (probe) ticket in the customer's
+// language: one device down, or a site unreachable with n devices.
+func autoTitle(lang, device, site string, n int) string {
+	en := lang == "en"
+	switch {
+	case device != "" && en:
+		return fmt.Sprintf("%s down at %s", device, site)
+	case device != "":
+		return fmt.Sprintf("Caída de %s en %s", device, site)
+	case en:
+		return fmt.Sprintf("%s unreachable (%s)", nameAfter("Site", site), plural(n, "device", "devices"))
+	default:
+		return fmt.Sprintf("%s sin conexión (%s)", nameAfter("Sede", site), plural(n, "equipo", "equipos"))
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// render writes the notification n about t in the customer's language
+// (Spanish unless the customer is set to English).
+func render(n notice, t *Ticket, c ticketContext) message {
 	en := c.Language == "en"
 	what := strings.Join(c.DeviceNames, ", ")
 	site := c.SiteName
 	siteTicket := strings.HasPrefix(t.AutoKey, "site:")
+	at := formatInstant(n.At, c.TimeZone)
 	due := ""
 	if t.ResponseDueAt != nil {
 		due = formatInstant(*t.ResponseDueAt, c.TimeZone)
 	}
+	// The protocol's deadline, said on the solved notice and every contact.
+	deadline := ""
+	switch {
+	case n.Deadline.IsZero():
+	case en:
+		deadline = " If we hear nothing from you by " + formatInstant(n.Deadline, c.TimeZone) + ", the solution will be taken as accepted and the ticket closed."
+	default:
+		deadline = " Si no recibimos respuesta antes de " + formatInstant(n.Deadline, c.TimeZone) + ", daremos la solución por aceptada y cerraremos el ticket."
+	}
+	again := ""
+	if n.Round > 1 {
+		again = fmt.Sprintf(" (solución n.º %d)", n.Round)
+		if en {
+			again = fmt.Sprintf(" (solution no. %d)", n.Round)
+		}
+	}
 	var subject, body string
-	switch kind {
+	switch n.Kind {
 	case msgOpened:
 		automatic := t.Source == SourceProbe || t.Source == SourceAlertmanager
 		switch {
 		case en && automatic && siteTicket:
-			body = fmt.Sprintf("We detected an outage of site %s (%d devices unreachable: %s), ticket %s, Sev %d", site, len(c.DeviceNames), what, t.Number, t.Severity)
+			body = fmt.Sprintf("We detected an outage of %s (%s unreachable: %s), ticket %s, Sev %d", nameAfter("site", site), plural(len(c.DeviceNames), "device", "devices"), what, t.Number, t.Severity)
 		case en && automatic:
-			body = fmt.Sprintf("We detected an outage of %s at site %s, ticket %s, Sev %d", what, site, t.Number, t.Severity)
+			body = fmt.Sprintf("We detected an outage of %s at %s, ticket %s, Sev %d", what, nameAfter("site", site), t.Number, t.Severity)
 		case en:
 			body = fmt.Sprintf("Ticket %s opened: %s, Sev %d", t.Number, t.Title, t.Severity)
 		case automatic && siteTicket:
-			body = fmt.Sprintf("Detectamos una caída de la sede %s (%d equipos sin conexión: %s), ticket %s, Severidad %d", site, len(c.DeviceNames), what, t.Number, t.Severity)
+			body = fmt.Sprintf("Detectamos una caída de %s (%s sin conexión: %s), ticket %s, Severidad %d", nameAfter("la sede", site), plural(len(c.DeviceNames), "equipo", "equipos"), what, t.Number, t.Severity)
 		case automatic:
-			body = fmt.Sprintf("Detectamos una caída de %s en la sede %s, ticket %s, Severidad %d", what, site, t.Number, t.Severity)
+			body = fmt.Sprintf("Detectamos una caída de %s en %s, ticket %s, Severidad %d", what, nameAfter("la sede", site), t.Number, t.Severity)
 		default:
 			body = fmt.Sprintf("Se abrió el ticket %s: %s, Severidad %d", t.Number, t.Title, t.Severity)
 		}
@@ -103,27 +171,58 @@ func render(kind string, t *Ticket, c ticketContext) message {
 		} else {
 			subject = fmt.Sprintf("[%s] Severidad %d: %s", t.Number, t.Severity, t.Title)
 		}
-	case msgSolved, msgContact:
+	case msgSolved:
+		// The solved notice is also the protocol's first contact when that
+		// contact is due at the solution (seeds 000, 003): one e-mail.
 		if en {
 			subject = fmt.Sprintf("[%s] Solved: please confirm", t.Number)
-			body = fmt.Sprintf("Ticket %s (%s) is solved. Please confirm the solution, or reply if the problem persists.", t.Number, t.Title)
+			body = fmt.Sprintf("Ticket %s (%s) was solved on %s%s. Please confirm the solution, or reply if the problem persists.%s",
+				t.Number, t.Title, at, again, deadline)
 		} else {
 			subject = fmt.Sprintf("[%s] Solucionado: por favor confirme", t.Number)
-			body = fmt.Sprintf("El ticket %s (%s) está solucionado. Por favor confirme la solución, o responda si el problema persiste.", t.Number, t.Title)
+			body = fmt.Sprintf("El ticket %s (%s) quedó solucionado el %s%s. Por favor confirme la solución, o responda si el problema persiste.%s",
+				t.Number, t.Title, at, again, deadline)
 		}
+	case msgContact:
+		solvedAt := at
+		if t.SolvedAt != nil {
+			solvedAt = formatInstant(*t.SolvedAt, c.TimeZone)
+		}
+		if en {
+			subject = fmt.Sprintf("[%s] Reminder %d of %d: please confirm the solution", t.Number, n.Seq, n.Total)
+			body = fmt.Sprintf("Ticket %s (%s) has been solved since %s%s and awaits your confirmation (contact attempt %d of %d).",
+				t.Number, t.Title, solvedAt, again, n.Seq, n.Total)
+			switch n.Channel {
+			case "call":
+				body += " Our engineer will call you to check the solution with you."
+			case "email":
+				body += " Reply to this e-mail to book a slot in the engineer's agenda for the acceptance of the solution."
+			}
+		} else {
+			subject = fmt.Sprintf("[%s] Recordatorio %d de %d: confirme la solución", t.Number, n.Seq, n.Total)
+			body = fmt.Sprintf("El ticket %s (%s) está solucionado desde el %s%s y espera su confirmación (intento de contacto %d de %d).",
+				t.Number, t.Title, solvedAt, again, n.Seq, n.Total)
+			switch n.Channel {
+			case "call":
+				body += " Nuestro ingeniero le llamará para validar la solución con usted."
+			case "email":
+				body += " Responda a este correo para reservar un espacio en la agenda del ingeniero y realizar la aceptación de la solución."
+			}
+		}
+		body += deadline
 	case msgClosed:
 		if en {
 			subject = fmt.Sprintf("[%s] Closed", t.Number)
-			body = fmt.Sprintf("Ticket %s (%s) is closed (%s).", t.Number, t.Title, t.CloseReason)
+			body = fmt.Sprintf("Ticket %s (%s) was closed on %s (%s).", t.Number, t.Title, at, closeReasonEN[t.CloseReason])
 		} else {
 			subject = fmt.Sprintf("[%s] Cerrado", t.Number)
-			body = fmt.Sprintf("El ticket %s (%s) fue cerrado (%s).", t.Number, t.Title, closeReasonES[t.CloseReason])
+			body = fmt.Sprintf("El ticket %s (%s) fue cerrado el %s (%s).", t.Number, t.Title, at, closeReasonES[t.CloseReason])
 		}
 		if len(t.KBLinks) > 0 {
 			body += "\n\n" + strings.Join(t.KBLinks, "\n")
 		}
 	}
-	if t.Billable && kind == msgOpened {
+	if t.Billable && n.Kind == msgOpened {
 		if en {
 			body += " This work is billable."
 		} else {
@@ -142,4 +241,15 @@ var closeReasonES = map[string]string{
 	CloseDuplicate:            "duplicado",
 	CloseCancelled:            "cancelado",
 	CloseEquipmentUnavailable: "el equipo no estaba disponible a la hora acordada; se abrió un nuevo ticket para reprogramar la visita",
+}
+
+var closeReasonEN = map[string]string{
+	CloseConfirmed:            "solution confirmed",
+	CloseAcceptedNoAnswer:     "solution accepted without an answer",
+	CloseAutoClosed:           "closed automatically after 48 hours",
+	CloseResolved:             "resolved",
+	CloseMisuse:               "misuse",
+	CloseDuplicate:            "duplicate",
+	CloseCancelled:            "cancelled",
+	CloseEquipmentUnavailable: "the equipment was not available at the agreed time; a new ticket was opened to reschedule the visit",
 }

@@ -258,14 +258,15 @@ func (s *Store) raise(ctx context.Context, tx *sqlx.Tx, tr trigger) (*Ticket, er
 func (s *Store) triggerTicket(ctx context.Context, tx *sqlx.Tx, tr trigger, key string) (openInput, error) {
 	in := openInput{CustomerID: tr.CustomerID, SiteID: tr.SiteID, Source: tr.Source, AutoKey: key, OpenedAt: tr.At,
 		Author: System.String(), Data: tr.Data}
-	var siteName string
-	if err := tx.QueryRowContext(ctx, `SELECT name FROM sites WHERE id = $1`, tr.SiteID).Scan(&siteName); err != nil {
+	var siteName, lang string
+	if err := tx.QueryRowContext(ctx, `SELECT s.name, c.language FROM sites s JOIN customers c ON c.id = s.customer_id WHERE s.id = $1`,
+		tr.SiteID).Scan(&siteName, &lang); err != nil {
 		return in, fmt.Errorf("site %s: %w", tr.SiteID, err)
 	}
 	if tr.Kind == "device" {
 		in.DeviceIDs = []string{tr.Device.ID}
 		in.Severity = outageSeverity(*tr.Device)
-		in.Title = fmt.Sprintf("Caída de %s en %s", tr.Device.Name, siteName)
+		in.Title = autoTitle(lang, tr.Device.Name, siteName, 1)
 	} else {
 		devices, err := s.inv.Devices(ctx, assets.DeviceFilter{Scope: assets.Scope{CustomerID: tr.CustomerID}, SiteID: tr.SiteID})
 		if err != nil {
@@ -282,7 +283,7 @@ func (s *Store) triggerTicket(ctx context.Context, tx *sqlx.Tx, tr trigger, key 
 		if tr.Device != nil {
 			in.DeviceIDs = append([]string{tr.Device.ID}, without(tr.Affected, tr.Device.ID)...)
 		}
-		in.Title = fmt.Sprintf("Sede %s sin conexión (%d equipos)", siteName, len(in.DeviceIDs))
+		in.Title = autoTitle(lang, "", siteName, len(in.DeviceIDs))
 	}
 	var prev int64
 	err := tx.QueryRowContext(ctx, `SELECT id FROM tickets WHERE auto_key = $1 AND closed_at IS NOT NULL ORDER BY id DESC LIMIT 1`, key).Scan(&prev)

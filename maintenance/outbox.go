@@ -19,13 +19,16 @@ import (
 // caller's transaction: one e-mail per customer contact address and one
 // webhook per configured URL. The unique (event_key, channel, recipient)
 // makes a repeated event a no-op.
-func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, key string, t *Ticket, kind string, at time.Time) error {
+func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, key string, t *Ticket, n notice, at time.Time) error {
 	c, err := loadContext(ctx, tx, t)
 	if err != nil {
 		return fmt.Errorf("notify %s: %w", key, err)
 	}
-	m := render(kind, t, c)
-	payload, err := json.Marshal(map[string]any{"event": key, "kind": kind, "ticket": t.Number, "ticket_id": t.ID,
+	if n.At.IsZero() {
+		n.At = at
+	}
+	m := render(n, t, c)
+	payload, err := json.Marshal(map[string]any{"event": key, "kind": n.Kind, "ticket": t.Number, "ticket_id": t.ID,
 		"customer": t.CustomerID, "site": t.SiteID, "devices": t.DeviceIDs, "severity": t.Severity, "status": t.Status,
 		"response_due_at": t.ResponseDueAt, "subject": m.Subject, "text": m.Body, "at": at})
 	if err != nil {

@@ -85,6 +85,15 @@ func planClosure(p sla.Policy, solved time.Time) []plannedTask {
 	return out
 }
 
+func isContact(kind string) bool { return kind == "call" || kind == "email" || kind == "contact" }
+
+// addContactEvent records contact attempt n on the ticket's timeline.
+func addContactEvent(ctx context.Context, tx *sqlx.Tx, ticketID int64, at time.Time, n notice, due time.Time) error {
+	text := fmt.Sprintf("contact attempt %d of %d (%s) to confirm the solution", n.Seq, n.Total, n.Channel)
+	return addEvent(ctx, tx, ticketID, at, author("vigia", "pre-closure"), "contact_attempt", text,
+		map[string]any{"round": n.Round, "seq": n.Seq, "channel": n.Channel, "due_at": due})
+}
+
 // Sweeper performs due pre-closure tasks. Tasks are rows, so a restart
 // loses none; RunDue is idempotent and safe to run from several instances
 // at once (a task is claimed under its ticket's lock, skipping tickets
@@ -159,19 +168,19 @@ func (w *Sweeper) one(ctx context.Context, now time.Time, skip []int64) (bool, i
 			return nil
 		}
 		var total int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM closure_tasks WHERE ticket_id = $1 AND round = $2 AND kind IN ('call', 'email', 'contact')`,
-			t.ID, round).Scan(&total); err != nil {
-			return err
+		var deadline sql.NullTime
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE kind IN ('call', 'email', 'contact')), max(due_at) FILTER (WHERE kind = 'close')
+			FROM closure_tasks WHERE ticket_id = $1 AND round = $2`, t.ID, round).Scan(&total, &deadline); err != nil {
+			return fmt.Errorf("pre-closure plan: %w", err)
 		}
 		who := author("vigia", "pre-closure")
 		switch kind {
 		case "call", "email", "contact":
-			text := fmt.Sprintf("contact attempt %d of %d (%s) to confirm the solution", seq, total, kind)
-			if err := addEvent(ctx, tx, t.ID, now, who, "contact_attempt", text,
-				map[string]any{"round": round, "seq": seq, "channel": kind, "due_at": due}); err != nil {
+			n := notice{Kind: msgContact, At: now, Round: round, Seq: seq, Total: total, Channel: kind, Deadline: deadline.Time}
+			if err := addContactEvent(ctx, tx, t.ID, now, n, due); err != nil {
 				return err
 			}
-			if err := s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:contact:%d:%d", t.Number, round, seq), &t, msgContact, now); err != nil {
+			if err := s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:contact:%d:%d", t.Number, round, seq), &t, n, now); err != nil {
 				return err
 			}
 		case "close":

@@ -172,13 +172,13 @@ func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time
 	s := w.store
 	opened := false
 	err := s.inTx(ctx, fmt.Sprintf("preventive plan %d", planID), func(tx *sqlx.Tx) error {
-		var deviceID, customerID, title, checklist, zone string
+		var deviceID, customerID, title, checklist, zone, lang string
 		var every, lead, seq int
 		var anchor time.Time
 		err := tx.QueryRowContext(ctx, `SELECT p.device_id, p.customer_id, p.title, p.checklist, p.every_months, p.lead_days,
-			p.anchor_on, p.next_seq, c.time_zone FROM preventive_plans p JOIN customers c ON c.id = p.customer_id
+			p.anchor_on, p.next_seq, c.time_zone, c.language FROM preventive_plans p JOIN customers c ON c.id = p.customer_id
 			WHERE p.id = $2 AND `+dueCondition+` FOR UPDATE OF p SKIP LOCKED`, now, planID).
-			Scan(&deviceID, &customerID, &title, &checklist, &every, &lead, &anchor, &seq, &zone)
+			Scan(&deviceID, &customerID, &title, &checklist, &every, &lead, &anchor, &seq, &zone, &lang)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // done by another sweeper, or locked by one
 		}
@@ -206,7 +206,7 @@ func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time
 		}
 		who := author("vigia", "preventive")
 		t, ok, err := s.open(ctx, tx, openInput{CustomerID: customerID, SiteID: dev.SiteID, DeviceIDs: []string{deviceID},
-			Title: fmt.Sprintf("Mantenimiento preventivo %s: %s (%s)", due.Format(dateLayout), title, dev.Name), Description: checklist,
+			Title: preventiveTitle(lang, due.Format(dateLayout), title, dev.Name), Description: checklist,
 			Category: "preventive", Severity: PreventiveSeverity, Source: SourcePreventive, OpenedAt: now, Author: who,
 			Data: map[string]any{"plan_id": planID, "occurrence": seq, "due_on": due.Format(dateLayout), "skipped": skipped}})
 		if err == nil && !ok {
@@ -259,4 +259,12 @@ func (w *PreventiveSweeper) Run(ctx context.Context, now func() time.Time, every
 		case <-tick.C:
 		}
 	}
+}
+
+// preventiveTitle is a work order's title in the customer's language.
+func preventiveTitle(lang, due, plan, device string) string {
+	if lang == "en" {
+		return fmt.Sprintf("Preventive maintenance %s: %s (%s)", due, plan, device)
+	}
+	return fmt.Sprintf("Mantenimiento preventivo %s: %s (%s)", due, plan, device)
 }

@@ -258,7 +258,7 @@ func (s *Store) open(ctx context.Context, tx *sqlx.Tx, in openInput) (Ticket, bo
 	if err := s.recompute(ctx, tx, &t); err != nil {
 		return t, false, err
 	}
-	if err := s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:opened", t.Number), &t, msgOpened, in.OpenedAt); err != nil {
+	if err := s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:opened", t.Number), &t, notice{Kind: msgOpened}, in.OpenedAt); err != nil {
 		return t, false, err
 	}
 	return t, true, nil
