@@ -67,6 +67,16 @@ type Engine struct {
 	refreshes map[string]Status
 	gwCache   map[string]gatewayCheck
 	started   time.Time
+
+	// pending are decisions the database did not take when they were made
+	// (it was down): kept in order, with the instants of the probe results
+	// that made them, and written by FlushPending when it answers again.
+	// The engine's memory already reflects them, so the next probes build
+	// on them instead of re-deciding later.
+	pendMu      sync.Mutex
+	pending     []*pendingWrite
+	lastPending map[string]*pendingWrite // device -> its queued status-only write, to coalesce
+	flushMu     sync.Mutex
 }
 
 type gatewayCheck struct {
@@ -108,7 +118,8 @@ func NewEngine(ctx context.Context, store *Store, inv Inventory, cfg Config) (*E
 	e := &Engine{cfg: cfg, store: store, inv: inv, statuses: snap.Statuses, deviceOutage: snap.DeviceOutages,
 		siteOutage: snap.SiteOutages, devices: map[string]assets.Device{}, siteDevices: map[string][]string{},
 		gateways: map[string]string{}, locks: map[string]*sync.Mutex{}, lastWrite: map[string]time.Time{},
-		refreshes: map[string]Status{}, gwCache: map[string]gatewayCheck{}, started: cfg.Clock.Now()}
+		refreshes: map[string]Status{}, gwCache: map[string]gatewayCheck{}, started: cfg.Clock.Now(),
+		lastPending: map[string]*pendingWrite{}}
 	e.updateOutageGauges()
 	return e, nil
 }
@@ -165,13 +176,26 @@ func (e *Engine) Adopt(ctx context.Context, ids []string) error {
 	if err != nil {
 		return err
 	}
+	waiting := e.pendingDevices()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, id := range ids {
-		if st, ok := snap.Statuses[id]; ok {
+		// A decision of ours still waiting for the database is newer than
+		// what the database holds.
+		if st, ok := snap.Statuses[id]; ok && !waiting[id] {
 			e.statuses[id] = st
 		}
 		delete(e.lastWrite, id)
+	}
+	for dev, id := range e.deviceOutage {
+		if _, ok := snap.DeviceOutages[dev]; !ok && id == pendingOutage {
+			snap.DeviceOutages[dev] = id
+		}
+	}
+	for site, id := range e.siteOutage {
+		if _, ok := snap.SiteOutages[site]; !ok && id == pendingOutage {
+			snap.SiteOutages[site] = id
+		}
 	}
 	e.deviceOutage, e.siteOutage = snap.DeviceOutages, snap.SiteOutages
 	return nil
@@ -253,6 +277,8 @@ func (e *Engine) probeAll(ctx context.Context, d assets.Device) []Result {
 		if r.Prober == "" {
 			r.Prober = name
 		}
+		// At PostgreSQL's precision, so the evidence and the rows agree.
+		r.At = e.cfg.Clock.Now().Round(time.Microsecond)
 		if e.cfg.Metrics != nil {
 			e.cfg.Metrics.observeResult(r)
 		}
@@ -273,7 +299,7 @@ func sortedProbers(m map[string]Prober) []string {
 // combine folds the probes of a device into one outcome: any failing probe
 // means failed; then a refusal; then slowness.
 func combine(results []Result) (Outcome, string, time.Duration) {
-	rank := map[Outcome]int{OK: 0, Degraded: 1, Misconfigured: 2, Failed: 3}
+	rank := map[Outcome]int{Unknown: -1, OK: 0, Degraded: 1, Misconfigured: 2, Failed: 3}
 	out, detail := OK, ""
 	var uptime time.Duration
 	for _, r := range results {
@@ -291,7 +317,14 @@ func combine(results []Result) (Outcome, string, time.Duration) {
 }
 
 func (e *Engine) observe(ctx context.Context, d assets.Device, prev Status, pol Policy, results []Result) Observation {
+	// The observation is as old as its latest probe result: that instant,
+	// not the commit's, is what a decision records.
 	now := e.cfg.Clock.Now()
+	for i, r := range results {
+		if i == 0 || r.At.After(now) {
+			now = r.At
+		}
+	}
 	outcome, detail, uptime := combine(results)
 	obs := Observation{At: now, Outcome: outcome, Detail: detail, Uptime: uptime}
 	e.mu.RLock()
@@ -369,41 +402,51 @@ func (e *Engine) persist(ctx context.Context, d assets.Device, prev Status, dec 
 	}
 	switch {
 	case isGateway && dec.OpenOutage:
-		if err := e.openSiteIncident(ctx, d, dec, results); err != nil {
-			return err
-		}
+		e.openSiteIncident(ctx, d, dec, results)
 	case isGateway && dec.CloseOutage:
-		id, err := e.store.EndSiteIncident(ctx, d, next, dec, next.LastProbeAt, results)
-		if err != nil {
-			return err
-		}
+		at := next.LastProbeAt
 		e.mu.Lock()
 		delete(e.siteOutage, d.SiteID)
 		e.mu.Unlock()
-		e.cfg.Log.Info("site incident ended", "site", d.SiteID, "gateway", d.ID, "outage", id)
+		e.write(ctx, &pendingWrite{device: d.ID, what: "end site incident",
+			write: func(ctx context.Context) (Committed, error) {
+				id, err := e.store.EndSiteIncident(ctx, d, next, dec, at, results)
+				return Committed{EndedOutage: id}, err
+			},
+			done: func(c Committed) {
+				e.cfg.Log.Info("site incident ended", "site", d.SiteID, "gateway", d.ID, "outage", c.EndedOutage, "at", at)
+			}})
 	default:
 		// A gateway's own outage is its site incident, handled above.
 		if isGateway {
 			dec.OpenOutage, dec.CloseOutage = false, false
 		}
-		c, err := e.store.Commit(ctx, Change{Device: d, Status: next, Decision: dec, Evidence: results})
-		if err != nil {
-			return err
-		}
+		// Memory first: the next probe sees this decision whether or not
+		// the database takes it now.
 		e.mu.Lock()
-		if c.OpenedOutage != 0 {
-			e.deviceOutage[d.ID] = c.OpenedOutage
-		}
-		if c.EndedOutage != 0 || dec.CloseOutage {
+		switch {
+		case dec.OpenOutage:
+			e.deviceOutage[d.ID] = pendingOutage
+		case dec.CloseOutage:
 			delete(e.deviceOutage, d.ID)
 		}
 		e.mu.Unlock()
-		if c.OpenedOutage != 0 {
-			e.cfg.Log.Info("device down", "device", d.ID, "outage", c.OpenedOutage, "evidence", next.LastDetail)
-		}
-		if c.EndedOutage != 0 {
-			e.cfg.Log.Info("device back up", "device", d.ID, "outage", c.EndedOutage)
-		}
+		at := next.LastProbeAt
+		e.write(ctx, &pendingWrite{device: d.ID, what: "device decision",
+			change: &Change{Device: d, Status: next, Decision: dec, Evidence: results},
+			done: func(c Committed) {
+				e.mu.Lock()
+				if c.OpenedOutage != 0 && e.deviceOutage[d.ID] == pendingOutage {
+					e.deviceOutage[d.ID] = c.OpenedOutage
+				}
+				e.mu.Unlock()
+				if c.OpenedOutage != 0 {
+					e.cfg.Log.Info("device down", "device", d.ID, "outage", c.OpenedOutage, "at", at, "evidence", next.LastDetail)
+				}
+				if c.EndedOutage != 0 {
+					e.cfg.Log.Info("device back up", "device", d.ID, "outage", c.EndedOutage, "at", at)
+				}
+			}})
 	}
 	e.mu.Lock()
 	e.lastWrite[d.ID] = next.LastProbeAt
@@ -462,7 +505,7 @@ func (e *Engine) RunRefreshes(ctx context.Context) {
 
 // openSiteIncident marks the site's other devices unreachable and opens one
 // site incident for them all.
-func (e *Engine) openSiteIncident(ctx context.Context, gw assets.Device, dec Decision, results []Result) error {
+func (e *Engine) openSiteIncident(ctx context.Context, gw assets.Device, dec Decision, results []Result) {
 	at := dec.Next.LastProbeAt
 	e.mu.RLock()
 	members := slices.Clone(e.siteDevices[gw.SiteID])
@@ -493,13 +536,10 @@ func (e *Engine) openSiteIncident(ctx context.Context, gw assets.Device, dec Dec
 		}
 		affected[id] = st
 	}
-	id, err := e.store.OpenSiteIncident(ctx, gw, dec.Next, dec, affected, transitions,
-		"gateway "+gw.ID+" down: "+dec.Next.LastDetail, at, results)
-	if err != nil {
-		return err
-	}
 	e.mu.Lock()
-	e.siteOutage[gw.SiteID] = id
+	if e.siteOutage[gw.SiteID] == 0 {
+		e.siteOutage[gw.SiteID] = pendingOutage
+	}
 	for devID, st := range affected {
 		prev := e.statuses[devID]
 		e.statuses[devID] = st
@@ -508,8 +548,21 @@ func (e *Engine) openSiteIncident(ctx context.Context, gw assets.Device, dec Dec
 		}
 	}
 	e.mu.Unlock()
-	e.cfg.Log.Warn("site incident", "site", gw.SiteID, "gateway", gw.ID, "outage", id, "devices", len(affected))
-	return nil
+	cause := "gateway " + gw.ID + " down: " + dec.Next.LastDetail
+	next := dec.Next
+	e.write(ctx, &pendingWrite{device: gw.ID, what: "open site incident",
+		write: func(ctx context.Context) (Committed, error) {
+			id, err := e.store.OpenSiteIncident(ctx, gw, next, dec, affected, transitions, cause, at, results)
+			return Committed{OpenedOutage: id}, err
+		},
+		done: func(c Committed) {
+			e.mu.Lock()
+			if e.siteOutage[gw.SiteID] == pendingOutage {
+				e.siteOutage[gw.SiteID] = c.OpenedOutage
+			}
+			e.mu.Unlock()
+			e.cfg.Log.Warn("site incident", "site", gw.SiteID, "gateway", gw.ID, "outage", c.OpenedOutage, "devices", len(affected), "at", at)
+		}})
 }
 
 func (e *Engine) remember(d assets.Device, prev, next Status, results []Result) {

@@ -45,7 +45,7 @@ func (p *Heartbeat) Probe(ctx context.Context, d assets.Device) Result {
 	r.Duration = time.Since(start)
 	if err != nil {
 		// Our own database failing says nothing about the device.
-		r.Outcome, r.Detail = OK, "heartbeat not checked: "+err.Error()
+		r.Outcome, r.Detail = Unknown, "heartbeat not checked: "+err.Error()
 		return r
 	}
 	now := p.Clock.Now()

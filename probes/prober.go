@@ -26,12 +26,19 @@ const (
 	// Misconfigured: it answered but refused us (wrong AE title, wrong SNMP
 	// credentials): a configuration fault, never an outage.
 	Misconfigured Outcome = "misconfigured"
+	// Unknown: the prober could not judge (our own database did not
+	// answer): the device's state and counters stay as they were.
+	Unknown Outcome = "unknown"
 )
 
 // Result is the outcome of one probe run with its evidence.
 type Result struct {
-	Prober   string        `json:"prober"`
-	Outcome  Outcome       `json:"outcome"`
+	Prober  string  `json:"prober"`
+	Outcome Outcome `json:"outcome"`
+	// At is when the result came in: what it decides (a transition, an
+	// outage, their events) carries this instant, however late it is
+	// committed.
+	At       time.Time     `json:"at"`
 	Duration time.Duration `json:"duration_ns"`
 	// Detail is the evidence for people: "connection refused",
 	// "association rejected: called AE title not recognized", "rtt 3ms".

@@ -104,6 +104,9 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		defer close(refreshed)
 		sc.engine.RunRefreshes(refreshCtx)
 	}()
+	// Decisions the database could not take when they were made are
+	// written, with their instants, as soon as it answers again.
+	go sc.engine.RunPending(ctx, time.Second)
 	defer func() {
 		stopRefreshes()
 		<-refreshed

@@ -298,7 +298,8 @@ func putStatus(ctx context.Context, db sqlx.ExecerContext, deviceID string, st S
 }
 
 func insertTransition(ctx context.Context, tx *sqlx.Tx, deviceID string, t *Transition, evidence json.RawMessage) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO device_transitions (device_id, from_state, to_state, evidence, at) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO device_transitions (device_id, from_state, to_state, evidence, at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING`,
 		deviceID, t.From, t.To, evidence, t.At)
 	if err != nil {
 		return fmt.Errorf("probes: record transition of %s: %w", deviceID, err)
@@ -384,3 +385,6 @@ func (s *Store) LastHeartbeat(ctx context.Context, deviceID string) (time.Time, 
 	}
 	return t, true, nil
 }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
