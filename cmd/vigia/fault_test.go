@@ -173,7 +173,9 @@ func TestDatabaseRestartWhileDevicesGoDown(t *testing.T) {
 	f := startFleet(t, 12, 1, time.Second, 1)
 	bin := buildVigia(t)
 	listen := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
-	startServe(t, bin, "--database-url", url, "--import", f.inventory, "--listen", listen, "--log-level", "warn")
+	// The database stays down longer than the probe leases last, as in a
+	// real restart of a loaded server.
+	startServe(t, bin, "--database-url", url, "--import", f.inventory, "--listen", listen, "--log-level", "warn", "--lease-ttl", "3s")
 	conn, err := db.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -198,6 +200,7 @@ func TestDatabaseRestartWhileDevicesGoDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	var down []string
+	darkAt := time.Now()
 	for _, d := range f.devices {
 		if !d.Gateway && len(down) < 3 {
 			down = append(down, d.ID)
@@ -211,6 +214,7 @@ func TestDatabaseRestartWhileDevicesGoDown(t *testing.T) {
 		t.Errorf("no probes while the database was down (failed probes %d -> %d)", before, after)
 	}
 
+	restartAt := time.Now()
 	if _, err := cluster.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +225,45 @@ func TestDatabaseRestartWhileDevicesGoDown(t *testing.T) {
 	waitUntil(t, "their tickets", 30*time.Second, func() bool {
 		return count(t, conn, `SELECT count(*) FROM tickets`) == len(down)
 	})
+	// Every instant is the failing probe's, from while the database was
+	// down, not the commit's after it came back: the outage's start, its
+	// transition and event, the deciding probe in the evidence, and the
+	// ticket's opening (where the SLA clock starts).
+	bound := time.Second*time.Duration(1+1) + 2*time.Second // interval × (retries + 1) + 2 s
+	for _, id := range down {
+		t.Run(id, func(t *testing.T) {
+			var got struct {
+				Started    time.Time `db:"started_at"`
+				Transition time.Time `db:"transition_at"`
+				Event      time.Time `db:"event_at"`
+				Opened     time.Time `db:"opened_at"`
+				Probe      string    `db:"probe_at"`
+				Outcome    string    `db:"outcome"`
+			}
+			err := conn.Get(&got, `SELECT o.started_at, tr.at AS transition_at, e.at AS event_at, tk.opened_at,
+					tr.evidence->'probes'->-1->>'at' AS probe_at, tr.evidence->'probes'->-1->>'outcome' AS outcome
+				FROM outages o
+				JOIN device_transitions tr ON tr.device_id = o.device_id AND tr.to_state = 'down'
+				JOIN device_events e ON e.outage_id = o.id AND e.kind = 'device_down'
+				JOIN ticket_outages x ON x.outage_id = o.id JOIN tickets tk ON tk.id = x.ticket_id
+				WHERE o.device_id = $1`, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			probe, err := time.Parse(time.RFC3339Nano, got.Probe)
+			if err != nil || got.Outcome != "failed" {
+				t.Fatalf("deciding probe %q %q: %v", got.Probe, got.Outcome, err)
+			}
+			if !got.Started.Equal(probe) || !got.Transition.Equal(probe) || !got.Event.Equal(probe) || !got.Opened.Equal(probe) {
+				t.Errorf("failing probe at %s; outage started %s, transition %s, event %s, ticket opened %s",
+					probe, got.Started, got.Transition, got.Event, got.Opened)
+			}
+			if got.Started.Before(darkAt) || got.Started.After(darkAt.Add(bound)) || !got.Started.Before(restartAt) {
+				t.Errorf("outage started %s: the device went dark at %s (bound %s), the database came back at %s",
+					got.Started, darkAt, bound, restartAt)
+			}
+		})
+	}
 }
 
 // 2 000 devices of one site go dark at once: one site ticket, none per
