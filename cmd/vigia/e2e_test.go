@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -96,7 +97,7 @@ customers:
     name: Red Hospitalaria San Rafael
     country: CO
     time_zone: America/Bogota
-    notify_email: noc@sanrafael.example
+    notify_email: noc@sanrafael.example, pacs@sanrafael.example
     sites:
       - id: hsr-central
         name: Sede Central
@@ -161,9 +162,22 @@ customers:
 	if tk.Severity != 1 || tk.Billable || !tk.ResponseAt.Equal(want.Response.Due) {
 		t.Errorf("ticket: sev %d billable %v response due %s; want sev 1, covered, due %s", tk.Severity, tk.Billable, tk.ResponseAt, want.Response.Due)
 	}
-	msgs := mail.Wait(t, 1, 30*time.Second)
+	// The ticket opens when the probes saw the PACS fail: the outage's
+	// start, the deciding probe's instant and the SLA clock's start agree.
+	var outage struct {
+		Started time.Time `db:"started_at"`
+		Probe   string    `db:"probe_at"`
+	}
+	if err := conn.Get(&outage, `SELECT o.started_at, tr.evidence->'probes'->-1->>'at' AS probe_at FROM outages o
+		JOIN device_transitions tr ON tr.device_id = o.device_id AND tr.to_state = 'down' WHERE o.device_id = 'hsr-pacs'`); err != nil {
+		t.Fatal(err)
+	}
+	if probe, err := time.Parse(time.RFC3339Nano, outage.Probe); err != nil || !outage.Started.Equal(probe) || !tk.Opened.Equal(probe) {
+		t.Errorf("failing probe at %s (%v), outage started %s, ticket opened %s", outage.Probe, err, outage.Started, tk.Opened)
+	}
+	msgs := mail.Wait(t, 2, 30*time.Second)
 	if !strings.Contains(msgs[0].Body, "PACS central") || !strings.Contains(msgs[0].Body, "Sede Central") ||
-		!slicesContain(msgs[0].To, "noc@sanrafael.example") {
+		!slicesContain(msgs[0].To, "noc@sanrafael.example") && !slicesContain(msgs[0].To, "pacs@sanrafael.example") {
 		t.Errorf("e-mail to %v:\n%s", msgs[0].To, msgs[0].Body)
 	}
 
@@ -187,8 +201,8 @@ customers:
 	if n := scalar(`SELECT count(*) FROM outages`); n != "1" {
 		t.Errorf("outages after kill -9 and restart = %s, want 1", n)
 	}
-	if got, _ := mail.Messages(); len(got) != 1 {
-		t.Errorf("e-mails after kill -9 and restart = %d, want 1", len(got))
+	if got, _ := mail.Messages(); len(got) != 2 {
+		t.Errorf("e-mails after kill -9 and restart = %d, want 2 (one per address)", len(got))
 	}
 
 	orthanc.StartAgain()
@@ -205,6 +219,44 @@ customers:
 	}
 	if st, reason := scalar(`SELECT status FROM tickets`), scalar(`SELECT close_reason FROM tickets`); st != "closed" || reason != "accepted_no_answer" {
 		t.Errorf("after the protocol: %s (%s), want closed as accepted_no_answer", st, reason)
+	}
+
+	// Every e-mail of the ticket's life through the real SMTP server: one
+	// per event and address, no two alike for one address — the solved
+	// notice is the protocol's first call, not followed by a copy of it.
+	sender := maintenance.NewSender(sqlx.NewDb(conn.DB, "postgres"),
+		&maintenance.SMTP{Addr: mail.Addr, From: "vigia@noc.example", Timeout: 10 * time.Second}, nil, slog.New(slog.DiscardHandler))
+	if _, err := sender.SendDue(context.Background(), solved.Add(49*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	if err := conn.Select(&events, `SELECT DISTINCT event_key FROM outbox WHERE channel = 'email' ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	// opened, solved (with the first call), 2 more calls, 2 e-mails, closed.
+	if len(events) != 7 || slicesContain(events, "ticket:VG-2026-000001:contact:1:1") {
+		t.Errorf("notification events %v, want 7 and no contact 1 (it is the solved notice)", events)
+	}
+	all := mail.Wait(t, 2*len(events), 30*time.Second)
+	time.Sleep(500 * time.Millisecond) // a duplicate would arrive now
+	all, _ = mail.Messages()
+	if len(all) != 2*len(events) {
+		t.Errorf("%d e-mails for %d events to 2 addresses", len(all), len(events))
+	}
+	perEvent := map[string]int{}
+	bodies := map[string]string{}
+	for _, m := range all {
+		to := strings.Join(m.To, ",")
+		perEvent[to+" "+m.Header.Get("Message-Id")]++
+		if prev, dup := bodies[to+"\x00"+m.Body]; dup {
+			t.Errorf("%s got the same body twice (%q and %q):\n%s", to, prev, m.Subject, m.Body)
+		}
+		bodies[to+"\x00"+m.Body] = m.Subject
+	}
+	for k, n := range perEvent {
+		if n != 1 {
+			t.Errorf("%s: %d e-mails", k, n)
+		}
 	}
 }
 
