@@ -25,26 +25,34 @@ type endpoint struct {
 	l     net.Listener // nil while closed
 	dicom *dicomping.Server
 	tcp   *tcpServer
+	// fillers hold a blackholed listener's accept queue full (darken).
+	fillers []net.Conn
 }
 
-// open listens on the endpoint's address. Blackholed, nobody accepts: the
-// kernel completes the handshakes into the backlog and the peer waits for
-// an answer that never comes, at the cost of no goroutine at all.
+// open listens on the endpoint's address. Blackholed, the port stays
+// taken but completes no handshake (darken): a prober's connect times
+// out, at the cost of no goroutine at all.
 func (e *endpoint) open(blackhole bool) error {
 	l, err := net.Listen("tcp", e.addr)
 	if err != nil {
 		return err
 	}
 	e.l = l
-	if !blackhole {
-		e.serve()
+	if blackhole {
+		fillers, err := darken(l)
+		if err != nil {
+			l.Close()
+			e.l = nil
+			return err
+		}
+		e.fillers = fillers
+		return nil
 	}
+	e.serve()
 	return nil
 }
 
-// serve starts answering on the open listener. From a blackhole this is a
-// hung service recovering: the connections waiting in the backlog are
-// served, not reset.
+// serve starts answering on the open listener.
 func (e *endpoint) serve() {
 	if e.ae != "" {
 		e.dicom = &dicomping.Server{AETitle: e.ae, Timeout: e.timeout}
@@ -78,7 +86,8 @@ func (e *endpoint) close() {
 	if e.l != nil {
 		e.l.Close()
 	}
-	e.l, e.dicom, e.tcp = nil, nil, nil
+	closeAll(e.fillers)
+	e.l, e.dicom, e.tcp, e.fillers = nil, nil, nil, nil
 }
 
 // shutdown lets open associations end until ctx is done.

@@ -5,8 +5,9 @@
 //
 // A device can be taken down and brought back up while the simulator runs,
 // and a down device looks like a real outage to a prober: its listeners
-// are closed (connection refused), or in Blackhole mode they stay open but
-// nobody ever answers (the prober times out). Its heartbeats stop as well.
+// are closed (connection refused), or in Blackhole mode no handshake
+// completes (the prober's connect times out, as with a host that vanished
+// or a firewall that drops). Its heartbeats stop as well.
 //
 // The simulator costs one goroutine and one file descriptor per listening
 // endpoint plus one goroutine per open connection: an idle device holds
@@ -63,9 +64,9 @@ type Mode string
 const (
 	// Refuse closes the device's listeners: connections are refused.
 	Refuse Mode = "refuse"
-	// Blackhole keeps the listeners open but never accepts: connections
-	// complete in the kernel and then nothing is ever answered, as with a
-	// hung service or a filtering firewall.
+	// Blackhole keeps the ports taken but completes no TCP handshake:
+	// connects time out, as with a powered-off site behind a dead link or
+	// a firewall that drops. Linux only.
 	Blackhole Mode = "blackhole"
 )
 
@@ -421,14 +422,6 @@ func (s *Simulator) change(d *device, up bool, mode Mode) (bool, error) {
 func (s *Simulator) setLocked(d *device, up bool, mode Mode) (bool, error) {
 	if d.up == up && (up || d.mode == mode) {
 		return false, nil
-	}
-	if up && d.mode == Blackhole {
-		for _, e := range d.eps {
-			e.serve()
-		}
-		d.up, d.mode = true, Refuse
-		d.wakeHeartbeat()
-		return true, nil
 	}
 	d.closeEndpointsLocked()
 	d.up, d.mode = false, Refuse

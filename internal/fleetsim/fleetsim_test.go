@@ -103,17 +103,10 @@ func TestBlackholeTimesOut(t *testing.T) {
 	if elapsed < deadline-50*time.Millisecond || elapsed > deadline+time.Second {
 		t.Fatalf("echo gave up after %s, want about %s", elapsed, deadline)
 	}
-	// A TCP connect check succeeds (the kernel accepts), but nothing
-	// ever answers on the connection.
-	c, err := net.DialTimeout("tcp", addrs[1], time.Second)
-	if err != nil {
-		t.Fatalf("dial blackholed TCP endpoint: %v", err)
+	// A TCP connect check completes no handshake either: it times out.
+	if err := dialWithin(addrs[1], deadline); !timedOut(err) {
+		t.Fatalf("dial blackholed TCP endpoint: %v, want a timeout", err)
 	}
-	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, errTimeout) {
-		t.Fatalf("read: %v, want timeout", err)
-	}
-	c.Close()
 	if err := s.Down("ct", Refuse); err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +180,56 @@ func TestSiteDown(t *testing.T) {
 	}
 	if got := s.Sites(); strings.Join(got, ",") != "a,b" {
 		t.Fatalf("sites %v, want [a b]", got)
+	}
+}
+
+// A blackholed site is dark: its gateway and every device complete no
+// handshake (connects time out: not refused, not connected), their ports
+// stay taken, the other site is untouched, and the site comes back whole.
+func TestSiteBlackhole(t *testing.T) {
+	t.Parallel()
+	addrs := freeAddrs(t, 5)
+	gw := Device{ID: "a-gw", Site: "a", Gateway: true, TCP: addrs[0]}
+	a1, a2 := dicomDevice("a1", "a", addrs[1]), dicomDevice("a2", "a", addrs[2])
+	a2.TCP = addrs[3]
+	b1 := dicomDevice("b1", "b", addrs[4])
+	s := start(t, []Device{gw, a1, a2, b1}, Options{})
+	if err := s.SiteDown("a", Blackhole); err != nil {
+		t.Fatal(err)
+	}
+	const within = 400 * time.Millisecond
+	for _, addr := range addrs[:4] {
+		t.Run("dark "+addr, func(t *testing.T) {
+			// Twice: a first connect must not leave room for a second.
+			for range 2 {
+				if err := dialWithin(addr, within); !timedOut(err) {
+					t.Fatalf("connect: %v, want a timeout", err)
+				}
+			}
+			if l, err := net.Listen("tcp", addr); err == nil {
+				l.Close()
+				t.Fatal("a blackholed port is free for anyone to take")
+			}
+		})
+	}
+	if err := echo(addrs[1], "AE_a1", within); dicomping.Classify(err) != dicomping.ClassDown || refused(err) {
+		t.Fatalf("echo a1: %v, want down by timeout", err)
+	}
+	if err := echo(addrs[4], "AE_b1", 2*time.Second); err != nil {
+		t.Fatalf("the other site: %v", err)
+	}
+	if err := s.SiteUp("a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []struct{ addr, ae string }{{addrs[1], "AE_a1"}, {addrs[2], "AE_a2"}} {
+		if err := echo(d.addr, d.ae, 2*time.Second); err != nil {
+			t.Fatalf("after site up, %s: %v", d.ae, err)
+		}
+	}
+	for _, addr := range []string{addrs[0], addrs[3]} {
+		if err := dial(addr); err != nil {
+			t.Fatalf("after site up, %s: %v", addr, err)
+		}
 	}
 }
 

@@ -128,6 +128,21 @@ func dial(addr string) error {
 	return err
 }
 
+// dialWithin tries a TCP connect for at most d.
+func dialWithin(addr string, d time.Duration) error {
+	c, err := net.DialTimeout("tcp", addr, d)
+	if err == nil {
+		c.Close()
+	}
+	return err
+}
+
+// timedOut reports whether err is a connect that got no answer at all.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, syscall.ECONNREFUSED)
+}
+
 // eventually polls cond every 5 ms until it holds or d passes.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
