@@ -29,7 +29,12 @@ Runs a fleet of simulated devices, defined one of two ways:
                               (TCP), the first one behind it the core PACS,
                               the rest modalities (DICOM, an AE title each).
                               --write-inventory saves the matching inventory
-                              for 'vigia import'.
+                              for 'vigia import'. The range must lie outside
+                              the kernel's ephemeral ports (Linux:
+                              net.ipv4.ip_local_port_range, 32768-60999 by
+                              default), where outgoing connections take their
+                              ports and would keep a device from coming back
+                              up: such a range is refused.
   --from FILE                 every DICOM and TCP endpoint of an inventory
                               whose host is a loopback address (DICOM answers
                               the device's called AE title exactly), and the
@@ -38,7 +43,7 @@ Runs a fleet of simulated devices, defined one of two ways:
 
 A JSON control API on --control (loopback only) takes devices down and up:
   GET  /devices                         id, site, state, port of each device
-  POST /devices/ID/down[?mode=blackhole] refused, or accepted and never answered
+  POST /devices/ID/down[?mode=blackhole] refused, or no handshake (connects time out)
   POST /devices/ID/up
   POST /devices/ID/flap?period=2s       alternates down and up
   POST /sites/ID/down | /sites/ID/up    the whole site, gateway included
@@ -102,6 +107,17 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 		return usageError("--control %q: want a loopback host:port; the control API has no authentication", *control)
 	}
 
+	lo, hi, err := fleetsim.EphemeralPorts()
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	ephemeral := err == nil
+	if last := *basePort + *devices - 1; *devices > 0 && ephemeral && *basePort <= hi && last >= lo {
+		return usageError("--base-port %d: ports %d to %d overlap the kernel's ephemeral ports %d to %d (net.ipv4.ip_local_port_range), "+
+			"which outgoing connections take: a device taken down could find its port taken and not come back up; choose a range below %d or above %d",
+			*basePort, *basePort, last, lo, hi, lo, hi)
+	}
+
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -144,6 +160,12 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	plan := fleetsim.FromInventory(inv)
 	for _, s := range plan.Skipped {
 		log.Info("not simulated: host is not loopback", "endpoint", s)
+	}
+	if ephemeral {
+		if n := plan.PortsWithin(lo, hi); n > 0 {
+			log.Warn("endpoints listen inside the kernel's ephemeral ports: a device taken down may not get its port back",
+				"endpoints", n, "ephemeral", fmt.Sprintf("%d-%d", lo, hi))
+		}
 	}
 	if len(plan.Devices) == 0 {
 		return fmt.Errorf("%s has no loopback endpoint or heartbeat to simulate", name)

@@ -274,12 +274,17 @@ func TestFleetFromInventory(t *testing.T) {
 
 func TestFleetUsage(t *testing.T) {
 	t.Parallel()
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	// Below the ephemeral ports, which are refused before any is tried.
+	takenPort := strconv.Itoa(fleetFreeBlock(t, 2))
+	taken, err := net.Listen("tcp", "127.0.0.1:"+takenPort)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	takenPort := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
+	lo, hi, err := fleetsim.EphemeralPorts()
+	if err != nil {
+		t.Fatalf("this test wants Linux's ephemeral port range: %v", err)
+	}
 	invalid := filepath.Join(t.TempDir(), "invalid.yaml")
 	if err := os.WriteFile(invalid, []byte("customers:\n  - id: x\n    colour: red\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -294,13 +299,18 @@ func TestFleetUsage(t *testing.T) {
 	}{
 		{"listed among kinds", []string{"simulate", "--help"}, 0, "fleet      a fleet of devices", ""},
 		{"help", []string{"simulate", "fleet", "--help"}, 0, "Usage: vigia simulate fleet", ""},
+		{"help warns of ephemeral ports", []string{"simulate", "fleet", "--help"}, 0, "outside\n                              the kernel's ephemeral ports", ""},
+		{"range inside the ephemeral ports", []string{"simulate", "fleet", "--devices", "3", "--base-port", strconv.Itoa(lo + 10), ctl}, 2, "",
+			fmt.Sprintf("overlap the kernel's ephemeral ports %d to %d", lo, hi)},
+		{"range ending in the ephemeral ports", []string{"simulate", "fleet", "--devices", "20", "--base-port", strconv.Itoa(lo - 10), ctl}, 2, "",
+			fmt.Sprintf("ports %d to %d overlap", lo-10, lo+9)},
 		{"neither", []string{"simulate", "fleet", ctl}, 2, "", "want either --devices N or --from FILE"},
 		{"both", []string{"simulate", "fleet", "--devices", "3", "--from", "x.yaml"}, 2, "", "want either"},
 		{"write with from", []string{"simulate", "fleet", "--from", "x.yaml", "--write-inventory", "y.yaml"}, 2, "", "--write-inventory is for a generated fleet"},
 		{"control not loopback", []string{"simulate", "fleet", "--devices", "3", "--control", "0.0.0.0:8099"}, 2, "", "want a loopback host:port"},
 		{"too few devices", []string{"simulate", "fleet", "--devices", "1", ctl}, 2, "", "at least 2 devices"},
 		{"bad outage", []string{"simulate", "fleet", "--devices", "3", "--outage", "pacs@soon+5m"}, 2, "", `AFTER "soon"`},
-		{"unknown outage device", []string{"simulate", "fleet", "--devices", "3", "--base-port", "40000", ctl, "--outage", "pacs@1s+5m"}, 2, "", `no simulated device "pacs"`},
+		{"unknown outage device", []string{"simulate", "fleet", "--devices", "3", "--base-port", "21000", ctl, "--outage", "pacs@1s+5m"}, 2, "", `no simulated device "pacs"`},
 		{"missing file", []string{"simulate", "fleet", "--from", "/nonexistent/inventory.yaml", ctl}, 1, "", "no such file"},
 		{"invalid inventory", []string{"simulate", "fleet", "--from", invalid, ctl}, 1, "", "3: colour: unknown key"},
 		{"port taken", []string{"simulate", "fleet", "--devices", "2", "--base-port", takenPort, ctl}, 1, "", "address already in use"},

@@ -24,6 +24,26 @@ type Plan struct {
 	Skipped []string
 }
 
+// PortsWithin counts the endpoints listening on a port from lo to hi.
+func (p Plan) PortsWithin(lo, hi int) int {
+	n := 0
+	for _, d := range p.Devices {
+		addrs := []string{d.TCP}
+		if d.DICOM != nil && d.DICOM.Addr != d.TCP {
+			addrs = append(addrs, d.DICOM.Addr)
+		}
+		for _, a := range addrs {
+			if a == "" {
+				continue
+			}
+			if pt := port(a); pt >= lo && pt <= hi {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // FromInventory plans the simulation of an inventory: every DICOM and TCP
 // endpoint on a loopback host, and a heartbeat every grace/3 for each
 // device with a heartbeat token. Devices with none of these are left out.
