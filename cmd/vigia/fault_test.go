@@ -321,3 +321,45 @@ func TestAlertStormOneSite(t *testing.T) {
 	}
 	fmt.Fprintf(os.Stderr, "alert storm: site incident after %s (bound %s)\n", started.Sub(darkAt).Round(time.Millisecond), bound)
 }
+
+// A site blackholed (powered off behind a dead link: nothing answers, not
+// even with a refusal) is one site incident and one ticket, its devices
+// unreachable, none with a ticket of its own.
+func TestSiteBlackholeOneTicket(t *testing.T) {
+	const n = 15
+	f := startFleet(t, n, 1, time.Second, 1)
+	url := pgtest.URL(t)
+	bin := buildVigia(t)
+	startServe(t, bin, "--database-url", url, "--import", f.inventory, "--listen", "127.0.0.1:"+strconv.Itoa(testpeer.FreePort(t)),
+		"--log-level", "warn")
+	conn, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitUntil(t, "all devices up", 60*time.Second, func() bool {
+		return count(t, conn, `SELECT count(*) FROM device_states WHERE state = 'up'`) == n
+	})
+	if err := f.sim.SiteDown(f.devices[0].Site, fleetsim.Blackhole); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the site ticket", 60*time.Second, func() bool {
+		return count(t, conn, `SELECT count(*) FROM tickets`) >= 1
+	})
+	waitUntil(t, "every device unreachable", 30*time.Second, func() bool {
+		return count(t, conn, `SELECT count(*) FROM device_states WHERE state = 'unreachable'`) == n-1
+	})
+	time.Sleep(3 * time.Second) // every device's check has seen the dark site again
+	for q, want := range map[string]int{
+		`SELECT count(*) FROM outages WHERE kind = 'site'`:                                                    1,
+		`SELECT count(*) FROM outages WHERE kind = 'device'`:                                                  0,
+		`SELECT count(*) FROM tickets`:                                                                        1,
+		`SELECT count(*) FROM tickets WHERE auto_key LIKE 'site:%'`:                                           1,
+		`SELECT count(*) FROM device_states WHERE state = 'unreachable'`:                                      n - 1,
+		`SELECT count(*) FROM device_transitions WHERE evidence::text LIKE '%refused%' AND to_state = 'down'`: 0,
+	} {
+		if got := count(t, conn, q); got != want {
+			t.Errorf("%s = %d, want %d", q, got, want)
+		}
+	}
+}
