@@ -20,6 +20,10 @@ const maxPending = 100_000
 // meanwhile, say), so one bad write cannot hold back the others forever.
 const pendingAttempts = 3
 
+// writeTimeout bounds one decision's write (and the ping that tells a
+// database down from a write it refuses).
+const writeTimeout = 10 * time.Second
+
 // pendingWrite is one decision to commit: a device's own (change), or a
 // site incident opened or ended (write). done runs once it is committed.
 type pendingWrite struct {
@@ -55,7 +59,11 @@ func (e *Engine) write(ctx context.Context, w *pendingWrite) bool {
 	if e.queue(w, false) {
 		return false
 	}
-	c, err := w.commit(ctx, e.store)
+	// Bounded: a database host that stopped answering must not hold the
+	// device's checks for a TCP connect timeout.
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	c, err := w.commit(wctx, e.store)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			e.queue(w, true)
@@ -134,9 +142,14 @@ func (e *Engine) FlushPending(ctx context.Context) (int, error) {
 			delete(e.lastPending, w.device)
 		}
 		e.pendMu.Unlock()
-		c, err := w.commit(ctx, e.store)
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		c, err := w.commit(wctx, e.store)
+		cancel()
 		if err != nil {
-			if ctx.Err() != nil || e.store.Ping(ctx) != nil {
+			pctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			down := e.store.Ping(pctx) != nil
+			cancel()
+			if ctx.Err() != nil || down {
 				return n, fmt.Errorf("probes: %d decisions wait for the database: %w", e.Pending(), err)
 			}
 			w.attempts++

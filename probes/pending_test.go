@@ -218,3 +218,50 @@ func countRows(t *testing.T, conn *sqlx.DB, q string) int {
 	}
 	return n
 }
+
+// A waiting decision the database refuses while answering (not down) is
+// retried a few times, then given up so that the ones behind it are
+// written; counters-only updates of one device fold into one write.
+func TestPendingOrderAndGiveUp(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.DB(t)
+	e, err := NewEngine(ctx, NewStore(conn), assets.NewStore(conn), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written []string
+	w := func(name string, fail bool) *pendingWrite {
+		return &pendingWrite{device: name, what: name,
+			write: func(ctx context.Context) (Committed, error) {
+				if fail {
+					var n int
+					return Committed{}, conn.GetContext(ctx, &n, `SELECT count(*) FROM no_such_table`)
+				}
+				written = append(written, name)
+				return Committed{}, nil
+			}}
+	}
+	e.queue(w("bad", true), true)
+	e.queue(w("a", false), false)
+	e.queue(w("b", false), false)
+	status := func(failures int) *pendingWrite {
+		return &pendingWrite{device: "c", what: "counters", change: &Change{Device: assets.Device{ID: "c"}, Status: Status{Failures: failures}}}
+	}
+	e.queue(status(1), false)
+	e.queue(status(2), false)
+	if n := e.Pending(); n != 4 {
+		t.Fatalf("%d waiting, want 4 (two counter updates folded into one)", n)
+	}
+	for range pendingAttempts - 1 {
+		if n, err := e.FlushPending(ctx); n != 0 || err == nil {
+			t.Fatalf("flush past a refused write: %d, %v", n, err)
+		}
+	}
+	// The counters write fails too (no such device), after a, b in order.
+	for range pendingAttempts {
+		e.FlushPending(ctx)
+	}
+	if fmt.Sprint(written) != "[a b]" || e.Pending() != 0 {
+		t.Fatalf("written %v, %d still waiting", written, e.Pending())
+	}
+}
