@@ -188,27 +188,9 @@ func render(n notice, t *Ticket, c ticketContext) message {
 		if t.SolvedAt != nil {
 			solvedAt = formatInstant(*t.SolvedAt, c.TimeZone)
 		}
-		if en {
-			subject = fmt.Sprintf("[%s] Reminder %d of %d: please confirm the solution", t.Number, n.Seq, n.Total)
-			body = fmt.Sprintf("Ticket %s (%s) has been solved since %s%s and awaits your confirmation (contact attempt %d of %d).",
-				t.Number, t.Title, solvedAt, again, n.Seq, n.Total)
-			switch n.Channel {
-			case "call":
-				body += " Our engineer will call you to check the solution with you."
-			case "email":
-				body += " Reply to this e-mail to book a slot in the engineer's agenda for the acceptance of the solution."
-			}
-		} else {
-			subject = fmt.Sprintf("[%s] Recordatorio %d de %d: confirme la solución", t.Number, n.Seq, n.Total)
-			body = fmt.Sprintf("El ticket %s (%s) está solucionado desde el %s%s y espera su confirmación (intento de contacto %d de %d).",
-				t.Number, t.Title, solvedAt, again, n.Seq, n.Total)
-			switch n.Channel {
-			case "call":
-				body += " Nuestro ingeniero le llamará para validar la solución con usted."
-			case "email":
-				body += " Responda a este correo para reservar un espacio en la agenda del ingeniero y realizar la aceptación de la solución."
-			}
-		}
+		w := contactWords[c.Language == "en"]
+		subject = fmt.Sprintf(w.subject, t.Number, n.Seq, n.Total)
+		body = fmt.Sprintf(w.body, t.Number, t.Title, solvedAt, again, n.Seq, n.Total) + w.channel[n.Channel]
 		body += deadline
 	case msgClosed:
 		if en {
@@ -230,6 +212,27 @@ func render(n notice, t *Ticket, c ticketContext) message {
 		}
 	}
 	return message{Subject: subject, Body: body + "\n\n— Vigía NOC\n"}
+}
+
+// contactWords are a pre-closure contact's texts, English (true) and
+// Spanish (false): subject (number, attempt, of), body (number, title,
+// solved at, round, attempt, of), and what the channel adds.
+var contactWords = map[bool]struct {
+	subject, body string
+	channel       map[string]string
+}{
+	true: {"[%s] Reminder %d of %d: please confirm the solution",
+		"Ticket %s (%s) has been solved since %s%s and awaits your confirmation (contact attempt %d of %d).",
+		map[string]string{
+			"call":  " Our engineer will call you to check the solution with you.",
+			"email": " Reply to this e-mail to book a slot in the engineer's agenda for the acceptance of the solution.",
+		}},
+	false: {"[%s] Recordatorio %d de %d: confirme la solución",
+		"El ticket %s (%s) está solucionado desde el %s%s y espera su confirmación (intento de contacto %d de %d).",
+		map[string]string{
+			"call":  " Nuestro ingeniero le llamará para validar la solución con usted.",
+			"email": " Responda a este correo para reservar un espacio en la agenda del ingeniero y realizar la aceptación de la solución.",
+		}},
 }
 
 var closeReasonES = map[string]string{
