@@ -44,8 +44,11 @@ func (p *Heartbeat) Probe(ctx context.Context, d assets.Device) Result {
 	last, ok, err := p.Log.LastHeartbeat(ctx, d.ID)
 	r.Duration = time.Since(start)
 	if err != nil {
-		// Our own database failing says nothing about the device.
-		r.Outcome, r.Detail = Unknown, "heartbeat not checked: "+err.Error()
+		// Our own database failing says nothing about the device: its state
+		// stays as it was. Its error text stays out of the detail, which
+		// customers read; the failing writes of the same pass are logged by
+		// the engine.
+		r.Outcome, r.Detail = Unknown, "heartbeat not checked: Vigía's database did not answer"
 		return r
 	}
 	now := p.Clock.Now()

@@ -8,12 +8,22 @@
 // caller is root, the cluster is created and run as the unprivileged
 // "postgres" user that Debian's postgresql package creates, and the data
 // directory belongs to that user.
+//
+// A checkout in a home directory or a mktemp folder sits under a parent of
+// mode 0700 that the postgres user cannot enter. Rather than change the mode
+// of the user's folders, a root caller then keeps the cluster under
+// RelocationRoot (a directory the postgres user can reach), in a folder
+// named after the absolute data directory, and writes the mapping into the
+// data directory (file LocationFile), so that every later command finds the
+// cluster again from the same --dir.
 package pgserver
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -41,6 +51,14 @@ const socketPort = 5432
 // superuser is the cluster's bootstrap role, used by Vigía.
 const superuser = "vigia"
 
+// RelocationRoot holds the clusters of data directories the postgres user
+// cannot reach (see the package comment).
+const RelocationRoot = "/var/lib/vigia/clusters"
+
+// LocationFile, inside a data directory, names the directory that really
+// holds its cluster when that had to be relocated.
+const LocationFile = "CLUSTER_LOCATION"
+
 // Options tune a cluster. The zero value is fine for production use.
 type Options struct {
 	// Fast turns off fsync and full-page writes: for throwaway test
@@ -48,15 +66,22 @@ type Options struct {
 	Fast bool
 	// Log receives one line per notable step; nil discards.
 	Log func(format string, args ...any)
+	// RelocationRoot overrides the package's RelocationRoot (for tests).
+	RelocationRoot string
 }
 
-// Cluster is a private PostgreSQL cluster living in Dir.
+// Cluster is a private PostgreSQL cluster for the data directory Home,
+// living in Dir: the same directory, unless it had to be relocated.
 type Cluster struct {
-	Dir  string // absolute data directory
+	Home string // absolute data directory the caller named
+	Dir  string // absolute directory holding the cluster (PGDATA)
 	bin  string // directory holding initdb, pg_ctl, postgres
 	cred *syscall.Credential
 	opts Options
 }
+
+// Relocated reports whether the cluster lives outside its data directory.
+func (c *Cluster) Relocated() bool { return c.Dir != c.Home }
 
 // Open locates the binaries and prepares (but does not start) the cluster in
 // dir, which may not exist yet.
@@ -69,7 +94,10 @@ func Open(dir string, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: abs, bin: bin, opts: opts}
+	c := &Cluster{Home: abs, Dir: abs, bin: bin, opts: opts}
+	if c.opts.RelocationRoot == "" {
+		c.opts.RelocationRoot = RelocationRoot
+	}
 	if os.Geteuid() == 0 {
 		cred, err := postgresCredential()
 		if err != nil {
@@ -77,10 +105,76 @@ func Open(dir string, opts Options) (*Cluster, error) {
 		}
 		c.cred = cred
 	}
-	if len(filepath.Join(abs, ".s.PGSQL.5432")) > 107 {
-		return nil, fmt.Errorf("pgserver: data directory path %q is too long for a unix socket (max ~90 characters)", abs)
+	if err := c.locate(); err != nil {
+		return nil, err
+	}
+	if len(filepath.Join(c.Dir, ".s.PGSQL.5432")) > 107 {
+		return nil, fmt.Errorf("pgserver: data directory path %q is too long for a unix socket (max ~90 characters)", c.Dir)
 	}
 	return c, nil
+}
+
+// locate decides where the cluster of c.Home lives: where a LocationFile
+// says, else in c.Home itself, unless we are root and the postgres user
+// cannot reach c.Home (a 0700 home or temporary folder on the way).
+func (c *Cluster) locate() error {
+	if _, err := os.Stat(filepath.Join(c.Home, "PG_VERSION")); err == nil {
+		return nil
+	}
+	switch dir, err := readLocation(c.Home); {
+	case err != nil:
+		return err
+	case dir != "":
+		c.Dir = dir
+		return nil
+	}
+	if c.cred == nil || reachable(filepath.Dir(c.Home), c.cred) == nil {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(c.Home))
+	c.Dir = filepath.Join(c.opts.RelocationRoot, "c-"+hex.EncodeToString(sum[:8]))
+	return nil
+}
+
+// readLocation returns the directory a data directory's LocationFile names,
+// or "" when there is none.
+func readLocation(home string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(home, LocationFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("pgserver: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !filepath.IsAbs(line) {
+			return "", fmt.Errorf("pgserver: %s: want an absolute directory, got %q", filepath.Join(home, LocationFile), line)
+		}
+		return filepath.Clean(line), nil
+	}
+	return "", fmt.Errorf("pgserver: %s names no directory", filepath.Join(home, LocationFile))
+}
+
+// writeLocation records in the data directory where its cluster lives.
+func (c *Cluster) writeLocation() error {
+	if err := os.MkdirAll(c.Home, 0o700); err != nil {
+		return fmt.Errorf("pgserver: create %s: %w", c.Home, err)
+	}
+	text := "# Vigía's private PostgreSQL for this directory lives in the directory below,\n" +
+		"# because the postgres user cannot enter this folder. `vigia pg` finds it through\n" +
+		"# this file; `vigia pg remove` deletes both.\n" + c.Dir + "\n"
+	tmp := filepath.Join(c.Home, LocationFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("pgserver: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(c.Home, LocationFile)); err != nil {
+		return fmt.Errorf("pgserver: %w", err)
+	}
+	return nil
 }
 
 // findBinaries looks for pg_ctl in PATH, then in Debian's versioned
@@ -157,11 +251,36 @@ func (c *Cluster) Start(ctx context.Context) (started bool, err error) {
 	if c.opts.Fast {
 		opts += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
 	}
-	if err := c.pgctl(ctx, "start", "-D", c.Dir, "-w", "-t", "60", "-s",
-		"-l", filepath.Join(c.Dir, "server.log"), "-o", opts); err != nil {
-		return false, fmt.Errorf("pgserver: start (see %s): %w", filepath.Join(c.Dir, "server.log"), err)
+	logFile := filepath.Join(c.Dir, "server.log")
+	for attempt := 1; ; attempt++ {
+		err := c.pgctl(ctx, "start", "-D", c.Dir, "-w", "-t", "60", "-s", "-l", logFile, "-o", opts)
+		if err == nil {
+			return true, nil
+		}
+		// After a kill -9 of the postmaster its children take a moment to
+		// notice and exit; until then the new postmaster refuses to start
+		// over their shared memory.
+		if attempt < 20 && lastLogMentions(logFile, "pre-existing shared memory block") {
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+				continue
+			}
+		}
+		return false, fmt.Errorf("pgserver: start (see %s): %w", logFile, err)
 	}
-	return true, nil
+}
+
+// lastLogMentions reports whether the tail of the server log holds s.
+func lastLogMentions(logFile, s string) bool {
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		return false
+	}
+	if len(b) > 4096 {
+		b = b[len(b)-4096:]
+	}
+	return bytes.Contains(b, []byte(s))
 }
 
 // Stop shuts the cluster down, letting running transactions roll back.
@@ -181,6 +300,29 @@ func (c *Cluster) Stop(ctx context.Context) error {
 func (c *Cluster) Kill(ctx context.Context) error {
 	if err := c.pgctl(ctx, "stop", "-D", c.Dir, "-m", "immediate", "-w", "-s"); err != nil {
 		return fmt.Errorf("pgserver: immediate stop: %w", err)
+	}
+	return nil
+}
+
+// Remove stops the cluster if it runs and deletes it with its data
+// directory (and the relocated cluster, if any): for throwaway clusters.
+func (c *Cluster) Remove(ctx context.Context) error {
+	// Only a cluster's own folders are deleted: a mistyped --dir pointing at
+	// a folder of the user's must not be emptied.
+	if entries, err := os.ReadDir(c.Home); err == nil && len(entries) > 0 && !c.Initialized() {
+		if _, err := os.Stat(filepath.Join(c.Home, LocationFile)); err != nil {
+			return fmt.Errorf("pgserver: %s holds no PostgreSQL cluster; not removing it", c.Home)
+		}
+	}
+	if c.Running(ctx) {
+		if err := c.pgctl(ctx, "stop", "-D", c.Dir, "-m", "immediate", "-w", "-s"); err != nil {
+			return fmt.Errorf("pgserver: stop before removing: %w", err)
+		}
+	}
+	for _, d := range []string{c.Dir, c.Home} {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("pgserver: remove %s: %w", d, err)
+		}
 	}
 	return nil
 }
@@ -230,6 +372,11 @@ func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 func (c *Cluster) initdb(ctx context.Context) error {
+	if c.Relocated() {
+		if err := c.prepareRelocated(ctx); err != nil {
+			return err
+		}
+	}
 	c.logf("pgserver: creating a PostgreSQL cluster in %s", c.Dir)
 	// Parents stay traversable: as root, the postgres user must reach the
 	// data directory through them.
@@ -245,7 +392,7 @@ func (c *Cluster) initdb(ctx context.Context) error {
 		if err := os.Chown(c.Dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
 			return fmt.Errorf("pgserver: give %s to the postgres user: %w", c.Dir, err)
 		}
-		if err := checkTraversable(filepath.Dir(c.Dir)); err != nil {
+		if err := reachable(filepath.Dir(c.Dir), c.cred); err != nil {
 			return err
 		}
 	}
@@ -256,20 +403,61 @@ func (c *Cluster) initdb(ctx context.Context) error {
 	if out, err := c.exec(ctx, "initdb", args...); err != nil {
 		return fmt.Errorf("pgserver: initdb: %w\n%s", err, out)
 	}
+	if c.Relocated() {
+		// Written last: a data directory that names its cluster names one
+		// that is whole.
+		return c.writeLocation()
+	}
 	return nil
 }
 
-// checkTraversable makes sure the unprivileged postgres user can reach the
-// data directory: every parent needs the execute bit for others.
-func checkTraversable(dir string) error {
-	for d := dir; ; d = filepath.Dir(d) {
-		st, err := os.Stat(d)
-		if err != nil {
+// prepareRelocated readies the relocation root for a new cluster. A folder
+// already there with no LocationFile pointing at it belonged to a data
+// directory of the same path that has since been deleted: its data went
+// with it, so the leftover is removed rather than silently reused.
+func (c *Cluster) prepareRelocated(ctx context.Context) error {
+	if err := os.MkdirAll(c.opts.RelocationRoot, 0o755); err != nil {
+		return fmt.Errorf("pgserver: create %s: %w", c.opts.RelocationRoot, err)
+	}
+	if _, err := os.Stat(c.Dir); err == nil {
+		c.logf("pgserver: removing %s, the leftover cluster of a deleted %s", c.Dir, c.Home)
+		if c.Running(ctx) {
+			if err := c.pgctl(ctx, "stop", "-D", c.Dir, "-m", "immediate", "-w", "-s"); err != nil {
+				return fmt.Errorf("pgserver: stop the leftover cluster in %s: %w", c.Dir, err)
+			}
+		}
+		if err := os.RemoveAll(c.Dir); err != nil {
 			return fmt.Errorf("pgserver: %w", err)
 		}
-		if st.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("pgserver: the postgres user cannot enter %s (mode %v): "+
-				"choose a data directory under a world-traversable path or chmod o+x %s", d, st.Mode().Perm(), d)
+	}
+	c.logf("pgserver: the postgres user cannot enter %s; keeping its cluster in %s", c.Home, c.Dir)
+	return nil
+}
+
+// reachable reports whether the user cred can enter dir: every existing
+// directory on the way needs the execute bit for that user (as owner,
+// group or other). Directories not created yet will be made traversable.
+func reachable(dir string, cred *syscall.Credential) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return fmt.Errorf("pgserver: %w", err)
+		default:
+			perm := st.Mode().Perm()
+			bit := os.FileMode(0o001)
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+				switch {
+				case sys.Uid == cred.Uid:
+					bit = 0o100
+				case sys.Gid == cred.Gid:
+					bit = 0o010
+				}
+			}
+			if perm&bit == 0 {
+				return fmt.Errorf("pgserver: the postgres user cannot enter %s (mode %v)", d, perm)
+			}
 		}
 		if d == filepath.Dir(d) {
 			return nil
