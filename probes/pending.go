@@ -2,8 +2,11 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 // pendingOutage stands, in the engine's outage maps, for an outage decided
@@ -15,14 +18,17 @@ const pendingOutage = -1
 // (few, and slowed by flap detection) accumulate.
 const maxPending = 100_000
 
-// pendingAttempts is how often a write is retried while the database
-// answers before it is given up as wrong in itself (a device deleted
-// meanwhile, say), so one bad write cannot hold back the others forever.
+// pendingAttempts is how often a write the database refuses (it answers
+// with an error: a device deleted meanwhile, say) is retried before it is
+// given up, so one bad write cannot hold back the others forever. A write
+// that gets no answer (database down, slow, unreachable) is never given up.
 const pendingAttempts = 3
 
-// writeTimeout bounds one decision's write (and the ping that tells a
-// database down from a write it refuses).
-const writeTimeout = 10 * time.Second
+// writeTimeout bounds one decision's write before it waits in memory: a
+// database host that stopped answering must not hold the device's checks
+// for a TCP connect timeout, while a site incident of thousands of devices
+// on a loaded database still fits.
+const writeTimeout = 30 * time.Second
 
 // pendingWrite is one decision to commit: a device's own (change), or a
 // site incident opened or ended (write). done runs once it is committed.
@@ -103,6 +109,22 @@ func (e *Engine) queue(w *pendingWrite, force bool) bool {
 	return true
 }
 
+// refused reports whether the database answered the write with an error
+// about the write itself (bad data, a constraint, an unknown object), not
+// about its own state: "starting up", "not accepting connections", a
+// serialization failure or a lost connection only mean "later".
+func refused(err error) bool {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code.Class() {
+	case "22", "23", "42": // data exception, integrity constraint, syntax or undefined object
+		return true
+	}
+	return false
+}
+
 // Pending returns how many decisions wait for the database.
 func (e *Engine) Pending() int {
 	e.pendMu.Lock()
@@ -146,10 +168,7 @@ func (e *Engine) FlushPending(ctx context.Context) (int, error) {
 		c, err := w.commit(wctx, e.store)
 		cancel()
 		if err != nil {
-			pctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			down := e.store.Ping(pctx) != nil
-			cancel()
-			if ctx.Err() != nil || down {
+			if ctx.Err() != nil || !refused(err) {
 				return n, fmt.Errorf("probes: %d decisions wait for the database: %w", e.Pending(), err)
 			}
 			w.attempts++

@@ -133,8 +133,16 @@ func TestDecisionsWaitForTheDatabase(t *testing.T) {
 	if st := check("s2-pacs"); !st.Since.Equal(pacsDown.Since) {
 		t.Fatalf("the outage was re-decided at %s (first %s)", st.Since, pacsDown.Since)
 	}
-	if _, err := e.FlushPending(ctx); err == nil {
-		t.Fatal("flushed while the database refuses connections")
+	// However often it is tried, nothing is given up while the database
+	// refuses connections.
+	waiting := e.Pending()
+	for range pendingAttempts + 1 {
+		if _, err := e.FlushPending(ctx); err == nil {
+			t.Fatal("flushed while the database refuses connections")
+		}
+	}
+	if n := e.Pending(); n != waiting {
+		t.Fatalf("%d decisions waiting after failed flushes, had %d", n, waiting)
 	}
 
 	pg.up()

@@ -385,6 +385,3 @@ func (s *Store) LastHeartbeat(ctx context.Context, deviceID string) (time.Time, 
 	}
 	return t, true, nil
 }
-
-// Ping reports whether the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
