@@ -316,7 +316,9 @@ func TestAlertStormOneSite(t *testing.T) {
 		`SELECT count(*) FROM device_states WHERE state = 'unreachable'`: n - 1,
 	} {
 		if got := count(t, conn, q); got != want {
-			t.Errorf("%s = %d, want %d", q, got, want)
+			var states []string
+			conn.Select(&states, `SELECT state || ' ' || count(*) FROM device_states GROUP BY state`)
+			t.Errorf("%s = %d, want %d (states %v)", q, got, want, states)
 		}
 	}
 	fmt.Fprintf(os.Stderr, "alert storm: site incident after %s (bound %s)\n", started.Sub(darkAt).Round(time.Millisecond), bound)
