@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -37,41 +36,6 @@ customers:
           - {id: s2-pacs, name: PACS, kind: pacs, role: core, tcp: {host: 127.0.0.1, port: %d}, probe: {interval: 1s, retries: 1}}
 `
 
-// database is a test database that can be made unreachable, as a
-// PostgreSQL restart would: new connections refused, open ones ended.
-type database struct {
-	t     *testing.T
-	name  string
-	admin *sqlx.DB
-}
-
-func newDatabase(t *testing.T) (*database, string) {
-	raw := pgtest.URL(t)
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := u.Path[1:]
-	u.Path = "/postgres"
-	admin, err := sqlx.Open("postgres", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	return &database{t: t, name: name, admin: admin}, raw
-}
-
-func (d *database) down() {
-	d.t.Helper()
-	d.admin.MustExec(`ALTER DATABASE ` + d.name + ` WITH ALLOW_CONNECTIONS false`)
-	d.admin.MustExec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, d.name)
-}
-
-func (d *database) up() {
-	d.t.Helper()
-	d.admin.MustExec(`ALTER DATABASE ` + d.name + ` WITH ALLOW_CONNECTIONS true`)
-}
-
 // Devices fail while the database is down: the engine decides at the
 // failing probes' instants, keeps the decisions, and writes them with
 // those instants when the database is back — outages, transitions and
@@ -79,7 +43,8 @@ func (d *database) up() {
 func TestDecisionsWaitForTheDatabase(t *testing.T) {
 	ctx := context.Background()
 	gw, ct, pacs := newTCPGear(t), newTCPGear(t), newTCPGear(t)
-	pg, dbURL := newDatabase(t)
+	dbURL := pgtest.URL(t)
+	pg := pgtest.NewOutage(t, dbURL)
 	conn, err := db.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +80,7 @@ func TestDecisionsWaitForTheDatabase(t *testing.T) {
 		}
 	}
 
-	pg.down()
+	pg.Down()
 	pacs.down()
 	gw.down()
 	ct.down()
@@ -145,7 +110,7 @@ func TestDecisionsWaitForTheDatabase(t *testing.T) {
 		t.Fatalf("%d decisions waiting after failed flushes, had %d", n, waiting)
 	}
 
-	pg.up()
+	pg.Up()
 	back := time.Now()
 	if _, err := e.FlushPending(ctx); err != nil {
 		t.Fatal(err)

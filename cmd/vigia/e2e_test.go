@@ -79,11 +79,12 @@ func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool)
 	}
 }
 
-// The whole flow against real peers: Orthanc (the PACS) stops, Vigía opens
-// exactly one Sev 1 ticket with the right response due and one e-mail
-// reaches the SMTP server; a kill -9 and restart during the outage changes
-// neither; Orthanc back solves the ticket, and the pre-closure protocol
-// closes it on a driven clock.
+// The whole flow against real peers: Orthanc (the PACS) stops while
+// PostgreSQL is unreachable, Vigía opens exactly one Sev 1 ticket from the
+// failing probe's instant with the right response due and one e-mail per
+// address reaches the SMTP server; a kill -9 and restart during the outage
+// changes neither; Orthanc back solves the ticket, and the pre-closure
+// protocol closes it on a driven clock, every e-mail distinct.
 func TestOutageToTicketEndToEnd(t *testing.T) {
 	orthanc := orthanctest.Start(t, "HSR_PACS")
 	mail := smtptest.Start(t, smtptest.Options{})
@@ -143,7 +144,17 @@ customers:
 		t.Fatalf("readyz: %v %v", resp, err)
 	}
 
+	// The PACS dies while PostgreSQL is unreachable (as in a restart):
+	// Vigía confirms the outage without it and writes it when it is back.
+	pg := pgtest.NewOutage(t, url)
+	pg.Down()
+	before := failedProbes(listen)
 	orthanc.Stop()
+	stoppedAt := time.Now()
+	waitUntil(t, "the outage confirmed without the database", 30*time.Second, func() bool { return failedProbes(listen) >= before+3 })
+	time.Sleep(2 * time.Second)
+	backAt := time.Now()
+	pg.Up()
 	waitUntil(t, "a ticket", 30*time.Second, func() bool { return scalar(`SELECT count(*) FROM tickets`) == "1" })
 	var tk struct {
 		Severity   int       `db:"severity"`
@@ -174,6 +185,9 @@ customers:
 	}
 	if probe, err := time.Parse(time.RFC3339Nano, outage.Probe); err != nil || !outage.Started.Equal(probe) || !tk.Opened.Equal(probe) {
 		t.Errorf("failing probe at %s (%v), outage started %s, ticket opened %s", outage.Probe, err, outage.Started, tk.Opened)
+	}
+	if outage.Started.Before(stoppedAt) || !outage.Started.Before(backAt) {
+		t.Errorf("outage started %s: Orthanc stopped at %s, the database came back at %s", outage.Started, stoppedAt, backAt)
 	}
 	msgs := mail.Wait(t, 2, 30*time.Second)
 	if !strings.Contains(msgs[0].Body, "PACS central") || !strings.Contains(msgs[0].Body, "Sede Central") ||
