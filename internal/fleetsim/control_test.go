@@ -36,6 +36,9 @@ func TestControlAPI(t *testing.T) {
 		{"POST", "/sites/north/down", 200, `"id": "gw"`, map[string]bool{"pacs": true}},
 		{"GET", "/sites/north", 200, `"gateway": true`, map[string]bool{"pacs": true}},
 		{"POST", "/sites/north/up", 200, `"state": "up"`, map[string]bool{"gw": true, "ct": true, "pacs": true}},
+		// Dark: the gateway's TCP connect fails too (times out).
+		{"POST", "/sites/north/down?mode=blackhole", 200, `"mode": "blackhole"`, map[string]bool{"pacs": true}},
+		{"POST", "/sites/north/up", 200, `"state": "up"`, map[string]bool{"gw": true, "ct": true, "pacs": true}},
 		{"POST", "/devices/pacs/flap?period=10s", 200, `"flap_period": "10s"`, map[string]bool{"gw": true, "ct": true}},
 		{"POST", "/devices/pacs/up", 200, `"state": "up"`, map[string]bool{"gw": true, "ct": true, "pacs": true}},
 		{"POST", "/devices/nope/down", 404, `unknown device \"nope\"`, nil},
