@@ -1,11 +1,13 @@
 package fleetsim
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // darken makes a listening socket complete no more handshakes, without
@@ -33,31 +35,67 @@ func darken(l net.Listener) ([]net.Conn, error) {
 	if lerr != nil {
 		return nil, fmt.Errorf("blackhole: shrink the accept queue: %w", lerr)
 	}
-	// Fill the queue until a connect goes unanswered: one connection on
-	// today's kernels, none when SYN cookies are off (the queue of
-	// half-open connections is then already full), a few at most.
+	// The kernel says how full the queue is: no guessing from timeouts.
+	queue := func() (length, limit uint32, err error) {
+		cerr := raw.Control(func(fd uintptr) { length, limit, err = acceptQueue(fd) })
+		return length, limit, errors.Join(cerr, err)
+	}
 	var fillers []net.Conn
+	fail := func(err error) ([]net.Conn, error) {
+		closeAll(fillers)
+		return nil, fmt.Errorf("blackhole: fill the accept queue of %s: %w", l.Addr(), err)
+	}
 	for range maxFillers {
-		c, err := net.DialTimeout("tcp", l.Addr().String(), fillerTimeout)
-		if err == nil {
-			fillers = append(fillers, c)
-			continue
+		length, limit, err := queue()
+		if err != nil {
+			return fail(err)
 		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if length > limit {
 			return fillers, nil
 		}
-		closeAll(fillers)
-		return nil, fmt.Errorf("blackhole: fill the accept queue: %w", err)
+		c, err := net.DialTimeout("tcp", l.Addr().String(), fillerTimeout)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// No handshake at all (SYN cookies off: the queue of
+			// half-open connections is full at a backlog of 0): dark.
+			return fillers, nil
+		}
+		if err != nil {
+			return fail(err)
+		}
+		fillers = append(fillers, c)
+		// The connection lands in the queue as its handshake ends, on
+		// loopback before or just after Dial returns.
+		for deadline := time.Now().Add(fillerTimeout); ; time.Sleep(time.Millisecond) {
+			if n, _, err := queue(); err != nil || n > length || time.Now().After(deadline) {
+				break
+			}
+		}
 	}
-	closeAll(fillers)
-	return nil, fmt.Errorf("blackhole: %d connections did not fill the accept queue of %s", maxFillers, l.Addr())
+	return fail(fmt.Errorf("%d connections did not fill it", maxFillers))
 }
 
 const (
 	maxFillers    = 8
-	fillerTimeout = 250 * time.Millisecond
+	fillerTimeout = 2 * time.Second
 )
+
+// acceptQueue reads a listening socket's accept queue length and limit
+// from TCP_INFO, where Linux reports them as tcpi_unacked and tcpi_sacked
+// (struct tcp_info: eight one-byte fields, then rto, ato, snd_mss,
+// rcv_mss, unacked, sacked as 32-bit words).
+func acceptQueue(fd uintptr) (length, limit uint32, err error) {
+	var info [104]byte
+	size := uint32(len(info))
+	if _, _, errno := syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_INFO,
+		uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&size)), 0); errno != 0 {
+		return 0, 0, fmt.Errorf("TCP_INFO: %w", errno)
+	}
+	if size < 32 {
+		return 0, 0, fmt.Errorf("TCP_INFO: %d bytes", size)
+	}
+	return binary.NativeEndian.Uint32(info[24:]), binary.NativeEndian.Uint32(info[28:]), nil
+}
 
 func closeAll(cs []net.Conn) {
 	for _, c := range cs {
