@@ -105,8 +105,23 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		sc.engine.RunRefreshes(refreshCtx)
 	}()
 	// Decisions the database could not take when they were made are
-	// written, with their instants, as soon as it answers again.
-	go sc.engine.RunPending(ctx, time.Second)
+	// written, with their instants, as soon as it answers again, and
+	// tried once more after the last check has stopped.
+	pendingCtx, stopPending := context.WithCancel(context.WithoutCancel(ctx))
+	pendingDone := make(chan struct{})
+	go func() {
+		defer close(pendingDone)
+		sc.engine.RunPending(pendingCtx, time.Second)
+	}()
+	defer func() {
+		stopPending()
+		<-pendingDone
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := sc.engine.FlushPending(flushCtx); err != nil {
+			sc.engine.cfg.Log.Warn("decisions not written at stop", "waiting", sc.engine.Pending(), "err", err)
+		}
+	}()
 	defer func() {
 		stopRefreshes()
 		<-refreshed
