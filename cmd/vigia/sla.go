@@ -350,10 +350,9 @@ is interpreted. Lista las políticas SLA con el texto del contrato.`, stdout, st
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	for i, p := range all {
-		if i > 0 {
-			fmt.Fprintln(stdout)
-		}
+	fmt.Fprintf(stdout, "%s\n", sla.ClockRule)
+	for _, p := range all {
+		fmt.Fprintln(stdout)
 		writePolicy(stdout, p)
 	}
 	return nil

@@ -205,6 +205,8 @@ func TestSLAPolicies(t *testing.T) {
 		"response 1 business day",
 		"portal seats: 5",
 		"para cualquier tipo de contrato", // the seed quote behind the wall-clock reading
+		"a wall-clock target starts at the opening instant",
+		"a business or business-day target starts at the first working instant at or after opening",
 		"(first contact at_solution; call every 3h for 9h; e-mail every 12h for 24h; then close_accepted; no reopening)",
 		"auto-close after 48h awaiting confirmation; then close_accepted; reopen within 5 business days of the solution",
 		"3 contact attempts on business_days",

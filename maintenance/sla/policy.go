@@ -8,9 +8,12 @@
 // asks "is it breached?" says at which instant.
 //
 // The rules, each pinned by a row of testdata/due_cases.json:
-//   - Every clock starts at the first working instant at or after opening,
-//     wall-clock targets included (a Saturday report on an 8x5 contract
-//     starts counting on Monday 08:00).
+//   - A wall-clock target starts at the opening instant (the detection
+//     instant of a probe ticket, the report instant of a person's): a
+//     Friday 22:00 Sev 1 on an 8x5 contract with 9 wall-clock hours is due
+//     Saturday 07:00. A business-time or business-day target starts at the
+//     first working instant at or after opening (a Saturday report counts
+//     from Monday 08:00).
 //   - A target used up exactly at the end of a working interval is due at
 //     that end (Friday 18:00, not Monday 08:00).
 //   - Business-day targets fall due at the same local time on the Nth
@@ -51,12 +54,19 @@ type Count string
 const (
 	// Business counts working time of the policy calendar.
 	Business Count = "business"
-	// Wall counts elapsed time; the clock still starts at the first working
-	// instant at or after opening.
+	// Wall counts elapsed time from the opening instant itself, whatever
+	// the calendar.
 	Wall Count = "wall"
 	// BusinessDays falls due at the same local time on the Nth working day.
 	BusinessDays Count = "business_days"
 )
+
+// ClockRule says, for people, when each kind of target starts counting;
+// `vigia sla policies` prints it above the policies.
+const ClockRule = "Clocks: a wall-clock target starts at the opening instant (detection by a probe, or a person's report), " +
+	"nights, weekends and holidays included; a business or business-day target starts at the first working instant at or after opening. " +
+	"/ Relojes: un objetivo en horas corridas empieza en el instante de apertura (detección o reporte), también de noche, " +
+	"fin de semana o festivo; uno en horas o días hábiles, en el primer instante hábil desde la apertura."
 
 // Target is one contractual time limit.
 type Target struct {
