@@ -210,6 +210,14 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	// The outage consumer runs on every instance (it is safe concurrently
 	// and must react fast); the periodic service-desk jobs run on the
 	// elected leader only.
+	// Due instants cached by an older version (wall-clock clocks used to
+	// wait for the first working instant) are recomputed once; a second
+	// start finds nothing to move.
+	if n, err := tickets.RecomputeOpen(ctx, now()); err != nil {
+		log.Warn("recompute open tickets' SLA", "err", err)
+	} else if n > 0 {
+		log.Info("recomputed open tickets' SLA due instants", "tickets", n)
+	}
 	elector := leader.New(conn.DB, "maintenance-jobs")
 	defer elector.Resign()
 	background := []func() error{
