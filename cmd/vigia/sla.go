@@ -377,6 +377,17 @@ func writePolicy(w io.Writer, p sla.Policy) {
 	if p.Report != nil {
 		fmt.Fprintf(w, "  report: %s\n", p.Report)
 	}
+	if a := p.Availability; a != nil {
+		fmt.Fprintf(w, "  availability: degraded counts %g, unreachable counts %s", a.DegradedFactor,
+			map[bool]string{true: "as down (uplink ours)", false: "not (uplink the customer's)"}[a.UplinkOurs])
+		if a.Target > 0 {
+			fmt.Fprintf(w, "; target %g", a.Target)
+		}
+		for _, c := range a.Credits {
+			fmt.Fprintf(w, "; below %g credit %g%%", c.Below, c.CreditPercent)
+		}
+		fmt.Fprintln(w)
+	}
 	if p.PortalSeats > 0 {
 		fmt.Fprintf(w, "  portal seats: %d\n", p.PortalSeats)
 	}
