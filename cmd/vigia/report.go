@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/sla"
+	"github.com/vigia-noc/vigia/probes"
+	"github.com/vigia-noc/vigia/reports"
+)
+
+func init() {
+	register(command{name: "report", summary: "contract reports: availability, monthly report (report availability|monthly)", run: runReport})
+}
+
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := "Usage: vigia report availability --customer ID --from DATE --to DATE [--device ID] [--format json|csv|table]\n" +
+		"       vigia report monthly --customer ID --month YYYY-MM [--format html|pdf|json|csv]\n"
+	if len(args) == 0 {
+		io.WriteString(stderr, usage)
+		return &exitError{code: 2}
+	}
+	switch args[0] {
+	case "availability":
+		return runReportAvailability(ctx, args[1:], stdout, stderr)
+	case "monthly":
+		return runReportMonthly(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "-help", "help":
+		io.WriteString(stdout, usage)
+		return nil
+	}
+	return usageError("unknown subcommand %q (want availability or monthly)", args[0])
+}
+
+// newReporter wires the reports to the owning packages' stores.
+func newReporter(conn *sqlx.DB, policies []*sla.Set, now func() time.Time) *reports.Reporter {
+	inv := assets.NewStore(conn)
+	tickets := maintenance.NewStore(conn, inv, maintenance.Options{})
+	return &reports.Reporter{Inventory: inv, History: probes.NewStore(conn), Tickets: tickets,
+		Field: dispatch.NewStore(conn, inv, tickets), Policies: policies, Now: now}
+}
+
+// reportPeriod reads --from and --to: a date is midnight in the customer's
+// zone and --to a date is included whole; an RFC3339 instant is taken as
+// is (--to exclusive).
+func reportPeriod(from, to string, loc *time.Location) (time.Time, time.Time, error) {
+	parse := func(flag, s string, endOfDay bool) (time.Time, error) {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			return t, nil
+		}
+		d, err := time.ParseInLocation(time.DateOnly, s, loc)
+		if err != nil {
+			return time.Time{}, usageError("%s %q: want a date YYYY-MM-DD or an RFC3339 instant", flag, s)
+		}
+		if endOfDay {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d, nil
+	}
+	f, err := parse("--from", from, false)
+	if err != nil {
+		return f, f, err
+	}
+	t, err := parse("--to", to, true)
+	if err != nil {
+		return f, t, err
+	}
+	if !f.Before(t) {
+		return f, t, usageError("--to must be after --from")
+	}
+	return f, t, nil
+}
+
+func runReportAvailability(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("report availability", "--customer ID --from DATE --to DATE [--device ID] [--format json|csv|table]", `
+Availability of a customer's devices as their contracts count it, over a
+period: covered time (the contract's calendar: 8x5 counts its business hours
+without holidays, 24x7 all), downtime from the recorded transitions (down in
+full, degraded times the policy's factor, unreachable only when the policy
+says the site uplink is ours), time excluded (maintenance windows, outages
+whose ticket was closed as caused by the customer) and availability (0–1),
+per device, site and contract, with the contract's target and credit tier.
+--from and --to are dates in the customer's zone (--to included) or RFC3339
+instants (--to excluded). Disponibilidad según el contrato.`, stdout, stderr)
+	dbf := dbFlags{}
+	dbf.register(fs)
+	customer := fs.String("customer", "", "customer id (required)")
+	from := fs.String("from", "", "first day, YYYY-MM-DD, or an RFC3339 instant (required)")
+	to := fs.String("to", "", "last day (included), YYYY-MM-DD, or an RFC3339 instant (excluded) (required)")
+	device := fs.String("device", "", "only this device")
+	format := fs.String("format", "table", "json, csv or table")
+	file := fs.String("policies", "", "extra policy file (YAML, presets format); its names win")
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageError("unexpected argument %q", fs.Arg(0))
+	case *customer == "" || *from == "" || *to == "":
+		return usageError("--customer, --from and --to are required")
+	case *format != reports.FormatJSON && *format != reports.FormatCSV && *format != reports.FormatTable:
+		return usageError("--format must be json, csv or table, not %q", *format)
+	}
+	policies, err := loadPolicies(*file)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	conn, closeDB, err := dbf.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	cust, err := assets.NewStore(conn).Customer(ctx, assets.Scope{}, *customer)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("no customer %s", *customer)}
+	}
+	f, t, err := reportPeriod(*from, *to, cust.Location())
+	if err != nil {
+		return err
+	}
+	rep, err := newReporter(conn, policies, time.Now).Availability(ctx, reports.AvailabilityQuery{CustomerID: *customer, From: f, To: t, DeviceID: *device})
+	switch {
+	case errors.Is(err, reports.ErrNotFound):
+		return &exitError{code: 1, err: err}
+	case errors.Is(err, reports.ErrInvalid):
+		return usageError("%v", err)
+	case err != nil:
+		return err
+	}
+	return writeAvailability(stdout, rep, *format, cust.Location())
+}
+
+func writeAvailability(w io.Writer, rep reports.Availability, format string, loc *time.Location) error {
+	switch format {
+	case reports.FormatJSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	case reports.FormatCSV:
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"device_id", "site_id", "contract_id", "covered_seconds", "downtime_seconds", "excluded_seconds", "availability"})
+		for _, d := range rep.Devices {
+			cw.Write([]string{d.DeviceID, d.SiteID, d.ContractID, reports.Seconds(d.CoveredSeconds), reports.Seconds(d.DowntimeSeconds),
+				reports.Seconds(d.ExcludedSeconds), strconv.FormatFloat(d.Availability, 'f', -1, 64)})
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "period:\t%s – %s\t\n\n", rep.From.In(loc).Format(time.RFC3339), rep.To.In(loc).Format(time.RFC3339))
+	fmt.Fprintln(tw, "DEVICE\tSITE\tCONTRACT\tCOVERED h\tDOWNTIME s\tEXCLUDED s\tAVAILABILITY\t")
+	for _, d := range rep.Devices {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", d.DeviceID, d.SiteID, d.ContractID, reports.Hours(d.CoveredSeconds),
+			reports.Seconds(d.DowntimeSeconds), reports.Seconds(d.ExcludedSeconds), reports.Percent(d.Availability))
+	}
+	fmt.Fprintln(tw, "\t\t\t\t\t\t\t")
+	fmt.Fprintln(tw, "CONTRACT\tPOLICY\tDEVICES\tCOVERED h\tDOWNTIME s\tAVAILABILITY\tTARGET / CREDIT\t")
+	for _, g := range rep.Contracts {
+		tier := "-"
+		if g.Target != nil {
+			tier = reports.Percent(*g.Target)
+			if *g.TargetMet {
+				tier += " met"
+			} else {
+				tier += " NOT met"
+			}
+		}
+		if g.CreditPercent != nil {
+			tier += fmt.Sprintf(", credit %s %%", strconv.FormatFloat(*g.CreditPercent, 'f', -1, 64))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", g.ID, g.Policy, g.Devices, reports.Hours(g.CoveredSeconds),
+			reports.Seconds(g.DowntimeSeconds), reports.Percent(g.Availability), tier)
+	}
+	return tw.Flush()
+}
+
+func runReportMonthly(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("report monthly", "--customer ID --month YYYY-MM [--format html|pdf|json|csv]", `
+The monthly report a hospital receives, in its language: availability per
+device and site, tickets by severity with response and resolution met or
+breached and by how much, SLA pauses by reason with their hours, visits and
+parts, hour-bank consumption and balance, billable lines. The PDF is printed
+by headless Chromium. Informe mensual del cliente.`, stdout, stderr)
+	dbf := dbFlags{}
+	dbf.register(fs)
+	customer := fs.String("customer", "", "customer id (required)")
+	month := fs.String("month", "", "month, YYYY-MM, in the customer's zone (required)")
+	format := fs.String("format", "html", "html, pdf, json or csv")
+	file := fs.String("policies", "", "extra policy file (YAML, presets format); its names win")
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageError("unexpected argument %q", fs.Arg(0))
+	case *customer == "":
+		return usageError("--customer is required")
+	case !monthPattern.MatchString(*month):
+		return usageError("--month must be YYYY-MM, not %q", *month)
+	case !strings.Contains(" html pdf json csv ", " "+*format+" "):
+		return usageError("--format must be html, pdf, json or csv, not %q", *format)
+	}
+	policies, err := loadPolicies(*file)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	conn, closeDB, err := dbf.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	rep, err := newReporter(conn, policies, time.Now).Monthly(ctx, *customer, *month)
+	switch {
+	case errors.Is(err, reports.ErrNotFound):
+		return &exitError{code: 1, err: err}
+	case errors.Is(err, reports.ErrInvalid):
+		return usageError("%v", err)
+	case err != nil:
+		return err
+	}
+	return rep.Write(ctx, stdout, *format)
+}
