@@ -72,15 +72,15 @@ func monthFixture(t *testing.T) string {
 		state       string
 		from, until time.Time
 	}{
-		{"cl-pacs", "down", at(13, 22, 0), at(14, 10, 0)},    // Friday night: no covered time
-		{"cl-pacs", "down", at(17, 9, 0), at(17, 11, 30)},    // 9000 s
+		{"cl-pacs", "down", at(13, 22, 0), at(14, 10, 0)},     // Friday night: no covered time
+		{"cl-pacs", "down", at(17, 9, 0), at(17, 11, 30)},     // 9000 s
 		{"cl-pacs", "degraded", at(18, 14, 0), at(18, 16, 0)}, // 7200 s × 0.5
-		{"cl-pacs", "down", at(19, 8, 0), at(19, 8, 30)},     // inside the firmware window
-		{"cl-ris", "down", at(7, 2, 0), at(7, 5, 0)},         // Saturday night, 24x7: 10800 s
-		{"cl-ris", "down", at(8, 1, 30), at(8, 2, 30)},       // inside the Sunday window
-		{"cl-ct", "down", at(23, 10, 0), at(24, 10, 0)},      // 8 h Monday + 2 h Tuesday
-		{"cl-ct", "down", at(25, 15, 0), at(25, 17, 0)},      // the customer's doing
-		{"cl-norte-gw", "down", at(26, 9, 0), at(26, 12, 0)}, // the hospital's uplink
+		{"cl-pacs", "down", at(19, 8, 0), at(19, 8, 30)},      // inside the firmware window
+		{"cl-ris", "down", at(7, 2, 0), at(7, 5, 0)},          // Saturday night, 24x7: 10800 s
+		{"cl-ris", "down", at(8, 1, 30), at(8, 2, 30)},        // inside the Sunday window
+		{"cl-ct", "down", at(23, 10, 0), at(24, 10, 0)},       // 8 h Monday + 2 h Tuesday
+		{"cl-ct", "down", at(25, 15, 0), at(25, 17, 0)},       // the customer's doing
+		{"cl-norte-gw", "down", at(26, 9, 0), at(26, 12, 0)},  // the hospital's uplink
 		{"cl-us", "unreachable", at(26, 9, 0), at(26, 12, 0)},
 	} {
 		transition(tr.device, "up", tr.state, tr.from)
