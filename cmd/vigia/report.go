@@ -53,37 +53,6 @@ func newReporter(conn *sqlx.DB, policies []*sla.Set, now func() time.Time) *repo
 		Field: dispatch.NewStore(conn, inv, tickets), Policies: policies, Now: now}
 }
 
-// reportPeriod reads --from and --to: a date is midnight in the customer's
-// zone and --to a date is included whole; an RFC3339 instant is taken as
-// is (--to exclusive).
-func reportPeriod(from, to string, loc *time.Location) (time.Time, time.Time, error) {
-	parse := func(flag, s string, endOfDay bool) (time.Time, error) {
-		if t, err := time.Parse(time.RFC3339, s); err == nil {
-			return t, nil
-		}
-		d, err := time.ParseInLocation(time.DateOnly, s, loc)
-		if err != nil {
-			return time.Time{}, usageError("%s %q: want a date YYYY-MM-DD or an RFC3339 instant", flag, s)
-		}
-		if endOfDay {
-			d = d.AddDate(0, 0, 1)
-		}
-		return d, nil
-	}
-	f, err := parse("--from", from, false)
-	if err != nil {
-		return f, f, err
-	}
-	t, err := parse("--to", to, true)
-	if err != nil {
-		return f, t, err
-	}
-	if !f.Before(t) {
-		return f, t, usageError("--to must be after --from")
-	}
-	return f, t, nil
-}
-
 func runReportAvailability(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("report availability", "--customer ID --from DATE --to DATE [--device ID] [--format json|csv|table]", `
 Availability of a customer's devices as their contracts count it, over a
@@ -132,9 +101,9 @@ instants (--to excluded). Disponibilidad según el contrato.`, stdout, stderr)
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("no customer %s", *customer)}
 	}
-	f, t, err := reportPeriod(*from, *to, cust.Location())
+	f, t, err := reports.ParsePeriod(*from, *to, cust.Location())
 	if err != nil {
-		return err
+		return usageError("--%v", err)
 	}
 	rep, err := newReporter(conn, policies, time.Now).Availability(ctx, reports.AvailabilityQuery{CustomerID: *customer, From: f, To: t, DeviceID: *device})
 	switch {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,10 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/pgtest"
+	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/internal/testpeer"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/sla"
@@ -287,3 +293,75 @@ func pick(got, want any) any {
 }
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// TestAvailabilityAPI: GET /api/v1/availability answers a hospital's user
+// with its own devices' figures, never another customer's, and refuses
+// what it does not understand.
+func TestAvailabilityAPI(t *testing.T) {
+	url := monthFixture(t)
+	ctx := context.Background()
+	conn, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	tokens := auth.NewTokens(conn, clock.Now)
+	mk := func(role, customer, engineer string) string {
+		tok, _, err := tokens.Create(ctx, role+customer, role, customer, engineer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	noc, clinica, engineer := mk(auth.RoleNOC, "", ""), mk(auth.RoleCustomer, "clinica", ""), mk(auth.RoleEngineer, "", "eng-bog")
+	store := assets.NewStore(conn)
+	reg := prometheus.NewRegistry()
+	tickets := maintenance.NewStore(conn, store, maintenance.Options{})
+	h := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: quietLog, assets: store,
+		probes: probes.NewStore(conn), probeMetrics: probes.NewMetrics(reg), tickets: tickets,
+		dispatch: dispatch.NewStore(conn, store, tickets), clock: clock}))
+	get := func(path, token string) (int, string) {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	const month = "from=2026-11-01&to=2026-11-30"
+	tests := []struct {
+		name, path, token string
+		want              int
+		contains          string
+	}{
+		{"the hospital's own, customer implied", "/api/v1/availability?" + month, clinica, 200, `"downtime_seconds": 12600`},
+		{"the hospital's own, named", "/api/v1/availability?customer=clinica&" + month + "&device=cl-ct", clinica, 200, `"downtime_seconds": 36000`},
+		{"NOC names the customer", "/api/v1/availability?customer=clinica&" + month, noc, 200, `"device_id": "cl-ris"`},
+		{"NOC without a customer", "/api/v1/availability?" + month, noc, 400, "customer is required"},
+		{"another customer is not found", "/api/v1/availability?customer=hsr&" + month, clinica, 404, "not_found"},
+		{"a device of nobody", "/api/v1/availability?" + month + "&device=hsr-pacs", clinica, 404, "not_found"},
+		{"engineers read no contract reports", "/api/v1/availability?customer=clinica&" + month, engineer, 403, "forbidden"},
+		{"unknown parameter", "/api/v1/availability?" + month + "&limit=5", clinica, 400, `unknown parameter \"limit\"`},
+		{"repeated parameter", "/api/v1/availability?" + month + "&from=2026-10-01", clinica, 400, "given 2 times"},
+		{"bad date", "/api/v1/availability?from=2026-13-01&to=2026-11-30", clinica, 400, "want a date"},
+		{"missing to", "/api/v1/availability?from=2026-11-01", clinica, 400, "to is required"},
+		{"reversed period", "/api/v1/availability?from=2026-11-30&to=2026-11-01", clinica, 400, "after from"},
+		{"NUL in a value", "/api/v1/availability?from=2026-11-01%00&to=2026-11-30", clinica, 400, "valid text"},
+		{"bad customer id", "/api/v1/availability?customer=Cl%C3%ADnica&" + month, noc, 400, "inventory id"},
+		{"too long a period", "/api/v1/availability?customer=clinica&from=2020-01-01&to=2026-11-30", noc, 400, "400 days"},
+		{"monthly report as JSON", "/api/v1/reports/monthly?month=2026-11&format=json", clinica, 200, `"billable_total_cents": 18000000`},
+		{"monthly report, bad format", "/api/v1/reports/monthly?month=2026-11&format=docx", clinica, 400, "format must be"},
+		{"monthly report, bad month", "/api/v1/reports/monthly?month=2026-13", clinica, 400, "YYYY-MM"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := get(tc.path, tc.token)
+			if code != tc.want || !strings.Contains(body, tc.contains) {
+				t.Errorf("%d %s, want %d with %q", code, body, tc.want, tc.contains)
+			}
+			if tc.token == clinica && strings.Contains(body, "hsr-pacs") && code == 200 {
+				t.Errorf("another customer's device in the answer: %s", body)
+			}
+		})
+	}
+}

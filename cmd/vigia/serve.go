@@ -25,7 +25,9 @@ import (
 	"github.com/vigia-noc/vigia/internal/leader"
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/sla"
 	"github.com/vigia-noc/vigia/probes"
+	"github.com/vigia-noc/vigia/reports"
 )
 
 func init() {
@@ -271,7 +273,9 @@ func httpConfig(d httpDeps) server.Config {
 	c := server.Config{
 		DB: d.conn, Tokens: d.tokens, Registry: d.reg, Log: d.log,
 		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
-			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log)},
+			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log),
+			reports.NewAPI(&reports.Reporter{Inventory: d.assets, History: d.probes, Tickets: d.tickets, Field: d.dispatch,
+				Policies: []*sla.Set{sla.Presets()}, Now: now}, d.log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
 	}
 	if d.console != nil {
