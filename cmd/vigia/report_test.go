@@ -365,3 +365,74 @@ func TestAvailabilityAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestMonthlyMail: last month's report goes to the customer's address on
+// the first working instant of the month (Tuesday 1 December 2026 08:00 on
+// its 8x5 contract; Monday 4 January 2027 after the New Year holiday), in
+// Spanish, once, however many sweeps and mailers run.
+func TestMonthlyMail(t *testing.T) {
+	url := monthFixture(t)
+	ctx := context.Background()
+	conn, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	bogota, _ := time.LoadLocation("America/Bogota")
+	store := assets.NewStore(conn)
+	tickets := maintenance.NewStore(conn, store, maintenance.Options{})
+	var now time.Time
+	mailer := &reports.MonthlyMailer{Customers: store, Outbox: tickets, Portal: "https://vigia.example", Log: quietLog,
+		Reporter: &reports.Reporter{Inventory: store, History: probes.NewStore(conn), Tickets: tickets,
+			Field: dispatch.NewStore(conn, store, tickets), Policies: []*sla.Set{sla.Presets()}, Now: func() time.Time { return now }}}
+	count := func(month string) int {
+		var n int
+		if err := conn.Get(&n, `SELECT count(*) FROM outbox WHERE event_key = $1`, reports.MailKey("clinica", month)); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	steps := []struct {
+		at    time.Time
+		month string
+		want  int
+	}{
+		{time.Date(2026, 12, 1, 7, 59, 0, 0, bogota), "2026-11", 0},
+		{time.Date(2026, 12, 1, 8, 0, 0, 0, bogota), "2026-11", 1},
+		{time.Date(2026, 12, 1, 9, 0, 0, 0, bogota), "2026-11", 1},
+		{time.Date(2026, 12, 20, 9, 0, 0, 0, bogota), "2026-11", 1},
+		{time.Date(2027, 1, 2, 10, 0, 0, 0, bogota), "2026-12", 0}, // Saturday after the New Year holiday
+		{time.Date(2027, 1, 4, 8, 0, 0, 0, bogota), "2026-12", 1},
+	}
+	for _, s := range steps {
+		now = s.at
+		// Two mailers at once, as two instances would between leader
+		// changes: the outbox's key keeps one e-mail.
+		errc := make(chan error, 2)
+		for range 2 {
+			go func() { _, err := mailer.RunDue(ctx, s.at); errc <- err }()
+		}
+		for range 2 {
+			if err := <-errc; err != nil && !strings.Contains(err.Error(), "conflict") {
+				t.Fatal(err)
+			}
+		}
+		if got := count(s.month); got != s.want {
+			t.Fatalf("at %s: %d e-mails for %s, want %d", s.at, got, s.month, s.want)
+		}
+	}
+	var subject, body, recipient string
+	if err := conn.QueryRow(`SELECT subject, body, recipient FROM outbox WHERE event_key = $1`, reports.MailKey("clinica", "2026-11")).
+		Scan(&subject, &body, &recipient); err != nil {
+		t.Fatal(err)
+	}
+	if recipient != "direccion@clinica.example" || subject != "Informe mensual de servicio — Clínica del Río — 2026-11" {
+		t.Errorf("e-mail to %s: %q", recipient, subject)
+	}
+	for _, want := range []string{"Contrato cl-8x5: 97.6190 %", "PACS central (cl-pacs): 98.1481 %", "Sev 2: Abiertos 1; Respuesta cumplida 0 / 1",
+		"Cliente: 24.00 h", "https://vigia.example/api/v1/reports/monthly?month=2026-11&format=pdf"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("e-mail body lacks %q:\n%s", want, body)
+		}
+	}
+}

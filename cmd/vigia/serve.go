@@ -52,6 +52,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	instanceID := fs.String("instance-id", envOr("VIGIA_INSTANCE_ID", defaultInstanceID()),
 		"name of this instance among several sharing one database (env VIGIA_INSTANCE_ID)")
 	leaseTTL := fs.Duration("lease-ttl", 15*time.Second, "probe shard lease: a dead instance's devices are taken over within this time")
+	publicURL := fs.String("public-url", os.Getenv("VIGIA_PUBLIC_URL"),
+		"URL people reach this Vigía at, for links in e-mails such as the monthly report's (env VIGIA_PUBLIC_URL); empty: no link")
 	smtpAddr := fs.String("smtp-addr", os.Getenv("VIGIA_SMTP_ADDR"), "SMTP relay host:port for notifications (env VIGIA_SMTP_ADDR); empty: e-mails wait in the outbox")
 	smtpFrom := fs.String("smtp-from", envOr("VIGIA_SMTP_FROM", "vigia@localhost"), "sender address of notifications (env VIGIA_SMTP_FROM)")
 	smtpUser := fs.String("smtp-user", os.Getenv("VIGIA_SMTP_USER"), "SMTP user (env VIGIA_SMTP_USER; password in VIGIA_SMTP_PASSWORD or VIGIA_SMTP_PASSWORD_FILE)")
@@ -224,6 +226,14 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	defer elector.Resign()
 	background := []func() error{
 		func() error { return maintenance.NewOutageConsumer(tickets, now, log).Run(ctx, time.Second) },
+		func() error {
+			// Last month's report to every customer on the first working
+			// day of the month, through the outbox, once.
+			reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
+				Policies: []*sla.Set{sla.Presets()}, Now: now}
+			return reports.RunMonthlyMail(ctx, &reports.MonthlyMailer{Reporter: reporter, Customers: store, Outbox: tickets,
+				Portal: strings.TrimRight(*publicURL, "/"), Log: log}, elector, now, time.Hour)
+		},
 		func() error {
 			return maintenance.RunScheduled(ctx, maintenance.JobsConfig{Store: tickets,
 				Sender: maintenance.NewSender(conn, mailer, hooks, log), Metrics: ticketMetrics,
