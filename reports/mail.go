@@ -164,4 +164,3 @@ func RunMonthlyMail(ctx context.Context, m *MonthlyMailer, elector gocron.Electo
 	}
 	return nil
 }
-
