@@ -163,7 +163,10 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 
 	users := console.NewUsers(conn, tickets)
-	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Now: now, Log: log})
+	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
+		Policies: []*sla.Set{sla.Presets()}, Now: now}
+	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Now: now, Log: log,
+		Reports: reporter})
 	if err != nil {
 		return err
 	}
@@ -229,8 +232,6 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		func() error {
 			// Last month's report to every customer on the first working
 			// day of the month, through the outbox, once.
-			reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
-				Policies: []*sla.Set{sla.Presets()}, Now: now}
 			return reports.RunMonthlyMail(ctx, &reports.MonthlyMailer{Reporter: reporter, Customers: store, Outbox: tickets,
 				Portal: strings.TrimRight(*publicURL, "/"), Log: log}, elector, now, time.Hour)
 		},
