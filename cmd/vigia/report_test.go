@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -435,4 +437,108 @@ func TestMonthlyMail(t *testing.T) {
 			t.Errorf("e-mail body lacks %q:\n%s", want, body)
 		}
 	}
+}
+
+// TestAvailabilityEndToEnd: a device of a 24x7 contract taken down for a
+// measured interval shows that downtime, within one probe interval, in
+// `vigia report availability` (the state machine confirms down after
+// retries + 1 failures and up after two successes: with one retry both
+// edges lag by one to two intervals).
+func TestAvailabilityEndToEnd(t *testing.T) {
+	url := pgtest.URL(t)
+	bin := buildVigia(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	serveTCP := func(l net.Listener) {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}
+	go serveTCP(ln)
+	_, port, _ := net.SplitHostPort(addr)
+	inventory := filepath.Join(t.TempDir(), "inventory.yaml")
+	if err := os.WriteFile(inventory, []byte(`
+customers:
+  - id: hsr
+    name: Red Hospitalaria San Rafael
+    country: CO
+    time_zone: America/Bogota
+    sites:
+      - id: hsr-central
+        name: Sede Central
+        kind: hospital
+        devices:
+          - id: hsr-ris
+            name: RIS central
+            kind: ris
+            role: core
+            tcp: {host: 127.0.0.1, port: `+port+`}
+            probe: {interval: 1s, retries: 1}
+    contracts:
+      - id: hsr-247
+        sla_policy: imaging-24x7
+        devices: all
+        start: 2026-01-01
+        end: 2035-12-31
+        activated: 2026-01-02
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
+	startServe(t, bin, "--database-url", url, "--import", inventory, "--listen", listen, "--log-level", "warn")
+	conn, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	state := func() string {
+		var s string
+		conn.Get(&s, `SELECT state FROM device_states WHERE device_id = 'hsr-ris'`)
+		return s
+	}
+	waitUntil(t, "the RIS up", 30*time.Second, func() bool { return state() == "up" })
+	from := time.Now()
+	time.Sleep(2 * time.Second)
+
+	ln.Close()
+	down := time.Now()
+	waitUntil(t, "the RIS down", 15*time.Second, func() bool { return state() == "down" })
+	time.Sleep(5 * time.Second)
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	go serveTCP(ln2)
+	measured := time.Since(down)
+	waitUntil(t, "the RIS up again", 15*time.Second, func() bool { return state() == "up" })
+
+	code, out, stderr := runVigia(t, "report", "availability", "--database-url", url, "--customer", "hsr",
+		"--from", from.Format(time.RFC3339Nano), "--to", time.Now().Add(time.Second).Format(time.RFC3339Nano), "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep reports.Availability
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rep.Devices) != 1 || rep.Devices[0].DeviceID != "hsr-ris" {
+		t.Fatalf("devices %+v", rep.Devices)
+	}
+	d := rep.Devices[0]
+	got := time.Duration(d.DowntimeSeconds * float64(time.Second))
+	if diff := got - measured; diff < -time.Second || diff > time.Second {
+		t.Errorf("downtime %s, measured %s: off by more than one probe interval", got, measured)
+	}
+	if d.Availability >= 1 || d.Availability <= 0 || d.ExcludedSeconds != 0 {
+		t.Errorf("report %+v", d)
+	}
+	t.Logf("measured %s, reported %s (covered %gs, availability %g)", measured, got, d.CoveredSeconds, d.Availability)
 }
