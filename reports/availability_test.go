@@ -13,7 +13,9 @@ import (
 // from t0, covered 0–10 and 20–30 (20 h).
 func TestMeasure(t *testing.T) {
 	h := func(x float64) time.Time { return t0.Add(time.Duration(x * float64(time.Hour))) }
-	st := func(state string, a, b float64) probes.StateSpan { return probes.StateSpan{State: state, From: h(a), To: h(b)} }
+	st := func(state string, a, b float64) probes.StateSpan {
+		return probes.StateSpan{State: state, From: h(a), To: h(b)}
+	}
 	ex := func(kind string, a, b float64) exclusion {
 		return exclusion{Exclusion{Kind: kind, Ref: "r"}, span{h(a), h(b)}}
 	}
