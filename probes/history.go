@@ -83,26 +83,7 @@ func (s *Store) StateHistory(ctx context.Context, deviceIDs []string, from, to t
 func (s *Store) WindowsBetween(ctx context.Context, from, to time.Time) ([]*Window, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rows, err := s.db.QueryContext(ctx, `SELECT id, scope, scope_id, reason, starts_at, ends_at, COALESCE(cron, ''),
-		COALESCE(time_zone, ''), COALESCE(duration_seconds, 0) FROM maintenance_windows WHERE ends_at > $1 AND starts_at < $2 ORDER BY id`, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("probes: load maintenance windows: %w", err)
-	}
-	defer rows.Close()
-	var out []*Window
-	for rows.Next() {
-		w := &Window{}
-		var secs int
-		if err := rows.Scan(&w.ID, &w.Scope, &w.ScopeID, &w.Reason, &w.StartsAt, &w.EndsAt, &w.Cron, &w.TimeZone, &secs); err != nil {
-			return nil, fmt.Errorf("probes: load maintenance windows: %w", err)
-		}
-		w.Duration = time.Duration(secs) * time.Second
-		if err := w.compile(); err != nil {
-			return nil, fmt.Errorf("probes: maintenance window %d: %w", w.ID, err)
-		}
-		out = append(out, w)
-	}
-	return out, rows.Err()
+	return s.loadWindows(ctx, `ends_at > $1 AND starts_at < $2`, from, to)
 }
 
 // Spans returns when the window is open within [from, to), in order: its

@@ -8,24 +8,31 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 )
 
-func TestWindowActive(t *testing.T) {
+// testWindows returns a parser of Bogotá times and two compiled windows: a
+// one-off one on a device and a weekly one on a site.
+func testWindows(t *testing.T) (local func(string) time.Time, oneOff, weekly *Window) {
 	bogota, _ := time.LoadLocation("America/Bogota")
-	local := func(s string) time.Time {
+	local = func(s string) time.Time {
 		v, err := time.ParseInLocation("2006-01-02 15:04", s, bogota)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return v
 	}
-	oneOff := &Window{Scope: "device", ScopeID: "ct", StartsAt: local("2026-11-24 08:00"), EndsAt: local("2026-11-24 10:00")}
+	oneOff = &Window{Scope: "device", ScopeID: "ct", StartsAt: local("2026-11-24 08:00"), EndsAt: local("2026-11-24 10:00")}
 	// Every Sunday 02:00-04:00 Bogotá, during December 2026.
-	weekly := &Window{Scope: "site", ScopeID: "s1", StartsAt: local("2026-12-01 00:00"), EndsAt: local("2027-01-01 00:00"),
+	weekly = &Window{Scope: "site", ScopeID: "s1", StartsAt: local("2026-12-01 00:00"), EndsAt: local("2027-01-01 00:00"),
 		Cron: "0 2 * * 0", TimeZone: "America/Bogota", Duration: 2 * time.Hour}
 	for _, w := range []*Window{oneOff, weekly} {
 		if err := w.compile(); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return local, oneOff, weekly
+}
+
+func TestWindowActive(t *testing.T) {
+	local, oneOff, weekly := testWindows(t)
 	tests := []struct {
 		name string
 		w    *Window
@@ -71,23 +78,8 @@ func TestWindowActive(t *testing.T) {
 }
 
 func TestWindowSpans(t *testing.T) {
-	bogota, _ := time.LoadLocation("America/Bogota")
-	local := func(s string) time.Time {
-		v, err := time.ParseInLocation("2006-01-02 15:04", s, bogota)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	oneOff := &Window{Scope: "device", ScopeID: "ct", StartsAt: local("2026-11-24 08:00"), EndsAt: local("2026-11-24 10:00")}
-	// Every Sunday 02:00-04:00 Bogotá, during December 2026.
-	weekly := &Window{Scope: "site", ScopeID: "s1", StartsAt: local("2026-12-01 00:00"), EndsAt: local("2027-01-01 00:00"),
-		Cron: "0 2 * * 0", TimeZone: "America/Bogota", Duration: 2 * time.Hour}
-	for _, w := range []*Window{oneOff, weekly} {
-		if err := w.compile(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	local, oneOff, weekly := testWindows(t)
+	bogota := local("2026-01-01 00:00").Location()
 	tests := []struct {
 		name     string
 		w        *Window

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -12,12 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/maintenance"
-	"github.com/vigia-noc/vigia/maintenance/sla"
 	"github.com/vigia-noc/vigia/probes"
 	"github.com/vigia-noc/vigia/reports"
 )
@@ -45,12 +43,45 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return usageError("unknown subcommand %q (want availability or monthly)", args[0])
 }
 
-// newReporter wires the reports to the owning packages' stores.
-func newReporter(conn *sqlx.DB, policies []*sla.Set, now func() time.Time) *reports.Reporter {
+// reportFlags are the flags both report commands share.
+type reportFlags struct {
+	db                       dbFlags
+	customer, file, logLevel *string
+}
+
+func registerReportFlags(fs *flag.FlagSet) *reportFlags {
+	rf := &reportFlags{}
+	rf.db.register(fs)
+	rf.customer = fs.String("customer", "", "customer id (required)")
+	rf.file = fs.String("policies", "", "extra policy file (YAML, presets format); its names win")
+	rf.logLevel = fs.String("log-level", "warn", "debug, info, warn or error")
+	return rf
+}
+
+// open connects and wires the reports to the owning packages' stores; it
+// also reads the customer (exit status 1 when there is none).
+func (rf *reportFlags) open(ctx context.Context, stderr io.Writer) (*reports.Reporter, assets.Customer, func(), error) {
+	policies, err := loadPolicies(*rf.file)
+	if err != nil {
+		return nil, assets.Customer{}, nil, err
+	}
+	log, err := newLogger(stderr, *rf.logLevel)
+	if err != nil {
+		return nil, assets.Customer{}, nil, err
+	}
+	conn, closeDB, err := rf.db.open(ctx, log)
+	if err != nil {
+		return nil, assets.Customer{}, nil, err
+	}
 	inv := assets.NewStore(conn)
+	cust, err := inv.Customer(ctx, assets.Scope{}, *rf.customer)
+	if err != nil {
+		closeDB()
+		return nil, cust, nil, &exitError{code: 1, err: fmt.Errorf("no customer %s", *rf.customer)}
+	}
 	tickets := maintenance.NewStore(conn, inv, maintenance.Options{})
 	return &reports.Reporter{Inventory: inv, History: probes.NewStore(conn), Tickets: tickets,
-		Field: dispatch.NewStore(conn, inv, tickets), Policies: policies, Now: now}
+		Field: dispatch.NewStore(conn, inv, tickets), Policies: policies, Now: time.Now}, cust, closeDB, nil
 }
 
 func runReportAvailability(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,48 +95,32 @@ whose ticket was closed as caused by the customer) and availability (0–1),
 per device, site and contract, with the contract's target and credit tier.
 --from and --to are dates in the customer's zone (--to included) or RFC3339
 instants (--to excluded). Disponibilidad según el contrato.`, stdout, stderr)
-	dbf := dbFlags{}
-	dbf.register(fs)
-	customer := fs.String("customer", "", "customer id (required)")
+	rf := registerReportFlags(fs)
 	from := fs.String("from", "", "first day, YYYY-MM-DD, or an RFC3339 instant (required)")
 	to := fs.String("to", "", "last day (included), YYYY-MM-DD, or an RFC3339 instant (excluded) (required)")
 	device := fs.String("device", "", "only this device")
 	format := fs.String("format", "table", "json, csv or table")
-	file := fs.String("policies", "", "extra policy file (YAML, presets format); its names win")
-	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return usageError("unexpected argument %q", fs.Arg(0))
-	case *customer == "" || *from == "" || *to == "":
+	case *rf.customer == "" || *from == "" || *to == "":
 		return usageError("--customer, --from and --to are required")
 	case *format != reports.FormatJSON && *format != reports.FormatCSV && *format != reports.FormatTable:
 		return usageError("--format must be json, csv or table, not %q", *format)
 	}
-	policies, err := loadPolicies(*file)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-	conn, closeDB, err := dbf.open(ctx, log)
+	r, cust, closeDB, err := rf.open(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	cust, err := assets.NewStore(conn).Customer(ctx, assets.Scope{}, *customer)
-	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("no customer %s", *customer)}
-	}
 	f, t, err := reports.ParsePeriod(*from, *to, cust.Location())
 	if err != nil {
 		return usageError("--%v", err)
 	}
-	rep, err := newReporter(conn, policies, time.Now).Availability(ctx, reports.AvailabilityQuery{CustomerID: *customer, From: f, To: t, DeviceID: *device})
+	rep, err := r.Availability(ctx, reports.AvailabilityQuery{CustomerID: cust.ID, From: f, To: t, DeviceID: *device})
 	switch {
 	case errors.Is(err, reports.ErrNotFound):
 		return &exitError{code: 1, err: err}
@@ -168,40 +183,28 @@ device and site, tickets by severity with response and resolution met or
 breached and by how much, SLA pauses by reason with their hours, visits and
 parts, hour-bank consumption and balance, billable lines. The PDF is printed
 by headless Chromium. Informe mensual del cliente.`, stdout, stderr)
-	dbf := dbFlags{}
-	dbf.register(fs)
-	customer := fs.String("customer", "", "customer id (required)")
+	rf := registerReportFlags(fs)
 	month := fs.String("month", "", "month, YYYY-MM, in the customer's zone (required)")
 	format := fs.String("format", "html", "html, pdf, json or csv")
-	file := fs.String("policies", "", "extra policy file (YAML, presets format); its names win")
-	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return usageError("unexpected argument %q", fs.Arg(0))
-	case *customer == "":
+	case *rf.customer == "":
 		return usageError("--customer is required")
 	case !monthPattern.MatchString(*month):
 		return usageError("--month must be YYYY-MM, not %q", *month)
 	case !strings.Contains(" html pdf json csv ", " "+*format+" "):
 		return usageError("--format must be html, pdf, json or csv, not %q", *format)
 	}
-	policies, err := loadPolicies(*file)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-	conn, closeDB, err := dbf.open(ctx, log)
+	r, cust, closeDB, err := rf.open(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	rep, err := newReporter(conn, policies, time.Now).Monthly(ctx, *customer, *month)
+	rep, err := r.Monthly(ctx, cust.ID, *month)
 	switch {
 	case errors.Is(err, reports.ErrNotFound):
 		return &exitError{code: 1, err: err}

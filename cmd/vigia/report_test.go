@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,19 +45,12 @@ func monthFixture(t *testing.T) string {
 	t.Helper()
 	url := pgtest.URL(t)
 	ctx := context.Background()
-	conn, err := db.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := openDB(t, url)
 	raw, err := os.ReadFile(filepath.Join(monthTestdata, "inventory.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	file, err := assets.ParseFile("inventory.yaml", raw, assets.ParseOptions{KnownPolicy: func(n string) bool {
-		_, err := sla.Presets().Lookup(n)
-		return err == nil
-	}})
+	file, err := assets.ParseFile("inventory.yaml", raw, parseOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,17 +290,23 @@ func pick(got, want any) any {
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// openDB connects to url for the test's duration.
+func openDB(t *testing.T, url string) *sqlx.DB {
+	t.Helper()
+	conn, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // TestAvailabilityAPI: GET /api/v1/availability answers a hospital's user
 // with its own devices' figures, never another customer's, and refuses
 // what it does not understand.
 func TestAvailabilityAPI(t *testing.T) {
-	url := monthFixture(t)
 	ctx := context.Background()
-	conn, err := db.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := openDB(t, monthFixture(t))
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
 	tokens := auth.NewTokens(conn, clock.Now)
 	mk := func(role, customer, engineer string) string {
@@ -373,13 +373,8 @@ func TestAvailabilityAPI(t *testing.T) {
 // its 8x5 contract; Monday 4 January 2027 after the New Year holiday), in
 // Spanish, once, however many sweeps and mailers run.
 func TestMonthlyMail(t *testing.T) {
-	url := monthFixture(t)
 	ctx := context.Background()
-	conn, err := db.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := openDB(t, monthFixture(t))
 	bogota, _ := time.LoadLocation("America/Bogota")
 	store := assets.NewStore(conn)
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{})
@@ -493,11 +488,7 @@ customers:
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
 	startServe(t, bin, "--database-url", url, "--import", inventory, "--listen", listen, "--log-level", "warn")
-	conn, err := db.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := openDB(t, url)
 	state := func() string {
 		var s string
 		conn.Get(&s, `SELECT state FROM device_states WHERE device_id = 'hsr-ris'`)
