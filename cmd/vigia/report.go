@@ -121,13 +121,8 @@ instants (--to excluded). Disponibilidad según el contrato.`, stdout, stderr)
 		return usageError("--%v", err)
 	}
 	rep, err := r.Availability(ctx, reports.AvailabilityQuery{CustomerID: cust.ID, From: f, To: t, DeviceID: *device})
-	switch {
-	case errors.Is(err, reports.ErrNotFound):
-		return &exitError{code: 1, err: err}
-	case errors.Is(err, reports.ErrInvalid):
-		return usageError("%v", err)
-	case err != nil:
-		return err
+	if err != nil {
+		return reportError(err)
 	}
 	return writeAvailability(stdout, rep, *format, cust.Location())
 }
@@ -205,13 +200,20 @@ by headless Chromium. Informe mensual del cliente.`, stdout, stderr)
 	}
 	defer closeDB()
 	rep, err := r.Monthly(ctx, cust.ID, *month)
+	if err != nil {
+		return reportError(err)
+	}
+	return rep.Write(ctx, stdout, *format)
+}
+
+// reportError maps a report's error to the exit status: 1 for something
+// that is not there, 2 (usage) for a bad request.
+func reportError(err error) error {
 	switch {
 	case errors.Is(err, reports.ErrNotFound):
 		return &exitError{code: 1, err: err}
 	case errors.Is(err, reports.ErrInvalid):
 		return usageError("%v", err)
-	case err != nil:
-		return err
 	}
-	return rep.Write(ctx, stdout, *format)
+	return err
 }
