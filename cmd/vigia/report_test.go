@@ -533,3 +533,47 @@ customers:
 	}
 	t.Logf("measured %s, reported %s (covered %gs, availability %g)", measured, got, d.CoveredSeconds, d.Availability)
 }
+
+// TestReportAvailabilityCommand: the command's formats carry the fixture
+// month's figures, and what it cannot answer exits 1 (nothing there) or 2
+// (usage).
+func TestReportAvailabilityCommand(t *testing.T) {
+	url := monthFixture(t)
+	base := []string{"report", "availability", "--database-url", url, "--customer", "clinica", "--from", "2026-11-01", "--to", "2026-11-30",
+		"--policies", filepath.Join(monthTestdata, "policies.yaml")}
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains []string
+	}{
+		{"csv", append(base, "--format", "csv"), 0, []string{"device_id,site_id,contract_id,covered_seconds,downtime_seconds,excluded_seconds,availability",
+			"cl-pacs,cl-central,cl-8x5,684000,12600,3600,0.981481", "cl-ris,cl-central,cl-247,2592000,10800,36000,0.995775"}},
+		{"table", append(base, "--format", "table"), 0, []string{"98.1481 %", "97.6190 %", "98.0000 % NOT met, credit 5 %"}},
+		{"one device as json", append(base, "--format", "json", "--device", "cl-ct"), 0, []string{`"device_id": "cl-ct"`, `"downtime_seconds": 36000`}},
+		{"instants instead of dates", []string{"report", "availability", "--database-url", url, "--customer", "clinica",
+			"--from", "2026-11-17T09:00:00-05:00", "--to", "2026-11-17T12:00:00-05:00", "--device", "cl-pacs", "--format", "csv"}, 0,
+			[]string{"cl-pacs,cl-central,cl-8x5,10800,9000,0,0.166667"}},
+		{"unknown customer", []string{"report", "availability", "--database-url", url, "--customer", "nadie", "--from", "2026-11-01", "--to", "2026-11-30"}, 1, nil},
+		{"unknown device", append(base, "--device", "cl-nada"), 1, nil},
+		{"bad date", []string{"report", "availability", "--database-url", url, "--customer", "clinica", "--from", "2026-11-31", "--to", "2026-11-30"}, 2, nil},
+		{"reversed period", []string{"report", "availability", "--database-url", url, "--customer", "clinica", "--from", "2026-11-30", "--to", "2026-11-01"}, 2, nil},
+		{"bad format", append(base, "--format", "xml"), 2, nil},
+		{"missing --to", []string{"report", "availability", "--customer", "clinica", "--from", "2026-11-01"}, 2, nil},
+		{"monthly: bad month", []string{"report", "monthly", "--database-url", url, "--customer", "clinica", "--month", "2026-13"}, 2, nil},
+		{"monthly: not started", []string{"report", "monthly", "--database-url", url, "--customer", "clinica", "--month", "2099-01", "--format", "json"}, 2, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runVigia(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s%s", code, tc.code, out, stderr)
+			}
+			for _, want := range tc.contains {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
