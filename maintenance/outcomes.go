@@ -3,6 +3,7 @@ package maintenance
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -62,6 +63,41 @@ func clockOutcomes(sc sla.Schedule, responded, resolved *time.Time) []Outcome {
 		}
 		if o.Margin < 0 {
 			o.Outcome = OutcomeBreached
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// supersededOutcomes lists the clocks a grace restart replaced after they
+// had breached: the severity change ended them late, by as much as the
+// change came after their due instant. (A replaced clock that was not yet
+// due simply gives way to the new one.)
+func supersededOutcomes(p sla.Policy, in sla.Input, sc sla.Schedule) []Outcome {
+	if len(in.Changes) == 0 || (!sc.Response.Grace && !sc.Resolution.Grace) {
+		return nil
+	}
+	changes := slices.Clone(in.Changes)
+	slices.SortStableFunc(changes, func(a, b sla.SeverityChange) int { return a.At.Compare(b.At) })
+	last := changes[len(changes)-1]
+	before := in
+	before.Changes = changes[:len(changes)-1]
+	prev, err := p.Due(before)
+	if err != nil {
+		return nil
+	}
+	var out []Outcome
+	for _, c := range []struct {
+		name      string
+		old       sla.Clock
+		restarted bool
+	}{{ClockResponse, prev.Response, sc.Response.Grace}, {ClockResolution, prev.Resolution, sc.Resolution.Grace}} {
+		if !c.restarted || !c.old.Defined || c.old.Paused || !c.old.Due.Before(last.At) {
+			continue
+		}
+		o := Outcome{Clock: c.name, Outcome: OutcomeBreached, Due: c.old.Due, Stopped: last.At, Margin: c.old.Due.Sub(last.At)}
+		if c.old.Grace {
+			o.Restart = c.old.From
 		}
 		out = append(out, o)
 	}

@@ -199,7 +199,19 @@ func (w *SLAWatcher) one(ctx context.Context, id int64, now time.Time) (int, err
 			}
 			done = append(done, recorded{Mark: m, customer: t.CustomerID, policy: t.SLAPolicy})
 		}
-		for _, o := range clockOutcomes(sc, responded, resolved) {
+		ended := clockOutcomes(sc, responded, resolved)
+		if sc.Response.Grace || sc.Resolution.Grace {
+			p, err := s.policies.Lookup(t.SLAPolicy)
+			if err != nil {
+				return fmt.Errorf("ticket %s: %w", t.Number, err)
+			}
+			in, err := clockInput(ctx, tx, &t)
+			if err != nil {
+				return err
+			}
+			ended = append(ended, supersededOutcomes(p, in, sc)...)
+		}
+		for _, o := range ended {
 			ok, err := s.recordOutcome(ctx, tx, &t, o, now)
 			if err != nil {
 				return err

@@ -86,15 +86,15 @@ func TestSLAWatcher(t *testing.T) {
 			want:     []string{"response breach 0 Tue 00:00", "response warning 0 Mon 20:00"},
 			outcomes: []string{"response breached -1h0m0s"}},
 		// Sev 2: 12 h wall, due Tue 03:00. Raised to Sev 1 at Tue 04:00, whose
-		// 9 h were used up at Tue 00:00: a new clock from Tue 04:00 (wall),
-		// warning Tue 09:00, due Tue 13:00, breached again; acknowledged Tue
-		// 15:00, 2 h late.
+		// 9 h were used up at Tue 00:00: the Sev 2 clock ends there 1 h late,
+		// a new clock runs from Tue 04:00 (wall), warning Tue 09:00, due Tue
+		// 13:00, breached again; acknowledged Tue 15:00, 2 h late.
 		{name: "a restarted clock breached again records a second breach", policy: "imaging-8x5", severity: 2,
 			actions: []action{{h(13), "severity", ActionInput{Severity: 1, Text: "PACS caído"}}, {h(24), "acknowledge", ActionInput{}}},
 			sweeps:  []time.Time{h(12.5), h(25)},
 			want: []string{"response breach 0 Tue 03:00", "response breach 0 Tue 13:00",
 				"response warning 0 Tue 00:00", "response warning 0 Tue 09:00"},
-			outcomes: []string{"response breached -2h0m0s"}},
+			outcomes: []string{"response breached -1h0m0s", "response breached -2h0m0s"}},
 		{name: "a paused clock never breaches", policy: "imaging-8x5", severity: 1,
 			actions: []action{{h(2), "pause", ActionInput{Reason: "customer"}}},
 			sweeps:  []time.Time{h(72)},
