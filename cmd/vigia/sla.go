@@ -285,7 +285,7 @@ func (o dueOutput) writeText(w io.Writer) {
 	fmt.Fprintf(tw, "policy:\t%s (%s)\n", o.Policy, o.Calendar)
 	fmt.Fprintf(tw, "severity:\t%d %s\n", o.Severity, o.SeverityName)
 	fmt.Fprintf(tw, "opened:\t%s\n", o.Opened)
-	fmt.Fprintf(tw, "clock start:\t%s\n", o.ClockStart)
+	fmt.Fprintf(tw, "first working instant:\t%s\n", o.ClockStart)
 	for _, c := range []struct {
 		name string
 		c    clockOutput
@@ -304,6 +304,8 @@ func (o dueOutput) writeText(w io.Writer) {
 		fmt.Fprintf(tw, "%s target:\t%s\n", c.name, c.c.Target)
 		if c.c.Grace {
 			fmt.Fprintf(tw, "%s grace:\trestarted at %s after a severity change\n", c.name, *c.c.From)
+		} else {
+			fmt.Fprintf(tw, "%s counts from:\t%s\n", c.name, *c.c.From)
 		}
 		fmt.Fprintf(tw, "%s due:\t%s\n", c.name, due)
 		if c.c.Warning != nil {
