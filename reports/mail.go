@@ -78,8 +78,8 @@ func (m *MonthlyMailer) firstWorkingInstant(ctx context.Context, c assets.Custom
 }
 
 // RunDue enqueues last month's report of every customer whose first
-// working instant of this month has come; it returns how many e-mails it
-// added.
+// working instant of this month has come and who was in the inventory
+// before the month ended; it returns how many e-mails it added.
 func (m *MonthlyMailer) RunDue(ctx context.Context, now time.Time) (int, error) {
 	customers, err := m.Customers.Customers(ctx, assets.Scope{})
 	if err != nil {
@@ -100,6 +100,9 @@ func (m *MonthlyMailer) RunDue(ctx context.Context, now time.Time) (int, error) 
 			continue
 		}
 		month := start.In(c.Location()).AddDate(0, -1, 0).Format("2006-01")
+		if monthEnd, _ := time.ParseInLocation("2006-01", start.In(c.Location()).Format("2006-01"), c.Location()); !c.CreatedAt.Before(monthEnd) {
+			continue // in the inventory only since: nothing to report for that month
+		}
 		n, err := m.Outbox.EnqueueCustomerEmail(ctx, MailKey(c.ID, month), c.ID, func() (string, string, error) {
 			return m.message(ctx, c.ID, month)
 		}, now)

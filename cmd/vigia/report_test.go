@@ -60,6 +60,8 @@ func monthFixture(t *testing.T) string {
 	if _, err := inv.Import(ctx, file, time.Date(2026, 10, 1, 0, 0, 0, 0, bogota), false); err != nil {
 		t.Fatal(err)
 	}
+	// The hospital has been a customer since October.
+	conn.MustExec(`UPDATE customers SET created_at = $1`, time.Date(2026, 10, 1, 0, 0, 0, 0, bogota))
 
 	// Transitions: every device up since 1 October, then the month's.
 	transition := func(device, from, to string, at time.Time) {
@@ -401,6 +403,9 @@ func TestMonthlyMail(t *testing.T) {
 		{time.Date(2027, 1, 2, 10, 0, 0, 0, bogota), "2026-12", 0}, // Saturday after the New Year holiday
 		{time.Date(2027, 1, 4, 8, 0, 0, 0, bogota), "2026-12", 1},
 	}
+	// A customer imported after November ended gets no report for it.
+	conn.MustExec(`INSERT INTO customers (id, name, country, time_zone, notify_email, created_at) VALUES
+		('nuevo', 'Clínica Nueva', 'CO', 'America/Bogota', 'ti@nueva.example', $1)`, time.Date(2026, 12, 1, 0, 0, 0, 0, bogota))
 	for _, s := range steps {
 		now = s.at
 		// Two mailers at once, as two instances would between leader
@@ -417,6 +422,12 @@ func TestMonthlyMail(t *testing.T) {
 		if got := count(s.month); got != s.want {
 			t.Fatalf("at %s: %d e-mails for %s, want %d", s.at, got, s.month, s.want)
 		}
+	}
+	var nov, dec int
+	conn.Get(&nov, `SELECT count(*) FROM outbox WHERE event_key = $1`, reports.MailKey("nuevo", "2026-11"))
+	conn.Get(&dec, `SELECT count(*) FROM outbox WHERE event_key = $1`, reports.MailKey("nuevo", "2026-12"))
+	if nov != 0 || dec != 1 {
+		t.Errorf("a customer imported on 1 December got %d reports for November (want 0) and %d for December (want 1)", nov, dec)
 	}
 	var subject, body, recipient string
 	if err := conn.QueryRow(`SELECT subject, body, recipient FROM outbox WHERE event_key = $1`, reports.MailKey("clinica", "2026-11")).
