@@ -23,13 +23,15 @@ const RecomputeReason = "SLA due instants recomputed: wall-clock targets now sta
 // tickets moved.
 func (s *Store) RecomputeOpen(ctx context.Context, now time.Time) (int, error) {
 	var ids []int64
-	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM tickets WHERE closed_at IS NULL ORDER BY id`); err != nil {
+	listCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.db.SelectContext(listCtx, &ids, `SELECT id FROM tickets WHERE closed_at IS NULL ORDER BY id`); err != nil {
 		return 0, fmt.Errorf("maintenance: recompute: list open tickets: %w", err)
 	}
 	moved := 0
 	var errs []error
 	for _, id := range ids {
-		err := s.inTx(ctx, fmt.Sprintf("recompute ticket %d", id), func(tx *sqlx.Tx) error {
+		err := s.inTxWithin(ctx, 10*time.Second, fmt.Sprintf("recompute ticket %d", id), func(ctx context.Context, tx *sqlx.Tx) error {
 			t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = $1 AND closed_at IS NULL FOR UPDATE`, id))
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil
@@ -72,4 +74,11 @@ func sameInstants(a, b [4]*time.Time) bool {
 		}
 	}
 	return true
+}
+
+// inTxWithin is inTx bounded by a deadline of d.
+func (s *Store) inTxWithin(ctx context.Context, d time.Duration, what string, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return s.inTx(ctx, what, func(tx *sqlx.Tx) error { return fn(ctx, tx) })
 }

@@ -17,6 +17,8 @@ import (
 // no-op. It returns how many rows it added (0 also when the customer has no
 // address).
 func (s *Store) EnqueueCustomerEmail(ctx context.Context, key, customerID string, build func() (subject, body string, err error), at time.Time) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // build reads a whole month
+	defer cancel()
 	added := 0
 	err := s.inTx(ctx, "enqueue "+key, func(tx *sqlx.Tx) error {
 		var addrs string
