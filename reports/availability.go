@@ -109,6 +109,9 @@ type Exclusion struct {
 const (
 	ExcludedWindow   = "maintenance_window"
 	ExcludedCustomer = "customer_caused"
+	// ExcludedUnmonitored is time no probe result covers (before a device's
+	// first check): neither held for nor against it.
+	ExcludedUnmonitored = "not_monitored"
 )
 
 // GroupAvailability adds up devices: a contract or a site.
@@ -150,8 +153,9 @@ type AvailabilityQuery struct {
 //   - covered time follows the contract's policy calendar (8x5 counts its
 //     working hours, holidays excluded; 24x7 all), within the contract's
 //     dates;
-//   - excluded time is covered time in a maintenance window, or in an
-//     outage whose ticket was closed as caused by the customer;
+//   - excluded time is covered time in a maintenance window, in an outage
+//     whose ticket was closed as caused by the customer, or before the
+//     device's first probe result;
 //   - downtime is covered, not excluded time the recorded transitions put
 //     the device down (in full), degraded (times the policy's factor) or
 //     unreachable (only when the policy says the site uplink is ours);
@@ -347,6 +351,11 @@ func weight(state string, a *sla.Availability) float64 {
 // measure is the arithmetic of one device, on spans already fetched.
 func measure(d assets.Device, k assets.Contract, p sla.Policy, covered []span, states []probes.StateSpan, excl []exclusion) DeviceAvailability {
 	out := DeviceAvailability{DeviceID: d.ID, DeviceName: d.Name, SiteID: d.SiteID, ContractID: k.ID, Policy: p.Name, Exclusions: []Exclusion{}}
+	for _, s := range states {
+		if s.State == "unknown" {
+			excl = append(excl, exclusion{Exclusion{Kind: ExcludedUnmonitored}, span{s.From, s.To}})
+		}
+	}
 	var all []span
 	for _, e := range excl {
 		in := intersect(covered, []span{e.span})

@@ -41,6 +41,8 @@ func TestMeasure(t *testing.T) {
 		{"overlapping exclusions are counted once", half, []probes.StateSpan{st("down", 0, 2)},
 			[]exclusion{ex(ExcludedWindow, 0, 4), ex(ExcludedCustomer, 2, 6)}, 0, 6, 1, 2},
 		{"an exclusion outside covered time is not listed", half, nil, []exclusion{ex(ExcludedWindow, 12, 18)}, 0, 0, 1, 0},
+		{"time before the first probe result is not counted", half, []probes.StateSpan{st("unknown", 0, 5), st("down", 5, 6), st("up", 6, 30)},
+			nil, 1, 5, 0.933333, 1},
 		{"everything excluded", half, []probes.StateSpan{st("down", 0, 30)}, []exclusion{ex(ExcludedWindow, 0, 30)}, 0, 20, 1, 1},
 	}
 	for _, tc := range tests {
