@@ -16,6 +16,9 @@ type Customer struct {
 	TimeZone  string     `db:"time_zone" json:"time_zone"`
 	Language  string     `db:"language" json:"language"`
 	RetiredAt *time.Time `db:"retired_at" json:"retired_at,omitempty"`
+	// CreatedAt is when the customer first entered the inventory (reports
+	// are not sent for months that ended before it).
+	CreatedAt time.Time `db:"created_at" json:"-"`
 }
 
 // Location returns the customer's time zone (UTC if it cannot be loaded,

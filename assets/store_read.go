@@ -21,7 +21,7 @@ type DeviceFilter struct {
 // Customers lists the customers in scope.
 func (s *Store) Customers(ctx context.Context, sc Scope) ([]Customer, error) {
 	var out []Customer
-	err := s.db.SelectContext(ctx, &out, `SELECT id, name, country, time_zone, language, retired_at
+	err := s.db.SelectContext(ctx, &out, `SELECT id, name, country, time_zone, language, retired_at, created_at
 		FROM customers WHERE ($1 = '' OR id = $1) ORDER BY id`, sc.CustomerID)
 	if err != nil {
 		return nil, fmt.Errorf("assets: list customers: %w", err)
@@ -32,7 +32,7 @@ func (s *Store) Customers(ctx context.Context, sc Scope) ([]Customer, error) {
 // Customer returns one customer in scope.
 func (s *Store) Customer(ctx context.Context, sc Scope, id string) (Customer, error) {
 	var c Customer
-	err := s.db.GetContext(ctx, &c, `SELECT id, name, country, time_zone, language, retired_at
+	err := s.db.GetContext(ctx, &c, `SELECT id, name, country, time_zone, language, retired_at, created_at
 		FROM customers WHERE id = $1 AND ($2 = '' OR id = $2)`, id, sc.CustomerID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, ErrNotFound

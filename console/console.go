@@ -31,6 +31,7 @@ import (
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/reports"
 )
 
 //go:embed templates/*.html
@@ -65,6 +66,9 @@ type Config struct {
 	// Location is where staff read times (default time.Local); customers
 	// read them in their own time zone.
 	Location *time.Location
+	// Reports builds the monthly report the portal offers for download
+	// (nil: not offered).
+	Reports *reports.Reporter
 }
 
 // Console serves the web console.
@@ -138,6 +142,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	cust := []string{auth.RoleCustomer}
 	mux.Handle("GET /console/portal", c.handle(cust, c.portal))
 	mux.Handle("GET /console/portal/tickets/new", c.handle(cust, c.newTicketForm))
+	mux.Handle("GET /console/portal/reports/monthly", c.handle(cust, c.portalReport))
 	mux.Handle("POST /console/portal/tickets", c.handle(cust, c.createTicket))
 	mux.Handle("GET /console/portal/tickets/{ref}", c.handle(cust, c.portalTicket))
 	mux.Handle("POST /console/portal/tickets/{ref}/act", c.handle(cust, c.portalAct))

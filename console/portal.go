@@ -51,6 +51,7 @@ func (c *Console) portal(rq *request) error {
 	}
 	c.render(rq, http.StatusOK, "portal", translate(rq.lang, "portal.title", cu.Name), map[string]any{
 		"Customer": cu, "Devices": devices, "Counts": countStates(devices), "Open": open, "Closed": closed,
+		"Reports": c.cfg.Reports != nil, "Months": reportMonths(rq.now, cu.Location()), "Formats": reportFormats,
 	})
 	return nil
 }

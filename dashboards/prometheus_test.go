@@ -245,7 +245,7 @@ func TestPanelsAnswerFromRealPrometheus(t *testing.T) {
 	}
 	waitFor(t, "the CT down, its outage and its ticket in Prometheus", 45*time.Second, func() (bool, error) {
 		for _, q := range []string{`vigia_device_state{device="hsr-ct", state="down"} == 1`, `vigia_outages_open{kind="device"} == 1`,
-			`vigia_tickets_open{severity="2"}`, `vigia_sla_breaches_total`} {
+			`vigia_tickets_open{severity="2"}`, `vigia_sla_breaches_total`, `vigia_sla_outcomes_total{outcome="met"}`} {
 			if n, err := promQuery(promBase, q); n == 0 {
 				return false, fmt.Errorf("%s: %d series, %v", q, n, err)
 			}
@@ -373,6 +373,11 @@ func produceTicketsAndDispatch(t *testing.T, conn *sqlx.DB, inv *assets.Store, n
 	tk, err := tickets.Create(ctx, staff, maintenance.CreateInput{CustomerID: "hsr", DeviceIDs: []string{"hsr-mr"}, Severity: 3,
 		Title: "Bobina de cabeza con artefactos"}, now.Add(-time.Hour))
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Acknowledged within its 18 business hours: the watcher records the
+	// response clock as met (vigia_sla_outcomes_total).
+	if _, err := tickets.Act(ctx, staff, tk.Number, "acknowledge", maintenance.ActionInput{}, now.Add(-55*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	ds := dispatch.NewStore(conn, inv, tickets)

@@ -23,7 +23,8 @@ func NewMetrics(reg prometheus.Registerer, db *sqlx.DB) *Metrics {
 		Name: "vigia_sla_breaches_total",
 		Help: "SLA breaches recorded, by customer, policy and clock (response or resolution).",
 	}, []string{"customer", "policy", "clock"})}
-	reg.MustRegister(m.breaches, &ticketCollector{db: db, timeout: 5 * time.Second})
+	reg.MustRegister(m.breaches, &ticketCollector{db: db, timeout: 5 * time.Second},
+		&outcomeCollector{db: db, timeout: 5 * time.Second})
 	return m
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
@@ -33,6 +34,18 @@ type Mark struct {
 	Kind    string    `json:"kind"`
 	Level   int       `json:"level,omitempty"`
 	Instant time.Time `json:"instant"`
+	// Restart is the instant a clock restarted by a severity change (grace)
+	// counts from; zero for the clock that started with the ticket. A
+	// restarted clock is a clock of its own: its breach is recorded again.
+	Restart time.Time `json:"restart,omitzero"`
+}
+
+// restartValue is the restart_at column value of a clock.
+func restartValue(t time.Time) any {
+	if t.IsZero() {
+		return "-infinity"
+	}
+	return t
 }
 
 // SLAWatcher records the SLA warnings, escalations and breaches that
@@ -72,21 +85,25 @@ func dueMarks(sc sla.Schedule, responded, resolved *time.Time, now time.Time) []
 		if !c.c.Defined {
 			continue
 		}
+		var restart time.Time
+		if c.c.Grace {
+			restart = c.c.From
+		}
 		until := now
 		if c.stop != nil && c.stop.Before(now) {
 			until = *c.stop
 		}
 		passed := func(at time.Time) bool { return !at.IsZero() && until.After(at) }
 		if passed(c.c.Warning) {
-			out = append(out, Mark{Clock: c.name, Kind: MarkWarning, Instant: c.c.Warning})
+			out = append(out, Mark{Clock: c.name, Kind: MarkWarning, Instant: c.c.Warning, Restart: restart})
 		}
 		for _, e := range c.c.Escalations {
 			if passed(e.At) {
-				out = append(out, Mark{Clock: c.name, Kind: MarkEscalation, Level: e.Level, Instant: e.At})
+				out = append(out, Mark{Clock: c.name, Kind: MarkEscalation, Level: e.Level, Instant: e.At, Restart: restart})
 			}
 		}
 		if !c.c.Paused && passed(c.c.Due) {
-			out = append(out, Mark{Clock: c.name, Kind: MarkBreach, Instant: c.c.Due})
+			out = append(out, Mark{Clock: c.name, Kind: MarkBreach, Instant: c.c.Due, Restart: restart})
 		}
 	}
 	return out
@@ -148,6 +165,7 @@ type recorded struct {
 func (w *SLAWatcher) one(ctx context.Context, id int64, now time.Time) (int, error) {
 	s := w.store
 	var done []recorded
+	outcomes := 0
 	err := s.inTx(ctx, fmt.Sprintf("sla watch ticket %d", id), func(tx *sqlx.Tx) error {
 		t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = $1 FOR UPDATE SKIP LOCKED`, id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -163,9 +181,9 @@ func (w *SLAWatcher) one(ctx context.Context, id int64, now time.Time) (int, err
 		responded, resolved := stops(&t)
 		for _, m := range dueMarks(sc, responded, resolved, now) {
 			var markID int64
-			err := tx.QueryRowContext(ctx, `INSERT INTO sla_marks (ticket_id, clock, kind, level, instant, customer_id, sla_policy, severity, recorded_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (ticket_id, clock, kind, level) DO NOTHING RETURNING id`,
-				t.ID, m.Clock, m.Kind, m.Level, m.Instant, t.CustomerID, t.SLAPolicy, t.Severity, now).Scan(&markID)
+			err := tx.QueryRowContext(ctx, `INSERT INTO sla_marks (ticket_id, clock, kind, level, instant, customer_id, sla_policy, severity, recorded_at, restart_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (ticket_id, clock, kind, level, restart_at) DO NOTHING RETURNING id`,
+				t.ID, m.Clock, m.Kind, m.Level, m.Instant, t.CustomerID, t.SLAPolicy, t.Severity, now, restartValue(m.Restart)).Scan(&markID)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -181,6 +199,27 @@ func (w *SLAWatcher) one(ctx context.Context, id int64, now time.Time) (int, err
 			}
 			done = append(done, recorded{Mark: m, customer: t.CustomerID, policy: t.SLAPolicy})
 		}
+		ended := clockOutcomes(sc, responded, resolved)
+		if sc.Response.Grace || sc.Resolution.Grace {
+			p, err := s.policies.Lookup(t.SLAPolicy)
+			if err != nil {
+				return fmt.Errorf("ticket %s: %w", t.Number, err)
+			}
+			in, err := clockInput(ctx, tx, &t)
+			if err != nil {
+				return err
+			}
+			ended = append(ended, supersededOutcomes(p, in, sc)...)
+		}
+		for _, o := range ended {
+			ok, err := s.recordOutcome(ctx, tx, &t, o, now)
+			if err != nil {
+				return err
+			}
+			if ok {
+				outcomes++
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -192,7 +231,7 @@ func (w *SLAWatcher) one(ctx context.Context, id int64, now time.Time) (int, err
 		}
 		w.log.Info("sla mark recorded", "ticket", id, "clock", r.Clock, "kind", r.Kind, "level", r.Level, "instant", r.Instant)
 	}
-	return len(done), nil
+	return len(done) + outcomes, nil
 }
 
 func markText(m Mark, t *Ticket) string {
@@ -212,6 +251,9 @@ func (s *Store) notifyNOC(ctx context.Context, tx *sqlx.Tx, t *Ticket, m Mark, a
 		return nil
 	}
 	key := fmt.Sprintf("ticket:%s:sla:%s:%s:%d", t.Number, m.Clock, m.Kind, m.Level)
+	if !m.Restart.IsZero() {
+		key += ":restart:" + m.Restart.UTC().Format(time.RFC3339)
+	}
 	text := markText(m, t)
 	payload, err := json.Marshal(map[string]any{"event": key, "kind": "sla_" + m.Kind, "ticket": t.Number, "ticket_id": t.ID,
 		"customer": t.CustomerID, "site": t.SiteID, "devices": t.DeviceIDs, "severity": t.Severity, "status": t.Status,
@@ -231,7 +273,8 @@ func (s *Store) notifyNOC(ctx context.Context, tx *sqlx.Tx, t *Ticket, m Mark, a
 
 // Marks returns the SLA marks of a ticket, in the order they were recorded.
 func (s *Store) Marks(ctx context.Context, ticketID int64) ([]Mark, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT clock, kind, level, instant FROM sla_marks WHERE ticket_id = $1 ORDER BY id`, ticketID)
+	rows, err := s.db.QueryContext(ctx, `SELECT clock, kind, level, instant,
+		CASE WHEN restart_at = '-infinity' THEN NULL ELSE restart_at END FROM sla_marks WHERE ticket_id = $1 ORDER BY id`, ticketID)
 	if err != nil {
 		return nil, fmt.Errorf("maintenance: sla marks of %d: %w", ticketID, err)
 	}
@@ -239,9 +282,11 @@ func (s *Store) Marks(ctx context.Context, ticketID int64) ([]Mark, error) {
 	out := []Mark{}
 	for rows.Next() {
 		var m Mark
-		if err := rows.Scan(&m.Clock, &m.Kind, &m.Level, &m.Instant); err != nil {
+		var restart pq.NullTime
+		if err := rows.Scan(&m.Clock, &m.Kind, &m.Level, &m.Instant, &restart); err != nil {
 			return nil, fmt.Errorf("maintenance: sla marks of %d: %w", ticketID, err)
 		}
+		m.Restart = restart.Time
 		out = append(out, m)
 	}
 	return out, rows.Err()

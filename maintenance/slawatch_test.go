@@ -63,6 +63,7 @@ func TestSLAWatcher(t *testing.T) {
 		actions  []action
 		sweeps   []time.Time
 		want     []string
+		outcomes []string // "CLOCK OUTCOME MARGIN"
 	}{
 		{name: "before the warning nothing", policy: "imaging-8x5", severity: 1,
 			sweeps: []time.Time{h(4.99)}, want: []string{}},
@@ -74,15 +75,26 @@ func TestSLAWatcher(t *testing.T) {
 			sweeps: []time.Time{h(9)}, want: []string{"response warning 0 Mon 20:00"}},
 		{name: "closed without acknowledgement: the clocks stopped at closing", policy: "imaging-8x5", severity: 1,
 			actions: []action{{h(1), "close", ActionInput{Reason: CloseDuplicate}}},
-			sweeps:  []time.Time{h(20)}, want: []string{}},
+			sweeps:  []time.Time{h(20)}, want: []string{}, outcomes: []string{"response met 8h0m0s"}},
 		{name: "acknowledgement between warning and due stops the response clock", policy: "imaging-8x5", severity: 1,
 			actions: []action{{h(6), "acknowledge", ActionInput{}}},
 			sweeps:  []time.Time{h(5.5), h(11)},
-			want:    []string{"response warning 0 Mon 20:00"}},
+			want:    []string{"response warning 0 Mon 20:00"}, outcomes: []string{"response met 3h0m0s"}},
 		{name: "a late acknowledgement still breached, seen by a later sweep", policy: "imaging-8x5", severity: 1,
-			actions: []action{{h(10), "acknowledge", ActionInput{}}},
-			sweeps:  []time.Time{h(11)},
-			want:    []string{"response breach 0 Tue 00:00", "response warning 0 Mon 20:00"}},
+			actions:  []action{{h(10), "acknowledge", ActionInput{}}},
+			sweeps:   []time.Time{h(11)},
+			want:     []string{"response breach 0 Tue 00:00", "response warning 0 Mon 20:00"},
+			outcomes: []string{"response breached -1h0m0s"}},
+		// Sev 2: 12 h wall, due Tue 03:00. Raised to Sev 1 at Tue 04:00, whose
+		// 9 h were used up at Tue 00:00: the Sev 2 clock ends there 1 h late,
+		// a new clock runs from Tue 04:00 (wall), warning Tue 09:00, due Tue
+		// 13:00, breached again; acknowledged Tue 15:00, 2 h late.
+		{name: "a restarted clock breached again records a second breach", policy: "imaging-8x5", severity: 2,
+			actions: []action{{h(13), "severity", ActionInput{Severity: 1, Text: "PACS caído"}}, {h(24), "acknowledge", ActionInput{}}},
+			sweeps:  []time.Time{h(12.5), h(25)},
+			want: []string{"response breach 0 Tue 03:00", "response breach 0 Tue 13:00",
+				"response warning 0 Tue 00:00", "response warning 0 Tue 09:00"},
+			outcomes: []string{"response breached -1h0m0s", "response breached -2h0m0s"}},
 		{name: "a paused clock never breaches", policy: "imaging-8x5", severity: 1,
 			actions: []action{{h(2), "pause", ActionInput{Reason: "customer"}}},
 			sweeps:  []time.Time{h(72)},
@@ -100,13 +112,15 @@ func TestSLAWatcher(t *testing.T) {
 			want: []string{"resolution breach 0 Mon 17:00", "resolution escalation 2 Mon 15:30",
 				"resolution escalation 3 Mon 16:00", "response breach 0 Mon 16:00"}},
 		{name: "desk-standard solved at level 2 stops both clocks", policy: "desk-standard", severity: 1,
-			actions: []action{{h(0.75), "solve", ActionInput{Text: "reiniciado"}}},
-			sweeps:  []time.Time{h(48)},
-			want:    []string{"resolution escalation 2 Mon 15:30"}},
+			actions:  []action{{h(0.75), "solve", ActionInput{Text: "reiniciado"}}},
+			sweeps:   []time.Time{h(48)},
+			want:     []string{"resolution escalation 2 Mon 15:30"},
+			outcomes: []string{"resolution met 1h15m0s", "response met 15m0s"}},
 		{name: "desk-standard reopened: the resolution clock runs again", policy: "desk-standard", severity: 1,
-			actions: []action{{h(0.75), "solve", ActionInput{Text: "reiniciado"}}, {h(0.9), "reopen", ActionInput{Text: "sigue"}}},
-			sweeps:  []time.Time{h(2.5)},
-			want:    []string{"resolution breach 0 Mon 17:00", "resolution escalation 2 Mon 15:30", "resolution escalation 3 Mon 16:00"}},
+			actions:  []action{{h(0.75), "solve", ActionInput{Text: "reiniciado"}}, {h(0.9), "reopen", ActionInput{Text: "sigue"}}},
+			sweeps:   []time.Time{h(2.5)},
+			want:     []string{"resolution breach 0 Mon 17:00", "resolution escalation 2 Mon 15:30", "resolution escalation 3 Mon 16:00"},
+			outcomes: []string{"response met 15m0s"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,16 +129,23 @@ func TestSLAWatcher(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			w := NewSLAWatcher(f.store, NewMetrics(reg, f.db), quiet)
 			tk := f.open(t, "acme-pacs", tc.severity, monday15)
-			for _, a := range tc.actions {
-				f.act(t, tk, a.name, a.in, a.at)
-			}
+			// Actions and sweeps happen in time order (an action first when
+			// both fall on the same instant).
 			total := 0
+			actions := tc.actions
 			for _, at := range tc.sweeps {
+				for len(actions) > 0 && !actions[0].at.After(at) {
+					f.act(t, tk, actions[0].name, actions[0].in, actions[0].at)
+					actions = actions[1:]
+				}
 				n, err := w.RunDue(context.Background(), at)
 				if err != nil {
 					t.Fatal(err)
 				}
 				total += n
+			}
+			for _, a := range actions {
+				f.act(t, tk, a.name, a.in, a.at)
 			}
 			marks, err := f.store.Marks(context.Background(), tk.ID)
 			if err != nil {
@@ -133,11 +154,25 @@ func TestSLAWatcher(t *testing.T) {
 			if got := markStrings(marks); !slices.Equal(got, tc.want) {
 				t.Fatalf("marks %q, want %q", got, tc.want)
 			}
-			if total != len(tc.want) {
-				t.Errorf("sweeps reported %d marks, want %d", total, len(tc.want))
+			if total != len(tc.want)+len(tc.outcomes) {
+				t.Errorf("sweeps reported %d marks and outcomes, want %d", total, len(tc.want)+len(tc.outcomes))
 			}
-			if n := f.count(t, `SELECT count(*) FROM ticket_events WHERE ticket_id = $1 AND kind LIKE 'sla_%'`, tk.ID); n != len(tc.want) {
+			if n := f.count(t, `SELECT count(*) FROM ticket_events WHERE ticket_id = $1 AND kind IN ('sla_warning', 'sla_escalation', 'sla_breach')`, tk.ID); n != len(tc.want) {
 				t.Errorf("%d timeline entries, want %d", n, len(tc.want))
+			}
+			var got []string
+			if err := f.db.Select(&got, `SELECT clock || ' ' || outcome || ' ' || (margin_seconds * interval '1 second')::text
+				FROM sla_outcomes WHERE ticket_id = $1 ORDER BY 1`, tk.ID); err != nil {
+				t.Fatal(err)
+			}
+			if want := formatOutcomes(tc.outcomes); !slices.Equal(got, want) {
+				t.Errorf("outcomes %q, want %q", got, want)
+			}
+			if n := f.count(t, `SELECT count(*) FROM ticket_events WHERE ticket_id = $1 AND kind IN ('sla_met', 'sla_breached')`, tk.ID); n != len(tc.outcomes) {
+				t.Errorf("%d outcome timeline entries, want %d", n, len(tc.outcomes))
+			}
+			if got := sumMetric(t, reg, "vigia_sla_outcomes_total", nil); got != float64(len(tc.outcomes)) {
+				t.Errorf("vigia_sla_outcomes_total %v, want %d", got, len(tc.outcomes))
 			}
 			if n := f.count(t, `SELECT count(*) FROM outbox WHERE ticket_id = $1 AND event_key LIKE '%:sla:%' AND channel = 'webhook'`, tk.ID); n != len(tc.want) {
 				t.Errorf("%d NOC notifications, want %d", n, len(tc.want))
@@ -156,6 +191,26 @@ func TestSLAWatcher(t *testing.T) {
 			}
 		})
 	}
+}
+
+// formatOutcomes writes "response met 3h0m0s" the way PostgreSQL prints
+// the margin as an interval ("03:00:00", "-01:00:00"), sorted.
+func formatOutcomes(in []string) []string {
+	out := []string{}
+	for _, o := range in {
+		f := strings.Fields(o)
+		d, err := time.ParseDuration(f[2])
+		if err != nil {
+			panic(err)
+		}
+		sign := ""
+		if d < 0 {
+			sign, d = "-", -d
+		}
+		out = append(out, fmt.Sprintf("%s %s %s%02d:%02d:%02d", f[0], f[1], sign, int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // TestSLAWatcherConcurrent: watchers sweeping together record each mark,

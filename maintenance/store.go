@@ -532,6 +532,7 @@ type ScheduleView struct {
 type ClockView struct {
 	Defined     bool       `json:"defined"`
 	Target      string     `json:"target,omitempty"`
+	From        *time.Time `json:"from,omitempty"` // the instant the clock counts from
 	Due         *time.Time `json:"due,omitempty"`
 	Warning     *time.Time `json:"warning,omitempty"`
 	Paused      bool       `json:"paused,omitempty"`
@@ -559,7 +560,7 @@ func viewSchedule(sc sla.Schedule, t *Ticket, now time.Time) ScheduleView {
 }
 
 func viewClock(c sla.Clock, done *time.Time, now time.Time) ClockView {
-	v := ClockView{Defined: c.Defined, Due: timePtr(c.Due), Warning: timePtr(c.Warning), Paused: c.Paused, DoneAt: done}
+	v := ClockView{Defined: c.Defined, From: timePtr(c.From), Due: timePtr(c.Due), Warning: timePtr(c.Warning), Paused: c.Paused, DoneAt: done}
 	if !c.Defined {
 		return v
 	}

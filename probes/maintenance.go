@@ -87,8 +87,13 @@ func (w *Window) Covers(d assets.Device) bool {
 
 // Windows loads the windows that have not ended by now.
 func (s *Store) Windows(ctx context.Context, now time.Time) ([]*Window, error) {
+	return s.loadWindows(ctx, `ends_at > $1`, now)
+}
+
+// loadWindows loads and compiles the windows matching where.
+func (s *Store) loadWindows(ctx context.Context, where string, args ...any) ([]*Window, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, scope, scope_id, reason, starts_at, ends_at, COALESCE(cron, ''),
-		COALESCE(time_zone, ''), COALESCE(duration_seconds, 0) FROM maintenance_windows WHERE ends_at > $1 ORDER BY id`, now)
+		COALESCE(time_zone, ''), COALESCE(duration_seconds, 0) FROM maintenance_windows WHERE `+where+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("probes: load maintenance windows: %w", err)
 	}

@@ -1,30 +1,38 @@
 package probes
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
 )
 
-func TestWindowActive(t *testing.T) {
+// testWindows returns a parser of Bogotá times and two compiled windows: a
+// one-off one on a device and a weekly one on a site.
+func testWindows(t *testing.T) (local func(string) time.Time, oneOff, weekly *Window) {
 	bogota, _ := time.LoadLocation("America/Bogota")
-	local := func(s string) time.Time {
+	local = func(s string) time.Time {
 		v, err := time.ParseInLocation("2006-01-02 15:04", s, bogota)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return v
 	}
-	oneOff := &Window{Scope: "device", ScopeID: "ct", StartsAt: local("2026-11-24 08:00"), EndsAt: local("2026-11-24 10:00")}
+	oneOff = &Window{Scope: "device", ScopeID: "ct", StartsAt: local("2026-11-24 08:00"), EndsAt: local("2026-11-24 10:00")}
 	// Every Sunday 02:00-04:00 Bogotá, during December 2026.
-	weekly := &Window{Scope: "site", ScopeID: "s1", StartsAt: local("2026-12-01 00:00"), EndsAt: local("2027-01-01 00:00"),
+	weekly = &Window{Scope: "site", ScopeID: "s1", StartsAt: local("2026-12-01 00:00"), EndsAt: local("2027-01-01 00:00"),
 		Cron: "0 2 * * 0", TimeZone: "America/Bogota", Duration: 2 * time.Hour}
 	for _, w := range []*Window{oneOff, weekly} {
 		if err := w.compile(); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return local, oneOff, weekly
+}
+
+func TestWindowActive(t *testing.T) {
+	local, oneOff, weekly := testWindows(t)
 	tests := []struct {
 		name string
 		w    *Window
@@ -66,5 +74,35 @@ func TestWindowActive(t *testing.T) {
 		if err := w.compile(); err == nil {
 			t.Errorf("bad window %d accepted", i)
 		}
+	}
+}
+
+func TestWindowSpans(t *testing.T) {
+	local, oneOff, weekly := testWindows(t)
+	bogota := local("2026-01-01 00:00").Location()
+	tests := []struct {
+		name     string
+		w        *Window
+		from, to string
+		want     []string
+	}{
+		{"one-off inside the period", oneOff, "2026-11-01 00:00", "2026-12-01 00:00", []string{"2026-11-24 08:00/10:00"}},
+		{"one-off clipped by the period", oneOff, "2026-11-24 09:00", "2026-11-24 09:30", []string{"2026-11-24 09:00/09:30"}},
+		{"one-off outside", oneOff, "2026-11-25 00:00", "2026-11-26 00:00", nil},
+		{"weekly over December", weekly, "2026-11-01 00:00", "2027-02-01 00:00",
+			[]string{"2026-12-06 02:00/04:00", "2026-12-13 02:00/04:00", "2026-12-20 02:00/04:00", "2026-12-27 02:00/04:00"}},
+		{"weekly occurrence running at the period's start", weekly, "2026-12-13 03:00", "2026-12-14 00:00", []string{"2026-12-13 03:00/04:00"}},
+		{"weekly occurrence cut by the period's end", weekly, "2026-12-20 00:00", "2026-12-20 02:30", []string{"2026-12-20 02:00/02:30"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, s := range tt.w.Spans(local(tt.from), local(tt.to)) {
+				got = append(got, s.From.In(bogota).Format("2006-01-02 15:04")+"/"+s.To.In(bogota).Format("15:04"))
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("Spans = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

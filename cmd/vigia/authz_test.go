@@ -202,6 +202,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /api/v1/quotes/{id}/{decision}", "/api/v1/quotes/" + quote + "/approve", "", 404},
 		{"POST /api/v1/billing/flags", "/api/v1/billing/flags", `{"ticket":` + ticket + `,"cause":"misuse"}`, 403},
 		{"GET /api/v1/billing/report", "/api/v1/billing/report?customer=hsr&month=2026-11", "", 404},
+
+		// Contract reports: another customer's are not found.
+		{"GET /api/v1/availability", "/api/v1/availability?customer=hsr&from=2026-11-01&to=2026-11-30", "", 404},
+		{"GET /api/v1/reports/monthly", "/api/v1/reports/monthly?customer=hsr&month=2026-11&format=json", "", 404},
 	}
 
 	// What the NOC reads at each dispatch GET above: the rows exist, so an

@@ -25,7 +25,9 @@ import (
 	"github.com/vigia-noc/vigia/internal/leader"
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/sla"
 	"github.com/vigia-noc/vigia/probes"
+	"github.com/vigia-noc/vigia/reports"
 )
 
 func init() {
@@ -50,6 +52,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	instanceID := fs.String("instance-id", envOr("VIGIA_INSTANCE_ID", defaultInstanceID()),
 		"name of this instance among several sharing one database (env VIGIA_INSTANCE_ID)")
 	leaseTTL := fs.Duration("lease-ttl", 15*time.Second, "probe shard lease: a dead instance's devices are taken over within this time")
+	publicURL := fs.String("public-url", os.Getenv("VIGIA_PUBLIC_URL"),
+		"URL people reach this Vigía at, for links in e-mails such as the monthly report's (env VIGIA_PUBLIC_URL); empty: no link")
 	smtpAddr := fs.String("smtp-addr", os.Getenv("VIGIA_SMTP_ADDR"), "SMTP relay host:port for notifications (env VIGIA_SMTP_ADDR); empty: e-mails wait in the outbox")
 	smtpFrom := fs.String("smtp-from", envOr("VIGIA_SMTP_FROM", "vigia@localhost"), "sender address of notifications (env VIGIA_SMTP_FROM)")
 	smtpUser := fs.String("smtp-user", os.Getenv("VIGIA_SMTP_USER"), "SMTP user (env VIGIA_SMTP_USER; password in VIGIA_SMTP_PASSWORD or VIGIA_SMTP_PASSWORD_FILE)")
@@ -159,7 +163,10 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 
 	users := console.NewUsers(conn, tickets)
-	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Now: now, Log: log})
+	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
+		Policies: []*sla.Set{sla.Presets()}, Now: now}
+	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Now: now, Log: log,
+		Reports: reporter})
 	if err != nil {
 		return err
 	}
@@ -210,10 +217,24 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	// The outage consumer runs on every instance (it is safe concurrently
 	// and must react fast); the periodic service-desk jobs run on the
 	// elected leader only.
+	// Due instants cached by an older version (wall-clock clocks used to
+	// wait for the first working instant) are recomputed once; a second
+	// start finds nothing to move.
+	if n, err := tickets.RecomputeOpen(ctx, now()); err != nil {
+		log.Warn("recompute open tickets' SLA", "err", err)
+	} else if n > 0 {
+		log.Info("recomputed open tickets' SLA due instants", "tickets", n)
+	}
 	elector := leader.New(conn.DB, "maintenance-jobs")
 	defer elector.Resign()
 	background := []func() error{
 		func() error { return maintenance.NewOutageConsumer(tickets, now, log).Run(ctx, time.Second) },
+		func() error {
+			// Last month's report to every customer on the first working
+			// day of the month, through the outbox, once.
+			return reports.RunMonthlyMail(ctx, &reports.MonthlyMailer{Reporter: reporter, Customers: store, Outbox: tickets,
+				Portal: strings.TrimRight(*publicURL, "/"), Log: log}, elector, now, time.Hour)
+		},
 		func() error {
 			return maintenance.RunScheduled(ctx, maintenance.JobsConfig{Store: tickets,
 				Sender: maintenance.NewSender(conn, mailer, hooks, log), Metrics: ticketMetrics,
@@ -263,7 +284,9 @@ func httpConfig(d httpDeps) server.Config {
 	c := server.Config{
 		DB: d.conn, Tokens: d.tokens, Registry: d.reg, Log: d.log,
 		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
-			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log)},
+			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log),
+			reports.NewAPI(&reports.Reporter{Inventory: d.assets, History: d.probes, Tickets: d.tickets, Field: d.dispatch,
+				Policies: []*sla.Set{sla.Presets()}, Now: now}, d.log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
 	}
 	if d.console != nil {

@@ -285,7 +285,7 @@ func (o dueOutput) writeText(w io.Writer) {
 	fmt.Fprintf(tw, "policy:\t%s (%s)\n", o.Policy, o.Calendar)
 	fmt.Fprintf(tw, "severity:\t%d %s\n", o.Severity, o.SeverityName)
 	fmt.Fprintf(tw, "opened:\t%s\n", o.Opened)
-	fmt.Fprintf(tw, "clock start:\t%s\n", o.ClockStart)
+	fmt.Fprintf(tw, "first working instant:\t%s\n", o.ClockStart)
 	for _, c := range []struct {
 		name string
 		c    clockOutput
@@ -304,6 +304,8 @@ func (o dueOutput) writeText(w io.Writer) {
 		fmt.Fprintf(tw, "%s target:\t%s\n", c.name, c.c.Target)
 		if c.c.Grace {
 			fmt.Fprintf(tw, "%s grace:\trestarted at %s after a severity change\n", c.name, *c.c.From)
+		} else {
+			fmt.Fprintf(tw, "%s counts from:\t%s\n", c.name, *c.c.From)
 		}
 		fmt.Fprintf(tw, "%s due:\t%s\n", c.name, due)
 		if c.c.Warning != nil {
@@ -350,10 +352,9 @@ is interpreted. Lista las políticas SLA con el texto del contrato.`, stdout, st
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	for i, p := range all {
-		if i > 0 {
-			fmt.Fprintln(stdout)
-		}
+	fmt.Fprintf(stdout, "%s\n", sla.ClockRule)
+	for _, p := range all {
+		fmt.Fprintln(stdout)
 		writePolicy(stdout, p)
 	}
 	return nil
@@ -377,6 +378,17 @@ func writePolicy(w io.Writer, p sla.Policy) {
 	}
 	if p.Report != nil {
 		fmt.Fprintf(w, "  report: %s\n", p.Report)
+	}
+	if a := p.Availability; a != nil {
+		fmt.Fprintf(w, "  availability: degraded counts %g, unreachable counts %s", a.DegradedFactor,
+			map[bool]string{true: "as down (uplink ours)", false: "not (uplink the customer's)"}[a.UplinkOurs])
+		if a.Target > 0 {
+			fmt.Fprintf(w, "; target %g", a.Target)
+		}
+		for _, c := range a.Credits {
+			fmt.Fprintf(w, "; below %g credit %g%%", c.Below, c.CreditPercent)
+		}
+		fmt.Fprintln(w)
 	}
 	if p.PortalSeats > 0 {
 		fmt.Fprintf(w, "  portal seats: %d\n", p.PortalSeats)

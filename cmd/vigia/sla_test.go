@@ -123,7 +123,8 @@ func TestSLADueText(t *testing.T) {
 	for _, want := range []string{
 		"policy:",
 		"desk-standard (mon-fri 08:00-18:00 America/Bogota, holidays CO)",
-		"clock start:                    2026-03-06T17:00:00-05:00",
+		"first working instant:          2026-03-06T17:00:00-05:00",
+		"response counts from:           2026-03-06T17:00:00-05:00",
 		"response due:                   2026-03-06T18:00:00-05:00",
 		"resolution due:                 paused, 1h0m0s remaining",
 		"resolution escalation level 2:  2026-03-06T17:30:00-05:00",
@@ -133,8 +134,17 @@ func TestSLADueText(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
 	}
+	// Issue 16's example: a core PACS down on Friday 22:00 before a holiday
+	// Monday is due Saturday 07:00, counted from the detection itself.
+	code, stdout, _ = runVigia(t, "sla", "due", "--policy", "imaging-8x5", "--severity", "1", "--opened", "2026-11-13T22:00:00-05:00")
+	for _, want := range []string{"first working instant:  2026-11-17T08:00:00-05:00", "response counts from:   2026-11-13T22:00:00-05:00",
+		"response due:           2026-11-14T07:00:00-05:00"} {
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("issue 16's example lacks %q:\n%s", want, stdout)
+		}
+	}
 	code, stdout, _ = runVigia(t, "sla", "due", "--policy", "imaging-8x5", "--severity", "4", "--opened", "2026-03-02T09:00:00-05:00")
-	if code != 0 || !strings.Contains(stdout, "response due:    none") || !strings.Contains(stdout, "resolution due:  none") {
+	if code != 0 || !strings.Contains(stdout, "response due:           none") || !strings.Contains(stdout, "resolution due:         none") {
 		t.Errorf("severity without targets: exit %d\n%s", code, stdout)
 	}
 }
@@ -205,6 +215,8 @@ func TestSLAPolicies(t *testing.T) {
 		"response 1 business day",
 		"portal seats: 5",
 		"para cualquier tipo de contrato", // the seed quote behind the wall-clock reading
+		"a wall-clock target starts at the opening instant",
+		"a business or business-day target starts at the first working instant at or after opening",
 		"(first contact at_solution; call every 3h for 9h; e-mail every 12h for 24h; then close_accepted; no reopening)",
 		"auto-close after 48h awaiting confirmation; then close_accepted; reopen within 5 business days of the solution",
 		"3 contact attempts on business_days",

@@ -600,6 +600,26 @@ func (c *Calendar) Between(a, b time.Time, pauses []Interval) time.Duration {
 	}
 }
 
+// Working returns the working intervals within [a, b), in order (one
+// interval for a 24/7 calendar): the time a contract covers.
+func (c *Calendar) Working(a, b time.Time) []Interval {
+	var out []Interval
+	if !a.Before(b) {
+		return out
+	}
+	w := c.walk(a)
+	for {
+		s, e, ok := w.next()
+		if !ok || !s.Before(b) {
+			return out
+		}
+		if e.After(b) {
+			e = b
+		}
+		out = append(out, Interval{From: s, To: e})
+	}
+}
+
 // AddDays returns the same local wall-clock time as t on the nth working
 // day after t's date (a working day is one with any working hours). n ≤ 0
 // returns t. On a 24/7 calendar every day is a working day.

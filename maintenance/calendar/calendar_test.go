@@ -323,3 +323,32 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestWorking(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		a, b string
+		want []string
+	}{
+		{"bogota friday noon to tuesday over a holiday Monday", bogota8x5, "2026-11-13T12:00:00-05:00", "2026-11-17T10:00:00-05:00",
+			[]string{"2026-11-13T12:00:00-05:00/2026-11-13T18:00:00-05:00", "2026-11-17T08:00:00-05:00/2026-11-17T10:00:00-05:00"}},
+		{"lima split day", limaSplit, "2026-03-02T00:00:00-05:00", "2026-03-03T00:00:00-05:00",
+			[]string{"2026-03-02T08:00:00-05:00/2026-03-02T12:00:00-05:00", "2026-03-02T14:00:00-05:00/2026-03-02T18:00:00-05:00"}},
+		{"24/7 is the whole range", Config{Zone: "America/Bogota", Always: true}, "2026-03-01T00:00:00-05:00", "2026-04-01T00:00:00-05:00",
+			[]string{"2026-03-01T00:00:00-05:00/2026-04-01T00:00:00-05:00"}},
+		{"empty range", bogota8x5, "2026-03-03T00:00:00-05:00", "2026-03-02T00:00:00-05:00", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustCal(t, tt.cfg)
+			var got []string
+			for _, iv := range c.Working(ts(t, tt.a), ts(t, tt.b)) {
+				got = append(got, iv.From.In(c.Location()).Format(time.RFC3339)+"/"+iv.To.In(c.Location()).Format(time.RFC3339))
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("Working = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -8,9 +8,12 @@
 // asks "is it breached?" says at which instant.
 //
 // The rules, each pinned by a row of testdata/due_cases.json:
-//   - Every clock starts at the first working instant at or after opening,
-//     wall-clock targets included (a Saturday report on an 8x5 contract
-//     starts counting on Monday 08:00).
+//   - A wall-clock target starts at the opening instant (the detection
+//     instant of a probe ticket, the report instant of a person's): a
+//     Friday 22:00 Sev 1 on an 8x5 contract with 9 wall-clock hours is due
+//     Saturday 07:00. A business-time or business-day target starts at the
+//     first working instant at or after opening (a Saturday report counts
+//     from Monday 08:00).
 //   - A target used up exactly at the end of a working interval is due at
 //     that end (Friday 18:00, not Monday 08:00).
 //   - Business-day targets fall due at the same local time on the Nth
@@ -51,12 +54,19 @@ type Count string
 const (
 	// Business counts working time of the policy calendar.
 	Business Count = "business"
-	// Wall counts elapsed time; the clock still starts at the first working
-	// instant at or after opening.
+	// Wall counts elapsed time from the opening instant itself, whatever
+	// the calendar.
 	Wall Count = "wall"
 	// BusinessDays falls due at the same local time on the Nth working day.
 	BusinessDays Count = "business_days"
 )
+
+// ClockRule says, for people, when each kind of target starts counting;
+// `vigia sla policies` prints it above the policies.
+const ClockRule = "Clocks: a wall-clock target starts at the opening instant (detection by a probe, or a person's report), " +
+	"nights, weekends and holidays included; a business or business-day target starts at the first working instant at or after opening. " +
+	"/ Relojes: un objetivo en horas corridas empieza en el instante de apertura (detección o reporte), también de noche, " +
+	"fin de semana o festivo; uno en horas o días hábiles, en el primer instante hábil desde la apertura."
 
 // Target is one contractual time limit.
 type Target struct {
@@ -226,9 +236,67 @@ type Policy struct {
 	Report      *Target `yaml:"report,omitempty" json:"report,omitempty"`
 	Closure     Closure `yaml:"closure" json:"closure"`
 	PortalSeats int     `yaml:"portal_seats,omitempty" json:"portal_seats,omitempty"`
+	// Availability is how the contract counts uptime (nil: down time only,
+	// no target).
+	Availability *Availability `yaml:"availability,omitempty" json:"availability,omitempty"`
 
 	cal  *calendar.Calendar
 	wall *calendar.Calendar // 24/7 in the same zone, for Wall targets
+}
+
+// Availability is how a contract counts a device's uptime: in the policy
+// calendar's working time (24/7 counts all), down time in full, degraded
+// time times DegradedFactor, unreachable time only when the site uplink is
+// the provider's.
+type Availability struct {
+	DegradedFactor float64 `yaml:"degraded_factor" json:"degraded_factor"`
+	UplinkOurs     bool    `yaml:"uplink_ours" json:"uplink_ours"`
+	// Target is the promised availability (0–1; 0 = none stated).
+	Target float64 `yaml:"target,omitempty" json:"target,omitempty"`
+	// Credits are the service credits owed below each threshold.
+	Credits []CreditTier `yaml:"credits,omitempty" json:"credits,omitempty"`
+	Note    string       `yaml:"note,omitempty" json:"note,omitempty"`
+}
+
+// CreditTier: availability below Below earns CreditPercent of the period's
+// fee.
+type CreditTier struct {
+	Below         float64 `yaml:"below" json:"below"`
+	CreditPercent float64 `yaml:"credit_percent" json:"credit_percent"`
+}
+
+// Tier returns the credit tier an availability reaches: the one with the
+// lowest threshold still above it; ok is false when none applies.
+func (a *Availability) Tier(availability float64) (CreditTier, bool) {
+	var best CreditTier
+	found := false
+	if a == nil {
+		return best, false
+	}
+	for _, c := range a.Credits {
+		if availability < c.Below && (!found || c.Below < best.Below) {
+			best, found = c, true
+		}
+	}
+	return best, found
+}
+
+func (a *Availability) validate() error {
+	if a == nil {
+		return nil
+	}
+	if a.DegradedFactor < 0 || a.DegradedFactor > 1 {
+		return fmt.Errorf("degraded_factor %v: want 0 to 1", a.DegradedFactor)
+	}
+	if a.Target < 0 || a.Target > 1 {
+		return fmt.Errorf("target %v: want 0 to 1", a.Target)
+	}
+	for _, c := range a.Credits {
+		if c.Below <= 0 || c.Below > 1 || c.CreditPercent <= 0 || c.CreditPercent > 100 {
+			return fmt.Errorf("credit tier below %v, %v%%: want 0 < below ≤ 1 and 0 < credit_percent ≤ 100", c.Below, c.CreditPercent)
+		}
+	}
+	return nil
 }
 
 // Calendar is the policy's business calendar.
@@ -317,6 +385,9 @@ func Load(r io.Reader) (*Set, error) {
 		sort.Slice(p.Severities, func(a, b int) bool { return p.Severities[a].Level < p.Severities[b].Level })
 		if err := p.Report.validate(); err != nil {
 			return nil, fmt.Errorf("sla: policy %s report: %w", p.Name, err)
+		}
+		if err := p.Availability.validate(); err != nil {
+			return nil, fmt.Errorf("sla: policy %s availability: %w", p.Name, err)
 		}
 	}
 	return &Set{policies: f.Policies}, nil

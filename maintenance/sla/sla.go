@@ -32,8 +32,9 @@ type Schedule struct {
 	Policy   string
 	Severity int // the current severity (after the last change)
 	Opened   time.Time
-	// Start is the first working instant at or after Opened: every clock
-	// of the ticket counts from here (or from a grace restart, see Clock).
+	// Start is the first working instant at or after Opened: business and
+	// business-day clocks count from here, wall-clock ones from Opened (or
+	// either from a grace restart, see Clock).
 	Start      time.Time
 	Response   Clock
 	Resolution Clock
@@ -44,8 +45,9 @@ type Clock struct {
 	// Defined is false when the policy sets no such target for the severity.
 	Defined bool
 	Target  Target
-	// From is the instant the clock counts from: Schedule.Start, or the
-	// working instant at or after a severity change when Grace applies.
+	// From is the instant the clock counts from: Schedule.Opened for a
+	// wall-clock target, Schedule.Start otherwise; after a grace restart,
+	// the change itself (wall clock) or the working instant at or after it.
 	From time.Time
 	// Due is the deadline; zero when not Defined or while Paused.
 	Due time.Time
@@ -83,6 +85,9 @@ var ErrInput = errors.New("sla: bad input")
 // depends on in alone, so a ticket store can recompute it whenever a pause
 // or severity change is recorded.
 //
+// Wall-clock targets count from the opening instant (the contract's
+// hours are "after the fact is known", whatever the calendar); business
+// and business-day targets from the first working instant at or after it.
 // Severity changes keep the original start and every pause. If the new
 // severity's target is already used up at the change (its due would be at
 // or before the change), the clock restarts at the change with the full new
@@ -117,15 +122,25 @@ func (p Policy) Due(in Input) (Schedule, error) {
 	}
 	sev, _ := p.Severity(sevNow)
 	s := Schedule{Policy: p.Name, Severity: sevNow, Opened: in.Opened, Start: p.cal.Next(in.Opened)}
-	s.Response = p.clockWithGrace(sev.Response, s.Start, pauses, last)
-	s.Resolution = p.clockWithGrace(sev.Resolution, s.Start, pauses, last)
+	s.Response = p.clockWithGrace(sev.Response, in.Opened, pauses, last)
+	s.Resolution = p.clockWithGrace(sev.Resolution, in.Opened, pauses, last)
 	return s, nil
 }
 
-func (p Policy) clockWithGrace(t *Target, start time.Time, pauses []calendar.Interval, change *SeverityChange) Clock {
-	c := p.clock(t, start, pauses)
+// startAt is where target t starts counting for an event at at: the event
+// itself for a wall-clock target, the first working instant at or after it
+// otherwise.
+func (p Policy) startAt(t *Target, at time.Time) time.Time {
+	if t != nil && t.Count == Wall {
+		return at
+	}
+	return p.cal.Next(at)
+}
+
+func (p Policy) clockWithGrace(t *Target, opened time.Time, pauses []calendar.Interval, change *SeverityChange) Clock {
+	c := p.clock(t, p.startAt(t, opened), pauses)
 	if change != nil && c.Defined && !c.Paused && !c.Due.After(change.At) {
-		c = p.clock(t, p.cal.Next(change.At), pauses)
+		c = p.clock(t, p.startAt(t, change.At), pauses)
 		c.Grace = true
 	}
 	return c
@@ -203,6 +218,6 @@ func (p Policy) ReportDue(requested time.Time) (due time.Time, ok bool) {
 	if p.Report == nil {
 		return time.Time{}, false
 	}
-	c := p.clock(p.Report, p.cal.Next(requested), nil)
+	c := p.clock(p.Report, p.startAt(p.Report, requested), nil)
 	return c.Due, true
 }

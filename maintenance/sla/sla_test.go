@@ -273,3 +273,30 @@ func TestLoadInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestWallClockPresetsHaveOffHoursCases: every preset with a wall-clock
+// target keeps night, weekend and holiday rows in the shared table (the
+// table `vigia sla due` is tested against too).
+func TestWallClockPresetsHaveOffHoursCases(t *testing.T) {
+	cases := loadCases(t)
+	for _, p := range Presets().Policies() {
+		wall := false
+		for _, s := range p.Severities {
+			for _, tg := range []*Target{s.Response, s.Resolution} {
+				wall = wall || (tg != nil && tg.Count == Wall)
+			}
+		}
+		if !wall {
+			continue
+		}
+		for _, word := range []string{"night", "weekend", "holiday"} {
+			found := false
+			for _, c := range cases {
+				found = found || (c.Policy == p.Name && c.PoliciesFile == "" && strings.Contains(c.Name, word))
+			}
+			if !found {
+				t.Errorf("policy %s has wall-clock targets but no %q case in testdata/due_cases.json", p.Name, word)
+			}
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/internal/auth"
+)
+
+// The reads below serve the contract reports (package reports), which sit
+// at the end of the flow and never touch dispatch's tables themselves.
+
+// VisitsBetween lists customerID's visits that took place in [from, to)
+// (arrival on site, or the agreed window when nobody arrived yet),
+// cancelled ones left out, oldest first. Engineers' costs are not shown: a
+// report goes to the customer.
+func (s *Store) VisitsBetween(ctx context.Context, customerID string, from, to time.Time) ([]Visit, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, `SELECT `+visitColumns+` FROM visits v JOIN tickets t ON t.id = v.ticket_id
+		WHERE v.customer_id = $1 AND v.state <> 'cancelled' AND COALESCE(v.arrived_at, v.window_start) >= $2
+		AND COALESCE(v.arrived_at, v.window_start) < $3 ORDER BY COALESCE(v.arrived_at, v.window_start), v.id`, customerID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: visits of %s: %w", customerID, err)
+	}
+	var out []Visit
+	for rows.Next() {
+		v, err := scanVisit(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("dispatch: visits of %s: %w", customerID, err)
+		}
+		out = append(out, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dispatch: visits of %s: %w", customerID, err)
+	}
+	reader := Actor{Name: "report", Role: auth.RoleCustomer, CustomerID: customerID}
+	for i := range out {
+		if out[i].Engineers, err = visitEngineers(ctx, s.db, reader, out[i].ID); err != nil {
+			return nil, fmt.Errorf("dispatch: %w", err)
+		}
+	}
+	return nonNil(out), nil
+}
+
+// CustomerCaused returns, for those of ticketIDs flagged as caused by the
+// customer (a fault of theirs or misuse), the flag's cause.
+func (s *Store) CustomerCaused(ctx context.Context, ticketIDs []int64) (map[int64]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, `SELECT ticket_id, cause FROM billing_flags WHERE ticket_id = ANY ($1)`, pq.Int64Array(ticketIDs))
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: billing flags: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var cause string
+		if err := rows.Scan(&id, &cause); err != nil {
+			return nil, fmt.Errorf("dispatch: billing flags: %w", err)
+		}
+		out[id] = cause
+	}
+	return out, rows.Err()
+}
