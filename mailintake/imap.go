@@ -334,3 +334,20 @@ func (r *Reader) one(ctx context.Context, c *client.Client, uidValidity, uid uin
 	}
 	return nil
 }
+
+// ReadOnce connects, processes every message in the mailbox, and logs out.
+func (r *Reader) ReadOnce(ctx context.Context) error {
+	c, err := r.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Logout()
+	if err := c.Create(r.Box.Archive); err != nil {
+		r.Log.Debug("create archive mailbox", "mailbox", r.Box.Archive, "err", err)
+	}
+	st, err := c.Select(r.Box.Name, false)
+	if err != nil {
+		return fmt.Errorf("select %s: %w", r.Box.Name, err)
+	}
+	return r.drain(ctx, c, st.UidValidity)
+}
