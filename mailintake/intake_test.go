@@ -4,18 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/imaptest"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/smtptest"
@@ -70,10 +74,15 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{db: pgtest.DB(t), imap: imaptest.Start(t), smtp: smtptest.Start(t, smtptest.Options{}),
-		now: time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)}
-	ctx := context.Background()
-	inv := assets.NewStore(h.db)
+	return newHarnessOn(t, pgtest.DB(t), imaptest.Start(t))
+}
+
+func newHarnessOn(t *testing.T, db *sqlx.DB, srv *imaptest.Server) *harness {
+	t.Helper()
+	h := wire(t, db, srv)
+	h.smtp = smtptest.Start(t, smtptest.Options{})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h.sender = maintenance.NewSender(h.db, &maintenance.SMTP{Addr: h.smtp.Addr, From: "vigia@vigia.test", Timeout: 10 * time.Second}, nil, log)
 	policies := sla.Presets()
 	f, err := assets.ParseFile("inventory.yaml", []byte(inventory), assets.ParseOptions{KnownPolicy: func(n string) bool {
 		_, err := policies.Lookup(n)
@@ -82,18 +91,25 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := inv.Import(ctx, f, h.now.Add(-60*24*time.Hour), false); err != nil {
+	if _, err := assets.NewStore(h.db).Import(context.Background(), f, h.now.Add(-60*24*time.Hour), false); err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+// wire builds the intake and the mailbox reader on a database and a server.
+func wire(t *testing.T, db *sqlx.DB, srv *imaptest.Server) *harness {
+	t.Helper()
+	h := &harness{db: db, imap: srv, now: time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	inv := assets.NewStore(h.db)
 	tickets := maintenance.NewStore(h.db, inv, maintenance.Options{})
 	h.intake = New(h.db, tickets, inv, func() time.Time { return h.now }, log)
-	box, err := ParseMailbox("imap://"+h.imap.User+"@"+h.imap.Addr+"/INBOX", h.imap.Password, "Archive")
+	box, err := ParseMailbox("imap://"+srv.User+"@"+srv.Addr+"/INBOX", srv.Password, "Archive")
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.reader = &Reader{Box: box, Intake: h.intake, Poll: time.Second, Log: log}
-	h.sender = maintenance.NewSender(h.db, &maintenance.SMTP{Addr: h.smtp.Addr, From: "vigia@vigia.test", Timeout: 10 * time.Second}, nil, log)
 	return h
 }
 
@@ -378,4 +394,72 @@ func ExampleParseMailbox() {
 	m, _ := ParseMailbox("imaps://soporte@mail.example.org/INBOX", "secret", "Archive")
 	fmt.Println(m, m.Addr, m.Implicit)
 	// Output: imaps://soporte@mail.example.org:993/INBOX mail.example.org:993 true
+}
+
+// kill -9 after the commit and before the \Seen flag: the message is
+// still unseen in the INBOX, and reading it again after the restart finds
+// its row and opens nothing twice.
+func TestKill9AfterCommitBeforeSeen(t *testing.T) {
+	url := pgtest.URL(t)
+	conn, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	srv := imaptest.Start(t)
+	h := newHarnessOn(t, conn, srv)
+	raw := strings.ReplaceAll(`From: ana@clinica.example.pe
+Subject: Se cayó el enlace de la sede
+Message-ID: <crash@clinica.example.pe>
+
+Sin conexión desde las 8.
+`, "\n", "\r\n")
+	srv.Append(t, "INBOX", time.Date(2026, 11, 16, 8, 5, 0, 0, lima), []byte(raw))
+
+	child := exec.Command(os.Args[0], "-test.run=^TestCrashingReader$", "-test.count=1")
+	child.Env = append(os.Environ(), "MAILINTAKE_CRASH_DB="+url, "MAILINTAKE_CRASH_IMAP="+srv.Addr)
+	out, err := child.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the reader was not killed after the commit: %v\n%s", err, out)
+	}
+	if n := h.count(t, `SELECT count(*) FROM tickets`); n != 1 {
+		t.Fatalf("tickets after the crash = %d, want 1 (committed)", n)
+	}
+	if total, seen := srv.Count(t, "INBOX"); total != 1 || seen != 0 {
+		t.Fatalf("INBOX after the crash: %d (%d seen), want the message unseen", total, seen)
+	}
+
+	if err := h.reader.ReadOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]int{
+		`SELECT count(*) FROM tickets`:                                           1,
+		`SELECT count(*) FROM inbound_mail`:                                      1,
+		`SELECT count(*) FROM outbox WHERE recipient = 'ana@clinica.example.pe'`: 1,
+	} {
+		if n := h.count(t, q); n != want {
+			t.Errorf("after the restart %s = %d, want %d", q, n, want)
+		}
+	}
+	if total, seen := srv.Count(t, "Archive"); total != 1 || seen != 1 {
+		t.Errorf("Archive after the restart: %d (%d seen), want 1 seen", total, seen)
+	}
+}
+
+// TestCrashingReader is the child of TestKill9AfterCommitBeforeSeen: it
+// reads the mailbox and kills itself with SIGKILL right after the commit.
+func TestCrashingReader(t *testing.T) {
+	url, addr := os.Getenv("MAILINTAKE_CRASH_DB"), os.Getenv("MAILINTAKE_CRASH_IMAP")
+	if url == "" {
+		t.Skip("run by TestKill9AfterCommitBeforeSeen")
+	}
+	conn, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := wire(t, conn, &imaptest.Server{Addr: addr, User: imaptest.User, Password: imaptest.Password})
+	h.reader.afterCommit = func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	h.reader.ReadOnce(context.Background())
+	t.Fatal("still alive after the commit")
 }

@@ -22,6 +22,12 @@ import (
 	"github.com/vigia-noc/vigia/internal/testpeer"
 )
 
+// The test user.
+const (
+	User     = "intake@vigia.test"
+	Password = "imap-test-password"
+)
+
 // Server is a running Dovecot with one user.
 type Server struct {
 	Addr     string // 127.0.0.1:port, plain IMAP (no TLS: loopback only)
@@ -111,7 +117,7 @@ func Start(t testing.TB) *Server {
 		users = "default_internal_user = " + me.Username + "\ndefault_login_user = " + me.Username
 	}
 	port := testpeer.FreePort(t)
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), User: "intake@vigia.test", Password: "imap-test-password"}
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), User: User, Password: Password}
 	conf := strings.NewReplacer("{{dir}}", dir, "{{uid}}", mailUID, "{{gid}}", mailGID, "{{port}}", strconv.Itoa(port), "{{users}}", users).
 		Replace(config)
 	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(s.User+":{PLAIN}"+s.Password+"\n"), 0o600); err != nil {
