@@ -81,6 +81,24 @@ func (m Mailbox) String() string {
 	return (&url.URL{Scheme: scheme, User: url.User(m.User), Host: m.Addr, Path: "/" + m.Name}).String()
 }
 
+// LogValue shows the mailbox in logs, its password as <secret>.
+func (m Mailbox) LogValue() slog.Value {
+	pw := ""
+	if m.Password != "" {
+		pw = "<secret>"
+	}
+	return slog.GroupValue(slog.String("url", m.String()), slog.String("archive", m.Archive), slog.String("password", pw))
+}
+
+// Format prints the mailbox with its password as <secret>, whatever the verb.
+func (m Mailbox) Format(f fmt.State, _ rune) {
+	pw := ""
+	if m.Password != "" {
+		pw = " (password <secret>)"
+	}
+	fmt.Fprintf(f, "%s%s", m.String(), pw)
+}
+
 func loopback(host string) bool {
 	if host == "localhost" {
 		return true

@@ -393,7 +393,10 @@ Desde las 17:00.
 func ExampleParseMailbox() {
 	m, _ := ParseMailbox("imaps://soporte@mail.example.org/INBOX", "secret", "Archive")
 	fmt.Println(m, m.Addr, m.Implicit)
-	// Output: imaps://soporte@mail.example.org:993/INBOX mail.example.org:993 true
+	fmt.Printf("%+v\n", m)
+	// Output:
+	// imaps://soporte@mail.example.org:993/INBOX (password <secret>) mail.example.org:993 true
+	// imaps://soporte@mail.example.org:993/INBOX (password <secret>)
 }
 
 // kill -9 after the commit and before the \Seen flag: the message is
