@@ -178,13 +178,14 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		mailer = &maintenance.SMTP{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, Password: smtpPassword}
 	}
 
+	intake := mailintake.New(conn, tickets, store, now, log)
 	users := console.NewUsers(conn, tickets)
 	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Now: now, Log: log})
 	if err != nil {
 		return err
 	}
 	handler := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: log, assets: store,
-		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock, console: web}))
+		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock, mail: intake, console: web}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -241,7 +242,6 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		},
 	}
 	// Each mailbox is read by one instance, the holder of its election.
-	intake := mailintake.New(conn, tickets, store, now, log)
 	for _, box := range mailboxes {
 		r := &mailintake.Reader{Box: box, Intake: intake, Leader: leader.New(conn.DB, "mail-intake "+box.String()), Poll: *imapPoll, Log: log}
 		log.Info("reading mailbox", "mailbox", box)
@@ -280,6 +280,7 @@ type httpDeps struct {
 	tickets      *maintenance.Store
 	dispatch     *dispatch.Store
 	clock        clockwork.Clock
+	mail         *mailintake.Intake
 	console      *console.Console // nil: no web console
 }
 
@@ -290,7 +291,7 @@ func httpConfig(d httpDeps) server.Config {
 	c := server.Config{
 		DB: d.conn, Tokens: d.tokens, Registry: d.reg, Log: d.log,
 		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
-			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log)},
+			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log), mailintake.NewAPI(d.mail, d.log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
 	}
 	if d.console != nil {
