@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance"
@@ -38,6 +39,16 @@ type Intake struct {
 	senders Senders
 	now     func() time.Time
 	log     *slog.Logger
+	read    *prometheus.CounterVec // nil until RegisterMetrics
+}
+
+// RegisterMetrics counts the messages read on reg, by what became of them:
+// vigia_mail_messages_total{status} (a duplicate counts as "duplicate").
+func (in *Intake) RegisterMetrics(reg prometheus.Registerer) {
+	in.read = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigia_mail_messages_total",
+		Help: "E-mail messages read from the intake mailboxes, by outcome (ticket, comment, unmatched, noise, bounce, unparseable, duplicate)."},
+		[]string{"status"})
+	reg.MustRegister(in.read)
 }
 
 // New returns an intake over db.
@@ -75,7 +86,7 @@ type Outcome struct {
 	Reason    string
 }
 
-func (in *Intake) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) error {
+func (in *Intake) inTx(ctx context.Context, what string, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	tx, err := in.db.BeginTxx(ctx, nil)
@@ -83,7 +94,7 @@ func (in *Intake) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) er
 		return fmt.Errorf("mailintake: %s: begin: %w", what, err)
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		return fmt.Errorf("mailintake: %s: %w", what, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -106,7 +117,38 @@ func (in *Intake) Process(ctx context.Context, env Envelope) (Outcome, error) {
 		perr = fmt.Errorf("%w: larger than %d MiB", errUnparseable, maxRawBytes>>20)
 	}
 	now := in.now()
-	err := in.inTx(ctx, "process message", func(tx *sqlx.Tx) error {
+	err := in.store(ctx, env, raw, msg, perr, now, &out)
+	if err != nil && ctx.Err() == nil {
+		// A message the ticket rules cannot take (a poison message) must
+		// not block the mailbox: keep it raw for the NOC. If the database
+		// itself is the trouble, this fails too and the message is read
+		// again later.
+		in.log.Error("e-mail could not be processed; kept for the NOC", "mailbox", env.Mailbox, "uid", env.UID, "err", err)
+		out = Outcome{}
+		err = in.store(ctx, env, raw, msg, errProcessing, now, &out)
+	}
+	if err != nil {
+		return out, err
+	}
+	if in.read != nil {
+		status := out.Status
+		if out.Duplicate {
+			status = "duplicate"
+		}
+		in.read.WithLabelValues(status).Inc()
+	}
+	if !out.Duplicate {
+		in.log.Info("e-mail read", "mailbox", env.Mailbox, "uid", env.UID, "status", out.Status, "ticket", out.Ticket, "reason", out.Reason)
+	}
+	return out, nil
+}
+
+var errProcessing = errors.New("could not be processed (see the log); kept as received")
+
+// store writes the raw message and, unless perr says it cannot be read,
+// acts on it, in one transaction.
+func (in *Intake) store(ctx context.Context, env Envelope, raw []byte, msg *Message, perr error, now time.Time, out *Outcome) error {
+	return in.inTx(ctx, "process message", func(ctx context.Context, tx *sqlx.Tx) error {
 		var msgID any
 		sender, subject := "", ""
 		if msg != nil {
@@ -128,7 +170,7 @@ func (in *Intake) Process(ctx context.Context, env Envelope) (Outcome, error) {
 		}
 		if perr != nil {
 			out.Status, out.Reason = StatusUnparseable, perr.Error()
-		} else if out, err = in.act(ctx, tx, msg, env.Received, now); err != nil {
+		} else if *out, err = in.act(ctx, tx, msg, env.Received, now); err != nil {
 			return err
 		}
 		var customer any
@@ -141,13 +183,6 @@ func (in *Intake) Process(ctx context.Context, env Envelope) (Outcome, error) {
 			rowID, out.Status, truncate(out.Reason, 1000), out.TicketID, customer)
 		return err
 	})
-	if err != nil {
-		return out, err
-	}
-	if !out.Duplicate {
-		in.log.Info("e-mail read", "mailbox", env.Mailbox, "uid", env.UID, "status", out.Status, "ticket", out.Ticket, "reason", out.Reason)
-	}
-	return out, nil
 }
 
 // act decides what a parsed message is and does it.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/db"
@@ -105,6 +107,7 @@ func wire(t *testing.T, db *sqlx.DB, srv *imaptest.Server) *harness {
 	inv := assets.NewStore(h.db)
 	tickets := maintenance.NewStore(h.db, inv, maintenance.Options{})
 	h.intake = New(h.db, tickets, inv, func() time.Time { return h.now }, log)
+	h.intake.RegisterMetrics(prometheus.NewRegistry())
 	box, err := ParseMailbox("imap://"+srv.User+"@"+srv.Addr+"/INBOX", srv.Password, "Archive")
 	if err != nil {
 		t.Fatal(err)
@@ -361,6 +364,11 @@ La impresora DRYVIEW no responde.
 		}
 		if inbox, _ := h.imap.Count(t, "INBOX"); inbox != 0 {
 			t.Fatalf("the duplicate stayed in the INBOX (%d)", inbox)
+		}
+		var m dto.Metric
+		if err := h.intake.read.WithLabelValues("duplicate").Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
+			got := m.GetCounter().GetValue()
+			t.Fatalf("vigia_mail_messages_total{status=\"duplicate\"} = %v, want 1", got)
 		}
 	})
 }

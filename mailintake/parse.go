@@ -87,7 +87,6 @@ func Parse(raw []byte) (*Message, error) {
 	if m.Subject, err = h.Subject(); err != nil {
 		m.Subject = h.Get("Subject")
 	}
-	m.Subject = strings.ToValidUTF8(m.Subject, "\uFFFD")
 	if id, err := h.MessageID(); err == nil {
 		m.MessageID = id
 	}
@@ -153,11 +152,23 @@ func Parse(raw []byte) (*Message, error) {
 	if strings.TrimSpace(m.Text) == "" && htm != "" {
 		m.Text = htmlToText(htm)
 	}
-	m.Text = strings.ToValidUTF8(strings.TrimSpace(m.Text), "\uFFFD")
+	m.Text = clean(strings.TrimSpace(m.Text))
+	m.Subject = clean(m.Subject)
 	if len(m.Text) > maxTextBytes {
 		m.Text = strings.ToValidUTF8(m.Text[:maxTextBytes], "")
 	}
 	return m, nil
+}
+
+// clean makes outside text storable and readable: valid UTF-8, no NUL or
+// other control characters but line breaks and tabs.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // deliveryStatus reads the per-recipient blocks of a message/delivery-status

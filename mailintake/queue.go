@@ -73,7 +73,7 @@ func lockQueued(ctx context.Context, tx *sqlx.Tx, id int64) (status string, raw 
 func (in *Intake) Assign(ctx context.Context, id int64, customerID, by string) (Outcome, error) {
 	var out Outcome
 	now := in.now()
-	err := in.inTx(ctx, "assign message", func(tx *sqlx.Tx) error {
+	err := in.inTx(ctx, "assign message", func(ctx context.Context, tx *sqlx.Tx) error {
 		status, raw, received, err := lockQueued(ctx, tx, id)
 		if err != nil {
 			return err
@@ -112,7 +112,7 @@ func (in *Intake) Assign(ctx context.Context, id int64, customerID, by string) (
 // Discard takes a waiting message out of the queue; its row stays.
 func (in *Intake) Discard(ctx context.Context, id int64, by string) error {
 	now := in.now()
-	return in.inTx(ctx, "discard message", func(tx *sqlx.Tx) error {
+	return in.inTx(ctx, "discard message", func(ctx context.Context, tx *sqlx.Tx) error {
 		if _, _, _, err := lockQueued(ctx, tx, id); err != nil {
 			return err
 		}

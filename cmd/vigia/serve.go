@@ -179,6 +179,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 
 	intake := mailintake.New(conn, tickets, store, now, log)
+	intake.RegisterMetrics(reg)
 	users := console.NewUsers(conn, tickets)
 	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: intake, Now: now, Log: log})
 	if err != nil {
