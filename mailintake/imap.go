@@ -144,7 +144,7 @@ func (r *Reader) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(min(r.Poll, 10*time.Second)):
+		case <-time.After(min(r.Poll, 5*time.Second)):
 		}
 	}
 }

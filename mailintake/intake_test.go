@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -473,4 +474,55 @@ func TestCrashingReader(t *testing.T) {
 	h.reader.afterCommit = func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
 	h.reader.ReadOnce(context.Background())
 	t.Fatal("still alive after the commit")
+}
+
+// leaderSwitch is a Leader the test turns on.
+type leaderSwitch struct{ on atomic.Bool }
+
+func (l *leaderSwitch) IsLeader(context.Context) error {
+	if l.on.Load() {
+		return nil
+	}
+	return errors.New("not the leader")
+}
+
+// The running reader: nothing is read while another instance leads; once
+// leading, a message appended later arrives through IDLE, well before the
+// (long) poll interval.
+func TestReaderRunsOnLeaderWithIdle(t *testing.T) {
+	h := newHarness(t)
+	lead := &leaderSwitch{}
+	h.reader.Leader, h.reader.Poll = lead, time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.reader.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	raw := func(id string) []byte {
+		return []byte("From: ana@clinica.example.pe\r\nSubject: Mensaje " + id + "\r\nMessage-ID: <" + id + "@clinica.example.pe>\r\n\r\nTexto.\r\n")
+	}
+	h.imap.Append(t, "INBOX", time.Date(2026, 11, 16, 9, 0, 0, 0, lima), raw("first"))
+	time.Sleep(1500 * time.Millisecond)
+	if n := h.count(t, `SELECT count(*) FROM inbound_mail`); n != 0 {
+		t.Fatalf("read %d messages without being the leader", n)
+	}
+	lead.on.Store(true)
+	waitFor(t, "the first message, once leading", 15*time.Second, func() bool { return h.count(t, `SELECT count(*) FROM tickets`) == 1 })
+	time.Sleep(300 * time.Millisecond) // the reader is idling now
+	h.imap.Append(t, "INBOX", time.Date(2026, 11, 16, 9, 5, 0, 0, lima), raw("second"))
+	waitFor(t, "the second message, through IDLE", 10*time.Second, func() bool { return h.count(t, `SELECT count(*) FROM tickets`) == 2 })
+	waitFor(t, "the INBOX emptied", 5*time.Second, func() bool { n, _ := h.imap.Count(t, "INBOX"); return n == 0 })
+}
+
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
