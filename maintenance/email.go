@@ -12,6 +12,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
 // What e-mail intake (a package of its own, upstream of tickets) does to
@@ -167,10 +169,19 @@ func (s *Store) reopenable(t Ticket, at time.Time) bool {
 	if err != nil || !p.Closure.Reopen || t.CloseReason == CloseMisuse {
 		return false
 	}
-	if n := p.Closure.ReopenWithinBusinessDays; n > 0 && t.SolvedAt != nil {
-		return !at.After(p.Calendar().AddDays(*t.SolvedAt, n))
+	limit, ok := reopenLimit(p, &t)
+	return !ok || !at.After(limit)
+}
+
+// reopenLimit is the last instant a customer may reopen a closed ticket
+// (seed 003: 5 business days after the solution); ok is false when the
+// policy sets no such limit.
+func reopenLimit(p sla.Policy, t *Ticket) (time.Time, bool) {
+	n := p.Closure.ReopenWithinBusinessDays
+	if n <= 0 || t.SolvedAt == nil {
+		return time.Time{}, false
 	}
-	return true
+	return p.Calendar().AddDays(*t.SolvedAt, n), true
 }
 
 // endCustomerPause ends a pause waiting on the customer at the instant
