@@ -257,7 +257,8 @@ func (r *Reader) session(ctx context.Context) error {
 	}
 }
 
-// wait returns when the mailbox changed, the poll interval passed or ctx ended.
+// wait returns when the mailbox changed, the poll interval passed (a
+// safety net, and the moment leadership is checked again) or ctx ended.
 func (r *Reader) wait(ctx context.Context, c *client.Client, changed <-chan struct{}, idle bool) error {
 	timer := time.NewTimer(r.Poll)
 	defer timer.Stop()
@@ -269,6 +270,11 @@ func (r *Reader) wait(ctx context.Context, c *client.Client, changed <-chan stru
 			return nil
 		}
 	}
+	// The command timeout would end IDLE after a minute: idle without it
+	// (TCP keep-alives notice a dead server), and restore it after.
+	timeout := c.Timeout
+	c.Timeout = 0
+	defer func() { c.Timeout = timeout }()
 	stop := make(chan struct{})
 	done := make(chan error, 1)
 	go func() { done <- c.Idle(stop, &client.IdleOptions{LogoutTimeout: 20 * time.Minute}) }()

@@ -34,7 +34,8 @@ type Queued struct {
 func (in *Intake) Queue(ctx context.Context, limit int) ([]Queued, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rows, err := in.db.QueryContext(ctx, `SELECT id, mailbox, status, sender, subject, reason, received_at, length(raw), raw
+	// Only the start of each message is read for its excerpt.
+	rows, err := in.db.QueryContext(ctx, `SELECT id, mailbox, status, sender, subject, reason, received_at, length(raw), substring(raw from 1 for 1048576)
 		FROM inbound_mail WHERE status IN ('unmatched', 'unparseable') ORDER BY id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("mailintake: queue: %w", err)
@@ -50,7 +51,7 @@ func (in *Intake) Queue(ctx context.Context, limit int) ([]Queued, error) {
 		if m, err := Parse(raw); err == nil {
 			q.Excerpt = truncate(m.Text, 2000)
 		} else {
-			q.Excerpt = truncate(string(raw), 2000)
+			q.Excerpt = truncate(clean(string(raw)), 2000)
 		}
 		out = append(out, q)
 	}
