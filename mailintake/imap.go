@@ -208,13 +208,8 @@ func (r *Reader) session(ctx context.Context) error {
 	if !r.leading(ctx) {
 		return errNotLeader
 	}
-	c, err := r.dial()
-	if err != nil {
-		return err
-	}
-	defer c.Logout()
 	// The client blocks until its updates are read: read them all, and
-	// keep only "the mailbox changed".
+	// keep only "the mailbox changed". The reader outlives the logout.
 	updates := make(chan client.Update, 16)
 	changed := make(chan struct{}, 1)
 	quit := make(chan struct{})
@@ -234,6 +229,11 @@ func (r *Reader) session(ctx context.Context) error {
 			}
 		}
 	}()
+	c, err := r.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Logout()
 	c.Updates = updates
 	if err := c.Create(r.Box.Archive); err != nil {
 		// Usually "already exists"; a real failure shows at the first move.
