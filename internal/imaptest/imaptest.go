@@ -55,6 +55,7 @@ userdb {
   args = uid={{uid}} gid={{gid}} home={{dir}}/home/%u
 }
 service imap-login {
+  chroot =
   inet_listener imap {
     address = 127.0.0.1
     port = {{port}}
@@ -64,9 +65,6 @@ service imap-login {
   }
 }
 service anvil {
-  chroot =
-}
-service imap-login {
   chroot =
 }
 `
