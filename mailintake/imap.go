@@ -164,9 +164,12 @@ func (r *Reader) leading(ctx context.Context) bool {
 // only to loopback, where no wire can be read).
 func (r *Reader) dial() (*client.Client, error) {
 	b := r.Box
-	cfg := b.TLS
-	if cfg == nil {
-		cfg = &tls.Config{ServerName: b.Host, MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if b.TLS != nil {
+		cfg = b.TLS.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = b.Host
 	}
 	dialer := &net.Dialer{Timeout: 30 * time.Second}
 	var c *client.Client

@@ -3,6 +3,8 @@ package mailintake
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -524,5 +526,35 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", limit, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// STARTTLS and implicit TLS against Dovecot with a certificate the test
+// made: an untrusted certificate stops the reader before it logs in, the
+// trusted one lets it read.
+func TestReaderTLS(t *testing.T) {
+	srv := imaptest.StartTLS(t)
+	h := newHarnessOn(t, pgtest.DB(t), srv)
+	for i, url := range []string{"imap://" + srv.User + "@" + srv.Addr + "/INBOX", "imaps://" + srv.User + "@" + srv.TLSAddr + "/INBOX"} {
+		t.Run(url, func(t *testing.T) {
+			box, err := ParseMailbox(url, srv.Password, "Archive")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.Append(t, "INBOX", time.Date(2026, 11, 16, 9, i, 0, 0, lima),
+				[]byte(fmt.Sprintf("From: ana@clinica.example.pe\r\nSubject: TLS %d\r\nMessage-ID: <tls-%d@clinica.example.pe>\r\n\r\nx\r\n", i, i)))
+			r := &Reader{Box: box, Intake: h.intake, Log: h.reader.Log}
+			r.Box.TLS = &tls.Config{RootCAs: x509.NewCertPool()}
+			if err := r.ReadOnce(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+				t.Fatalf("with an untrusted certificate: %v", err)
+			}
+			r.Box.TLS = &tls.Config{RootCAs: srv.CA}
+			if err := r.ReadOnce(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if n := h.count(t, `SELECT count(*) FROM tickets WHERE title = $1`, fmt.Sprintf("TLS %d", i)); n != 1 {
+				t.Fatalf("tickets = %d", n)
+			}
+		})
 	}
 }

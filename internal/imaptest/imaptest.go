@@ -7,7 +7,15 @@ package imaptest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -30,9 +38,13 @@ const (
 
 // Server is a running Dovecot with one user.
 type Server struct {
-	Addr     string // 127.0.0.1:port, plain IMAP (no TLS: loopback only)
+	Addr     string // 127.0.0.1:port: IMAP, with STARTTLS when started by StartTLS
 	User     string
 	Password string
+	// With StartTLS: the implicit-TLS (imaps) address, and the pool that
+	// trusts the server's self-signed certificate (for 127.0.0.1).
+	TLSAddr string
+	CA      *x509.CertPool
 }
 
 // config is a complete dovecot.conf: nothing is read from /etc/dovecot.
@@ -41,7 +53,7 @@ state_dir = {{dir}}/state
 log_path = {{dir}}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{{ssl}}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{{dir}}/mail/%u
@@ -61,7 +73,8 @@ service imap-login {
     port = {{port}}
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = {{tlsport}}
   }
 }
 service anvil {
@@ -69,8 +82,20 @@ service anvil {
 }
 `
 
-// Start runs Dovecot until the test ends.
+// Start runs Dovecot without TLS until the test ends.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, false)
+}
+
+// StartTLS runs Dovecot with a self-signed certificate made here: STARTTLS
+// on Addr and implicit TLS on TLSAddr.
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	return start(t, true)
+}
+
+func start(t testing.TB, withTLS bool) *Server {
 	t.Helper()
 	bin := testpeer.Command(t, "dovecot", "dovecot-imapd")
 	if _, err := os.Stat("/usr/lib/dovecot/imap"); err != nil {
@@ -116,8 +141,15 @@ func Start(t testing.TB) *Server {
 	}
 	port := testpeer.FreePort(t)
 	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), User: User, Password: Password}
-	conf := strings.NewReplacer("{{dir}}", dir, "{{uid}}", mailUID, "{{gid}}", mailGID, "{{port}}", strconv.Itoa(port), "{{users}}", users).
-		Replace(config)
+	ssl, tlsPort := "ssl = no", "0"
+	if withTLS {
+		tlsPort = strconv.Itoa(testpeer.FreePort(t))
+		s.TLSAddr = "127.0.0.1:" + tlsPort
+		s.CA = selfSigned(t, dir)
+		ssl = "ssl = yes\nssl_cert = <" + filepath.Join(dir, "cert.pem") + "\nssl_key = <" + filepath.Join(dir, "key.pem")
+	}
+	conf := strings.NewReplacer("{{dir}}", dir, "{{uid}}", mailUID, "{{gid}}", mailGID, "{{port}}", strconv.Itoa(port), "{{users}}", users,
+		"{{ssl}}", ssl, "{{tlsport}}", tlsPort).Replace(config)
 	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(s.User+":{PLAIN}"+s.Password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +166,42 @@ func Start(t testing.TB) *Server {
 		}
 	})
 	return s
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 into dir and
+// returns a pool that trusts it.
+func selfSigned(t testing.TB, dir string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "imaptest"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
 }
 
 // Dial logs the test user in; the connection is closed when the test ends.
