@@ -558,3 +558,28 @@ func TestReaderTLS(t *testing.T) {
 		})
 	}
 }
+
+// A message the ticket rules cannot take (here a trigger refuses its
+// ticket) is kept raw for the NOC, and the messages after it are read.
+func TestPoisonMessageDoesNotBlockTheMailbox(t *testing.T) {
+	h := newHarness(t)
+	h.db.MustExec(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.title = 'veneno' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`)
+	h.db.MustExec(`CREATE TRIGGER refuse_poison BEFORE INSERT ON tickets FOR EACH ROW EXECUTE FUNCTION refuse_poison()`)
+	at := time.Date(2026, 11, 16, 9, 0, 0, 0, lima)
+	h.imap.Append(t, "INBOX", at, []byte("From: ana@clinica.example.pe\r\nSubject: veneno\r\nMessage-ID: <p1@clinica.example.pe>\r\n\r\nx\r\n"))
+	h.deliver(t, at.Add(time.Minute), "From: ana@clinica.example.pe\nSubject: sano\nMessage-ID: <p2@clinica.example.pe>\n\ny\n")
+	if n := h.count(t, `SELECT count(*) FROM tickets WHERE title = 'sano'`); n != 1 {
+		t.Fatalf("the message after the poison: %d tickets", n)
+	}
+	var status, reason string
+	if err := h.db.QueryRow(`SELECT status, reason FROM inbound_mail WHERE message_id = 'p1@clinica.example.pe'`).Scan(&status, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if status != StatusUnparseable || strings.Contains(reason, "refused by the test") {
+		t.Fatalf("poison message kept as %s (%q); want unparseable, without the database's words", status, reason)
+	}
+	if inbox, _ := h.imap.Count(t, "INBOX"); inbox != 0 {
+		t.Fatalf("INBOX holds %d", inbox)
+	}
+}
