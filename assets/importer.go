@@ -95,7 +95,7 @@ var (
 	friendlyTypes = map[string]string{
 		"File": "the file root", "FileCustomer": "a customer", "FileSite": "a site", "FileDevice": "a device",
 		"FileDICOM": "dicom", "FileSNMP": "snmp", "FileTCP": "tcp", "FileHeartbeat": "heartbeat",
-		"FileProbe": "probe", "FileContract": "a contract", "FileWarranty": "a warranty window", "FileHourBank": "hour_bank",
+		"FileProbe": "probe", "FileContract": "a contract", "FileContact": "a contact", "FileWarranty": "a warranty window", "FileHourBank": "hour_bank",
 	}
 )
 
@@ -132,6 +132,7 @@ var (
 	warrantyCovers = []string{"support", "manufacturing_defects"}
 	idRE           = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	modalityRE     = regexp.MustCompile(`^[A-Z]{2,3}$`)
+	domainRE       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 )
 
 const (
@@ -249,6 +250,7 @@ func (v *validator) check(f *File) {
 		v.errorf(path{"customers"}, "the inventory lists no customers")
 	}
 	customers, sites, devices, contracts := map[string]path{}, map[string]path{}, map[string]path{}, map[string]path{}
+	emails, domains := map[string]path{}, map[string]path{}
 	for ci := range f.Customers {
 		c := &f.Customers[ci]
 		cp := path{"customers", ci}
@@ -270,6 +272,7 @@ func (v *validator) check(f *File) {
 				v.errorf(cp.with("notify_email"), "%q is not a list of e-mail addresses: %v", c.NotifyEmail, err)
 			}
 		}
+		v.contacts(cp, c, emails, domains)
 		customerDevices := map[string]string{} // device id -> site id
 		for si := range c.Sites {
 			s := &c.Sites[si]
@@ -290,6 +293,44 @@ func (v *validator) check(f *File) {
 		}
 		for ki := range c.Contracts {
 			v.contract(cp.with("contracts", ki), &c.Contracts[ki], contracts, customerDevices)
+		}
+	}
+}
+
+// contacts checks a customer's contacts and e-mail domains: an address or
+// a domain names one customer only, or a message could not tell whose it is.
+func (v *validator) contacts(cp path, c *FileCustomer, emails, domains map[string]path) {
+	for i := range c.Contacts {
+		k := &c.Contacts[i]
+		kp := cp.with("contacts", i)
+		v.required(kp.with("name"), k.Name, "name")
+		addr, err := mail.ParseAddress(k.Email)
+		switch {
+		case k.Email == "":
+			v.errorf(kp.with("email"), "missing email")
+		case err != nil || addr.Address != k.Email || addr.Name != "" || len(k.Email) > 254:
+			v.errorf(kp.with("email"), "%q is not an e-mail address (name@example.org, nothing else)", k.Email)
+		case emails[strings.ToLower(k.Email)] != nil:
+			v.errorf(kp.with("email"), "duplicate contact e-mail %q (first at line %d)", k.Email, v.line(emails[strings.ToLower(k.Email)]))
+		default:
+			emails[strings.ToLower(k.Email)] = kp.with("email")
+		}
+		if k.Language != "" {
+			v.oneOf(kp.with("language"), k.Language, []string{"es", "en"}, "language")
+		}
+		if len(k.Name) > 200 || len(k.Phone) > 50 || len(k.Role) > 100 {
+			v.errorf(kp, "name (200), phone (50) or role (100) too long")
+		}
+	}
+	for i, d := range c.EmailDomains {
+		dp := cp.with("email_domains", i)
+		switch {
+		case !domainRE.MatchString(d) || len(d) > 253:
+			v.errorf(dp, "%q is not a domain name (lower case, such as hospital.example.pe)", d)
+		case domains[d] != nil:
+			v.errorf(dp, "duplicate e-mail domain %q (first at line %d)", d, v.line(domains[d]))
+		default:
+			domains[d] = dp
 		}
 	}
 }

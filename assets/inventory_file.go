@@ -25,9 +25,23 @@ type FileCustomer struct {
 	Language string `yaml:"language"`  // es (default) or en, for notifications
 	// NotifyEmail receives outage and ticket notifications: one address or
 	// a comma-separated list.
-	NotifyEmail string         `yaml:"notify_email"`
-	Sites       []FileSite     `yaml:"sites"`
-	Contracts   []FileContract `yaml:"contracts"`
+	NotifyEmail string `yaml:"notify_email"`
+	// Contacts are the people who write for the customer: a message from
+	// one of them is theirs; EmailDomains catch the rest of the staff
+	// (seed 001 accepts requests only by e-mail).
+	Contacts     []FileContact  `yaml:"contacts"`
+	EmailDomains []string       `yaml:"email_domains"`
+	Sites        []FileSite     `yaml:"sites"`
+	Contracts    []FileContract `yaml:"contracts"`
+}
+
+// FileContact is a person who writes for a customer.
+type FileContact struct {
+	Name     string `yaml:"name"`
+	Email    string `yaml:"email"`
+	Phone    string `yaml:"phone"`
+	Role     string `yaml:"role"`
+	Language string `yaml:"language"` // es or en; default the customer's
 }
 
 // FileSite is a hospital, centre or department.

@@ -61,10 +61,17 @@ func (s *Store) Import(ctx context.Context, f *File, now time.Time, dryRun bool)
 		if lang == "" {
 			lang = "es"
 		}
-		if err := upsert(ctx, tx, &sum, "customer", "customers", []string{"id", "name", "country", "time_zone", "language", "notify_email"},
-			c.ID, c.Name, c.Country, c.TimeZone, lang, c.NotifyEmail); err != nil {
+		domains := pq.StringArray{}
+		for _, d := range c.EmailDomains {
+			domains = append(domains, strings.ToLower(d))
+		}
+		if err := upsert(ctx, tx, &sum, "customer", "customers", []string{"id", "name", "country", "time_zone", "language", "notify_email", "email_domains"},
+			c.ID, c.Name, c.Country, c.TimeZone, lang, c.NotifyEmail, domains); err != nil {
 			return sum, err
 		}
+	}
+	if err := importContacts(ctx, tx, &sum, f, customerIDs); err != nil {
+		return sum, err
 	}
 	for _, c := range f.Customers {
 		for _, st := range c.Sites {
@@ -108,6 +115,53 @@ func (s *Store) Import(ctx context.Context, f *File, now time.Time, dryRun bool)
 		return sum, fmt.Errorf("assets: import: commit: %w", err)
 	}
 	return sum, nil
+}
+
+// importContacts writes the file's contacts by their address and removes
+// the contacts of the file's customers that it no longer lists (a contact
+// has no history of its own: tickets keep the requester's address).
+func importContacts(ctx context.Context, tx *sqlx.Tx, sum *ImportSummary, f *File, customerIDs []string) error {
+	var keep []string
+	for _, c := range f.Customers {
+		for _, k := range c.Contacts {
+			email := strings.ToLower(k.Email)
+			keep = append(keep, email)
+			lang := k.Language
+			if lang == "" {
+				lang = c.Language
+			}
+			if lang == "" {
+				lang = "es"
+			}
+			var inserted bool
+			err := tx.QueryRowContext(ctx, `INSERT INTO customer_contacts (customer_id, email, name, phone, role, language)
+				VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (email) DO UPDATE SET customer_id = EXCLUDED.customer_id, name = EXCLUDED.name, phone = EXCLUDED.phone,
+					role = EXCLUDED.role, language = EXCLUDED.language
+				WHERE (customer_contacts.customer_id, customer_contacts.name, customer_contacts.phone, customer_contacts.role, customer_contacts.language)
+					IS DISTINCT FROM (EXCLUDED.customer_id, EXCLUDED.name, EXCLUDED.phone, EXCLUDED.role, EXCLUDED.language)
+				RETURNING (xmax = 0)`, c.ID, email, k.Name, k.Phone, k.Role, lang).Scan(&inserted)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				sum.Unchanged["contact"]++
+			case err != nil:
+				return fmt.Errorf("assets: import contact of %s: %w", c.ID, err)
+			case inserted:
+				sum.Created["contact"]++
+			default:
+				sum.Updated["contact"]++
+			}
+		}
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM customer_contacts WHERE customer_id = ANY($1) AND NOT (email = ANY($2))`,
+		pq.Array(customerIDs), pq.Array(keep))
+	if err != nil {
+		return fmt.Errorf("assets: import: remove contacts: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		sum.Retired["contact"] += int(n)
+	}
+	return nil
 }
 
 var deviceColumns = []string{

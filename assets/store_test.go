@@ -146,3 +146,47 @@ func TestStoreCoverageAndScope(t *testing.T) {
 		t.Errorf("DeviceByHeartbeatToken = %v, %v", hb.ID, err)
 	}
 }
+
+// A sender is a contact first (with the contact's language, the
+// customer's by default), else someone of a customer's domain, else nobody.
+func TestMatchSender(t *testing.T) {
+	db := pgtest.DB(t)
+	s := NewStore(db)
+	ctx := context.Background()
+	raw, _ := os.ReadFile("testdata/valid-minimal.yaml")
+	if _, err := s.Import(ctx, parseTestFile(t, string(raw)), time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		addr, customer, name, lang string
+		known, found               bool
+	}{
+		{"ana.perez@acme.example.co", "acme", "Ana Pérez", "es", true, true},
+		{"IT@Acme.Example.co", "acme", "Radiology IT", "en", true, true},
+		{"someone.else@acme.example.co", "acme", "", "es", false, true},
+		{"ana.perez@other.example", "", "", "", false, false},
+		{"not-an-address", "", "", "", false, false},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			got, err := s.MatchSender(ctx, tc.addr)
+			if !tc.found {
+				if err != ErrNotFound {
+					t.Fatalf("MatchSender = %+v, %v; want ErrNotFound", got, err)
+				}
+				return
+			}
+			if err != nil || got.CustomerID != tc.customer || got.Contact.Name != tc.name || got.Contact.Language != tc.lang || got.Known != tc.known {
+				t.Fatalf("MatchSender = %+v, %v", got, err)
+			}
+		})
+	}
+	// Re-importing changes nothing; a contact left out of the file is removed.
+	sum, err := s.Import(ctx, parseTestFile(t, strings.Replace(string(raw), "      - name: Radiology IT\n        email: it@acme.example.co\n        language: en\n", "", 1)),
+		time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC), false)
+	if err != nil || sum.Retired["contact"] != 1 || sum.Unchanged["contact"] != 1 {
+		t.Fatalf("re-import without a contact: %+v, %v", sum, err)
+	}
+	if got, err := s.MatchSender(ctx, "it@acme.example.co"); err != nil || got.Known {
+		t.Fatalf("a removed contact still matches as a contact: %+v, %v", got, err)
+	}
+}

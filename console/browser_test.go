@@ -22,6 +22,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/fleetsim"
 	"github.com/vigia-noc/vigia/internal/testpeer"
+	"github.com/vigia-noc/vigia/mailintake"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/probes"
 )
@@ -507,6 +508,17 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("headings after the switch: %s", title)
 		}
 		b.screenshot("noc-ticket-en")
+
+		// Unmatched mail: a message from nobody's address, made a ticket.
+		if _, err := h.mail.Process(context.Background(), mailintake.Envelope{Mailbox: "imap://soporte@mail.test:143/INBOX", UIDValidity: 1, UID: 1,
+			Received: h.clock.Now().Add(-10 * time.Minute), Raw: []byte("From: Residente <residente@correo.example>\r\nSubject: El ecógrafo no envía\r\n" +
+				"Message-ID: <b1@correo.example>\r\n\r\nEl ecógrafo de la sala 2 no envía estudios al PACS.\r\n")}); err != nil {
+			t.Fatal(err)
+		}
+		b.do("unmatched mail", chromedp.Navigate(h.srv.URL+"/console/noc/mail"), chromedp.WaitVisible(chromedp.ID("mail-queue")))
+		b.screenshot("noc-mail")
+		b.do("assign to a customer", chromedp.Click(chromedp.CSS(`#mail-queue form[action$="/assign"] button`)), chromedp.WaitVisible(chromedp.ID("mail-empty")))
+		b.screenshot("noc-mail-assigned")
 	})
 	t.Logf("browser test took %s (artefacts in %s)", time.Since(started).Round(time.Second), dir)
 }

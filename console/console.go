@@ -58,6 +58,8 @@ type Config struct {
 	Assets   *assets.Store
 	Tickets  *maintenance.Store
 	Dispatch *dispatch.Store
+	// Mail is the unmatched-mail queue; nil shows it empty.
+	Mail MailQueue
 	// Now is the clock of every action; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -78,7 +80,7 @@ type Console struct {
 }
 
 // pageNames are the templates besides layout.html, one per page.
-var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit", "portal", "portal_ticket", "portal_new"}
+var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit", "portal", "portal_ticket", "portal_new", "mail"}
 
 // New parses the templates and returns the console.
 func New(cfg Config) (*Console, error) {
@@ -130,6 +132,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	staff := []string{auth.RoleNOC, auth.RoleEngineer}
 	noc := []string{auth.RoleNOC}
 	mux.Handle("GET /console/noc", c.handle(noc, c.board))
+	mux.Handle("GET /console/noc/mail", c.handle(noc, c.mailQueue))
+	mux.Handle("POST /console/noc/mail/{id}/{action}", c.handle(noc, c.mailAct))
 	mux.Handle("GET /console/noc/tickets/{ref}", c.handle(staff, c.staffTicket))
 	mux.Handle("POST /console/noc/tickets/{ref}/act", c.handle(staff, c.staffAct))
 

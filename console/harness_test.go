@@ -25,6 +25,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/server"
+	"github.com/vigia-noc/vigia/mailintake"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/calendar"
 	"github.com/vigia-noc/vigia/maintenance/sla"
@@ -41,6 +42,7 @@ type harness struct {
 	disp    *dispatch.Store
 	users   *Users
 	console *Console
+	mail    *mailintake.Intake
 	srv     *httptest.Server
 	clock   *testClock
 }
@@ -138,7 +140,8 @@ func newHarness(t testing.TB, inventory string, refresh time.Duration) *harness 
 	h.disp = dispatch.NewStore(db, h.inv, h.tickets)
 	h.users = NewUsers(db, h.tickets)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h.console, err = New(Config{DB: db, Users: h.users, Assets: h.inv, Tickets: h.tickets, Dispatch: h.disp,
+	h.mail = mailintake.New(db, h.tickets, h.inv, clock.Now, log)
+	h.console, err = New(Config{DB: db, Users: h.users, Assets: h.inv, Tickets: h.tickets, Dispatch: h.disp, Mail: h.mail,
 		Now: clock.Now, Log: log, Refresh: refresh,
 		Reports: &reports.Reporter{Inventory: h.inv, History: probes.NewStore(db), Tickets: h.tickets, Field: h.disp,
 			Policies: []*sla.Set{sla.Presets()}, Now: clock.Now}})

@@ -1,21 +1,15 @@
 package console
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"image"
-	_ "image/jpeg" // decoders for checking uploads
-	_ "image/png"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance"
@@ -115,7 +109,7 @@ func readUploads(lang string, files []*multipart.FileHeader) ([]upload, error) {
 		if len(out) == maxAttachments {
 			return nil, fmt.Errorf("%w: %s", errBadUpload, translate(lang, "portal.toomany", maxAttachments))
 		}
-		name := cleanFilename(fh.Filename)
+		name := maintenance.CleanFilename(fh.Filename)
 		if fh.Size > maxAttachmentBytes {
 			return nil, fmt.Errorf("%w: %s", errBadUpload, translate(lang, "portal.bigfile", name, maxAttachmentBytes>>20))
 		}
@@ -131,35 +125,16 @@ func readUploads(lang string, files []*multipart.FileHeader) ([]upload, error) {
 		if len(data) > maxAttachmentBytes {
 			return nil, fmt.Errorf("%w: %s", errBadUpload, translate(lang, "portal.bigfile", name, maxAttachmentBytes>>20))
 		}
-		ct := http.DetectContentType(data)
-		if ct != "image/png" && ct != "image/jpeg" {
+		a, err := maintenance.CheckAttachment(name, data)
+		switch {
+		case errors.Is(err, maintenance.ErrAttachmentTooBig):
+			return nil, fmt.Errorf("%w: %s", errBadUpload, translate(lang, "portal.bigfile", name, maxAttachmentBytes>>20))
+		case err != nil:
 			return nil, fmt.Errorf("%w: %s", errBadUpload, translate(lang, "portal.badfile", name))
 		}
-		cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
-		if err != nil || (format != "png" && format != "jpeg") || cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > 20000 || cfg.Height > 20000 {
-			return nil, fmt.Errorf("%w: %s", errBadUpload, translate(lang, "portal.badfile", name))
-		}
-		out = append(out, upload{name: name, contentType: ct, data: data})
+		out = append(out, upload{name: a.Name, contentType: a.ContentType, data: a.Data})
 	}
 	return out, nil
-}
-
-// cleanFilename keeps a file's base name, printable and short.
-func cleanFilename(name string) string {
-	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
-	name = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '"' {
-			return -1
-		}
-		return r
-	}, name)
-	for len(name) > 200 || !utf8.ValidString(name) {
-		name = strings.ToValidUTF8(name[:min(len(name), 200)], "")
-	}
-	if name == "" || name == "." || name == "/" {
-		name = "captura"
-	}
-	return name
 }
 
 // createTicket opens a ticket from the portal with its screenshots. The

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/mailintake"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -221,7 +222,7 @@ var errNotFound = errors.New("console: not found")
 // isUserError reports whether err is the user's to fix (shown as is).
 func isUserError(err error) bool {
 	for _, e := range []error{maintenance.ErrInvalid, maintenance.ErrConflict, maintenance.ErrRefused,
-		dispatch.ErrInvalid, dispatch.ErrConflict, dispatch.ErrRefused, errBadUpload} {
+		dispatch.ErrInvalid, dispatch.ErrConflict, dispatch.ErrRefused, errBadUpload, mailintake.ErrInvalid} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -232,7 +233,7 @@ func isUserError(err error) bool {
 // userMessage strips the package prefix from a domain error.
 func userMessage(err error) string {
 	msg := err.Error()
-	for _, p := range []string{"maintenance: ", "dispatch: "} {
+	for _, p := range []string{"maintenance: ", "dispatch: ", "mailintake: "} {
 		msg = strings.ReplaceAll(msg, p, "")
 	}
 	return msg

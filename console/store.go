@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 // deviceRow is a device with its live state, as the board shows it.
@@ -125,8 +125,8 @@ func (c *Console) openOutages(ctx context.Context, customer, site string) ([]out
 
 // Attachment limits (seed 003: screenshots with the ticket).
 const (
-	maxAttachmentBytes = 5 << 20
-	maxAttachments     = 5
+	maxAttachmentBytes = maintenance.MaxAttachmentBytes
+	maxAttachments     = maintenance.MaxAttachments
 	maxUploadBytes     = maxAttachments*maxAttachmentBytes + 1<<20
 )
 
@@ -144,18 +144,17 @@ type attachment struct {
 }
 
 func (c *Console) saveAttachments(ctx context.Context, ticketID int64, customerID, by string, files []upload, now time.Time) error {
-	tx, err := c.cfg.DB.BeginTx(ctx, nil)
+	tx, err := c.cfg.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	for _, f := range files {
-		sum := sha256.Sum256(f.data)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ticket_attachments (ticket_id, customer_id, filename, content_type, size_bytes, data, sha256,
-			uploaded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			ticketID, customerID, f.name, f.contentType, len(f.data), f.data, sum[:], by, now); err != nil {
-			return fmt.Errorf("console: save attachment %s: %w", f.name, err)
-		}
+	checked := make([]maintenance.Attachment, len(files))
+	for i, f := range files {
+		checked[i] = maintenance.Attachment{Name: f.name, ContentType: f.contentType, Data: f.data}
+	}
+	if err := maintenance.AddAttachmentsTx(ctx, tx, ticketID, customerID, by, checked, now); err != nil {
+		return fmt.Errorf("console: %w", err)
 	}
 	return tx.Commit()
 }

@@ -414,11 +414,9 @@ func (s *Store) reopen(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, now
 			if !p.Closure.Reopen {
 				return fmt.Errorf("%w: policy %s does not allow reopening a closed ticket; open a new one with previous_ticket %d", ErrRefused, p.Name, t.ID)
 			}
-			if n := p.Closure.ReopenWithinBusinessDays; n > 0 && t.SolvedAt != nil {
-				if limit := p.Calendar().AddDays(*t.SolvedAt, n); now.After(limit) {
-					return fmt.Errorf("%w: reopening was allowed until %s (%d business days after the solution); open a new one with previous_ticket %d",
-						ErrRefused, limit.Format(time.RFC3339), n, t.ID)
-				}
+			if limit, ok := reopenLimit(p, t); ok && now.After(limit) {
+				return fmt.Errorf("%w: reopening was allowed until %s (%d business days after the solution); open a new one with previous_ticket %d",
+					ErrRefused, limit.Format(time.RFC3339), p.Closure.ReopenWithinBusinessDays, t.ID)
 			}
 		}
 	default:

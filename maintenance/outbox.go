@@ -70,8 +70,9 @@ type Mailer interface {
 // Email is one outgoing message.
 type Email struct {
 	Subject, Body string
-	// ID is stable per (event, recipient): receivers can drop a duplicate
-	// from the at-least-once window by its Message-ID.
+	// ID is the outbox row's Message-ID, stable per (event, recipient):
+	// receivers can drop a duplicate from the at-least-once window by it,
+	// and their replies name it in In-Reply-To/References.
 	ID   string
 	Date time.Time
 }
@@ -142,13 +143,13 @@ func (s *Sender) one(ctx context.Context, now time.Time, skip []int64) (int64, b
 	}
 	defer tx.Rollback()
 	var id int64
-	var key, channel, recipient, subject, body string
+	var key, channel, recipient, subject, body, msgID string
 	var payload []byte
 	var attempts int
-	err = tx.QueryRowContext(ctx, `SELECT id, event_key, channel, recipient, subject, body, payload, attempts FROM outbox
+	err = tx.QueryRowContext(ctx, `SELECT id, event_key, channel, recipient, subject, body, payload, attempts, message_id FROM outbox
 		WHERE sent_at IS NULL AND next_attempt_at <= $1 AND NOT (id = ANY ($2))
 		ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`, now, int64s(skip)).
-		Scan(&id, &key, &channel, &recipient, &subject, &body, &payload, &attempts)
+		Scan(&id, &key, &channel, &recipient, &subject, &body, &payload, &attempts, &msgID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -158,7 +159,7 @@ func (s *Sender) one(ctx context.Context, now time.Time, skip []int64) (int64, b
 	var sendErr error
 	switch {
 	case channel == "email" && s.mail != nil:
-		sendErr = s.mail.Send(ctx, recipient, Email{Subject: subject, Body: body, ID: messageID(key, recipient), Date: now})
+		sendErr = s.mail.Send(ctx, recipient, Email{Subject: subject, Body: body, ID: msgID, Date: now})
 	case channel == "webhook" && s.hooks != nil:
 		sendErr = s.hooks.Post(ctx, recipient, key, payload, now)
 	default:
@@ -202,11 +203,6 @@ func (s *Sender) Run(ctx context.Context, now func() time.Time, every time.Durat
 		case <-tick.C:
 		}
 	}
-}
-
-func messageID(key, recipient string) string {
-	r := strings.NewReplacer(":", ".", "@", ".", " ", "")
-	return "<" + r.Replace(key) + "." + r.Replace(recipient) + "@vigia>"
 }
 
 func truncate(s string, n int) string {

@@ -26,6 +26,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/server"
+	"github.com/vigia-noc/vigia/mailintake"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/probes"
 )
@@ -73,7 +74,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{})
 	h := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: slog.New(slog.DiscardHandler),
 		assets: store, probes: probeStore, probeMetrics: probes.NewMetrics(reg), tickets: tickets,
-		dispatch: dispatch.NewStore(conn, store, tickets), clock: clock}))
+		dispatch: dispatch.NewStore(conn, store, tickets), clock: clock,
+		mail: mailintake.New(conn, tickets, store, clock.Now, slog.New(slog.DiscardHandler))}))
 
 	do := func(method, path, token, body string) (int, string) {
 		var r io.Reader
@@ -202,6 +204,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /api/v1/quotes/{id}/{decision}", "/api/v1/quotes/" + quote + "/approve", "", 404},
 		{"POST /api/v1/billing/flags", "/api/v1/billing/flags", `{"ticket":` + ticket + `,"cause":"misuse"}`, 403},
 		{"GET /api/v1/billing/report", "/api/v1/billing/report?customer=hsr&month=2026-11", "", 404},
+		{"GET /api/v1/mail/unmatched", "/api/v1/mail/unmatched", "", 403},
+		{"POST /api/v1/mail/unmatched/{id}/assign", "/api/v1/mail/unmatched/1/assign", `{"customer":"cmf"}`, 403},
+		{"POST /api/v1/mail/unmatched/{id}/discard", "/api/v1/mail/unmatched/1/discard", "", 403},
 
 		// Contract reports: another customer's are not found.
 		{"GET /api/v1/availability", "/api/v1/availability?customer=hsr&from=2026-11-01&to=2026-11-30", "", 404},

@@ -24,6 +24,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/leader"
 	"github.com/vigia-noc/vigia/internal/server"
+	"github.com/vigia-noc/vigia/mailintake"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 	"github.com/vigia-noc/vigia/probes"
@@ -57,6 +58,10 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	smtpAddr := fs.String("smtp-addr", os.Getenv("VIGIA_SMTP_ADDR"), "SMTP relay host:port for notifications (env VIGIA_SMTP_ADDR); empty: e-mails wait in the outbox")
 	smtpFrom := fs.String("smtp-from", envOr("VIGIA_SMTP_FROM", "vigia@localhost"), "sender address of notifications (env VIGIA_SMTP_FROM)")
 	smtpUser := fs.String("smtp-user", os.Getenv("VIGIA_SMTP_USER"), "SMTP user (env VIGIA_SMTP_USER; password in VIGIA_SMTP_PASSWORD or VIGIA_SMTP_PASSWORD_FILE)")
+	var imapURLs stringsFlag
+	fs.Var(&imapURLs, "imap-url", "read customers' e-mail from `imap[s]://USER@HOST[:PORT]/MAILBOX` (repeatable; password in VIGIA_IMAP_PASSWORD or VIGIA_IMAP_PASSWORD_FILE)")
+	imapPoll := fs.Duration("imap-poll", 30*time.Second, "how often a mailbox is read when its server has no IDLE")
+	imapArchive := fs.String("imap-archive", envOr("VIGIA_IMAP_ARCHIVE", "Archive"), "mailbox that read messages are moved to (env VIGIA_IMAP_ARCHIVE)")
 	webhookURL := fs.String("notify-webhook", os.Getenv("VIGIA_NOTIFY_WEBHOOK_URL"),
 		"URL receiving every notification as signed JSON (env VIGIA_NOTIFY_WEBHOOK_URL; secret in VIGIA_NOTIFY_WEBHOOK_SECRET or _FILE)")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -77,6 +82,21 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	webhookSecret, err := secretFromEnv("VIGIA_NOTIFY_WEBHOOK_SECRET")
 	if err != nil {
 		return err
+	}
+	imapPassword, err := secretFromEnv("VIGIA_IMAP_PASSWORD")
+	if err != nil {
+		return err
+	}
+	var mailboxes []mailintake.Mailbox
+	for _, u := range imapURLs {
+		box, err := mailintake.ParseMailbox(u, imapPassword, *imapArchive)
+		if err != nil {
+			return usageError("--imap-url: %v", err)
+		}
+		mailboxes = append(mailboxes, box)
+	}
+	if len(mailboxes) > 0 && imapPassword == "" {
+		return usageError("--imap-url needs VIGIA_IMAP_PASSWORD (or _FILE)")
 	}
 	if *webhookURL != "" && webhookSecret == "" {
 		return usageError("--notify-webhook needs VIGIA_NOTIFY_WEBHOOK_SECRET (or _FILE) to sign what it sends")
@@ -162,16 +182,18 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		mailer = &maintenance.SMTP{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, Password: smtpPassword}
 	}
 
+	intake := mailintake.New(conn, tickets, store, now, log)
+	intake.RegisterMetrics(reg)
 	users := console.NewUsers(conn, tickets)
 	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
 		Policies: []*sla.Set{sla.Presets()}, Now: now}
-	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Now: now, Log: log,
+	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: intake, Now: now, Log: log,
 		Reports: reporter})
 	if err != nil {
 		return err
 	}
 	handler := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: log, assets: store,
-		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock, console: web}))
+		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock, mail: intake, console: web}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -241,6 +263,12 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 				Elector: elector, Now: now, Log: log})
 		},
 	}
+	// Each mailbox is read by one instance, the holder of its election.
+	for _, box := range mailboxes {
+		r := &mailintake.Reader{Box: box, Intake: intake, Leader: leader.New(conn.DB, "mail-intake "+box.String()), Poll: *imapPoll, Log: log}
+		log.Info("reading mailbox", "mailbox", box)
+		background = append(background, func() error { return r.Run(ctx) })
+	}
 	for _, run := range background {
 		go func() {
 			if err := run(); err != nil && ctx.Err() == nil {
@@ -274,6 +302,7 @@ type httpDeps struct {
 	tickets      *maintenance.Store
 	dispatch     *dispatch.Store
 	clock        clockwork.Clock
+	mail         *mailintake.Intake
 	console      *console.Console // nil: no web console
 }
 
@@ -286,7 +315,8 @@ func httpConfig(d httpDeps) server.Config {
 		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
 			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log),
 			reports.NewAPI(&reports.Reporter{Inventory: d.assets, History: d.probes, Tickets: d.tickets, Field: d.dispatch,
-				Policies: []*sla.Set{sla.Presets()}, Now: now}, d.log)},
+				Policies: []*sla.Set{sla.Presets()}, Now: now}, d.log),
+			mailintake.NewAPI(d.mail, d.log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
 	}
 	if d.console != nil {
@@ -345,3 +375,9 @@ func printDemoTokens(ctx context.Context, w io.Writer, store *assets.Store, toke
 	fmt.Fprintf(w, "\n  metrics:    %s/metrics\n  health:     %s/healthz  %s/readyz\n\n", base, base, base)
 	return nil
 }
+
+// stringsFlag is a repeatable string flag.
+type stringsFlag []string
+
+func (f *stringsFlag) String() string     { return strings.Join(*f, ",") }
+func (f *stringsFlag) Set(v string) error { *f = append(*f, v); return nil }
