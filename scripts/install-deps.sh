@@ -7,7 +7,8 @@
 set -euo pipefail
 
 # PostgreSQL is the system of record; the private cluster uses its binaries.
-run_pkgs=(postgresql ca-certificates)
+# Chromium prints the monthly reports to PDF (headless).
+run_pkgs=(postgresql ca-certificates chromium)
 # The real peers the integration tests talk to.
 test_pkgs=("${run_pkgs[@]}" dcmtk orthanc snmpd snmp python3-aiosmtpd prometheus chromium poppler-utils dovecot-imapd)
 # The benchmarks' load generator and the peers they are compared with.
