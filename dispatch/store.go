@@ -57,6 +57,8 @@ type Store struct {
 	tickets *maintenance.Store
 	rules   Rules
 	cals    calendars
+	// consoleURL prefixes the links of dispatch e-mails (SetConsoleURL).
+	consoleURL string
 }
 
 // NewStore returns a dispatch store; tickets is the ticket store whose
