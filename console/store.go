@@ -141,9 +141,16 @@ type attachment struct {
 	Data        []byte
 	UploadedBy  string
 	CreatedAt   time.Time
+	VisitID     *int64 // a photo taken on this visit
 }
 
 func (c *Console) saveAttachments(ctx context.Context, ticketID int64, customerID, by string, files []upload, now time.Time) error {
+	return c.storeAttachments(ctx, ticketID, nil, customerID, by, files, now)
+}
+
+// storeAttachments saves checked uploads with a ticket and, for photos
+// taken on site, the visit.
+func (c *Console) storeAttachments(ctx context.Context, ticketID int64, visitID *int64, customerID, by string, files []upload, now time.Time) error {
 	tx, err := c.cfg.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -152,8 +159,8 @@ func (c *Console) saveAttachments(ctx context.Context, ticketID int64, customerI
 	for _, f := range files {
 		sum := sha256.Sum256(f.data)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO ticket_attachments (ticket_id, customer_id, filename, content_type, size_bytes, data, sha256,
-			uploaded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			ticketID, customerID, f.name, f.contentType, len(f.data), f.data, sum[:], by, now); err != nil {
+			uploaded_by, created_at, visit_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			ticketID, customerID, f.name, f.contentType, len(f.data), f.data, sum[:], by, now, visitID); err != nil {
 			return fmt.Errorf("console: save attachment %s: %w", f.name, err)
 		}
 	}
@@ -162,8 +169,8 @@ func (c *Console) saveAttachments(ctx context.Context, ticketID int64, customerI
 
 // attachments lists a ticket's attachments (without their data).
 func (c *Console) attachments(ctx context.Context, ticketID int64) ([]attachment, error) {
-	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT id, ticket_id, customer_id, filename, content_type, size_bytes, uploaded_by, created_at
-		FROM ticket_attachments WHERE ticket_id = $1 ORDER BY id`, ticketID)
+	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT id, ticket_id, customer_id, filename, content_type, size_bytes, uploaded_by, created_at,
+		visit_id FROM ticket_attachments WHERE ticket_id = $1 ORDER BY id`, ticketID)
 	if err != nil {
 		return nil, fmt.Errorf("console: attachments: %w", err)
 	}
@@ -171,7 +178,7 @@ func (c *Console) attachments(ctx context.Context, ticketID int64) ([]attachment
 	var out []attachment
 	for rows.Next() {
 		var a attachment
-		if err := rows.Scan(&a.ID, &a.TicketID, &a.CustomerID, &a.Filename, &a.ContentType, &a.Size, &a.UploadedBy, &a.CreatedAt); err != nil {
+		if err := rows.Scan(&a.ID, &a.TicketID, &a.CustomerID, &a.Filename, &a.ContentType, &a.Size, &a.UploadedBy, &a.CreatedAt, &a.VisitID); err != nil {
 			return nil, fmt.Errorf("console: attachments: %w", err)
 		}
 		out = append(out, a)

@@ -272,6 +272,9 @@ type VisitInput struct {
 	DeviceIDs        []string   `json:"devices"` // default: the ticket's
 	TravelPriceCents int64      `json:"travel_price_cents"`
 	Notes            string     `json:"notes"`
+	// Checklist adds items of the dispatcher's own to the checklist of the
+	// devices' kind.
+	Checklist []string `json:"checklist"`
 }
 
 // CreateVisit proposes a visit (NOC only).
@@ -347,6 +350,17 @@ func (s *Store) insertVisit(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketR
 		purpose = "preventive"
 	}
 	tmpl, items := checklistFor(devices, purpose)
+	if len(in.Checklist) > 50 {
+		return 0, invalid("checklist: at most 50 extra items")
+	}
+	for _, text := range in.Checklist {
+		if text = strings.TrimSpace(text); text != "" {
+			if len(text) > 500 {
+				return 0, invalid("checklist: an item has at most 500 characters")
+			}
+			items = append(items, ChecklistItem{ID: len(items) + 1, Text: text})
+		}
+	}
 	checklist, err := json.Marshal(items)
 	if err != nil {
 		return 0, fmt.Errorf("checklist: %w", err)
