@@ -53,6 +53,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	smtpAddr := fs.String("smtp-addr", os.Getenv("VIGIA_SMTP_ADDR"), "SMTP relay host:port for notifications (env VIGIA_SMTP_ADDR); empty: e-mails wait in the outbox")
 	smtpFrom := fs.String("smtp-from", envOr("VIGIA_SMTP_FROM", "vigia@localhost"), "sender address of notifications (env VIGIA_SMTP_FROM)")
 	smtpUser := fs.String("smtp-user", os.Getenv("VIGIA_SMTP_USER"), "SMTP user (env VIGIA_SMTP_USER; password in VIGIA_SMTP_PASSWORD or VIGIA_SMTP_PASSWORD_FILE)")
+	publicURL := fs.String("public-url", os.Getenv("VIGIA_PUBLIC_URL"),
+		"address of the console as people reach it, for links in e-mails (env VIGIA_PUBLIC_URL; default: the listen address)")
 	webhookURL := fs.String("notify-webhook", os.Getenv("VIGIA_NOTIFY_WEBHOOK_URL"),
 		"URL receiving every notification as signed JSON (env VIGIA_NOTIFY_WEBHOOK_URL; secret in VIGIA_NOTIFY_WEBHOOK_SECRET or _FILE)")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -169,6 +171,11 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	base := "http://" + ln.Addr().String()
+	if *publicURL != "" {
+		dispatchStore.SetConsoleURL(*publicURL)
+	} else {
+		dispatchStore.SetConsoleURL(base)
+	}
 	if *demo {
 		if err := printDemoTokens(ctx, stdout, store, tokens, base); err != nil {
 			return err
