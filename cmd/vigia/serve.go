@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -62,6 +63,10 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	if u, err := url.Parse(*publicURL); *publicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "") {
+		return usageError("--public-url %q: an http(s) address such as https://vigia.example.org", *publicURL)
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
