@@ -197,3 +197,38 @@ func TestHoldText(t *testing.T) {
 		})
 	}
 }
+
+// Seed 000 §8: equipment unavailable at the agreed time closes the ticket
+// and opens a new one to reschedule; each ticket page links the other, for
+// the NOC and in the hospital's portal.
+func TestEquipmentUnavailableLinksBothTickets(t *testing.T) {
+	h := newHarness(t, twoHospitals, time.Second)
+	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.engineer(t, "eng-laura", "Laura Gómez")
+	tk := h.openTicket(t, "hsr", "hsr-ct1", 2, "Tomógrafo sin imagen")
+	v := h.scheduledVisit(t, tk.ID, "eng-laura")
+	res, err := h.disp.Transition(context.Background(), dispatch.Actor{Name: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"}, v.ID,
+		dispatch.TransitionInput{To: dispatch.VisitEquipmentUnavailable, Note: "el equipo estaba en uso"}, h.clock.Now())
+	if err != nil || res.NewTicket == "" {
+		t.Fatalf("equipment unavailable: %+v %v", res, err)
+	}
+	noc := h.client(t)
+	noc.login("ana", testPassword)
+	cust := h.client(t)
+	cust.login("hsr", testPassword)
+	for _, c := range []struct {
+		who  *client
+		page string
+		want string
+	}{
+		{noc, "/console/noc/tickets/" + tk.Number, `data-rescheduled-as="` + res.NewTicket + `"`},
+		{noc, "/console/noc/tickets/" + res.NewTicket, `data-rescheduled-from="` + tk.Number + `"`},
+		{cust, "/console/portal/tickets/" + tk.Number, `<a href="/console/portal/tickets/` + res.NewTicket + `">`},
+		{cust, "/console/portal/tickets/" + res.NewTicket, `<a href="/console/portal/tickets/` + tk.Number + `">`},
+	} {
+		if code, body := c.who.get(c.page); code != http.StatusOK || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d, without %s", c.page, code, c.want)
+		}
+	}
+}
