@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
@@ -25,16 +26,36 @@ import (
 func (c *Console) registerDispatch(mux *http.ServeMux) {
 	noc := []string{auth.RoleNOC}
 	mux.Handle("GET /console/noc/dispatch", c.handle(noc, c.dispatchBoard))
-	mux.Handle("POST /console/noc/tickets/{ref}/visits", c.handle(noc, c.proposeVisit))
-	mux.Handle("POST /console/noc/visits/{id}/schedule", c.handle(noc, c.scheduleVisit))
-	mux.Handle("POST /console/noc/visits/{id}/cancel", c.handle(noc, c.cancelVisit))
-	mux.Handle("POST /console/noc/tickets/{ref}/parts", c.handle(noc, c.requestPart))
-	mux.Handle("POST /console/noc/parts/{id}/move", c.handle(noc, c.movePartRequest))
-	mux.Handle("POST /console/noc/tickets/{ref}/cases", c.handle(noc, c.openCase))
-	mux.Handle("POST /console/noc/cases/{id}/move", c.handle(noc, c.moveCase))
-	mux.Handle("POST /console/noc/tickets/{ref}/waits", c.handle(noc, c.startWait))
-	mux.Handle("POST /console/noc/waits/{id}/end", c.handle(noc, c.endWait))
-	mux.Handle("POST /console/engineer/visits/{id}/photos", c.handle([]string{auth.RoleEngineer, auth.RoleNOC}, c.visitPhotos))
+	mux.Handle("POST /console/noc/tickets/{ref}/visits", c.handle(noc, checkedForm(c.proposeVisit)))
+	mux.Handle("POST /console/noc/visits/{id}/schedule", c.handle(noc, checkedForm(c.scheduleVisit)))
+	mux.Handle("POST /console/noc/visits/{id}/cancel", c.handle(noc, checkedForm(c.cancelVisit)))
+	mux.Handle("POST /console/noc/tickets/{ref}/parts", c.handle(noc, checkedForm(c.requestPart)))
+	mux.Handle("POST /console/noc/parts/{id}/move", c.handle(noc, checkedForm(c.movePartRequest)))
+	mux.Handle("POST /console/noc/tickets/{ref}/cases", c.handle(noc, checkedForm(c.openCase)))
+	mux.Handle("POST /console/noc/cases/{id}/move", c.handle(noc, checkedForm(c.moveCase)))
+	mux.Handle("POST /console/noc/tickets/{ref}/waits", c.handle(noc, checkedForm(c.startWait)))
+	mux.Handle("POST /console/noc/waits/{id}/end", c.handle(noc, checkedForm(c.endWait)))
+	mux.Handle("POST /console/engineer/visits/{id}/photos", c.handle([]string{auth.RoleEngineer, auth.RoleNOC}, checkedForm(c.visitPhotos)))
+}
+
+// maxFieldBytes bounds one text field of a dispatch form (notes, the
+// manufacturer's answer); identifiers are bounded again by dispatch.
+const maxFieldBytes = 20000
+
+// checkedForm refuses a dispatch form with a field that is not valid
+// UTF-8, holds a NUL or is longer than maxFieldBytes, before h sees it.
+func checkedForm(h func(rq *request) error) func(rq *request) error {
+	return func(rq *request) error {
+		for name, values := range rq.r.PostForm {
+			for _, v := range values {
+				if !utf8.ValidString(v) || strings.ContainsRune(v, 0) || len(v) > maxFieldBytes {
+					return fmt.Errorf("%w: field %q must be UTF-8 text without NUL, at most %d bytes", dispatch.ErrInvalid,
+						strings.ToValidUTF8(name, "?"), maxFieldBytes)
+				}
+			}
+		}
+		return h(rq)
+	}
 }
 
 // localLayout is how datetime-local inputs send a wall-clock time.

@@ -232,3 +232,26 @@ func TestEquipmentUnavailableLinksBothTickets(t *testing.T) {
 		}
 	}
 }
+
+// Dispatch forms are checked at the edge: text that is not UTF-8, holds a
+// NUL or is too long is refused before dispatch sees it.
+func TestDispatchFormInputChecked(t *testing.T) {
+	h := newHarness(t, twoHospitals, time.Second)
+	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	tk := h.openTicket(t, "hsr", "hsr-ct1", 2, "Tomógrafo sin imagen")
+	noc := h.client(t)
+	noc.login("ana", testPassword)
+	for name, note := range map[string]string{"NUL": "a\x00b", "not UTF-8": "\xff\xfe", "too long": strings.Repeat("x", maxFieldBytes+1)} {
+		t.Run(name, func(t *testing.T) {
+			code, _, _ := noc.post("/console/noc/tickets/"+tk.Number+"/waits", url.Values{"reason": {"customer"}, "note": {note}})
+			if code != http.StatusUnprocessableEntity {
+				t.Fatalf("%d; want 422", code)
+			}
+		})
+	}
+	var n int
+	h.db.Get(&n, `SELECT count(*) FROM waits`)
+	if n != 0 {
+		t.Fatalf("%d waits recorded from refused forms", n)
+	}
+}
