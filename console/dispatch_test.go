@@ -64,6 +64,9 @@ func TestDispatchFromTicketPage(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `id="suggestions"`) || !strings.Contains(body, `data-engineer="eng-laura"`) {
 		t.Fatalf("ticket page without suggestions: %d", code)
 	}
+	if _, board := noc.get("/console/noc/dispatch"); !strings.Contains(board, `id="need-visit"`) || !strings.Contains(board, `data-ticket="`+tk.Number+`"`) {
+		t.Error("the dispatch board does not list the CT's ticket as needing a visit")
+	}
 	from, to, start := localWindow(h.clock.Now(), 9)
 	post := func(path string, form url.Values) {
 		t.Helper()
@@ -120,6 +123,9 @@ func TestDispatchFromTicketPage(t *testing.T) {
 		t.Error("the NOC board does not show the hold")
 	}
 	_, disp := noc.get("/console/noc/dispatch?view=week&date=" + start.Format(time.DateOnly))
+	if strings.Contains(disp, `id="need-visit"`) {
+		t.Error("a ticket with a scheduled visit still needs one on the dispatch board")
+	}
 	for _, want := range []string{`data-part-request="` + fmt.Sprint(parts[0].ID) + `" data-state="in_customs"`, "2026-12-22",
 		fmt.Sprintf(`data-visit="%d"`, v.ID)} {
 		if !strings.Contains(disp, want) {

@@ -13,6 +13,17 @@ import (
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
+// SetOrganizer is the address invitations name as their ORGANIZER (the
+// notifications' sender); engineers' calendars answer there.
+func (s *Store) SetOrganizer(email string) { s.organizer = strings.TrimSpace(email) }
+
+func (s *Store) organizerAddress() string {
+	if s.organizer == "" {
+		return "vigia@localhost"
+	}
+	return s.organizer
+}
+
 // SetConsoleURL is the console's address as engineers reach it (for
 // example https://vigia.example.org): dispatch e-mails link to the visit
 // page under it. Empty leaves the link out.
@@ -301,7 +312,7 @@ func (s *Store) notifyEngineers(ctx context.Context, tx *sqlx.Tx, v *Visit, seq 
 		body := s.dispatchBody(x, v, f)
 		inv := invitation{Method: ical.MethodRequest, UID: visitUID(v.ID), Sequence: seq, Start: *v.WindowStart, End: *v.WindowEnd,
 			Zone: f.loc, Summary: fmt.Sprintf("%s · %s", f.detail.Number, f.site.Name), Location: siteAddress(f.site),
-			Description: body, URL: s.VisitURL(v.ID), Stamp: now, Organizer: "noc@vigia", Attendees: to}
+			Description: body, URL: s.VisitURL(v.ID), Stamp: now, Organizer: s.organizerAddress(), Attendees: to}
 		subject := fmt.Sprintf(x.subject, f.detail.Number, v.ID, f.site.Name, v.WindowStart.In(f.loc).Format("2006-01-02 15:04"))
 		if err := enqueue(ctx, tx, outboxMessage{Key: fmt.Sprintf("visit:%d:dispatched:%d", v.ID, seq), Recipient: c.Email,
 			Subject: subject, Body: body, TicketID: v.TicketID,
@@ -339,7 +350,7 @@ func (s *Store) notifyCancelled(ctx context.Context, tx *sqlx.Tx, v Visit, note 
 		body += "\n\n" + x.signoff + "\n"
 		inv := invitation{Method: ical.MethodCancel, UID: visitUID(v.ID), Sequence: seq, Start: *v.WindowStart, End: *v.WindowEnd,
 			Zone: f.loc, Summary: fmt.Sprintf("%s · %s", f.detail.Number, f.site.Name), Location: siteAddress(f.site),
-			Description: body, Stamp: now, Organizer: "noc@vigia", Attendees: to}
+			Description: body, Stamp: now, Organizer: s.organizerAddress(), Attendees: to}
 		if err := enqueue(ctx, tx, outboxMessage{Key: fmt.Sprintf("visit:%d:cancelled", v.ID), Recipient: c.Email,
 			Subject: fmt.Sprintf(x.cancelSubject, f.detail.Number, v.ID, f.site.Name, v.WindowStart.In(f.loc).Format("2006-01-02 15:04")),
 			Body:    body, TicketID: v.TicketID,

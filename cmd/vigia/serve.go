@@ -155,6 +155,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{WebhookURLs: webhookURLs})
 	dispatchStore := dispatch.NewStore(conn, store, tickets)
+	dispatchStore.SetOrganizer(*smtpFrom)
 	ticketMetrics := maintenance.NewMetrics(reg, conn)
 	maintenance.RegisterOutboxMetrics(reg, conn)
 	dispatch.RegisterMetrics(reg, conn)
