@@ -260,35 +260,7 @@ func TestBrowser(t *testing.T) {
 	h.engineer(t, "eng-laura", "Laura Gómez")
 	h.user(t, UserInput{Username: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"})
 
-	// One browser, one isolated context (cookie jar) per person.
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	t.Cleanup(cancelAlloc)
-	root, cancelRoot := chromedp.NewContext(alloc)
-	t.Cleanup(cancelRoot)
-	if err := chromedp.Do(root); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	dir := artefacts(t)
-	person := func() *browser {
-		ctx, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
-		t.Cleanup(cancel)
-		// The first run opens the tab and binds it to its context: no timeout here.
-		if err := chromedp.Do(ctx); err != nil {
-			t.Fatalf("open a tab: %v", err)
-		}
-		return &browser{t: t, ctx: ctx, base: h.srv.URL, dir: dir}
-	}
+	person, dir := startChromium(t, chromium, h.srv.URL)
 	shot := filepath.Join(t.TempDir(), "pantalla.png")
 	if err := os.WriteFile(shot, testPNG(t, 320, 200), 0o644); err != nil {
 		t.Fatal(err)
@@ -521,4 +493,40 @@ func TestBrowser(t *testing.T) {
 		b.screenshot("noc-mail-assigned")
 	})
 	t.Logf("browser test took %s (artefacts in %s)", time.Since(started).Round(time.Second), dir)
+}
+
+// startChromium starts one headless Chromium for a test; person opens an
+// isolated browser context (its own cookie jar) for one person.
+func startChromium(t *testing.T, chromium, base string) (person func() *browser, dir string) {
+	t.Helper()
+	// One browser, one isolated context (cookie jar) per person.
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	t.Cleanup(cancelAlloc)
+	root, cancelRoot := chromedp.NewContext(alloc)
+	t.Cleanup(cancelRoot)
+	if err := chromedp.Do(root); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	dir = artefacts(t)
+	person = func() *browser {
+		ctx, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+		t.Cleanup(cancel)
+		// The first run opens the tab and binds it to its context: no timeout here.
+		if err := chromedp.Do(ctx); err != nil {
+			t.Fatalf("open a tab: %v", err)
+		}
+		return &browser{t: t, ctx: ctx, base: base, dir: dir}
+	}
+	return person, dir
 }

@@ -80,7 +80,7 @@ type Console struct {
 }
 
 // pageNames are the templates besides layout.html, one per page.
-var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit", "portal", "portal_ticket", "portal_new", "mail"}
+var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit", "portal", "portal_ticket", "portal_new", "mail", "dispatch_board"}
 
 // New parses the templates and returns the console.
 func New(cfg Config) (*Console, error) {
@@ -101,7 +101,8 @@ func New(cfg Config) (*Console, error) {
 	}
 	c := &Console{cfg: cfg, pages: map[string]*template.Template{}}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html",
+			"templates/dispatch_partials.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
 		}
@@ -152,6 +153,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("POST /console/portal/tickets/{ref}/act", c.handle(cust, c.portalAct))
 
 	mux.Handle("GET /console/attachments/{id}", c.handle(anyRole, c.attachment))
+	c.registerDispatch(mux)
 }
 
 var anyRole = []string{auth.RoleNOC, auth.RoleEngineer, auth.RoleCustomer}

@@ -75,8 +75,12 @@ func (c *Console) visit(rq *request) error {
 	if err != nil {
 		return err
 	}
+	x, err := c.loadVisitExtras(rq, v)
+	if err != nil {
+		return err
+	}
 	c.render(rq, http.StatusOK, "visit", translate(rq.lang, "visit.title", v.ID), map[string]any{
-		"Visit": v, "Activities": activities, "FreeParts": []int{1, 2, 3},
+		"Visit": v, "Activities": activities, "FreeParts": []int{1, 2, 3}, "X": x,
 	})
 	return nil
 }
@@ -127,15 +131,19 @@ func (c *Console) outcome(rq *request) error {
 	for i := 1; i <= 3; i++ {
 		k := strconv.Itoa(i)
 		number := strings.TrimSpace(f.Get("part_number_" + k))
-		if number == "" {
+		used, fromStock := stockPart(f.Get("part_stock_" + k))
+		if number == "" && !fromStock {
 			continue
 		}
 		qty, err := strconv.Atoi(strings.TrimSpace(f.Get("part_qty_" + k)))
 		if err != nil {
 			return fmt.Errorf("%w: the quantity of part %s is not a number", dispatch.ErrInvalid, number)
 		}
-		in.PartsUsed = append(in.PartsUsed, dispatch.PartUsed{PartNumber: number, Manufacturer: strings.TrimSpace(f.Get("part_maker_" + k)),
-			Quantity: qty})
+		if !fromStock {
+			used = dispatch.PartUsed{PartNumber: number, Manufacturer: strings.TrimSpace(f.Get("part_maker_" + k))}
+		}
+		used.Quantity = qty
+		in.PartsUsed = append(in.PartsUsed, used)
 	}
 	in.Signature = dispatch.SignatureInput{Name: f.Get("signer"), Kind: f.Get("signature_kind")}
 	switch in.Signature.Kind {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -109,6 +110,10 @@ func (c *Console) board(rq *request) error {
 	if err != nil {
 		return err
 	}
+	holds, err := c.holdLines(rq, queue)
+	if err != nil {
+		return err
+	}
 	customers, err := c.cfg.Assets.Customers(rq.ctx(), assets.Scope{})
 	if err != nil {
 		return err
@@ -120,7 +125,7 @@ func (c *Console) board(rq *request) error {
 	c.render(rq, http.StatusOK, "board", translate(rq.lang, "board.title"), map[string]any{
 		"Customer": customer, "Site": site, "Kind": kind,
 		"Customers": customers, "Sites": sites, "Kinds": assets.DeviceKinds,
-		"Devices": devices, "Counts": countStates(devices), "Outages": outages, "Queue": queue,
+		"Devices": devices, "Counts": countStates(devices), "Outages": outages, "Queue": queue, "Holds": holds,
 	})
 	return nil
 }
@@ -135,6 +140,9 @@ type ticketPage struct {
 	PauseReasons,
 	CloseReasons []string
 	CanReopen bool
+	// Hold is what holds the ticket; Dispatch the NOC's dispatch tools.
+	Hold     *holdView
+	Dispatch *dispatchPanel
 }
 
 func (c *Console) loadTicket(rq *request, scope maintenance.Scope, ref string, staff bool) (ticketPage, error) {
@@ -159,6 +167,9 @@ func (c *Console) loadTicket(rq *request, scope maintenance.Scope, ref string, s
 		return p, err
 	}
 	p.CanReopen = d.Status == maintenance.StatusSolved || d.Status == maintenance.StatusClosed
+	if p.Hold, err = c.ticketHold(rq, d.ID); err != nil {
+		return p, err
+	}
 	return p, nil
 }
 
@@ -166,6 +177,11 @@ func (c *Console) staffTicket(rq *request) error {
 	p, err := c.loadTicket(rq, maintenance.Scope{}, rq.r.PathValue("ref"), true)
 	if err != nil {
 		return err
+	}
+	if rq.sess.User.Role == auth.RoleNOC && rq.r.Header.Get(liveHeader) == "" {
+		if err := c.loadDispatchPanel(rq, &p); err != nil {
+			return err
+		}
 	}
 	c.render(rq, http.StatusOK, "ticket", p.Number+" · "+p.Title, p)
 	return nil

@@ -37,6 +37,10 @@ func (c *Console) portal(rq *request) error {
 		return err
 	}
 	open := urgencyQueue(list)
+	holds, err := c.holdLines(rq, open)
+	if err != nil {
+		return err
+	}
 	var closed []maintenance.Ticket
 	for _, t := range list {
 		if t.Status == maintenance.StatusClosed && len(closed) < 20 {
@@ -44,7 +48,7 @@ func (c *Console) portal(rq *request) error {
 		}
 	}
 	c.render(rq, http.StatusOK, "portal", translate(rq.lang, "portal.title", cu.Name), map[string]any{
-		"Customer": cu, "Devices": devices, "Counts": countStates(devices), "Open": open, "Closed": closed,
+		"Customer": cu, "Devices": devices, "Counts": countStates(devices), "Open": open, "Closed": closed, "Holds": holds,
 		"Reports": c.cfg.Reports != nil, "Months": reportMonths(rq.now, cu.Location()), "Formats": reportFormats,
 	})
 	return nil

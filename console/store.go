@@ -141,9 +141,16 @@ type attachment struct {
 	Data        []byte
 	UploadedBy  string
 	CreatedAt   time.Time
+	VisitID     *int64 // a photo taken on this visit
 }
 
 func (c *Console) saveAttachments(ctx context.Context, ticketID int64, customerID, by string, files []upload, now time.Time) error {
+	return c.storeAttachments(ctx, ticketID, nil, customerID, by, files, now)
+}
+
+// storeAttachments saves checked uploads with a ticket and, for photos
+// taken on site, the visit.
+func (c *Console) storeAttachments(ctx context.Context, ticketID int64, visitID *int64, customerID, by string, files []upload, now time.Time) error {
 	tx, err := c.cfg.DB.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
@@ -151,7 +158,7 @@ func (c *Console) saveAttachments(ctx context.Context, ticketID int64, customerI
 	defer tx.Rollback()
 	checked := make([]maintenance.Attachment, len(files))
 	for i, f := range files {
-		checked[i] = maintenance.Attachment{Name: f.name, ContentType: f.contentType, Data: f.data}
+		checked[i] = maintenance.Attachment{Name: f.name, ContentType: f.contentType, Data: f.data, VisitID: visitID}
 	}
 	if err := maintenance.AddAttachmentsTx(ctx, tx, ticketID, customerID, by, checked, now); err != nil {
 		return fmt.Errorf("console: %w", err)
@@ -161,8 +168,8 @@ func (c *Console) saveAttachments(ctx context.Context, ticketID int64, customerI
 
 // attachments lists a ticket's attachments (without their data).
 func (c *Console) attachments(ctx context.Context, ticketID int64) ([]attachment, error) {
-	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT id, ticket_id, customer_id, filename, content_type, size_bytes, uploaded_by, created_at
-		FROM ticket_attachments WHERE ticket_id = $1 ORDER BY id`, ticketID)
+	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT id, ticket_id, customer_id, filename, content_type, size_bytes, uploaded_by, created_at,
+		visit_id FROM ticket_attachments WHERE ticket_id = $1 ORDER BY id`, ticketID)
 	if err != nil {
 		return nil, fmt.Errorf("console: attachments: %w", err)
 	}
@@ -170,7 +177,7 @@ func (c *Console) attachments(ctx context.Context, ticketID int64) ([]attachment
 	var out []attachment
 	for rows.Next() {
 		var a attachment
-		if err := rows.Scan(&a.ID, &a.TicketID, &a.CustomerID, &a.Filename, &a.ContentType, &a.Size, &a.UploadedBy, &a.CreatedAt); err != nil {
+		if err := rows.Scan(&a.ID, &a.TicketID, &a.CustomerID, &a.Filename, &a.ContentType, &a.Size, &a.UploadedBy, &a.CreatedAt, &a.VisitID); err != nil {
 			return nil, fmt.Errorf("console: attachments: %w", err)
 		}
 		out = append(out, a)

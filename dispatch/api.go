@@ -282,7 +282,7 @@ func (a *API) suggest(w http.ResponseWriter, r *http.Request) {
 	if !ok1 || !ok2 {
 		return
 	}
-	ss, err := a.store.Suggest(r.Context(), actor(r), id, from, to)
+	ss, err := a.store.Suggest(r.Context(), actor(r), id, from, to, a.now())
 	if err != nil {
 		a.fail(w, err, "visit", r.PathValue("id"))
 		return

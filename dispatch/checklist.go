@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"fmt"
 	"strings"
@@ -123,4 +124,22 @@ func checklistFor(devices []assets.Device, purpose string) (string, []ChecklistI
 		}
 	}
 	return strings.Join(names, ","), items
+}
+
+// ChecklistPreview is the checklist a visit to the ticket's devices gets
+// (before the dispatcher's own items), for the dispatch form.
+func (s *Store) ChecklistPreview(ctx context.Context, a Actor, deviceIDs []string, purpose string) ([]ChecklistItem, error) {
+	if !a.staff() {
+		return nil, fmt.Errorf("%w: checklists are the provider's", ErrForbidden)
+	}
+	var devices []assets.Device
+	for _, id := range deviceIDs {
+		d, err := s.inv.Device(ctx, assets.Scope{}, id)
+		if err != nil {
+			return nil, fmt.Errorf("dispatch: device %s: %w", id, err)
+		}
+		devices = append(devices, d)
+	}
+	_, items := checklistFor(devices, purpose)
+	return items, nil
 }

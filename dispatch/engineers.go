@@ -36,6 +36,10 @@ type Engineer struct {
 	// HourlyCostCents is an internal cost: only NOC staff see it.
 	HourlyCostCents *int64 `json:"hourly_cost_cents,omitempty"`
 	Active          bool   `json:"active"`
+	// Language of the dispatch e-mails sent to the engineer (es or en).
+	Language string `json:"language"`
+	// WarehouseID is the stock the engineer carries (their van), if any.
+	WarehouseID string `json:"warehouse,omitempty"`
 }
 
 // CalendarSpec names a preset calendar or carries one.
@@ -95,7 +99,9 @@ type EngineerInput struct {
 	Manufacturers   []string     `json:"manufacturers"`
 	Calendar        CalendarSpec `json:"calendar"`
 	HourlyCostCents int64        `json:"hourly_cost_cents"`
-	Active          *bool        `json:"active"` // default true
+	Active          *bool        `json:"active"`    // default true
+	Language        string       `json:"language"`  // es (default) or en
+	WarehouseID     string       `json:"warehouse"` // the stock the engineer carries
 }
 
 // PutEngineer creates or replaces engineer id (NOC only).
@@ -115,6 +121,12 @@ func (s *Store) PutEngineer(ctx context.Context, a Actor, id string, in Engineer
 		return Engineer{}, invalid("an engineer is it, biomedical or both")
 	case in.HourlyCostCents < 0:
 		return Engineer{}, invalid("hourly_cost_cents cannot be negative")
+	}
+	if in.Language == "" {
+		in.Language = "es"
+	}
+	if in.Language != "es" && in.Language != "en" {
+		return Engineer{}, invalid("language must be es or en")
 	}
 	if in.Email == "" {
 		return Engineer{}, invalid("email is required: dispatches are sent there")
@@ -141,12 +153,13 @@ func (s *Store) PutEngineer(ctx context.Context, a Actor, id string, in Engineer
 		mods = append(mods, strings.ToUpper(strings.TrimSpace(m)))
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO engineers (id, name, email, phone, home_city, it, biomedical, modalities, manufacturers,
-		calendar_preset, calendar_config, hourly_cost_cents, active, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+		calendar_preset, calendar_config, hourly_cost_cents, active, created_at, updated_at, language, warehouse_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, NULLIF($16, ''))
 		ON CONFLICT (id) DO UPDATE SET name = $2, email = $3, phone = $4, home_city = $5, it = $6, biomedical = $7, modalities = $8,
-		manufacturers = $9, calendar_preset = $10, calendar_config = $11, hourly_cost_cents = $12, active = $13, updated_at = $14`,
+		manufacturers = $9, calendar_preset = $10, calendar_config = $11, hourly_cost_cents = $12, active = $13, updated_at = $14,
+		language = $15, warehouse_id = NULLIF($16, '')`,
 		id, in.Name, in.Email, in.Phone, in.HomeCity, in.IT, in.Biomedical, strs(mods), strs(in.Manufacturers), preset, config,
-		in.HourlyCostCents, active, now)
+		in.HourlyCostCents, active, now, in.Language, strings.TrimSpace(in.WarehouseID))
 	if err != nil {
 		return Engineer{}, fmt.Errorf("dispatch: put engineer %s: %w", id, translate(err))
 	}
@@ -154,7 +167,7 @@ func (s *Store) PutEngineer(ctx context.Context, a Actor, id string, in Engineer
 }
 
 const engineerColumns = `id, name, email, phone, home_city, it, biomedical, modalities, manufacturers, calendar_preset,
-	calendar_config, hourly_cost_cents, active`
+	calendar_config, hourly_cost_cents, active, language, COALESCE(warehouse_id, '')`
 
 func scanEngineer(r interface{ Scan(...any) error }) (Engineer, error) {
 	var e Engineer
@@ -163,7 +176,7 @@ func scanEngineer(r interface{ Scan(...any) error }) (Engineer, error) {
 	var config []byte
 	var cost int64
 	if err := r.Scan(&e.ID, &e.Name, &e.Email, &e.Phone, &e.HomeCity, &e.IT, &e.Biomedical, &mods, &mans, &preset, &config,
-		&cost, &e.Active); err != nil {
+		&cost, &e.Active, &e.Language, &e.WarehouseID); err != nil {
 		return e, err
 	}
 	e.Modalities, e.Manufacturers = nonNil(mods), nonNil(mans)

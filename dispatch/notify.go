@@ -10,7 +10,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -86,104 +85,6 @@ func notifyCustomer(ctx context.Context, tx *sqlx.Tx, customerID string, m outbo
 
 func localTime(t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("2006-01-02 15:04") + " (" + loc.String() + ")"
-}
-
-// notifyEngineers sends a scheduled visit to each of its engineers: device,
-// site, address, contact, the agreed window, the ticket and its history,
-// the checklist and the parts to carry. A new window is a new dispatch.
-func (s *Store) notifyEngineers(ctx context.Context, tx *sqlx.Tx, v *Visit, now time.Time) error {
-	c, err := loadContact(ctx, tx, v.CustomerID)
-	if err != nil {
-		return err
-	}
-	loc := c.location()
-	site, err := s.inv.Site(ctx, assets.Scope{}, v.SiteID)
-	if err != nil {
-		return fmt.Errorf("site %s: %w", v.SiteID, err)
-	}
-	detail, err := s.tickets.Get(ctx, maintenance.Scope{}, fmt.Sprint(v.TicketID), now)
-	if err != nil {
-		return fmt.Errorf("ticket %d: %w", v.TicketID, err)
-	}
-	parts, err := s.partRequests(ctx, tx, NOC("dispatch"), v.TicketID)
-	if err != nil {
-		return err
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Visita %d — ticket %s (Severidad %d): %s\n\n", v.ID, detail.Number, detail.Severity, detail.Title)
-	fmt.Fprintf(&b, "Ventana acordada: %s – %s\n", localTime(*v.WindowStart, loc), v.WindowEnd.In(loc).Format("15:04"))
-	fmt.Fprintf(&b, "Cliente: %s\nSede: %s\nDirección: %s, %s\nContacto: %s\n", c.Name, site.Name, site.Address, site.City, site.Contact)
-	if v.Travel {
-		fmt.Fprintf(&b, "Desplazamiento desde %s (a cargo del cliente).\n", v.TravelFrom)
-	}
-	b.WriteString("\nEquipos:\n")
-	for _, id := range v.DeviceIDs {
-		d, err := s.inv.Device(ctx, assets.Scope{}, id)
-		if err != nil {
-			return fmt.Errorf("device %s: %w", id, err)
-		}
-		what := d.Kind
-		if d.Modality != "" {
-			what += " " + d.Modality
-		}
-		fmt.Fprintf(&b, "  - %s (%s) %s %s, serie %s\n", d.Name, what, d.Manufacturer, d.Model, d.Serial)
-	}
-	b.WriteString("\nEquipo de trabajo:\n")
-	for _, e := range v.Engineers {
-		lead := ""
-		if e.Lead {
-			lead = " (responsable)"
-		}
-		fmt.Fprintf(&b, "  - %s%s\n", e.Name, lead)
-	}
-	b.WriteString("\nLista de chequeo:\n")
-	for _, it := range v.Checklist {
-		fmt.Fprintf(&b, "  [ ] %d. %s\n", it.ID, it.Text)
-	}
-	b.WriteString("\nRepuestos a llevar:\n")
-	n := 0
-	for _, p := range parts {
-		if p.State == PartCancelled || p.State == PartInstalled {
-			continue
-		}
-		n++
-		where := p.State
-		if p.WarehouseID != "" {
-			where += ", bodega " + p.WarehouseID
-		}
-		fmt.Fprintf(&b, "  - %s %s ×%d (%s) %s\n", p.Manufacturer, p.PartNumber, p.Quantity, where, p.Description)
-	}
-	if n == 0 {
-		b.WriteString("  (ninguno)\n")
-	}
-	if detail.Description != "" {
-		fmt.Fprintf(&b, "\nDescripción:\n%s\n", detail.Description)
-	}
-	b.WriteString("\nHistoria del ticket:\n")
-	for _, e := range detail.Timeline {
-		line := e.Kind
-		if e.Text != "" {
-			line += ": " + e.Text
-		}
-		fmt.Fprintf(&b, "  %s  %s — %s\n", e.At.In(loc).Format("2006-01-02 15:04"), line, e.Author)
-	}
-	b.WriteString("\n— Vigía NOC\n")
-	subject := fmt.Sprintf("[%s] Visita %d: %s, %s", detail.Number, v.ID, site.Name, v.WindowStart.In(loc).Format("2006-01-02 15:04"))
-	for _, ve := range v.Engineers {
-		var email string
-		if err := tx.QueryRowContext(ctx, `SELECT email FROM engineers WHERE id = $1`, ve.ID).Scan(&email); err != nil {
-			return fmt.Errorf("engineer %s: %w", ve.ID, err)
-		}
-		if email == "" {
-			continue
-		}
-		if err := enqueue(ctx, tx, outboxMessage{Key: fmt.Sprintf("visit:%d:dispatched:%d", v.ID, v.WindowStart.Unix()), Recipient: email,
-			Subject: subject, Body: b.String(), TicketID: v.TicketID,
-			Payload: map[string]any{"kind": "visit_dispatched", "visit": v.ID, "ticket": detail.Number, "engineer": ve.ID}}, now); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // notifyUnavailable tells the customer that the visit could not be done

@@ -215,16 +215,21 @@ type PartRequest struct {
 	RequestedBy     string    `json:"requested_by"`
 	RequestedAt     time.Time `json:"requested_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
+
+	// ETA is the expected arrival (YYYY-MM-DD) of an ordered, shipped or
+	// imported part: what the ticket is waiting until.
+	ETA string `json:"eta,omitempty"`
 }
 
 const partRequestColumns = `r.id, r.ticket_id, r.visit_id, r.part_id, p.manufacturer, p.part_number, p.description, r.quantity, r.state,
-	r.quote_price_cents, p.unit_cost_cents, COALESCE(r.warehouse_id, ''), r.supplier_ref, r.note, r.requested_by, r.requested_at, r.updated_at`
+	r.quote_price_cents, p.unit_cost_cents, COALESCE(r.warehouse_id, ''), r.supplier_ref, r.note, r.requested_by, r.requested_at, r.updated_at,
+	COALESCE(to_char(r.eta, 'YYYY-MM-DD'), '')`
 
 func scanPartRequest(row interface{ Scan(...any) error }, a Actor) (PartRequest, error) {
 	var r PartRequest
 	var cost int64
 	err := row.Scan(&r.ID, &r.TicketID, &r.VisitID, &r.PartID, &r.Manufacturer, &r.PartNumber, &r.Description, &r.Quantity, &r.State,
-		&r.QuotePriceCents, &cost, &r.WarehouseID, &r.SupplierRef, &r.Note, &r.RequestedBy, &r.RequestedAt, &r.UpdatedAt)
+		&r.QuotePriceCents, &cost, &r.WarehouseID, &r.SupplierRef, &r.Note, &r.RequestedBy, &r.RequestedAt, &r.UpdatedAt, &r.ETA)
 	if a.noc() {
 		r.UnitCostCents = &cost
 	}
@@ -349,6 +354,10 @@ type PartMoveInput struct {
 	WarehouseID     string `json:"warehouse"`         // received: taken from this warehouse's stock
 	SupplierRef     string `json:"supplier_ref"`      // ordered: the supplier's order or tracking number
 	Note            string `json:"note"`
+
+	// ETA (YYYY-MM-DD) is when an ordered, shipped or imported part is
+	// expected; a move without one keeps the previous ETA.
+	ETA string `json:"eta"`
 }
 
 // MovePart moves part request id at now: the ticket's wait follows (parts,
@@ -357,6 +366,14 @@ type PartMoveInput struct {
 func (s *Store) MovePart(ctx context.Context, a Actor, id int64, in PartMoveInput, now time.Time) (PartRequest, error) {
 	if !slices.ContainsFunc(allPartStates, func(st string) bool { return st == in.To }) || in.To == PartRequested {
 		return PartRequest{}, invalid("to must be one of quoted, approved, ordered, in_transit, in_customs, received, installed, cancelled")
+	}
+	if in.ETA != "" {
+		if _, err := time.Parse(time.DateOnly, in.ETA); err != nil {
+			return PartRequest{}, invalid("eta %q is not a date (YYYY-MM-DD)", in.ETA)
+		}
+		if in.To != PartOrdered && in.To != PartInTransit && in.To != PartInCustoms {
+			return PartRequest{}, invalid("an eta goes with ordered, in_transit or in_customs")
+		}
 	}
 	err := s.inTx(ctx, fmt.Sprintf("move part request %d to %s", id, in.To), func(tx *sqlx.Tx) error {
 		return s.movePart(ctx, tx, a, id, in, nil, now)
@@ -409,6 +426,12 @@ func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a Actor, id int64, in
 	case PartOrdered:
 		set += `, supplier_ref = $4`
 		args = append(args, in.SupplierRef)
+	}
+	if in.ETA != "" {
+		set += fmt.Sprintf(`, eta = $%d`, len(args)+1)
+		args = append(args, in.ETA)
+	}
+	switch in.To {
 	case PartReceived:
 		if in.WarehouseID != "" {
 			res, err := tx.ExecContext(ctx, `UPDATE stock SET quantity = quantity - $3 WHERE warehouse_id = $1 AND part_id = $2`,

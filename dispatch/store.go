@@ -57,6 +57,9 @@ type Store struct {
 	tickets *maintenance.Store
 	rules   Rules
 	cals    calendars
+	// consoleURL prefixes the links of dispatch e-mails (SetConsoleURL);
+	// organizer is the invitations' ORGANIZER (SetOrganizer).
+	consoleURL, organizer string
 }
 
 // NewStore returns a dispatch store; tickets is the ticket store whose

@@ -98,6 +98,9 @@ type PartUsed struct {
 	PartNumber    string `json:"part_number"`
 	Quantity      int    `json:"quantity"`
 	PartRequestID int64  `json:"part_request,omitempty"` // installs that request
+	// Warehouse is the stock the part was taken from (the engineer's van):
+	// the outcome withdraws it there.
+	Warehouse string `json:"warehouse,omitempty"`
 }
 
 // Signature is the customer's sign-off captured by the engineer.
@@ -269,6 +272,9 @@ type VisitInput struct {
 	DeviceIDs        []string   `json:"devices"` // default: the ticket's
 	TravelPriceCents int64      `json:"travel_price_cents"`
 	Notes            string     `json:"notes"`
+	// Checklist adds items of the dispatcher's own to the checklist of the
+	// devices' kind.
+	Checklist []string `json:"checklist"`
 }
 
 // CreateVisit proposes a visit (NOC only).
@@ -344,6 +350,17 @@ func (s *Store) insertVisit(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketR
 		purpose = "preventive"
 	}
 	tmpl, items := checklistFor(devices, purpose)
+	if len(in.Checklist) > 50 {
+		return 0, invalid("checklist: at most 50 extra items")
+	}
+	for _, text := range in.Checklist {
+		if text = strings.TrimSpace(text); text != "" {
+			if len(text) > 500 {
+				return 0, invalid("checklist: an item has at most 500 characters")
+			}
+			items = append(items, ChecklistItem{ID: len(items) + 1, Text: text})
+		}
+	}
 	checklist, err := json.Marshal(items)
 	if err != nil {
 		return 0, fmt.Errorf("checklist: %w", err)
@@ -473,6 +490,12 @@ func (s *Store) Transition(ctx context.Context, a Actor, id int64, in Transition
 			if err := s.finishVisit(ctx, tx, id, VisitCancelled, now); err != nil {
 				return err
 			}
+			// Engineers who were sent an invitation get its cancellation.
+			if v.State == VisitScheduled || v.State == VisitEnRoute {
+				if err := s.notifyCancelled(ctx, tx, v, in.Note, now); err != nil {
+					return err
+				}
+			}
 		case VisitEquipmentUnavailable:
 			if err := s.equipmentUnavailable(ctx, tx, a, v, t, in.Note, now, &res); err != nil {
 				return err
@@ -536,15 +559,20 @@ func (s *Store) schedule(ctx context.Context, tx *sqlx.Tx, v *Visit, t ticketRef
 			return conflict("engineer %s is not available %s–%s: %s", e.ID, start.Format(time.RFC3339), end.Format(time.RFC3339), av.Reason)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE visits SET state = 'scheduled', window_start = $2, window_end = $3, without_quote = without_quote OR $4,
-		updated_at = $5 WHERE id = $1`, v.ID, start, end, in.WithoutQuote, now); err != nil {
+	// A visit scheduled again has a new agreed window: its invitation's
+	// SEQUENCE goes up so calendars replace the earlier one (the CASE reads
+	// the state before this update).
+	var seq int
+	if err := tx.QueryRowContext(ctx, `UPDATE visits SET state = 'scheduled', window_start = $2, window_end = $3, without_quote = without_quote OR $4,
+		updated_at = $5, ical_sequence = ical_sequence + CASE WHEN state = 'proposed' THEN 0 ELSE 1 END WHERE id = $1
+		RETURNING ical_sequence`, v.ID, start, end, in.WithoutQuote, now).Scan(&seq); err != nil {
 		return fmt.Errorf("schedule: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE visit_engineers SET booked = tstzrange($2, $3) WHERE visit_id = $1`, v.ID, start, end); err != nil {
 		return fmt.Errorf("book engineers: %w", err)
 	}
 	v.WindowStart, v.WindowEnd, v.State = start, end, VisitScheduled
-	return s.notifyEngineers(ctx, tx, v, now)
+	return s.notifyEngineers(ctx, tx, v, seq, now)
 }
 
 // finishVisit moves a visit to a final state and frees its engineers.
@@ -706,6 +734,11 @@ func (s *Store) Outcome(ctx context.Context, a Actor, id int64, in OutcomeInput,
 			return err
 		}
 		for _, p := range in.PartsUsed {
+			if p.Warehouse != "" && p.PartRequestID == 0 {
+				if err := withdraw(ctx, tx, p); err != nil {
+					return err
+				}
+			}
 			if p.PartRequestID == 0 {
 				continue
 			}
@@ -752,13 +785,22 @@ type Suggestion struct {
 	OnCall       bool     `json:"on_call,omitempty"`
 	SameCity     bool     `json:"same_city"`
 	TravelNeeded bool     `json:"travel_needed"`
+	// HomeCity is where the engineer starts from: outside the site's city
+	// the trip is billable to the customer (seed 004).
+	HomeCity string `json:"home_city"`
+	// OnCallNow: the engineer is on an on-call shift at the time of asking.
+	OnCallNow bool `json:"on_call_now,omitempty"`
+	// LoadToday counts the visits booked for the engineer on the day of the
+	// window (today without one), in the site's time zone.
+	LoadToday int `json:"load_today"`
 }
 
 // Suggest ranks active engineers for visit id (NOC only): skill match
 // (domain, modality, manufacturer), availability in the window (the
 // visit's, or from/to) and the site's city. Available engineers come
-// first, then by score.
-func (s *Store) Suggest(ctx context.Context, a Actor, id int64, from, to *time.Time) ([]Suggestion, error) {
+// first, then by score, then the least loaded; now is the instant of "on
+// call now" and of today's load without a window.
+func (s *Store) Suggest(ctx context.Context, a Actor, id int64, from, to *time.Time, now time.Time) ([]Suggestion, error) {
 	if !a.noc() {
 		return nil, fmt.Errorf("%w: only the NOC dispatches", ErrForbidden)
 	}
@@ -772,12 +814,47 @@ func (s *Store) Suggest(ctx context.Context, a Actor, id int64, from, to *time.T
 	if from == nil {
 		from, to = v.WindowStart, v.WindowEnd
 	}
-	site, err := s.inv.Site(ctx, assets.Scope{}, v.SiteID)
-	if err != nil {
-		return nil, fmt.Errorf("dispatch: site %s: %w", v.SiteID, err)
+	return s.suggest(ctx, a, v.SiteID, v.DeviceIDs, from, to, v.ID, now)
+}
+
+// SuggestForTicket ranks engineers for a ticket that has no visit yet, as
+// Suggest does, for its site and devices and the window from/to (optional);
+// now is the instant of "on call now" and of today's load without a window.
+func (s *Store) SuggestForTicket(ctx context.Context, a Actor, ticketID int64, from, to *time.Time, now time.Time) ([]Suggestion, error) {
+	if !a.noc() {
+		return nil, fmt.Errorf("%w: only the NOC dispatches", ErrForbidden)
 	}
+	if err := checkWindow(from, to); err != nil {
+		return nil, err
+	}
+	t, err := s.tickets.Get(ctx, maintenance.Scope{}, fmt.Sprint(ticketID), now)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: %w", translate(err))
+	}
+	if t.SiteID == "" {
+		return []Suggestion{}, nil
+	}
+	return s.suggest(ctx, a, t.SiteID, t.DeviceIDs, from, to, 0, now)
+}
+
+func (s *Store) suggest(ctx context.Context, a Actor, siteID string, deviceIDs []string, from, to *time.Time, exceptVisit int64, now time.Time) ([]Suggestion, error) {
+	site, err := s.inv.Site(ctx, assets.Scope{}, siteID)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: site %s: %w", siteID, err)
+	}
+	loc := time.UTC
+	if c, err := s.inv.Customer(ctx, assets.Scope{}, site.CustomerID); err == nil {
+		loc = c.Location()
+	}
+	day := now
+	if from != nil {
+		day = *from
+	}
+	y, m, d := day.In(loc).Date()
+	dayStart := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	dayEnd := dayStart.AddDate(0, 0, 1)
 	var devices []assets.Device
-	for _, did := range v.DeviceIDs {
+	for _, did := range deviceIDs {
 		d, err := s.inv.Device(ctx, assets.Scope{}, did)
 		if err != nil {
 			return nil, fmt.Errorf("dispatch: device %s: %w", did, err)
@@ -793,7 +870,7 @@ func (s *Store) Suggest(ctx context.Context, a Actor, id int64, from, to *time.T
 		if !e.Active {
 			continue
 		}
-		sg := Suggestion{Engineer: e.ID, Name: e.Name, Matched: []string{}}
+		sg := Suggestion{Engineer: e.ID, Name: e.Name, Matched: []string{}, HomeCity: e.HomeCity}
 		sg.Score, sg.Matched = skillScore(e, devices)
 		sg.SameCity = sameCity(e.HomeCity, site.City)
 		sg.TravelNeeded = site.City != "" && !sg.SameCity
@@ -802,11 +879,18 @@ func (s *Store) Suggest(ctx context.Context, a Actor, id int64, from, to *time.T
 			sg.Matched = append(sg.Matched, "city:"+site.City)
 		}
 		if from != nil {
-			av, err := s.availability(ctx, s.db, e, *from, *to, v.ID)
+			av, err := s.availability(ctx, s.db, e, *from, *to, exceptVisit)
 			if err != nil {
 				return nil, fmt.Errorf("dispatch: %w", err)
 			}
 			sg.Available, sg.Unavailable, sg.OnCall = &av.Available, av.Reason, av.OnCall
+		}
+		if err := s.db.QueryRowContext(ctx, `SELECT
+			EXISTS (SELECT 1 FROM engineer_oncall WHERE engineer_id = $1 AND shift @> $2::timestamptz),
+			(SELECT count(*) FROM visit_engineers ve JOIN visits v ON v.id = ve.visit_id WHERE ve.engineer_id = $1
+				AND v.state IN ('scheduled', 'en_route', 'on_site') AND tstzrange(v.window_start, v.window_end) && tstzrange($3, $4))`,
+			e.ID, now, dayStart, dayEnd).Scan(&sg.OnCallNow, &sg.LoadToday); err != nil {
+			return nil, fmt.Errorf("dispatch: load of %s: %w", e.ID, err)
 		}
 		out = append(out, sg)
 	}
@@ -819,10 +903,26 @@ func (s *Store) Suggest(ctx context.Context, a Actor, id int64, from, to *time.T
 			return 1
 		case x.Score != y.Score:
 			return y.Score - x.Score
+		case x.LoadToday != y.LoadToday:
+			return x.LoadToday - y.LoadToday
 		}
 		return strings.Compare(x.Engineer, y.Engineer)
 	})
 	return out, nil
+}
+
+// withdraw takes a part used on site out of the stock it came from.
+func withdraw(ctx context.Context, tx *sqlx.Tx, p PartUsed) error {
+	res, err := tx.ExecContext(ctx, `UPDATE stock s SET quantity = s.quantity - $4 FROM parts p
+		WHERE s.part_id = p.id AND s.warehouse_id = $1 AND lower(p.manufacturer) = lower($2) AND p.part_number = $3`,
+		p.Warehouse, p.Manufacturer, p.PartNumber, p.Quantity)
+	if err != nil {
+		return fmt.Errorf("%w: not enough %s in %s for %d units (%v)", ErrConflict, p.PartNumber, p.Warehouse, p.Quantity, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return conflict("warehouse %s holds no part %s %s", p.Warehouse, p.Manufacturer, p.PartNumber)
+	}
+	return nil
 }
 
 // skillScore weighs an engineer's skills against the devices: the domain

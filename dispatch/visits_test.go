@@ -173,7 +173,7 @@ func TestSuggestionsRankSkillAvailabilityAndCity(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ss := must[[]Suggestion](t)(f.store.Suggest(ctx, noc, v.ID, &c.from, &c.to))
+			ss := must[[]Suggestion](t)(f.store.Suggest(ctx, noc, v.ID, &c.from, &c.to, c.from))
 			if len(ss) != 2 || ss[0].Engineer != c.first || ss[0].Score <= ss[1].Score || !ss[0].SameCity || !ss[1].TravelNeeded {
 				t.Fatalf("suggestions = %+v", ss)
 			}
@@ -184,7 +184,7 @@ func TestSuggestionsRankSkillAvailabilityAndCity(t *testing.T) {
 	ov := must[Visit](t)(f.store.CreateVisit(ctx, noc, VisitInput{TicketID: other.ID, Engineers: []string{"eng-med"}}, at(2026, 9, 7, 9, 0)))
 	must[TransitionResult](t)(f.store.Transition(ctx, noc, ov.ID, TransitionInput{To: VisitScheduled,
 		WindowStart: ptr(at(2026, 9, 8, 8, 0)), WindowEnd: ptr(at(2026, 9, 8, 12, 0))}, at(2026, 9, 7, 10, 0)))
-	ss := must[[]Suggestion](t)(f.store.Suggest(ctx, noc, v.ID, ptr(at(2026, 9, 8, 9, 0)), ptr(at(2026, 9, 8, 11, 0))))
+	ss := must[[]Suggestion](t)(f.store.Suggest(ctx, noc, v.ID, ptr(at(2026, 9, 8, 9, 0)), ptr(at(2026, 9, 8, 11, 0)), at(2026, 9, 8, 9, 0)))
 	if ss[0].Engineer != "eng-bog" || *ss[1].Available || !strings.Contains(ss[1].Unavailable, "booked") {
 		t.Fatalf("suggestions with eng-med booked = %+v", ss)
 	}

@@ -35,6 +35,8 @@ var (
 type Attachment struct {
 	Name, ContentType string
 	Data              []byte
+	// VisitID links a photo taken on site to its visit; nil otherwise.
+	VisitID *int64
 }
 
 // CheckAttachment accepts at most MaxAttachmentBytes of a PNG or JPEG by
@@ -80,8 +82,8 @@ func AddAttachmentsTx(ctx context.Context, tx *sqlx.Tx, ticketID int64, customer
 	for _, f := range files {
 		sum := sha256.Sum256(f.Data)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO ticket_attachments (ticket_id, customer_id, filename, content_type, size_bytes, data, sha256,
-			uploaded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			ticketID, customerID, f.Name, f.ContentType, len(f.Data), f.Data, sum[:], by, at); err != nil {
+			uploaded_by, created_at, visit_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			ticketID, customerID, f.Name, f.ContentType, len(f.Data), f.Data, sum[:], by, at, f.VisitID); err != nil {
 			return fmt.Errorf("save attachment %s: %w", f.Name, err)
 		}
 	}

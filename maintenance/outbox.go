@@ -75,6 +75,11 @@ type Email struct {
 	// and their replies name it in In-Reply-To/References.
 	ID   string
 	Date time.Time
+
+	// Calendar is an iCalendar object sent with the text (a dispatch's
+	// invitation), CalendarMethod its iTIP method (REQUEST, CANCEL). Both
+	// come from the row's payload fields "calendar" and "calendar_method".
+	Calendar, CalendarMethod string
 }
 
 // Poster delivers one webhook (Webhooks is the real one).
@@ -159,7 +164,15 @@ func (s *Sender) one(ctx context.Context, now time.Time, skip []int64) (int64, b
 	var sendErr error
 	switch {
 	case channel == "email" && s.mail != nil:
-		sendErr = s.mail.Send(ctx, recipient, Email{Subject: subject, Body: body, ID: msgID, Date: now})
+		e := Email{Subject: subject, Body: body, ID: msgID, Date: now}
+		var cal struct {
+			Calendar string `json:"calendar"`
+			Method   string `json:"calendar_method"`
+		}
+		if json.Unmarshal(payload, &cal) == nil {
+			e.Calendar, e.CalendarMethod = cal.Calendar, cal.Method
+		}
+		sendErr = s.mail.Send(ctx, recipient, e)
 	case channel == "webhook" && s.hooks != nil:
 		sendErr = s.hooks.Post(ctx, recipient, key, payload, now)
 	default:

@@ -6,14 +6,17 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/http"
 	"net/smtp"
+	"net/textproto"
 	"strconv"
 	"time"
 )
@@ -102,11 +105,58 @@ func buildEmail(from, to string, e Email) []byte {
 	}
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\n", from, to,
 		mime.QEncoding.Encode("utf-8", e.Subject), date.Format(time.RFC1123Z), e.ID)
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
-	qp := quotedprintable.NewWriter(&b)
+	b.WriteString("MIME-Version: 1.0\r\n")
+	if e.Calendar == "" {
+		b.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+		qp := quotedprintable.NewWriter(&b)
+		io.WriteString(qp, e.Body)
+		qp.Close()
+		return b.Bytes()
+	}
+	// The text, then the invitation: calendar clients act on a text/calendar
+	// part with its iTIP method; others offer invite.ics as a file.
+	mw := multipart.NewWriter(&b)
+	fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=%q\r\n\r\n", mw.Boundary())
+	text, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"text/plain; charset=utf-8"},
+		"Content-Transfer-Encoding": {"quoted-printable"}})
+	qp := quotedprintable.NewWriter(text)
 	io.WriteString(qp, e.Body)
 	qp.Close()
+	method := e.CalendarMethod
+	if method == "" {
+		method = "PUBLISH"
+	}
+	cal, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {`text/calendar; charset=utf-8; method=` + method + `; name="invite.ics"`},
+		"Content-Disposition": {`attachment; filename="invite.ics"`}, "Content-Transfer-Encoding": {"base64"}})
+	enc := base64.NewEncoder(base64.StdEncoding, &lineWrapper{w: cal})
+	io.WriteString(enc, e.Calendar)
+	enc.Close()
+	mw.Close()
 	return b.Bytes()
+}
+
+// lineWrapper breaks base64 into 76-character lines (RFC 2045 §6.8).
+type lineWrapper struct {
+	w   io.Writer
+	col int
+}
+
+func (l *lineWrapper) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(76-l.col, len(p))
+		if _, err := l.w.Write(p[:k]); err != nil {
+			return n, err
+		}
+		n, p, l.col = n+k, p[k:], l.col+k
+		if l.col == 76 {
+			if _, err := io.WriteString(l.w, "\r\n"); err != nil {
+				return n, err
+			}
+			l.col = 0
+		}
+	}
+	return n, nil
 }
 
 // Webhooks posts notifications as JSON, signed with HMAC-SHA256 so the

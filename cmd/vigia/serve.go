@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -54,7 +55,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		"name of this instance among several sharing one database (env VIGIA_INSTANCE_ID)")
 	leaseTTL := fs.Duration("lease-ttl", 15*time.Second, "probe shard lease: a dead instance's devices are taken over within this time")
 	publicURL := fs.String("public-url", os.Getenv("VIGIA_PUBLIC_URL"),
-		"URL people reach this Vigía at, for links in e-mails such as the monthly report's (env VIGIA_PUBLIC_URL); empty: no link")
+		"URL people reach this Vigía's console at, for links in e-mails: engineers' visit pages, the monthly report's PDF (env VIGIA_PUBLIC_URL); empty: the listen address for visit links, no link in the monthly report")
 	smtpAddr := fs.String("smtp-addr", os.Getenv("VIGIA_SMTP_ADDR"), "SMTP relay host:port for notifications (env VIGIA_SMTP_ADDR); empty: e-mails wait in the outbox")
 	smtpFrom := fs.String("smtp-from", envOr("VIGIA_SMTP_FROM", "vigia@localhost"), "sender address of notifications (env VIGIA_SMTP_FROM)")
 	smtpUser := fs.String("smtp-user", os.Getenv("VIGIA_SMTP_USER"), "SMTP user (env VIGIA_SMTP_USER; password in VIGIA_SMTP_PASSWORD or VIGIA_SMTP_PASSWORD_FILE)")
@@ -69,6 +70,10 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	if u, err := url.Parse(*publicURL); *publicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "") {
+		return usageError("--public-url %q: an http(s) address such as https://vigia.example.org", *publicURL)
 	}
 	log, err := newLogger(stderr, *logLevel)
 	if err != nil {
@@ -172,6 +177,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{WebhookURLs: webhookURLs})
 	dispatchStore := dispatch.NewStore(conn, store, tickets)
+	dispatchStore.SetOrganizer(*smtpFrom)
 	ticketMetrics := maintenance.NewMetrics(reg, conn)
 	maintenance.RegisterOutboxMetrics(reg, conn)
 	dispatch.RegisterMetrics(reg, conn)
@@ -198,6 +204,11 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	base := "http://" + ln.Addr().String()
+	if *publicURL != "" {
+		dispatchStore.SetConsoleURL(*publicURL)
+	} else {
+		dispatchStore.SetConsoleURL(base)
+	}
 	if *demo {
 		if err := printDemoTokens(ctx, stdout, store, tokens, base); err != nil {
 			return err
