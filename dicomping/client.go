@@ -228,6 +228,17 @@ type echoer struct {
 	bufs *echoBufs
 	rd   *pduReader
 	buf  []byte // write buffer, reused between PDUs
+	// find, when not nil, makes the exchange a worklist C-FIND instead
+	// of a C-ECHO.
+	find *finder
+}
+
+// sopClass is the abstract syntax of the association's one proposal.
+func (c *echoer) sopClass() string {
+	if c.find != nil {
+		return ModalityWorklistFind
+	}
+	return VerificationSOPClass
 }
 
 // longAgo is a deadline in the past: setting it unblocks pending I/O.
@@ -315,10 +326,24 @@ func (c *echoer) run() error {
 	}
 
 	t = time.Now()
-	statusErr, err := c.echo(ac)
-	c.res.Echo = time.Since(t)
+	// statusErr is a failure the peer answered, kept apart so that the
+	// association is still released.
+	var statusErr error
+	phase := PhaseEcho
+	if c.find != nil {
+		phase = PhaseFind
+		statusErr, err = c.findItems(ac)
+		c.find.res.Find = time.Since(t)
+	} else {
+		var se *StatusError
+		se, err = c.echo(ac)
+		c.res.Echo = time.Since(t)
+		if se != nil {
+			statusErr = se
+		}
+	}
 	if err != nil {
-		return c.fail(PhaseEcho, err)
+		return c.fail(phase, err)
 	}
 
 	t = time.Now()
@@ -328,7 +353,7 @@ func (c *echoer) run() error {
 		return c.fail(PhaseRelease, err)
 	}
 	if statusErr != nil {
-		return &Error{Addr: c.addr, Phase: PhaseEcho, Err: statusErr}
+		return &Error{Addr: c.addr, Phase: phase, Err: statusErr}
 	}
 	return nil
 }
@@ -375,7 +400,7 @@ func (c *echoer) associate() (*associate, error) {
 		appContext:      applicationContextName,
 		contexts: []presentationContext{{
 			id:               verificationContextID,
-			abstractSyntax:   VerificationSOPClass,
+			abstractSyntax:   c.sopClass(),
 			transferSyntaxes: []string{ImplicitVRLittleEndian, ExplicitVRLittleEndian},
 		}},
 		maxPDULength:    c.opts.MaxPDULength,
@@ -419,11 +444,11 @@ func (c *echoer) associate() (*associate, error) {
 			result = found.result
 		}
 		c.abort(0, 0)
-		return nil, &ContextRejectedError{Result: result}
+		return nil, &ContextRejectedError{Result: result, AbstractSyntax: c.sopClass()}
 	}
 	if len(found.transferSyntaxes) != 1 ||
 		(found.transferSyntaxes[0] != ImplicitVRLittleEndian && found.transferSyntaxes[0] != ExplicitVRLittleEndian) {
-		return nil, &ProtocolError{Reason: fmt.Sprintf("peer accepted Verification with transfer syntaxes %q we did not propose", found.transferSyntaxes)}
+		return nil, &ProtocolError{Reason: fmt.Sprintf("peer accepted %s with transfer syntaxes %q we did not propose", sopName(c.sopClass()), found.transferSyntaxes)}
 	}
 	c.res.TransferSyntax = found.transferSyntaxes[0]
 	return ac, nil
