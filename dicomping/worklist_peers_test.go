@@ -55,13 +55,13 @@ func TestFindWorklistAgainstRealPeers(t *testing.T) {
 	}{
 		{"today's CT", WorklistQuery{Date: today, Modality: "CT"}, []string{"P001", "P002", "P003"},
 			WorklistItem{PatientName: "Pérez^Ana", PatientID: "P001", AccessionNumber: "ACC001", ScheduledDate: today,
-				ScheduledTime: "080000", Modality: "CT", StationAETitle: "CT01", StepID: "S1", Description: "TC de cráneo"}},
-		{"today's CT01", WorklistQuery{Date: today, Modality: "CT", StationAETitle: "CT01"}, []string{"P001", "P002"}, WorklistItem{}},
-		{"today, any modality", WorklistQuery{Date: today}, []string{"P001", "P002", "P003", "P004"}, WorklistItem{}},
+				ScheduledTime: "080000", Modality: "CT", StationAETitle: "CT01", StepID: "S1", Description: "TC de cráneo"}, ""},
+		{"today's CT01", WorklistQuery{Date: today, Modality: "CT", StationAETitle: "CT01"}, []string{"P001", "P002"}, WorklistItem{}, ""},
+		{"today, any modality", WorklistQuery{Date: today}, []string{"P001", "P002", "P003", "P004"}, WorklistItem{}, ""},
 		// wlmscpfs 3.6.7 answers no item to any date range (findscu's
 		// queries too).
 		{"CT from today on", WorklistQuery{Date: today + "-", Modality: "CT"}, []string{"P001", "P002", "P003", "P005"}, WorklistItem{}, "wlmscpfs"},
-		{"no US today", WorklistQuery{Date: today, Modality: "US"}, nil, WorklistItem{}},
+		{"no US today", WorklistQuery{Date: today, Modality: "US"}, nil, WorklistItem{}, ""},
 	}
 	for _, p := range peers {
 		for _, tt := range queries {
