@@ -419,6 +419,9 @@ func decodeWorklistItem(data []byte, explicit bool) (it WorklistItem, err error)
 			it, err = WorklistItem{}, fmt.Errorf("%w: data set: parser panic: %v", errMalformed, r)
 		}
 	}()
+	if err := checkLengths(data, explicit); err != nil {
+		return it, err
+	}
 	in := append(data[:len(data):len(data)], trailingPadding(explicit)...)
 	p, _ := dicom.NewParser(bytes.NewReader(in), int64(len(in)), nil, dicom.SkipMetadataReadOnNewParserInit(),
 		dicom.SkipPixelData(), dicom.AllowUnknownSpecificCharacterSet())
@@ -443,6 +446,56 @@ func decodeWorklistItem(data []byte, explicit bool) (it WorklistItem, err error)
 		elements = append(elements, e)
 	}
 	return itemFrom(elements), nil
+}
+
+// checkLengths walks a data set's element headers, descending into
+// sequences and items, and refuses any value length larger than the bytes
+// left: the parser allocates a value's declared length before reading it,
+// so one forged length would otherwise ask for 4 GiB. Undefined lengths
+// are accepted only for sequences and items, the only ones a worklist
+// item has.
+func checkLengths(data []byte, explicit bool) error {
+	for len(data) > 0 {
+		if len(data) < 8 {
+			return fmt.Errorf("%w: truncated element header", errMalformed)
+		}
+		t := tag.Tag{Group: binary.LittleEndian.Uint16(data[0:2]), Element: binary.LittleEndian.Uint16(data[2:4])}
+		var n uint32
+		var vr string
+		switch {
+		case t.Group == 0xFFFE: // item and delimiters: no VR in either syntax
+			n, data = binary.LittleEndian.Uint32(data[4:8]), data[8:]
+		case explicit:
+			vr = string(data[4:6])
+			switch vr {
+			case "OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV":
+				if len(data) < 12 {
+					return fmt.Errorf("%w: truncated element header", errMalformed)
+				}
+				n, data = binary.LittleEndian.Uint32(data[8:12]), data[12:]
+			default:
+				n, data = uint32(binary.LittleEndian.Uint16(data[6:8])), data[8:]
+			}
+		default:
+			n, data = binary.LittleEndian.Uint32(data[4:8]), data[8:]
+			if info, err := tag.Find(t); err == nil && len(info.VRs) > 0 {
+				vr = info.VRs[0]
+			}
+		}
+		container := t.Group == 0xFFFE || vr == "SQ"
+		switch {
+		case container:
+			// Its content is elements: walk into it.
+			if n != tag.VLUndefinedLength && int64(n) > int64(len(data)) {
+				return fmt.Errorf("%w: %v length %d exceeds the %d bytes left", errMalformed, t, n, len(data))
+			}
+		case n == tag.VLUndefinedLength || int64(n) > int64(len(data)):
+			return fmt.Errorf("%w: %v length %d exceeds the %d bytes left", errMalformed, t, n, len(data))
+		default:
+			data = data[n:]
+		}
+	}
+	return nil
 }
 
 // itemFrom picks the worklist attributes out of a data set's elements.
