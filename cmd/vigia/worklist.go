@@ -82,11 +82,11 @@ func runWorklist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *jsonOut {
 		report := struct {
 			echoReport
-			Date      string                   `json:"date"`
-			Items     []dicomping.WorklistItem `json:"items"`
-			Total     int                      `json:"total"`
-			Cancelled bool                     `json:"cancelled,omitempty"`
-			FindSeconds float64                `json:"find_seconds"`
+			Date        string                   `json:"date"`
+			Items       []dicomping.WorklistItem `json:"items"`
+			Total       int                      `json:"total"`
+			Cancelled   bool                     `json:"cancelled,omitempty"`
+			FindSeconds float64                  `json:"find_seconds"`
 		}{newEchoReport(res.Result, err), q.Date, res.Items, res.Total, res.Cancelled, res.Find.Seconds()}
 		if report.Items == nil {
 			report.Items = []dicomping.WorklistItem{}
