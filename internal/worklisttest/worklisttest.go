@@ -28,6 +28,13 @@ func Write(t testing.TB, dir string, items ...Item) {
 	t.Helper()
 	dump2dcm := testpeer.Command(t, "dump2dcm", "dcmtk")
 	for i, it := range items {
+		// wlmscpfs ignores an item whose step has no ID or description.
+		if it.StepID == "" {
+			it.StepID = "SPS" + strconv.Itoa(i+1)
+		}
+		if it.Description == "" {
+			it.Description = "Estudio " + it.Modality
+		}
 		dump := fmt.Sprintf(`(0008,0005) CS [ISO_IR 192]
 (0008,0050) SH [%s]
 (0010,0010) PN [%s]
@@ -69,6 +76,7 @@ func Write(t testing.TB, dir string, items ...Item) {
 // on a free loopback port; the test writes items with Write(t, w.Dir, …).
 type Wlmscpfs struct {
 	Addr string
+	Port int
 	Dir  string // the folder of aet's worklist files
 }
 
@@ -90,5 +98,5 @@ func StartWlmscpfs(t testing.TB, aet string) Wlmscpfs {
 	}
 	port := testpeer.FreePort(t)
 	addr := testpeer.Start(t, port, bin, "-dfp", root, strconv.Itoa(port))
-	return Wlmscpfs{Addr: addr, Dir: dir}
+	return Wlmscpfs{Addr: addr, Port: port, Dir: dir}
 }
