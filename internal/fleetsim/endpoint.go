@@ -18,11 +18,11 @@ const tcpIdle = 10 * time.Second
 // endpoint is one listening address of a device. Its methods are called
 // with the device's lock held.
 type endpoint struct {
-	addr    string
-	ae      string // called AE title; empty for a plain TCP endpoint
+	addr string
+	ae   string // called AE title; empty for a plain TCP endpoint
 	// worklist is the folder of worklist files; empty: no worklist service.
 	worklist string
-	timeout time.Duration
+	timeout  time.Duration
 
 	l     net.Listener // nil while closed
 	dicom *dicomping.Server
