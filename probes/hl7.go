@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -140,8 +141,12 @@ func PingHL7(ctx context.Context, addr string, m HL7Message, now time.Time) (HL7
 	}
 	raw, err := readMLLP(bufio.NewReader(conn))
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The connection's deadline is ctx's, and may fire first.
+			err = fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
 		}
 		return ack, fmt.Errorf("hl7 %s: no ACK: %w", addr, err)
 	}

@@ -2,30 +2,13 @@ package probes
 
 import (
 	"context"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
-	"github.com/vigia-noc/vigia/internal/testpeer"
+	"github.com/vigia-noc/vigia/internal/hl7test"
 )
-
-// startHL7Engine runs python3-hl7's MLLP server (testdata/hl7_mllp_server.py)
-// answering in mode: AA, AE or silent.
-func startHL7Engine(t *testing.T, mode string) int {
-	t.Helper()
-	// Debian's interpreter, where python3-hl7 is installed (a PATH
-	// python3 may be another one).
-	const python = "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import hl7.mllp").Run(); err != nil {
-		testpeer.Missing(t, "python3 with hl7.mllp", "apt-get install python3-hl7")
-	}
-	port := testpeer.FreePort(t)
-	testpeer.Start(t, port, python, "testdata/hl7_mllp_server.py", mode, strconv.Itoa(port))
-	return port
-}
 
 func TestHL7AgainstMLLPServer(t *testing.T) {
 	t.Parallel()
@@ -42,7 +25,7 @@ func TestHL7AgainstMLLPServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
 			t.Parallel()
-			port := startHL7Engine(t, tt.mode)
+			port := hl7test.Start(t, tt.mode)
 			d := assets.Device{ID: "engine", HL7: &assets.HL7Endpoint{Host: "127.0.0.1", Port: port, SendingApp: "VIGIA",
 				ReceivingApp: "RIS", MessageType: "NMD^N02"}}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

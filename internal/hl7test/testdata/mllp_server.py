@@ -2,7 +2,7 @@
 hl7.mllp asyncio server on 127.0.0.1:PORT, answering every message with
 an AA or AE acknowledgment, or never answering (MODE silent).
 
-usage: python3 hl7_mllp_server.py AA|AE|silent PORT
+usage: python3 mllp_server.py AA|AE|silent PORT
 """
 import asyncio
 import sys
