@@ -498,12 +498,8 @@ func (c *echoer) readCommand() (*command, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch typ {
-		case pduPData:
-		case pduAbort:
-			return nil, &AbortError{Source: body[2], Reason: body[3]}
-		default:
-			return nil, &ProtocolError{Reason: "unexpected " + pduName(typ) + " while awaiting C-ECHO-RSP"}
+		if err := pdataBody(typ, body, "C-ECHO-RSP"); err != nil {
+			return nil, err
 		}
 		if pdvs, err = parsePData(body, pdvs); err != nil {
 			return nil, err
@@ -520,10 +516,9 @@ func (c *echoer) readCommand() (*command, error) {
 				// before the reader's buffer is reused.
 				return parseCommand(v.data)
 			}
-			if len(assembled)+len(v.data) > maxCommandLen {
-				return nil, &ProtocolError{Reason: fmt.Sprintf("command set longer than %d bytes", maxCommandLen)}
+			if assembled, err = appendBounded(assembled, v.data, maxCommandLen, "command set"); err != nil {
+				return nil, &ProtocolError{Reason: err.Error()}
 			}
-			assembled = append(assembled, v.data...)
 			if v.last {
 				return parseCommand(assembled)
 			}

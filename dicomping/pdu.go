@@ -393,6 +393,29 @@ func appendRelease(b []byte, typ byte) []byte {
 	return append(b, typ, 0, 0, 0, 0, 4, 0, 0, 0, 0)
 }
 
+// appendBounded appends src to dst unless the result would exceed limit
+// bytes: a command or data set reassembled from PDVs has a bound, whatever
+// the peer sends.
+func appendBounded(dst, src []byte, limit int, what string) ([]byte, error) {
+	if len(dst)+len(src) > limit {
+		return dst, fmt.Errorf("%s longer than %d bytes", what, limit)
+	}
+	return append(dst, src...), nil
+}
+
+// pdataBody checks that a PDU read while awaiting a DIMSE message is a
+// P-DATA-TF: an A-ABORT becomes an *AbortError, anything else a
+// *ProtocolError naming what was awaited.
+func pdataBody(typ byte, body []byte, awaiting string) error {
+	switch typ {
+	case pduPData:
+		return nil
+	case pduAbort:
+		return &AbortError{Source: body[2], Reason: body[3]}
+	}
+	return &ProtocolError{Reason: "unexpected " + pduName(typ) + " while awaiting " + awaiting}
+}
+
 // pdv is one presentation data value of a P-DATA-TF PDU.
 type pdv struct {
 	contextID byte

@@ -428,11 +428,10 @@ func (c *serverConn) serve(maxPDU uint32) error {
 					c.abort(5)
 					return errors.New("data set PDV without a command announcing it")
 				}
-				if len(data)+len(v.data) > maxIdentifierLen {
+				if data, err = appendBounded(data, v.data, maxIdentifierLen, "data set"); err != nil {
 					c.abort(0)
-					return fmt.Errorf("data set longer than %d bytes", maxIdentifierLen)
+					return err
 				}
-				data = append(data, v.data...)
 				if !v.last {
 					continue
 				}
@@ -448,11 +447,10 @@ func (c *serverConn) serve(maxPDU uint32) error {
 				c.abort(5)
 				return errors.New("command PDV where a data set was expected")
 			}
-			if len(assembled)+len(v.data) > maxCommandLen {
+			if assembled, err = appendBounded(assembled, v.data, maxCommandLen, "command set"); err != nil {
 				c.abort(0)
-				return fmt.Errorf("command set longer than %d bytes", maxCommandLen)
+				return err
 			}
-			assembled = append(assembled, v.data...)
 			if !v.last {
 				continue
 			}

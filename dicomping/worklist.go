@@ -289,10 +289,10 @@ func (m *messageReader) next() (*command, []byte, error) {
 			case cmd == nil && !v.command:
 				return nil, nil, &ProtocolError{Reason: "data set PDV before its command"}
 			case cmd == nil:
-				if len(cmdBytes)+len(v.data) > maxCommandLen {
-					return nil, nil, &ProtocolError{Reason: fmt.Sprintf("command set longer than %d bytes", maxCommandLen)}
+				var err error
+				if cmdBytes, err = appendBounded(cmdBytes, v.data, maxCommandLen, "command set"); err != nil {
+					return nil, nil, &ProtocolError{Reason: err.Error()}
 				}
-				cmdBytes = append(cmdBytes, v.data...)
 				if !v.last {
 					continue
 				}
@@ -307,10 +307,10 @@ func (m *messageReader) next() (*command, []byte, error) {
 			case v.command:
 				return nil, nil, &ProtocolError{Reason: "command PDV where a data set was expected"}
 			default:
-				if len(data)+len(v.data) > maxIdentifierLen {
-					return nil, nil, &ProtocolError{Reason: fmt.Sprintf("data set longer than %d bytes", maxIdentifierLen)}
+				var err error
+				if data, err = appendBounded(data, v.data, maxIdentifierLen, "data set"); err != nil {
+					return nil, nil, &ProtocolError{Reason: err.Error()}
 				}
-				data = append(data, v.data...)
 				if v.last {
 					if data == nil {
 						data = []byte{}
@@ -323,12 +323,8 @@ func (m *messageReader) next() (*command, []byte, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		switch typ {
-		case pduPData:
-		case pduAbort:
-			return nil, nil, &AbortError{Source: body[2], Reason: body[3]}
-		default:
-			return nil, nil, &ProtocolError{Reason: "unexpected " + pduName(typ) + " while awaiting C-FIND-RSP"}
+		if err := pdataBody(typ, body, "C-FIND-RSP"); err != nil {
+			return nil, nil, err
 		}
 		if m.pdvs, err = parsePData(body, m.pdvs); err != nil {
 			return nil, nil, err

@@ -31,6 +31,7 @@ type WorkingHours interface {
 // and marks the result WorklistFailing for the ticketing stage. No
 // answer at all is down, a refusal misconfigured, as for C-ECHO.
 type Worklist struct {
+	// TLS is the client configuration for nodes with tls: true.
 	TLS   *tls.Config
 	Clock clockwork.Clock // nil: the real clock
 	// Hours, nil: every instant is working time, in UTC.
@@ -52,15 +53,8 @@ func (p *Worklist) Probe(ctx context.Context, d assets.Device) Result {
 		local, working = p.Hours.WorkingTime(ctx, d, now)
 	}
 	q := dicomping.WorklistQuery{Date: local.Format("20060102"), Modality: w.Modality, StationAETitle: w.StationAE}
-	opts := dicomping.Options{CallingAETitle: e.CallingAE, CalledAETitle: e.CalledAE, Timeout: -1}
-	if e.TLS {
-		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		if p.TLS != nil {
-			opts.TLSConfig = p.TLS.Clone()
-		}
-	}
 	start := time.Now()
-	res, err := dicomping.FindWorklist(ctx, net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), q, opts)
+	res, err := dicomping.FindWorklist(ctx, net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), q, dicomOptions(e, p.TLS))
 	r := Result{Prober: "worklist", Duration: time.Since(start), Facts: map[string]string{"worklist_date": q.Date}}
 	what := describeQuery(q)
 	var de *dicomping.Error

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/vigia-noc/vigia/probes"
@@ -42,23 +41,9 @@ func runHL7(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	msgType := fs.String("message-type", "NMD^N02", "MSH-9 message `type`")
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline for the ACK, from connect")
 	jsonOut := fs.Bool("json", false, "print one JSON object instead of text")
-	positional, err := parseInterspersed(fs, args, stdout)
+	addr, err := peerArg(fs, args, stdout, "hl7")
 	if err != nil {
-		var ee *exitError
-		if errors.As(err, &ee) {
-			ee.code = echoExitUsage
-		}
 		return err
-	}
-	usage := func(format string, a ...any) error {
-		return &exitError{code: echoExitUsage, err: fmt.Errorf(format, a...)}
-	}
-	if len(positional) != 1 {
-		return usage("want exactly one HOST:PORT, got %d arguments (see vigia hl7 --help)", len(positional))
-	}
-	addr := positional[0]
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return usage("%q is not HOST:PORT: %v", addr, err)
 	}
 	if *timeout <= 0 {
 		return usage("--timeout must be positive")

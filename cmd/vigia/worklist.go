@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
@@ -42,23 +40,9 @@ func runWorklist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	date := fs.String("date", "today", "scheduled `date`: today, YYYYMMDD or a range YYYYMMDD-YYYYMMDD")
 	timeout := fs.Duration("timeout", 10*time.Second, "deadline of the query, from connect to release")
 	jsonOut := fs.Bool("json", false, "print one JSON object instead of text")
-	positional, err := parseInterspersed(fs, args, stdout)
+	addr, err := peerArg(fs, args, stdout, "worklist")
 	if err != nil {
-		var ee *exitError
-		if errors.As(err, &ee) {
-			ee.code = echoExitUsage
-		}
 		return err
-	}
-	usage := func(format string, a ...any) error {
-		return &exitError{code: echoExitUsage, err: fmt.Errorf(format, a...)}
-	}
-	if len(positional) != 1 {
-		return usage("want exactly one HOST:PORT, got %d arguments (see vigia worklist --help)", len(positional))
-	}
-	addr := positional[0]
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return usage("%q is not HOST:PORT: %v", addr, err)
 	}
 	if *timeout <= 0 {
 		return usage("--timeout must be positive")
