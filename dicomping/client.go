@@ -473,20 +473,28 @@ func (c *echoer) echo(ac *associate) (*StatusError, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rsp.commandField != commandCEchoRSP {
-		return nil, &ProtocolError{Reason: fmt.Sprintf("command field 0x%04X in answer to C-ECHO-RQ", rsp.commandField)}
-	}
-	if rsp.respondedTo != c.opts.MessageID {
-		return nil, &ProtocolError{Reason: fmt.Sprintf("C-ECHO-RSP answers message %d, we sent %d", rsp.respondedTo, c.opts.MessageID)}
-	}
-	if !rsp.hasStatus {
-		return nil, &ProtocolError{Reason: "C-ECHO-RSP without status"}
+	if err := c.checkResponse(rsp, commandCEchoRSP, "C-ECHO"); err != nil {
+		return nil, err
 	}
 	c.res.Status = rsp.status
 	if rsp.status != 0 {
 		return &StatusError{Status: rsp.status}, nil
 	}
 	return nil, nil
+}
+
+// checkResponse checks that rsp is the response (command field want) to
+// our request, with a status.
+func (c *echoer) checkResponse(rsp *command, want uint16, service string) error {
+	switch {
+	case rsp.commandField != want:
+		return &ProtocolError{Reason: fmt.Sprintf("command field 0x%04X in answer to %s-RQ", rsp.commandField, service)}
+	case rsp.respondedTo != c.opts.MessageID:
+		return &ProtocolError{Reason: fmt.Sprintf("%s-RSP answers message %d, we sent %d", service, rsp.respondedTo, c.opts.MessageID)}
+	case !rsp.hasStatus:
+		return &ProtocolError{Reason: service + "-RSP without status"}
+	}
+	return nil
 }
 
 // readCommand reads P-DATA-TF PDUs until a whole command set arrived.

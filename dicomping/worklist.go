@@ -227,14 +227,8 @@ func (c *echoer) findItems(ac *associate) (error, error) {
 			}
 			return nil, err
 		}
-		if rsp.commandField != commandCFindRSP {
-			return nil, &ProtocolError{Reason: fmt.Sprintf("command field 0x%04X in answer to C-FIND-RQ", rsp.commandField)}
-		}
-		if rsp.respondedTo != c.opts.MessageID {
-			return nil, &ProtocolError{Reason: fmt.Sprintf("C-FIND-RSP answers message %d, we sent %d", rsp.respondedTo, c.opts.MessageID)}
-		}
-		if !rsp.hasStatus {
-			return nil, &ProtocolError{Reason: "C-FIND-RSP without status"}
+		if err := c.checkResponse(rsp, commandCFindRSP, "C-FIND"); err != nil {
+			return nil, err
 		}
 		c.res.Status = rsp.status
 		if rsp.status == StatusPending || rsp.status == StatusPendingOptionalKey {
