@@ -86,7 +86,11 @@ func runWorklist(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err == nil {
 			fmt.Fprintf(stdout, "OK %d items rtt=%s\n", res.Total, res.RTT.Round(time.Microsecond))
 		} else {
-			fmt.Fprintf(stdout, "%s %s called=%s: %s (%d items received)\n", echoLabel(err), res.Addr, res.CalledAETitle, echoCause(err), res.Total)
+			line := fmt.Sprintf("%s %s called=%s: %s", echoLabel(err), res.Addr, res.CalledAETitle, echoCause(err))
+			if res.Total > 0 {
+				line += fmt.Sprintf(" (%d items received)", res.Total)
+			}
+			fmt.Fprintln(stdout, line)
 		}
 	}
 	if code := echoExitCode(err); code != 0 {
