@@ -207,7 +207,7 @@ func (c *echoer) findItems(ac *associate) (error, error) {
 	}
 	deadline, hasDeadline := c.ctx.Deadline()
 	if hasDeadline {
-		c.conn.SetDeadline(deadline.Add(-cancelMargin(time.Until(deadline))))
+		c.setDeadline(deadline.Add(-cancelMargin(time.Until(deadline))))
 	}
 	mr := messageReader{rd: c.rd, contextID: verificationContextID}
 	for {
@@ -217,7 +217,7 @@ func (c *echoer) findItems(ac *associate) (error, error) {
 				// The deadline is near: ask the peer to stop, and wait
 				// for its final answer until the real deadline.
 				f.res.Cancelled = true
-				c.conn.SetDeadline(deadline)
+				c.setDeadline(deadline)
 				cancel := command{commandField: commandCCancelRQ, respondedTo: c.opts.MessageID, dataSetType: noDataSet}
 				c.buf = appendCommandPData(c.buf[:0], verificationContextID, appendCommand(nil, &cancel), ac.maxPDULength)
 				if err := c.write(c.buf); err != nil {
@@ -245,6 +245,10 @@ func (c *echoer) findItems(ac *associate) (error, error) {
 			}
 			continue
 		}
+		// The final status: what is left of the time is the release's.
+		if hasDeadline {
+			c.setDeadline(deadline)
+		}
 		switch {
 		case f.res.Cancelled:
 			return fmt.Errorf("%w: C-CANCEL sent near the deadline after %d items (final status 0x%04X)",
@@ -252,10 +256,17 @@ func (c *echoer) findItems(ac *associate) (error, error) {
 		case rsp.status != StatusSuccess:
 			return &StatusError{Status: rsp.status, Service: "C-FIND"}, nil
 		}
-		if hasDeadline {
-			c.conn.SetDeadline(deadline)
-		}
 		return nil, nil
+	}
+}
+
+// setDeadline moves the connection's deadline, without undoing a
+// cancellation: the context's AfterFunc sets a past deadline when it is
+// cancelled, and a cancellation just before this call is caught after it.
+func (c *echoer) setDeadline(t time.Time) {
+	c.conn.SetDeadline(t)
+	if c.ctx.Err() != nil {
+		c.conn.SetDeadline(longAgo)
 	}
 }
 

@@ -58,7 +58,12 @@ func (p *Worklist) Probe(ctx context.Context, d assets.Device) Result {
 	r := Result{Prober: "worklist", Duration: time.Since(start), Facts: map[string]string{"worklist_date": q.Date}}
 	what := describeQuery(q)
 	var de *dicomping.Error
-	associated := errors.As(err, &de) && (de.Phase == dicomping.PhaseFind || de.Phase == dicomping.PhaseRelease)
+	if errors.As(err, &de) && de.Phase == dicomping.PhaseRelease {
+		// The answer was complete: a sloppy release is the C-ECHO
+		// probe's business, not the worklist failing.
+		err = nil
+	}
+	associated := errors.As(err, &de) && de.Phase == dicomping.PhaseFind
 	switch class := dicomping.Classify(err); {
 	case err == nil:
 		r.Facts["worklist_items"] = strconv.Itoa(res.Total)
