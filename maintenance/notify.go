@@ -68,6 +68,8 @@ func render(kind string, t *Ticket, c ticketContext) message {
 	what := strings.Join(c.DeviceNames, ", ")
 	site := c.SiteName
 	siteTicket := strings.HasPrefix(t.AutoKey, "site:")
+	// A worklist ticket's device answers: it is no outage.
+	worklistTicket := strings.HasPrefix(t.AutoKey, "worklist:")
 	due := ""
 	if t.ResponseDueAt != nil {
 		due = formatInstant(*t.ResponseDueAt, c.TimeZone)
@@ -77,6 +79,10 @@ func render(kind string, t *Ticket, c ticketContext) message {
 	case msgOpened:
 		automatic := t.Source == SourceProbe || t.Source == SourceAlertmanager
 		switch {
+		case en && automatic && worklistTicket:
+			body = fmt.Sprintf("The modality worklist of %s at site %s is failing (not answering, or empty during working hours), ticket %s, Sev %d", what, site, t.Number, t.Severity)
+		case automatic && worklistTicket:
+			body = fmt.Sprintf("La lista de trabajo (worklist) de %s en la sede %s está fallando (no responde, o está vacía en horario hábil), ticket %s, Severidad %d", what, site, t.Number, t.Severity)
 		case en && automatic && siteTicket:
 			body = fmt.Sprintf("We detected an outage of site %s (%d devices unreachable: %s), ticket %s, Sev %d", site, len(c.DeviceNames), what, t.Number, t.Severity)
 		case en && automatic:
