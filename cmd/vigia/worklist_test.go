@@ -11,6 +11,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/hl7test"
 	"github.com/vigia-noc/vigia/internal/orthanctest"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/worklisttest"
@@ -34,8 +35,11 @@ customers:
           - {id: broker, name: Broker, kind: broker, dicom: {host: 127.0.0.1, port: %d, called_ae: BROKER, worklist: {modality: CT, station_ae: CT01, expect_items: true}}, probe: {interval: 3s, retries: 0}}
           - {id: broker-off, name: Broker apagado, kind: broker, dicom: {host: 127.0.0.1, port: %d, called_ae: BROKEROFF, worklist: {modality: CT, expect_items: true}}, probe: {interval: 3s, retries: 0}}
           - {id: ris-wrong-ae, name: RIS mal configurado, kind: ris, dicom: {host: 127.0.0.1, port: %d, called_ae: NOTWLM, worklist: {modality: CT, expect_items: true}}, probe: {interval: 3s, retries: 0}}
+          - {id: engine, name: Motor HL7, kind: broker, hl7: {host: 127.0.0.1, port: %d, receiving_app: RIS}, probe: {interval: 3s, retries: 0}}
+          - {id: engine-ae, name: Motor HL7 que rechaza, kind: broker, hl7: {host: 127.0.0.1, port: %d, receiving_app: RIS}, probe: {interval: 3s, retries: 0}}
+          - {id: engine-silent, name: Motor HL7 mudo, kind: broker, hl7: {host: 127.0.0.1, port: %d, receiving_app: RIS}, probe: {interval: 3s, retries: 0}}
     contracts:
-      - {id: hsj-2026, sla_policy: imaging-24x7, devices: [ris, broker, broker-off, ris-wrong-ae], start: 2026-01-01, end: 2027-12-31, activated: 2026-01-01}
+      - {id: hsj-2026, sla_policy: imaging-24x7, devices: [ris, broker, broker-off, ris-wrong-ae, engine, engine-ae, engine-silent], start: 2026-01-01, end: 2027-12-31, activated: 2026-01-01}
 `
 
 // TestWorklistProbeToTicket runs the worklist checks of a site against
@@ -60,7 +64,8 @@ func TestWorklistProbeToTicket(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.DB(t)
 	inv := assets.NewStore(db)
-	f, err := assets.ParseFile("worklist.yaml", []byte(fmt.Sprintf(worklistInventory, wlm.Port, broker.Port, off.Port, wlm.Port)),
+	f, err := assets.ParseFile("worklist.yaml", []byte(fmt.Sprintf(worklistInventory, wlm.Port, broker.Port, off.Port, wlm.Port,
+		hl7test.Start(t, hl7test.AA), hl7test.Start(t, hl7test.AE), hl7test.Start(t, hl7test.Silent))),
 		assets.ParseOptions{KnownPolicy: knownPolicy})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +77,7 @@ func TestWorklistProbeToTicket(t *testing.T) {
 	worklist := &probes.Worklist{Clock: clock, Hours: contractHours{inv: inv, policies: sla.Presets()}}
 	pstore := probes.NewStore(db)
 	engine, err := probes.NewEngine(ctx, pstore, inv, probes.Config{Clock: clock,
-		Probers: map[string]probes.Prober{"dicom": &probes.DICOM{}, "worklist": worklist}})
+		Probers: map[string]probes.Prober{"dicom": &probes.DICOM{}, "worklist": worklist, "hl7": &probes.HL7{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +178,17 @@ func TestWorklistProbeToTicket(t *testing.T) {
 			t.Fatalf("ris-wrong-ae is %s, want misconfigured", st)
 		}
 	})
+
+	// The HL7 interface engines, checked with the same engine.
+	for id, want := range map[string]probes.State{"engine": probes.StateUp, "engine-ae": probes.StateMisconfigured,
+		"engine-silent": probes.StateDown} {
+		t.Run("hl7 "+id, func(t *testing.T) {
+			if st := check(id); st != want {
+				s, _ := engine.Status(id)
+				t.Fatalf("%s is %s (%s), want %s", id, st, s.LastDetail, want)
+			}
+		})
+	}
 }
 
 func TestContractHours(t *testing.T) {
