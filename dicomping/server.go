@@ -384,8 +384,10 @@ func (c *serverConn) serve(maxPDU uint32) error {
 
 	var pdvs []pdv
 	var assembled []byte
-	// awaiting is a command whose data set is being received.
+	// awaiting is a command whose data set is being received, on the
+	// context awaitingID.
 	var awaiting *command
+	var awaitingID byte
 	var data []byte
 	for {
 		typ, body, err := c.next()
@@ -422,7 +424,7 @@ func (c *serverConn) serve(maxPDU uint32) error {
 				return fmt.Errorf("PDV on presentation context %d, which was not accepted", v.contextID)
 			}
 			if !v.command {
-				if awaiting == nil || !slices.Contains(c.find, v.contextID) {
+				if awaiting == nil || v.contextID != awaitingID {
 					// Verification has no data sets; a peer sending one
 					// is not doing C-ECHO.
 					c.abort(5)
@@ -437,6 +439,9 @@ func (c *serverConn) serve(maxPDU uint32) error {
 				}
 				cmd := awaiting
 				awaiting = nil
+				if data == nil {
+					data = []byte{} // an empty identifier is still one
+				}
 				if err := c.answer(v.contextID, cmd, data); err != nil {
 					return err
 				}
@@ -461,7 +466,7 @@ func (c *serverConn) serve(maxPDU uint32) error {
 				return err
 			}
 			if cmd.dataSetType != noDataSet && slices.Contains(c.find, v.contextID) {
-				awaiting = cmd
+				awaiting, awaitingID = cmd, v.contextID
 				continue
 			}
 			if err := c.answer(v.contextID, cmd, nil); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,4 +244,54 @@ func FuzzDecodeWorklistResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestServerWorklistAgainstBrokenQueries: what a broken or hostile
+// worklist client gets from the Server.
+func TestServerWorklistAgainstBrokenQueries(t *testing.T) {
+	t.Parallel()
+	addr := startServer(t, &Server{AETitle: "SIM", Worklist: func(Association, WorklistQuery) ([]WorklistItem, uint16) {
+		return []WorklistItem{sampleItem}, StatusSuccess
+	}})
+	mwl := presentationContext{id: 1, abstractSyntax: ModalityWorklistFind, transferSyntaxes: []string{ImplicitVRLittleEndian}}
+	findRQ := appendCommandPData(nil, 1, appendCommand(nil, &command{affectedSOPClass: ModalityWorklistFind, commandField: commandCFindRQ,
+		messageID: 3}), 0)
+	tests := []struct {
+		name string
+		send []byte
+		// wantAbort is the A-ABORT reason expected, or -1 for a C-FIND-RSP
+		// with wantStatus.
+		wantAbort  int
+		wantStatus uint16
+	}{
+		{"identifier without a command", appendDataSetPData(nil, 1, []byte{8, 0, 0x50, 0, 0, 0, 0, 0}, 0), 5, 0},
+		{"command instead of the identifier", append(slices.Clone(findRQ), findRQ...), 5, 0},
+		{"identifier over 1 MiB", appendDataSetPData(slices.Clone(findRQ), 1, make([]byte, maxIdentifierLen+2), DefaultMaxPDULength), 0, 0},
+		{"undecodable identifier", appendDataSetPData(slices.Clone(findRQ), 1, []byte{0x10, 0, 0x10, 0, 0xFF, 0xFF, 0xFF, 0x7F}, 0), -1,
+			StatusIdentifierMismatch},
+		{"empty identifier matches all", appendDataSetPData(slices.Clone(findRQ), 1, nil, 0), -1, StatusPending},
+		{"C-ECHO on the worklist context", appendCommandPData(nil, 1, appendCommand(nil, &command{affectedSOPClass: VerificationSOPClass,
+			commandField: commandCEchoRQ, messageID: 1, dataSetType: noDataSet}), 0), 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, rd, ac := rawAssociate(t, addr, verificationRQ(mwl))
+			if ac == nil || ac.contexts[0].result != 0 {
+				t.Fatalf("worklist context not accepted: %+v", ac)
+			}
+			go c.Write(tt.send) // a large write would wait for the server's reads
+			if tt.wantAbort >= 0 {
+				typ, body, err := rd.next()
+				if err != nil || typ != pduAbort || body[2] != 2 || int(body[3]) != tt.wantAbort {
+					t.Fatalf("got %s % x (%v), want A-ABORT from provider with reason %d", pduName(typ), body, err, tt.wantAbort)
+				}
+				return
+			}
+			rsp, _ := readMessage(t, rd)
+			if rsp == nil || rsp.commandField != commandCFindRSP || rsp.respondedTo != 3 || rsp.status != tt.wantStatus {
+				t.Fatalf("got %+v, want C-FIND-RSP to message 3 with status 0x%04X", rsp, tt.wantStatus)
+			}
+		})
+	}
 }
