@@ -295,7 +295,7 @@ func (e *Engine) observe(ctx context.Context, d assets.Device, prev Status, pol 
 	outcome, detail, uptime := combine(results)
 	obs := Observation{At: now, Outcome: outcome, Detail: detail, Uptime: uptime}
 	for _, r := range results {
-		if r.Prober == "worklist" && (r.Outcome == OK || r.Outcome == Degraded) {
+		if r.Prober == WorklistProber && (r.Outcome == OK || r.Outcome == Degraded) {
 			failing := r.WorklistFailing
 			obs.Worklist = &failing
 		}

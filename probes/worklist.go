@@ -15,6 +15,10 @@ import (
 	"github.com/vigia-noc/vigia/dicomping"
 )
 
+// WorklistProber names the worklist check's results, which the engine
+// reads for the worklist's own events.
+const WorklistProber = "worklist"
+
 // WorkingHours says what an instant is for a device's customer: the local
 // time (for "today's" worklist) and whether it is working time in the
 // customer's contract calendar. The wiring implements it from the SLA
@@ -55,7 +59,7 @@ func (p *Worklist) Probe(ctx context.Context, d assets.Device) Result {
 	q := dicomping.WorklistQuery{Date: local.Format("20060102"), Modality: w.Modality, StationAETitle: w.StationAE}
 	start := time.Now()
 	res, err := dicomping.FindWorklist(ctx, net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), q, dicomOptions(e, p.TLS))
-	r := Result{Prober: "worklist", Duration: time.Since(start), Facts: map[string]string{"worklist_date": q.Date}}
+	r := Result{Prober: WorklistProber, Duration: time.Since(start), Facts: map[string]string{"worklist_date": q.Date}}
 	what := describeQuery(q)
 	var de *dicomping.Error
 	if errors.As(err, &de) && de.Phase == dicomping.PhaseRelease {
