@@ -95,6 +95,7 @@ var (
 	friendlyTypes = map[string]string{
 		"File": "the file root", "FileCustomer": "a customer", "FileSite": "a site", "FileDevice": "a device",
 		"FileDICOM": "dicom", "FileSNMP": "snmp", "FileTCP": "tcp", "FileHeartbeat": "heartbeat",
+		"FileWorklist": "worklist", "FileHL7": "hl7",
 		"FileProbe": "probe", "FileContract": "a contract", "FileContact": "a contact", "FileWarranty": "a warranty window", "FileHourBank": "hour_bank",
 	}
 )
@@ -133,6 +134,7 @@ var (
 	idRE           = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	modalityRE     = regexp.MustCompile(`^[A-Z]{2,3}$`)
 	domainRE       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	hl7TypeRE      = regexp.MustCompile(`^[A-Z0-9]{3}\^[A-Z0-9]{3}(\^[A-Z0-9_]{3,7})?$`)
 )
 
 const (
@@ -356,6 +358,25 @@ func (v *validator) device(dp path, d *FileDevice) {
 		v.port(p.with("port"), x.Port)
 		v.aeTitle(p.with("called_ae"), x.CalledAE, true)
 		v.aeTitle(p.with("calling_ae"), x.CallingAE, false)
+		if w := x.Worklist; w != nil {
+			if w.Modality != "" && !modalityRE.MatchString(w.Modality) {
+				v.errorf(p.with("worklist", "modality"), "a worklist modality is a DICOM modality code (CT, MR, US…), got %q", w.Modality)
+			}
+			v.aeTitle(p.with("worklist", "station_ae"), w.StationAE, false)
+		}
+	}
+	if x := d.HL7; x != nil {
+		p := dp.with("hl7")
+		v.required(p.with("host"), x.Host, "host")
+		v.port(p.with("port"), x.Port)
+		for _, f := range []struct{ key, value string }{{"sending_app", x.SendingApp}, {"receiving_app", x.ReceivingApp}} {
+			if len(f.value) > 180 || strings.ContainsAny(f.value, "|^~\\&\r\n") {
+				v.errorf(p.with(f.key), "an HL7 application name has at most 180 characters and none of | ^ ~ \\ & or line breaks")
+			}
+		}
+		if x.MessageType != "" && !hl7TypeRE.MatchString(x.MessageType) {
+			v.errorf(p.with("message_type"), "an HL7 message type is TYPE^EVENT, e.g. NMD^N02 or ADT^A01, got %q", x.MessageType)
+		}
 	}
 	if x := d.SNMP; x != nil {
 		p := dp.with("snmp")

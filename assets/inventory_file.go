@@ -72,16 +72,34 @@ type FileDevice struct {
 	SNMP         *FileSNMP      `yaml:"snmp"`
 	TCP          *FileTCP       `yaml:"tcp"`
 	Heartbeat    *FileHeartbeat `yaml:"heartbeat"`
+	HL7          *FileHL7       `yaml:"hl7"`
 	Probe        *FileProbe     `yaml:"probe"`
 }
 
 // FileDICOM is a DICOM node answering C-ECHO.
 type FileDICOM struct {
-	Host      string `yaml:"host"`
-	Port      int    `yaml:"port"`
-	CalledAE  string `yaml:"called_ae"`
-	CallingAE string `yaml:"calling_ae"`
-	TLS       bool   `yaml:"tls"`
+	Host      string        `yaml:"host"`
+	Port      int           `yaml:"port"`
+	CalledAE  string        `yaml:"called_ae"`
+	CallingAE string        `yaml:"calling_ae"`
+	TLS       bool          `yaml:"tls"`
+	Worklist  *FileWorklist `yaml:"worklist"`
+}
+
+// FileWorklist is the modality worklist query of a broker or RIS.
+type FileWorklist struct {
+	Modality    string `yaml:"modality"`   // CT, MR…; empty: any
+	StationAE   string `yaml:"station_ae"` // scheduled station AE title; empty: any
+	ExpectItems bool   `yaml:"expect_items"`
+}
+
+// FileHL7 is an HL7 v2 interface engine over MLLP.
+type FileHL7 struct {
+	Host         string `yaml:"host"`
+	Port         int    `yaml:"port"`
+	SendingApp   string `yaml:"sending_app"`   // MSH-3, default VIGIA
+	ReceivingApp string `yaml:"receiving_app"` // MSH-5
+	MessageType  string `yaml:"message_type"`  // MSH-9, default NMD^N02
 }
 
 // FileSNMP is an SNMP agent, v2c (community) or v3 (USM user).

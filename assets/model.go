@@ -62,6 +62,7 @@ type Device struct {
 	SNMP         *SNMPEndpoint      `json:"snmp,omitempty"`
 	TCP          *TCPEndpoint       `json:"tcp,omitempty"`
 	Heartbeat    *HeartbeatEndpoint `json:"heartbeat,omitempty"`
+	HL7          *HL7Endpoint       `json:"hl7,omitempty"`
 	Probe        ProbeSettings      `json:"probe"`
 	RetiredAt    *time.Time         `json:"retired_at,omitempty"`
 }
@@ -73,6 +74,30 @@ type DICOMEndpoint struct {
 	CalledAE  string `json:"called_ae"`
 	CallingAE string `json:"calling_ae"`
 	TLS       bool   `json:"tls"`
+	// Worklist, when set, queries the node's modality worklist too (a
+	// broker or RIS): C-ECHO proves it answers, not that modalities get
+	// their patients.
+	Worklist *WorklistCheck `json:"worklist,omitempty"`
+}
+
+// WorklistCheck is a worklist query a device's probe makes: today's
+// scheduled steps for a modality and/or station.
+type WorklistCheck struct {
+	Modality  string `json:"modality,omitempty"`
+	StationAE string `json:"station_ae,omitempty"`
+	// ExpectItems: an empty answer during the customer's working hours
+	// means the worklist is failing.
+	ExpectItems bool `json:"expect_items"`
+}
+
+// HL7Endpoint is an HL7 v2 interface engine reached over MLLP (a RIS or
+// PACS interface): the probe sends a health message and wants its ACK.
+type HL7Endpoint struct {
+	Host         string `json:"host"`
+	Port         int    `json:"port"`
+	SendingApp   string `json:"sending_app"`
+	ReceivingApp string `json:"receiving_app"`
+	MessageType  string `json:"message_type"`
 }
 
 // SNMPEndpoint is a device's SNMP agent.

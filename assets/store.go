@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -169,6 +170,7 @@ var deviceColumns = []string{
 	"dicom_host", "dicom_port", "dicom_called_ae", "dicom_calling_ae", "dicom_tls",
 	"snmp_host", "snmp_port", "snmp_version", "snmp_community", "snmp_user", "snmp_auth_proto", "snmp_auth_pass", "snmp_priv_proto", "snmp_priv_pass",
 	"tcp_host", "tcp_port", "heartbeat_grace_seconds", "heartbeat_token_sha256", "probe_interval_seconds", "probe_retries",
+	"dicom_worklist", "hl7_host", "hl7_port", "hl7_sending_app", "hl7_receiving_app", "hl7_message_type",
 }
 
 func deviceValues(customerID, siteID string, d *FileDevice) []any {
@@ -212,8 +214,33 @@ func deviceValues(customerID, siteID string, d *FileDevice) []any {
 			retries = *p.Retries
 		}
 	}
-	return append(v, int(interval/time.Second), retries)
+	v = append(v, int(interval/time.Second), retries)
+	var worklist any
+	if x := d.DICOM; x != nil && x.Worklist != nil {
+		b, _ := json.Marshal(WorklistCheck{Modality: x.Worklist.Modality, StationAE: x.Worklist.StationAE, ExpectItems: x.Worklist.ExpectItems})
+		worklist = string(b)
+	}
+	v = append(v, worklist)
+	if x := d.HL7; x != nil {
+		sending, msgType := x.SendingApp, x.MessageType
+		if sending == "" {
+			sending = DefaultHL7SendingApp
+		}
+		if msgType == "" {
+			msgType = DefaultHL7MessageType
+		}
+		return append(v, x.Host, x.Port, sending, x.ReceivingApp, msgType)
+	}
+	return append(v, nil, nil, nil, nil, nil)
 }
+
+// Defaults of an hl7 endpoint: we are VIGIA, and NMD^N02 (application
+// management data) is the message type HL7 meant for such checks: an
+// engine acknowledges it without admitting a patient.
+const (
+	DefaultHL7SendingApp  = "VIGIA"
+	DefaultHL7MessageType = "NMD^N02"
+)
 
 func (s *Store) importContract(ctx context.Context, tx *sqlx.Tx, sum *ImportSummary, customerID string, k *FileContract) error {
 	paid := k.PaidUp == nil || *k.PaidUp

@@ -3,6 +3,7 @@ package assets
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -72,7 +73,8 @@ func (s *Store) Site(ctx context.Context, sc Scope, id string) (Site, error) {
 const deviceSelect = `SELECT id, customer_id, site_id, name, kind, modality, core, manufacturer, model, serial, install_date, warranty_end,
 	dicom_host, dicom_port, dicom_called_ae, dicom_calling_ae, dicom_tls,
 	snmp_host, snmp_port, snmp_version, snmp_community, snmp_user, snmp_auth_proto, snmp_auth_pass, snmp_priv_proto, snmp_priv_pass,
-	tcp_host, tcp_port, heartbeat_grace_seconds, probe_interval_seconds, probe_retries, retired_at FROM devices`
+	tcp_host, tcp_port, heartbeat_grace_seconds, probe_interval_seconds, probe_retries, retired_at,
+	dicom_worklist, hl7_host, hl7_port, hl7_sending_app, hl7_receiving_app, hl7_message_type FROM devices`
 
 // deviceRow is the flat shape of a devices row.
 type deviceRow struct {
@@ -94,6 +96,10 @@ type deviceRow struct {
 	HeartbeatGrace                               sql.NullInt64
 	ProbeInterval, ProbeRetries                  int
 	RetiredAt                                    *time.Time
+	DICOMWorklist                                []byte
+	HL7Host                                      sql.NullString
+	HL7Port                                      sql.NullInt64
+	HL7Sending, HL7Receiving, HL7MessageType     sql.NullString
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -103,7 +109,8 @@ func scanDevice(r scanner) (Device, error) {
 	err := r.Scan(&x.ID, &x.CustomerID, &x.SiteID, &x.Name, &x.Kind, &x.Modality, &x.Core, &x.Manufacturer, &x.Model, &x.Serial,
 		&x.InstallDate, &x.WarrantyEnd, &x.DICOMHost, &x.DICOMPort, &x.DICOMCalled, &x.DICOMCalling, &x.DICOMTLS,
 		&x.SNMPHost, &x.SNMPPort, &x.SNMPVersion, &x.SNMPCommunity, &x.SNMPUser, &x.SNMPAuthProto, &x.SNMPAuthPass,
-		&x.SNMPPrivProto, &x.SNMPPrivPass, &x.TCPHost, &x.TCPPort, &x.HeartbeatGrace, &x.ProbeInterval, &x.ProbeRetries, &x.RetiredAt)
+		&x.SNMPPrivProto, &x.SNMPPrivPass, &x.TCPHost, &x.TCPPort, &x.HeartbeatGrace, &x.ProbeInterval, &x.ProbeRetries, &x.RetiredAt,
+		&x.DICOMWorklist, &x.HL7Host, &x.HL7Port, &x.HL7Sending, &x.HL7Receiving, &x.HL7MessageType)
 	if err != nil {
 		return Device{}, err
 	}
@@ -113,6 +120,17 @@ func scanDevice(r scanner) (Device, error) {
 	if x.DICOMHost.Valid {
 		d.DICOM = &DICOMEndpoint{Host: x.DICOMHost.String, Port: int(x.DICOMPort.Int64), CalledAE: x.DICOMCalled.String,
 			CallingAE: x.DICOMCalling.String, TLS: x.DICOMTLS}
+		if len(x.DICOMWorklist) > 0 {
+			var w WorklistCheck
+			if err := json.Unmarshal(x.DICOMWorklist, &w); err != nil {
+				return Device{}, fmt.Errorf("worklist of %s: %w", x.ID, err)
+			}
+			d.DICOM.Worklist = &w
+		}
+	}
+	if x.HL7Host.Valid {
+		d.HL7 = &HL7Endpoint{Host: x.HL7Host.String, Port: int(x.HL7Port.Int64), SendingApp: x.HL7Sending.String,
+			ReceivingApp: x.HL7Receiving.String, MessageType: x.HL7MessageType.String}
 	}
 	if x.SNMPHost.Valid {
 		d.SNMP = &SNMPEndpoint{Host: x.SNMPHost.String, Port: int(x.SNMPPort.Int64), Version: x.SNMPVersion.String,

@@ -142,6 +142,13 @@ func TestStoreCoverageAndScope(t *testing.T) {
 	if err != nil || d.SNMP == nil || d.SNMP.AuthPassphrase.Reveal() != "auth-passphrase-secret" || d.Heartbeat.Grace != 5*time.Minute {
 		t.Errorf("device read back wrong: %+v, %v", d, err)
 	}
+	if w := d.DICOM.Worklist; w == nil || *w != (WorklistCheck{Modality: "CT", StationAE: "CT01", ExpectItems: true}) {
+		t.Errorf("worklist check read back wrong: %+v", w)
+	}
+	if h := d.HL7; h == nil || *h != (HL7Endpoint{Host: "127.0.0.1", Port: 2575, SendingApp: DefaultHL7SendingApp, ReceivingApp: "RIS",
+		MessageType: DefaultHL7MessageType}) {
+		t.Errorf("hl7 endpoint read back wrong: %+v", h)
+	}
 	if hb, err := s.DeviceByHeartbeatToken(ctx, "acme-pacs-heartbeat-0001"); err != nil || hb.ID != "acme-pacs" {
 		t.Errorf("DeviceByHeartbeatToken = %v, %v", hb.ID, err)
 	}

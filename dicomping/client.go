@@ -228,6 +228,17 @@ type echoer struct {
 	bufs *echoBufs
 	rd   *pduReader
 	buf  []byte // write buffer, reused between PDUs
+	// find, when not nil, makes the exchange a worklist C-FIND instead
+	// of a C-ECHO.
+	find *finder
+}
+
+// sopClass is the abstract syntax of the association's one proposal.
+func (c *echoer) sopClass() string {
+	if c.find != nil {
+		return ModalityWorklistFind
+	}
+	return VerificationSOPClass
 }
 
 // longAgo is a deadline in the past: setting it unblocks pending I/O.
@@ -315,10 +326,24 @@ func (c *echoer) run() error {
 	}
 
 	t = time.Now()
-	statusErr, err := c.echo(ac)
-	c.res.Echo = time.Since(t)
+	// statusErr is a failure the peer answered, kept apart so that the
+	// association is still released.
+	var statusErr error
+	phase := PhaseEcho
+	if c.find != nil {
+		phase = PhaseFind
+		statusErr, err = c.findItems(ac)
+		c.find.res.Find = time.Since(t)
+	} else {
+		var se *StatusError
+		se, err = c.echo(ac)
+		c.res.Echo = time.Since(t)
+		if se != nil {
+			statusErr = se
+		}
+	}
 	if err != nil {
-		return c.fail(PhaseEcho, err)
+		return c.fail(phase, err)
 	}
 
 	t = time.Now()
@@ -328,7 +353,7 @@ func (c *echoer) run() error {
 		return c.fail(PhaseRelease, err)
 	}
 	if statusErr != nil {
-		return &Error{Addr: c.addr, Phase: PhaseEcho, Err: statusErr}
+		return &Error{Addr: c.addr, Phase: phase, Err: statusErr}
 	}
 	return nil
 }
@@ -375,7 +400,7 @@ func (c *echoer) associate() (*associate, error) {
 		appContext:      applicationContextName,
 		contexts: []presentationContext{{
 			id:               verificationContextID,
-			abstractSyntax:   VerificationSOPClass,
+			abstractSyntax:   c.sopClass(),
 			transferSyntaxes: []string{ImplicitVRLittleEndian, ExplicitVRLittleEndian},
 		}},
 		maxPDULength:    c.opts.MaxPDULength,
@@ -419,11 +444,11 @@ func (c *echoer) associate() (*associate, error) {
 			result = found.result
 		}
 		c.abort(0, 0)
-		return nil, &ContextRejectedError{Result: result}
+		return nil, &ContextRejectedError{Result: result, AbstractSyntax: c.sopClass()}
 	}
 	if len(found.transferSyntaxes) != 1 ||
 		(found.transferSyntaxes[0] != ImplicitVRLittleEndian && found.transferSyntaxes[0] != ExplicitVRLittleEndian) {
-		return nil, &ProtocolError{Reason: fmt.Sprintf("peer accepted Verification with transfer syntaxes %q we did not propose", found.transferSyntaxes)}
+		return nil, &ProtocolError{Reason: fmt.Sprintf("peer accepted %s with transfer syntaxes %q we did not propose", sopName(c.sopClass()), found.transferSyntaxes)}
 	}
 	c.res.TransferSyntax = found.transferSyntaxes[0]
 	return ac, nil
@@ -448,20 +473,28 @@ func (c *echoer) echo(ac *associate) (*StatusError, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rsp.commandField != commandCEchoRSP {
-		return nil, &ProtocolError{Reason: fmt.Sprintf("command field 0x%04X in answer to C-ECHO-RQ", rsp.commandField)}
-	}
-	if rsp.respondedTo != c.opts.MessageID {
-		return nil, &ProtocolError{Reason: fmt.Sprintf("C-ECHO-RSP answers message %d, we sent %d", rsp.respondedTo, c.opts.MessageID)}
-	}
-	if !rsp.hasStatus {
-		return nil, &ProtocolError{Reason: "C-ECHO-RSP without status"}
+	if err := c.checkResponse(rsp, commandCEchoRSP, "C-ECHO"); err != nil {
+		return nil, err
 	}
 	c.res.Status = rsp.status
 	if rsp.status != 0 {
 		return &StatusError{Status: rsp.status}, nil
 	}
 	return nil, nil
+}
+
+// checkResponse checks that rsp is the response (command field want) to
+// our request, with a status.
+func (c *echoer) checkResponse(rsp *command, want uint16, service string) error {
+	switch {
+	case rsp.commandField != want:
+		return &ProtocolError{Reason: fmt.Sprintf("command field 0x%04X in answer to %s-RQ", rsp.commandField, service)}
+	case rsp.respondedTo != c.opts.MessageID:
+		return &ProtocolError{Reason: fmt.Sprintf("%s-RSP answers message %d, we sent %d", service, rsp.respondedTo, c.opts.MessageID)}
+	case !rsp.hasStatus:
+		return &ProtocolError{Reason: service + "-RSP without status"}
+	}
+	return nil
 }
 
 // readCommand reads P-DATA-TF PDUs until a whole command set arrived.
@@ -473,12 +506,8 @@ func (c *echoer) readCommand() (*command, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch typ {
-		case pduPData:
-		case pduAbort:
-			return nil, &AbortError{Source: body[2], Reason: body[3]}
-		default:
-			return nil, &ProtocolError{Reason: "unexpected " + pduName(typ) + " while awaiting C-ECHO-RSP"}
+		if err := pdataBody(typ, body, "C-ECHO-RSP"); err != nil {
+			return nil, err
 		}
 		if pdvs, err = parsePData(body, pdvs); err != nil {
 			return nil, err
@@ -495,10 +524,9 @@ func (c *echoer) readCommand() (*command, error) {
 				// before the reader's buffer is reused.
 				return parseCommand(v.data)
 			}
-			if len(assembled)+len(v.data) > maxCommandLen {
-				return nil, &ProtocolError{Reason: fmt.Sprintf("command set longer than %d bytes", maxCommandLen)}
+			if assembled, err = appendBounded(assembled, v.data, maxCommandLen, "command set"); err != nil {
+				return nil, &ProtocolError{Reason: err.Error()}
 			}
-			assembled = append(assembled, v.data...)
 			if v.last {
 				return parseCommand(assembled)
 			}

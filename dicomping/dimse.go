@@ -8,8 +8,11 @@ import (
 
 // DIMSE command field values (PS3.7 section E.1).
 const (
-	commandCEchoRQ  = 0x0030
-	commandCEchoRSP = 0x8030
+	commandCEchoRQ   = 0x0030
+	commandCEchoRSP  = 0x8030
+	commandCFindRQ   = 0x0020
+	commandCFindRSP  = 0x8020
+	commandCCancelRQ = 0x0FFF
 	// noDataSet is the Command Data Set Type meaning "no data set follows".
 	noDataSet = 0x0101
 )
@@ -21,6 +24,7 @@ const (
 	tagCommandField     = 0x0100
 	tagMessageID        = 0x0110
 	tagRespondedTo      = 0x0120
+	tagPriority         = 0x0700
 	tagDataSetType      = 0x0800
 	tagStatus           = 0x0900
 )
@@ -29,7 +33,7 @@ const (
 // under 100 bytes; real commands of other services stay well under 4 KiB.
 const maxCommandLen = 16 << 10
 
-// command holds the command-set fields a C-ECHO exchange uses.
+// command holds the command-set fields the C-ECHO and C-FIND exchanges use.
 type command struct {
 	affectedSOPClass string
 	commandField     uint16
@@ -47,19 +51,27 @@ type command struct {
 func appendCommand(b []byte, c *command) []byte {
 	start := len(b)
 	b = appendUL(b, tagGroupLength, 0) // patched below
-	uid := c.affectedSOPClass
-	b = binary.LittleEndian.AppendUint16(b, 0)
-	b = binary.LittleEndian.AppendUint16(b, tagAffectedSOPClass)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(uid)+len(uid)%2))
-	b = append(b, uid...)
-	if len(uid)%2 == 1 {
-		b = append(b, 0) // UIDs are padded to even length with NUL
+	// C-CANCEL-RQ is the one command without an affected SOP class.
+	if uid := c.affectedSOPClass; uid != "" {
+		b = binary.LittleEndian.AppendUint16(b, 0)
+		b = binary.LittleEndian.AppendUint16(b, tagAffectedSOPClass)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(uid)+len(uid)%2))
+		b = append(b, uid...)
+		if len(uid)%2 == 1 {
+			b = append(b, 0) // UIDs are padded to even length with NUL
+		}
 	}
 	b = appendUS(b, tagCommandField, c.commandField)
-	if c.commandField&0x8000 == 0 {
-		b = appendUS(b, tagMessageID, c.messageID)
-	} else {
+	switch {
+	case c.commandField == commandCCancelRQ:
 		b = appendUS(b, tagRespondedTo, c.respondedTo)
+	case c.commandField&0x8000 == 0:
+		b = appendUS(b, tagMessageID, c.messageID)
+	default:
+		b = appendUS(b, tagRespondedTo, c.respondedTo)
+	}
+	if c.commandField == commandCFindRQ {
+		b = appendUS(b, tagPriority, 0) // medium
 	}
 	b = appendUS(b, tagDataSetType, c.dataSetType)
 	if c.commandField&0x8000 != 0 {

@@ -28,12 +28,22 @@
 // answers. All of them arrive wrapped in an *Error naming the peer and the
 // phase.
 //
+// FindWorklist goes one step further for a RIS or broker: it queries the
+// modality worklist (C-FIND, Modality Worklist Information Model – FIND)
+// for the scheduled procedure steps of a date, modality and station, as a
+// modality does, collects the pending responses until the final status,
+// and cancels (C-CANCEL) a query still running near the deadline.
+//
 // The server side, Server, is a Verification SCP for tests and device
 // simulators: it checks the called and calling AE titles, answers C-ECHO,
-// handles release and abort, and shuts down gracefully.
+// handles release and abort, and shuts down gracefully; with Worklist set
+// (WorklistDir serves a folder of worklist files) it answers worklist
+// queries too.
 //
 // The package decodes untrusted input defensively: every length is checked
 // before use, P-DATA-TF PDUs longer than the advertised maximum and
 // association PDUs over 64 KiB are refused, and no peer input can make it
-// panic. It depends only on the standard library.
+// panic. C-ECHO needs only the standard library; C-FIND identifiers are
+// built and read with github.com/suyashkumar/dicom, whose parser gets a
+// data set only after its lengths were checked.
 package dicomping

@@ -18,6 +18,7 @@ const (
 	PhaseTLS       Phase = "tls"       // TLS handshake
 	PhaseAssociate Phase = "associate" // A-ASSOCIATE request and answer
 	PhaseEcho      Phase = "echo"      // C-ECHO request and response
+	PhaseFind      Phase = "find"      // C-FIND request and responses (worklist)
 	PhaseRelease   Phase = "release"   // A-RELEASE request and reply
 )
 
@@ -168,6 +169,8 @@ func (e *AbortError) Error() string {
 // either little-endian transfer syntax.
 type ContextRejectedError struct {
 	Result byte // PS3.8 section 9.3.3.2: 1 user rejection, 2 no reason, 3 abstract syntax, 4 transfer syntaxes
+	// AbstractSyntax is the SOP class proposed; empty means Verification.
+	AbstractSyntax string
 }
 
 // Error decodes the presentation context result into words.
@@ -183,23 +186,42 @@ func (e *ContextRejectedError) Error() string {
 	case 4:
 		reason = "transfer syntaxes not supported (provider rejection)"
 	case 0:
-		reason = "no presentation context returned for Verification"
+		reason = "no presentation context returned for " + sopName(e.AbstractSyntax)
 	}
-	return "verification presentation context not accepted: " + reason
+	name := "verification" // the wording older callers match
+	if e.AbstractSyntax == ModalityWorklistFind {
+		name = sopName(e.AbstractSyntax)
+	}
+	return name + " presentation context not accepted: " + reason
+}
+
+// sopName names the SOP classes this package proposes.
+func sopName(uid string) string {
+	if uid == ModalityWorklistFind {
+		return "Modality Worklist FIND"
+	}
+	return "Verification"
 }
 
 // StatusError is a C-ECHO response whose DIMSE status is not Success.
 type StatusError struct {
 	Status uint16
+	// Service is the DIMSE service answered, "C-FIND"; empty means C-ECHO.
+	Service string
 }
 
 // Error gives the status in hex and in words.
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("C-ECHO status 0x%04X: %s", e.Status, StatusText(e.Status))
+	service := e.Service
+	if service == "" {
+		service = "C-ECHO"
+	}
+	return fmt.Sprintf("%s status 0x%04X: %s", service, e.Status, StatusText(e.Status))
 }
 
-// StatusText names the C-ECHO statuses of PS3.7 section 9.1.5.1.4 and the
-// general status classes of PS3.7 annex C.
+// StatusText names the C-ECHO statuses of PS3.7 section 9.1.5.1.4, the
+// C-FIND statuses of PS3.4 section C.4.1.1.4 and the general status
+// classes of PS3.7 annex C.
 func StatusText(status uint16) string {
 	switch {
 	case status == 0x0000:
@@ -214,6 +236,12 @@ func StatusText(status uint16) string {
 		return "failed: mistyped argument"
 	case status == 0xFE00:
 		return "cancel"
+	case status == 0xA700:
+		return "refused: out of resources"
+	case status == 0xA900:
+		return "failed: identifier does not match SOP class"
+	case status == 0xFF00 || status == 0xFF01:
+		return "pending"
 	case status&0xF000 == 0xA000:
 		return "failure"
 	case status&0xF000 == 0xC000:
@@ -264,7 +292,8 @@ const (
 	// ClassProtocol: the peer answers but breaks the protocol: A-ABORT,
 	// malformed PDU, connection closed mid-association, non-DICOM service.
 	ClassProtocol
-	// ClassStatus: the C-ECHO round trip worked but the status is not Success.
+	// ClassStatus: the C-ECHO or C-FIND round trip worked but the status is
+	// not Success.
 	ClassStatus
 	// ClassLocal: our side. Invalid options, or the caller cancelled.
 	ClassLocal

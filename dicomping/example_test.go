@@ -38,3 +38,39 @@ func Example() {
 	// ok VIGIA_DICOMPING true
 	// misconfigured rejected-permanent by service-user: called AE title not recognized
 }
+
+// Query a modality worklist, here this package's own server answering
+// from a list, for today's CT steps.
+func ExampleFindWorklist() {
+	today := "20261206"
+	srv := &dicomping.Server{AETitle: "RIS", Worklist: func(_ dicomping.Association, q dicomping.WorklistQuery) ([]dicomping.WorklistItem, uint16) {
+		var out []dicomping.WorklistItem
+		for _, it := range []dicomping.WorklistItem{
+			{PatientName: "Pérez^Ana", PatientID: "P1", ScheduledDate: today, ScheduledTime: "0800", Modality: "CT", StationAETitle: "CT01"},
+			{PatientName: "Ruiz^Eva", PatientID: "P2", ScheduledDate: today, ScheduledTime: "0900", Modality: "MR", StationAETitle: "MR01"},
+		} {
+			if q.Matches(it) {
+				out = append(out, it)
+			}
+		}
+		return out, dicomping.StatusSuccess
+	}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(l)
+	defer srv.Shutdown(context.Background())
+
+	res, err := dicomping.FindWorklist(context.Background(), l.Addr().String(),
+		dicomping.WorklistQuery{Date: today, Modality: "CT"},
+		dicomping.Options{CalledAETitle: "RIS", Timeout: 5 * time.Second})
+	for _, it := range res.Items {
+		start, _ := it.ScheduledStart(time.UTC)
+		fmt.Println(it.PatientID, it.PatientName, it.StationAETitle, start.Format("15:04"))
+	}
+	fmt.Println(dicomping.Classify(err), res.Total)
+	// Output:
+	// P1 Pérez^Ana CT01 08:00
+	// ok 1
+}

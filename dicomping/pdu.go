@@ -393,6 +393,29 @@ func appendRelease(b []byte, typ byte) []byte {
 	return append(b, typ, 0, 0, 0, 0, 4, 0, 0, 0, 0)
 }
 
+// appendBounded appends src to dst unless the result would exceed limit
+// bytes: a command or data set reassembled from PDVs has a bound, whatever
+// the peer sends.
+func appendBounded(dst, src []byte, limit int, what string) ([]byte, error) {
+	if len(dst)+len(src) > limit {
+		return dst, fmt.Errorf("%s longer than %d bytes", what, limit)
+	}
+	return append(dst, src...), nil
+}
+
+// pdataBody checks that a PDU read while awaiting a DIMSE message is a
+// P-DATA-TF: an A-ABORT becomes an *AbortError, anything else a
+// *ProtocolError naming what was awaited.
+func pdataBody(typ byte, body []byte, awaiting string) error {
+	switch typ {
+	case pduPData:
+		return nil
+	case pduAbort:
+		return &AbortError{Source: body[2], Reason: body[3]}
+	}
+	return &ProtocolError{Reason: "unexpected " + pduName(typ) + " while awaiting " + awaiting}
+}
+
 // pdv is one presentation data value of a P-DATA-TF PDU.
 type pdv struct {
 	contextID byte
@@ -433,24 +456,36 @@ func parsePData(body []byte, dst []pdv) ([]pdv, error) {
 // appendCommandPData encodes a DIMSE command as P-DATA-TF PDUs, fragmenting
 // it so that no PDU exceeds the peer's maximum length (0 means unlimited).
 func appendCommandPData(b []byte, contextID byte, command []byte, peerMax uint32) []byte {
+	return appendPData(b, contextID, 0x01, command, peerMax)
+}
+
+// appendDataSetPData encodes a DIMSE data set (a C-FIND identifier) as
+// P-DATA-TF PDUs, fragmented as appendCommandPData does.
+func appendDataSetPData(b []byte, contextID byte, data []byte, peerMax uint32) []byte {
+	return appendPData(b, contextID, 0x00, data, peerMax)
+}
+
+// appendPData writes value as PDVs of kind (message control header bit 0:
+// command or data set), one per PDU, the last one flagged.
+func appendPData(b []byte, contextID, kind byte, value []byte, peerMax uint32) []byte {
 	// Each PDU carries one PDV whose header takes 6 bytes of the PDU body.
-	chunk := len(command)
+	chunk := len(value)
 	if peerMax != 0 && peerMax > 6 && int(peerMax)-6 < chunk {
 		chunk = int(peerMax) - 6
 	}
 	for {
-		n := min(chunk, len(command))
-		mch := byte(0x01) // command
-		if n == len(command) {
+		n := min(chunk, len(value))
+		mch := kind
+		if n == len(value) {
 			mch |= 0x02 // last fragment
 		}
 		b = append(b, pduPData, 0)
 		b = binary.BigEndian.AppendUint32(b, uint32(n+6))
 		b = binary.BigEndian.AppendUint32(b, uint32(n+2))
 		b = append(b, contextID, mch)
-		b = append(b, command[:n]...)
-		command = command[n:]
-		if len(command) == 0 {
+		b = append(b, value[:n]...)
+		value = value[n:]
+		if len(value) == 0 {
 			return b
 		}
 	}

@@ -35,6 +35,7 @@ type Association struct {
 
 // Server is a DICOM Verification SCP: it accepts associations that propose
 // Verification, answers C-ECHO requests and handles release and abort.
+// With Worklist set it also answers Modality Worklist C-FIND queries.
 // Other SOP classes are refused in the A-ASSOCIATE-AC (abstract syntax not
 // supported).
 //
@@ -72,6 +73,12 @@ type Server struct {
 	// the DIMSE status to answer (0x0000 is Success); nil always answers
 	// Success. A device simulator uses it to play a failing or slow device.
 	Verify func(Association) uint16
+	// Worklist, when not nil, makes the server a Modality Worklist SCP
+	// too: it is called for each C-FIND request with the query, and
+	// returns the matching items and the final status (0x0000 Success;
+	// a failure status such as 0xC000 answers no item). WorklistDir
+	// serves a folder of worklist files.
+	Worklist func(Association, WorklistQuery) ([]WorklistItem, uint16)
 	// Logger, when not nil, receives one debug record per refused or
 	// aborted association. Nil logs nothing.
 	Logger *slog.Logger
@@ -273,6 +280,8 @@ type serverConn struct {
 	timeout  time.Duration
 	peerMax  uint32
 	accepted []byte // IDs of the presentation contexts accepted
+	find     []byte // those of them for Modality Worklist FIND
+	explicit []byte // those of them in Explicit VR Little Endian
 	assoc    Association
 }
 
@@ -369,12 +378,17 @@ func (c *serverConn) serve(maxPDU uint32) error {
 	if rj := c.s.check(rq); rj != nil {
 		return c.reject(*rj)
 	}
-	if err := c.write(appendAssociate(c.buf[:0], pduAssociateAC, c.s.acceptance(rq, maxPDU, &c.accepted))); err != nil {
+	if err := c.write(appendAssociate(c.buf[:0], pduAssociateAC, c.s.acceptance(rq, maxPDU, c))); err != nil {
 		return err
 	}
 
 	var pdvs []pdv
 	var assembled []byte
+	// awaiting is a command whose data set is being received, on the
+	// context awaitingID.
+	var awaiting *command
+	var awaitingID byte
+	var data []byte
 	for {
 		typ, body, err := c.next()
 		if err != nil {
@@ -410,16 +424,38 @@ func (c *serverConn) serve(maxPDU uint32) error {
 				return fmt.Errorf("PDV on presentation context %d, which was not accepted", v.contextID)
 			}
 			if !v.command {
-				// Verification has no data sets; a peer sending one is
-				// not doing C-ECHO.
+				if awaiting == nil || v.contextID != awaitingID {
+					// Verification has no data sets; a peer sending one
+					// is not doing C-ECHO.
+					c.abort(5)
+					return errors.New("data set PDV without a command announcing it")
+				}
+				if data, err = appendBounded(data, v.data, maxIdentifierLen, "data set"); err != nil {
+					c.abort(0)
+					return err
+				}
+				if !v.last {
+					continue
+				}
+				cmd := awaiting
+				awaiting = nil
+				if data == nil {
+					data = []byte{} // an empty identifier is still one
+				}
+				if err := c.answer(v.contextID, cmd, data); err != nil {
+					return err
+				}
+				data = data[:0]
+				continue
+			}
+			if awaiting != nil {
 				c.abort(5)
-				return errors.New("data set PDV on the Verification context")
+				return errors.New("command PDV where a data set was expected")
 			}
-			if len(assembled)+len(v.data) > maxCommandLen {
+			if assembled, err = appendBounded(assembled, v.data, maxCommandLen, "command set"); err != nil {
 				c.abort(0)
-				return fmt.Errorf("command set longer than %d bytes", maxCommandLen)
+				return err
 			}
-			assembled = append(assembled, v.data...)
 			if !v.last {
 				continue
 			}
@@ -429,7 +465,11 @@ func (c *serverConn) serve(maxPDU uint32) error {
 				c.abort(6)
 				return err
 			}
-			if err := c.answer(v.contextID, cmd); err != nil {
+			if cmd.dataSetType != noDataSet && slices.Contains(c.find, v.contextID) {
+				awaiting, awaitingID = cmd, v.contextID
+				continue
+			}
+			if err := c.answer(v.contextID, cmd, nil); err != nil {
 				return err
 			}
 		}
@@ -445,12 +485,25 @@ func (c *serverConn) reject(rj reject) error {
 	return e
 }
 
-// answer responds to one DIMSE request. Only C-ECHO belongs on a
-// Verification context; anything else is a peer bug and aborts.
-func (c *serverConn) answer(contextID byte, rq *command) error {
-	if rq.commandField != commandCEchoRQ {
+// answer responds to one DIMSE request: C-ECHO on a Verification context,
+// C-FIND (with its identifier) on a worklist one. A C-CANCEL can only
+// concern a query already answered in full (queries are answered before
+// the next PDU is read), so it is ignored, as PS3.7 section 9.3.2.3
+// allows. Anything else is a peer bug and aborts.
+func (c *serverConn) answer(contextID byte, rq *command, data []byte) error {
+	isFind := slices.Contains(c.find, contextID)
+	switch {
+	case rq.commandField == commandCCancelRQ:
+		return nil
+	case isFind && rq.commandField == commandCFindRQ && data != nil:
+		return c.answerFind(contextID, rq, data)
+	case isFind || rq.commandField != commandCEchoRQ:
 		c.abort(0)
-		return fmt.Errorf("DIMSE command 0x%04X on the Verification context", rq.commandField)
+		name := "Verification"
+		if isFind {
+			name = "Modality Worklist FIND"
+		}
+		return fmt.Errorf("DIMSE command 0x%04X on a %s context", rq.commandField, name)
 	}
 	var status uint16
 	if c.s.Verify != nil {
@@ -484,10 +537,11 @@ func (s *Server) check(rq *associate) *reject {
 	return nil
 }
 
-// acceptance builds the A-ASSOCIATE-AC for rq: Verification contexts are
-// accepted with the first little-endian transfer syntax the peer proposed
-// (its order is its preference), other abstract syntaxes refused.
-func (s *Server) acceptance(rq *associate, maxPDU uint32, accepted *[]byte) *associate {
+// acceptance builds the A-ASSOCIATE-AC for rq: Verification contexts (and
+// Modality Worklist FIND ones when the server has a Worklist) are accepted
+// with the first little-endian transfer syntax the peer proposed (its
+// order is its preference), other abstract syntaxes refused.
+func (s *Server) acceptance(rq *associate, maxPDU uint32, c *serverConn) *associate {
 	ac := &associate{
 		protocolVersion: 1,
 		calledAE:        rq.calledAE,
@@ -505,13 +559,20 @@ func (s *Server) acceptance(rq *associate, maxPDU uint32, accepted *[]byte) *ass
 		// The transfer syntax sub-item is present even when rejecting,
 		// where its value is not significant (PS3.8 section 9.3.3.2).
 		out := presentationContext{id: pc.id, result: 3, transferSyntaxes: []string{ImplicitVRLittleEndian}}
-		if pc.abstractSyntax == VerificationSOPClass {
+		isFind := pc.abstractSyntax == ModalityWorklistFind && s.Worklist != nil
+		if pc.abstractSyntax == VerificationSOPClass || isFind {
 			out.result = 4
 			for _, ts := range pc.transferSyntaxes {
 				if ts == ImplicitVRLittleEndian || ts == ExplicitVRLittleEndian {
 					out.result = 0
 					out.transferSyntaxes[0] = ts
-					*accepted = append(*accepted, pc.id)
+					c.accepted = append(c.accepted, pc.id)
+					if isFind {
+						c.find = append(c.find, pc.id)
+					}
+					if ts == ExplicitVRLittleEndian {
+						c.explicit = append(c.explicit, pc.id)
+					}
 					break
 				}
 			}

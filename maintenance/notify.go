@@ -105,6 +105,15 @@ func autoTitle(lang, device, site string, n int) string {
 	}
 }
 
+// worklistTitle names a worklist ticket: the device answers, so it is no
+// outage.
+func worklistTitle(lang, device, site string) string {
+	if lang == "en" {
+		return fmt.Sprintf("Worklist failing on %s (%s)", device, site)
+	}
+	return fmt.Sprintf("Worklist con fallas en %s (%s)", device, site)
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
@@ -120,6 +129,8 @@ func render(n notice, t *Ticket, c ticketContext) message {
 	site := c.SiteName
 	siteTicket := strings.HasPrefix(t.AutoKey, "site:")
 	at := formatInstant(n.At, c.TimeZone)
+	// A worklist ticket's device answers: it is no outage.
+	worklistTicket := strings.HasPrefix(t.AutoKey, "worklist:")
 	due := ""
 	if t.ResponseDueAt != nil {
 		due = formatInstant(*t.ResponseDueAt, c.TimeZone)
@@ -145,6 +156,10 @@ func render(n notice, t *Ticket, c ticketContext) message {
 	case msgOpened:
 		automatic := t.Source == SourceProbe || t.Source == SourceAlertmanager
 		switch {
+		case en && automatic && worklistTicket:
+			body = fmt.Sprintf("The modality worklist of %s at %s is failing (not answering, or empty during working hours), ticket %s, Sev %d", what, nameAfter("site", site), t.Number, t.Severity)
+		case automatic && worklistTicket:
+			body = fmt.Sprintf("La lista de trabajo (worklist) de %s en %s está fallando (no responde, o está vacía en horario hábil), ticket %s, Severidad %d", what, nameAfter("la sede", site), t.Number, t.Severity)
 		case en && automatic && siteTicket:
 			body = fmt.Sprintf("We detected an outage of %s (%s unreachable: %s), ticket %s, Sev %d", nameAfter("site", site), plural(len(c.DeviceNames), "device", "devices"), what, t.Number, t.Severity)
 		case en && automatic:

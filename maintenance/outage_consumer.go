@@ -166,6 +166,22 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent
 		}
 		_, err := s.raise(ctx, tx, tr)
 		return err
+	case "worklist_failing":
+		// Seed 000: trouble with scheduling or the worklist is a Sev 2
+		// incident. The device answers (degraded), so no outage: the
+		// ticket is keyed on the device's worklist.
+		if !ev.DeviceID.Valid {
+			return errors.New("worklist_failing without a device")
+		}
+		d, err := s.inv.Device(ctx, assets.Scope{}, ev.DeviceID.String)
+		if err != nil {
+			return fmt.Errorf("device %s: %w", ev.DeviceID.String, err)
+		}
+		_, err = s.raise(ctx, tx, trigger{Source: SourceProbe, Kind: "worklist", CustomerID: ev.CustomerID, SiteID: ev.SiteID,
+			Device: &d, At: ev.At, Data: data})
+		return err
+	case "worklist_restored":
+		return s.restore(ctx, tx, "worklist:"+ev.DeviceID.String, 0, ev.At, "worklist answering again / la worklist responde de nuevo", data)
 	case "device_up", "site_up":
 		key := "site:" + ev.SiteID
 		if ev.Kind == "device_up" {
@@ -211,8 +227,8 @@ func openAuto(ctx context.Context, tx *sqlx.Tx, key string) (*Ticket, error) {
 // to it.
 func (s *Store) raise(ctx context.Context, tx *sqlx.Tx, tr trigger) (*Ticket, error) {
 	key := tr.Kind + ":" + tr.SiteID
-	if tr.Kind == "device" {
-		key = "device:" + tr.Device.ID
+	if tr.Kind == "device" || tr.Kind == "worklist" {
+		key = tr.Kind + ":" + tr.Device.ID
 	}
 	if tr.OutageID != 0 {
 		var ticketID int64
@@ -263,11 +279,16 @@ func (s *Store) triggerTicket(ctx context.Context, tx *sqlx.Tx, tr trigger, key 
 		tr.SiteID).Scan(&siteName, &lang); err != nil {
 		return in, fmt.Errorf("site %s: %w", tr.SiteID, err)
 	}
-	if tr.Kind == "device" {
+	switch tr.Kind {
+	case "device":
 		in.DeviceIDs = []string{tr.Device.ID}
 		in.Severity = outageSeverity(*tr.Device)
 		in.Title = autoTitle(lang, tr.Device.Name, siteName, 1)
-	} else {
+	case "worklist":
+		in.DeviceIDs = []string{tr.Device.ID}
+		in.Severity = 2
+		in.Title = worklistTitle(lang, tr.Device.Name, siteName)
+	default:
 		devices, err := s.inv.Devices(ctx, assets.DeviceFilter{Scope: assets.Scope{CustomerID: tr.CustomerID}, SiteID: tr.SiteID})
 		if err != nil {
 			return in, err

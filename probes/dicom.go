@@ -25,18 +25,25 @@ type DICOM struct {
 // Applies reports whether the device has a DICOM endpoint.
 func (p *DICOM) Applies(d assets.Device) bool { return d.DICOM != nil }
 
-// Probe runs one C-ECHO.
-func (p *DICOM) Probe(ctx context.Context, d assets.Device) Result {
-	e := d.DICOM
+// dicomOptions are the association options of a DICOM endpoint: its AE
+// titles, TLS when it says so (with the prober's client configuration),
+// and no timeout of their own (the probe's context has the deadline).
+func dicomOptions(e *assets.DICOMEndpoint, tlsCfg *tls.Config) dicomping.Options {
 	opts := dicomping.Options{CallingAETitle: e.CallingAE, CalledAETitle: e.CalledAE, Timeout: -1}
 	if e.TLS {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		if p.TLS != nil {
-			opts.TLSConfig = p.TLS.Clone()
+		if tlsCfg != nil {
+			opts.TLSConfig = tlsCfg.Clone()
 		}
 	}
+	return opts
+}
+
+// Probe runs one C-ECHO.
+func (p *DICOM) Probe(ctx context.Context, d assets.Device) Result {
+	e := d.DICOM
 	start := time.Now()
-	res, err := dicomping.Echo(ctx, net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), opts)
+	res, err := dicomping.Echo(ctx, net.JoinHostPort(e.Host, strconv.Itoa(e.Port)), dicomOptions(e, p.TLS))
 	r := Result{Prober: "dicom", Duration: time.Since(start)}
 	switch dicomping.Classify(err) {
 	case dicomping.ClassOK:

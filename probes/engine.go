@@ -327,6 +327,12 @@ func (e *Engine) observe(ctx context.Context, d assets.Device, prev Status, pol 
 	}
 	outcome, detail, uptime := combine(results)
 	obs := Observation{At: now, Outcome: outcome, Detail: detail, Uptime: uptime}
+	for _, r := range results {
+		if r.Prober == WorklistProber && (r.Outcome == OK || r.Outcome == Degraded) {
+			failing := r.WorklistFailing
+			obs.Worklist = &failing
+		}
+	}
 	e.mu.RLock()
 	gw := e.gateways[d.SiteID]
 	siteDown := e.siteOutage[d.SiteID] != 0
@@ -386,6 +392,7 @@ func (e *Engine) persist(ctx context.Context, d assets.Device, prev Status, dec 
 	next := dec.Next
 	changed := dec.Transition != nil || dec.OpenOutage || dec.CloseOutage || len(dec.Events) > 0 ||
 		next.Failures != prev.Failures || next.Successes != prev.Successes || next.Flapping != prev.Flapping ||
+		next.WorklistFailing != prev.WorklistFailing ||
 		len(next.RecentTransitions) != len(prev.RecentTransitions)
 	if !changed {
 		// A live agent's uptime changes at every poll: it is kept in memory

@@ -49,6 +49,10 @@ type Result struct {
 	// Facts carries prober-specific readings (interfaces down, storage use)
 	// shown as evidence on transitions.
 	Facts map[string]string `json:"facts,omitempty"`
+	// WorklistFailing: the worklist query answered wrong or empty when
+	// items were expected (Outcome is Degraded); the ticketing stage opens
+	// a "worklist failing" ticket while it lasts.
+	WorklistFailing bool `json:"worklist_failing,omitempty"`
 }
 
 // Prober checks one aspect of a device. Implementations are safe for

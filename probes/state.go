@@ -54,6 +54,9 @@ type Status struct {
 	LastUptime        time.Duration
 	LastDetail        string
 	LastProbeAt       time.Time
+	// WorklistFailing: the worklist was failing at the last probe that
+	// checked it; worklist_failing and worklist_restored mark its changes.
+	WorklistFailing bool
 }
 
 // Observation is one combined probe result, with the context the state
@@ -70,6 +73,9 @@ type Observation struct {
 	GatewayDown bool
 	// OutageOpen: an outage of this device is open (from before).
 	OutageOpen bool
+	// Worklist is what the worklist check said, when it got an answer
+	// (true: failing); nil when the device has none or did not answer.
+	Worklist *bool
 }
 
 // Event kinds published for the ticketing stage.
@@ -82,6 +88,10 @@ const (
 	EventFlappingStopped = "flapping_stopped"
 	EventMisconfigured   = "misconfigured"
 	EventRebooted        = "rebooted"
+	// A worklist started failing (query failed, or empty when expected),
+	// and was answered right again.
+	EventWorklistFailing  = "worklist_failing"
+	EventWorklistRestored = "worklist_restored"
 )
 
 // Decision is what one observation changes.
@@ -109,6 +119,19 @@ func Step(prev Status, obs Observation, p Policy) Decision {
 	next.LastProbeAt = obs.At
 	next.LastDetail = obs.Detail
 	var d Decision
+
+	// The worklist's own events, apart from the device's state: a broker
+	// answering C-ECHO with a dead worklist is degraded, and that is its
+	// own ticket. Inside a maintenance window nothing is published; the
+	// first probe after it publishes what still holds.
+	if obs.Worklist != nil && !obs.InMaintenance && *obs.Worklist != prev.WorklistFailing {
+		next.WorklistFailing = *obs.Worklist
+		if next.WorklistFailing {
+			d.Events = append(d.Events, EventWorklistFailing)
+		} else {
+			d.Events = append(d.Events, EventWorklistRestored)
+		}
+	}
 
 	if obs.Uptime > 0 {
 		if prev.LastUptime > 0 && obs.Uptime < prev.LastUptime {

@@ -49,7 +49,8 @@ func (s *Store) load(ctx context.Context, ids []string) (Snapshot, error) {
 		filter = pq.Array(ids)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT device_id, state, since, consecutive_failures, consecutive_successes, flapping,
-		array_to_json(recent_transitions)::text, COALESCE(last_uptime_seconds, 0), last_detail, COALESCE(last_probe_at, since)
+		array_to_json(recent_transitions)::text, COALESCE(last_uptime_seconds, 0), last_detail, COALESCE(last_probe_at, since),
+		worklist_failing
 		FROM device_states WHERE $1::text[] IS NULL OR device_id = ANY($1)`, filter)
 	if err != nil {
 		return snap, fmt.Errorf("probes: load states: %w", err)
@@ -61,7 +62,7 @@ func (s *Store) load(ctx context.Context, ids []string) (Snapshot, error) {
 		var uptime int64
 		var recent string
 		if err := rows.Scan(&id, &st.State, &st.Since, &st.Failures, &st.Successes, &st.Flapping,
-			&recent, &uptime, &st.LastDetail, &st.LastProbeAt); err != nil {
+			&recent, &uptime, &st.LastDetail, &st.LastProbeAt, &st.WorklistFailing); err != nil {
 			return snap, fmt.Errorf("probes: load states: %w", err)
 		}
 		// lib/pq cannot scan timestamptz[] into []time.Time; JSON can.
@@ -283,14 +284,15 @@ func storableText(s string) string {
 
 func putStatus(ctx context.Context, db sqlx.ExecerContext, deviceID string, st Status) error {
 	_, err := db.ExecContext(ctx, `INSERT INTO device_states (device_id, state, since, consecutive_failures, consecutive_successes,
-			flapping, recent_transitions, last_probe_at, last_uptime_seconds, last_detail, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, '{}'::timestamptz[]), $8, NULLIF($9, 0), $10, $8)
+			flapping, recent_transitions, last_probe_at, last_uptime_seconds, last_detail, updated_at, worklist_failing)
+		VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, '{}'::timestamptz[]), $8, NULLIF($9, 0), $10, $8, $11)
 		ON CONFLICT (device_id) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since,
 			consecutive_failures = EXCLUDED.consecutive_failures, consecutive_successes = EXCLUDED.consecutive_successes,
 			flapping = EXCLUDED.flapping, recent_transitions = EXCLUDED.recent_transitions, last_probe_at = EXCLUDED.last_probe_at,
-			last_uptime_seconds = EXCLUDED.last_uptime_seconds, last_detail = EXCLUDED.last_detail, updated_at = EXCLUDED.updated_at`,
+			last_uptime_seconds = EXCLUDED.last_uptime_seconds, last_detail = EXCLUDED.last_detail, updated_at = EXCLUDED.updated_at,
+			worklist_failing = EXCLUDED.worklist_failing`,
 		deviceID, st.State, st.Since, st.Failures, st.Successes, st.Flapping, pq.Array(st.RecentTransitions),
-		st.LastProbeAt, int64(st.LastUptime/time.Second), storableText(st.LastDetail))
+		st.LastProbeAt, int64(st.LastUptime/time.Second), storableText(st.LastDetail), st.WorklistFailing)
 	if err != nil {
 		return fmt.Errorf("probes: save state of %s: %w", deviceID, err)
 	}

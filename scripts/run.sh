@@ -9,7 +9,7 @@ listen="${VIGIA_LISTEN:-127.0.0.1:8080}"
 control="${VIGIA_SIM_CONTROL:-127.0.0.1:8099}"
 outage="${VIGIA_DEMO_OUTAGE:-hsr-pacs@40s+5m}"
 
-bin/vigia simulate fleet --from examples/inventory.yaml --vigia "http://$listen" --control "$control" --outage "$outage" &
+bin/vigia simulate fleet --from examples/inventory.yaml --vigia "http://$listen" --control "$control" --outage "$outage" --worklist-dir examples/worklists &
 sim=$!
 trap 'kill "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true' EXIT
 

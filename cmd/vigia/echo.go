@@ -58,23 +58,9 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	interval := fs.Duration("interval", time.Second, "pause between repeated echoes")
 	jsonOut := fs.Bool("json", false, "print one JSON object per echo instead of text")
 
-	positional, err := parseInterspersed(fs, args, stdout)
+	addr, err := peerArg(fs, args, stdout, "echo")
 	if err != nil {
-		var ee *exitError
-		if errors.As(err, &ee) {
-			ee.code = echoExitUsage
-		}
 		return err
-	}
-	usage := func(format string, a ...any) error {
-		return &exitError{code: echoExitUsage, err: fmt.Errorf(format, a...)}
-	}
-	if len(positional) != 1 {
-		return usage("want exactly one HOST:PORT, got %d arguments (see vigia echo --help)", len(positional))
-	}
-	addr := positional[0]
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return usage("%q is not HOST:PORT: %v", addr, err)
 	}
 	for flagName, ae := range map[string]string{"--calling": *calling, "--called": *called} {
 		if err := dicomping.ValidateAETitle(ae); err != nil {
@@ -135,6 +121,32 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return &exitError{code: firstCode}
 	}
 	return nil
+}
+
+// usage is a command-line mistake of echo, worklist or hl7: EX_USAGE.
+func usage(format string, a ...any) error {
+	return &exitError{code: echoExitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// peerArg parses the flags and the one HOST:PORT argument of echo,
+// worklist and hl7, whose mistakes exit with EX_USAGE.
+func peerArg(fs *flag.FlagSet, args []string, stdout io.Writer, command string) (string, error) {
+	positional, err := parseInterspersed(fs, args, stdout)
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			ee.code = echoExitUsage
+		}
+		return "", err
+	}
+	if len(positional) != 1 {
+		return "", usage("want exactly one HOST:PORT, got %d arguments (see vigia %s --help)", len(positional), command)
+	}
+	addr := positional[0]
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", usage("%q is not HOST:PORT: %v", addr, err)
+	}
+	return addr, nil
 }
 
 // parseInterspersed parses flags placed before and after the positional

@@ -154,6 +154,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 			"snmp":      probes.NewSNMPProber(),
 			"tcp":       &probes.TCP{Slow: 2 * time.Second},
 			"heartbeat": &probes.Heartbeat{Log: probeStore, Clock: clock, Started: clock.Now()},
+			"worklist":  &probes.Worklist{Clock: clock, Hours: contractHours{inv: store, policies: sla.Presets()}},
+			"hl7":       &probes.HL7{},
 		},
 	})
 	if err != nil {

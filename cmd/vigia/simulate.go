@@ -80,8 +80,11 @@ const simulateDICOMDescription = `
 Runs a DICOM Verification SCP: it accepts associations proposing
 Verification, answers C-ECHO with Success and handles release and abort.
 Associations to another called AE title are rejected ("called AE title not
-recognized") unless --any-ae is given. Prints "listening on ADDR" once ready,
-and shuts down gracefully on SIGINT or SIGTERM.`
+recognized") unless --any-ae is given. With --worklist DIR it is a modality
+worklist SCP too, answering C-FIND from the worklist files in DIR (DICOM
+files named *.wl, e.g. made with dcmtk's dump2dcm; an unreadable one answers
+0xC000). Prints "listening on ADDR" once ready, and shuts down gracefully on
+SIGINT or SIGTERM.`
 
 func runSimulateDICOM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("simulate dicom", "[flags]", simulateDICOMDescription, stdout, stderr)
@@ -94,6 +97,7 @@ func runSimulateDICOM(ctx context.Context, args []string, stdout, stderr io.Writ
 	certFile := fs.String("cert", "", "PEM `file` of the server certificate (with --tls)")
 	keyFile := fs.String("key", "", "PEM `file` of the server certificate's private key (with --tls)")
 	clientCA := fs.String("client-ca", "", "PEM `file` of CAs whose client certificates are required (with --tls)")
+	worklist := fs.String("worklist", "", "answer modality worklist queries (C-FIND) from the *.wl files in `DIR`, read at each query")
 	verbose := fs.Bool("v", false, "log refused and aborted associations to stderr")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -106,6 +110,12 @@ func runSimulateDICOM(ctx context.Context, args []string, stdout, stderr io.Writ
 		for _, t := range strings.Split(*allowCalling, ",") {
 			srv.AllowedCallingAETitles = append(srv.AllowedCallingAETitles, strings.TrimSpace(t))
 		}
+	}
+	if *worklist != "" {
+		if fi, err := os.Stat(*worklist); err != nil || !fi.IsDir() {
+			return usageError("--worklist: %q is not a folder", *worklist)
+		}
+		srv.Worklist = dicomping.WorklistDir(*worklist)
 	}
 	if *verbose {
 		srv.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -39,7 +39,9 @@ Runs a fleet of simulated devices, defined one of two ways:
                               whose host is a loopback address (DICOM answers
                               the device's called AE title exactly), and the
                               heartbeats of devices with a token, every grace/3
-                              to --vigia.
+                              to --vigia. With --worklist-dir DIR, a device
+                              with a worklist check answers worklist queries
+                              (C-FIND) from DIR/DEVICE-ID/*.wl.
 
 A JSON control API on --control (loopback only) takes devices down and up:
   GET  /devices                         id, site, state, port of each device
@@ -90,6 +92,7 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	control := fs.String("control", "127.0.0.1:8099", "loopback `address` of the control API (port 0 picks a free one)")
 	var outages outageFlags
 	fs.Var(&outages, "outage", "schedule an outage, `DEVICE@AFTER+DURATION` such as hsr-pacs@60s+5m (repeatable)")
+	worklistDir := fs.String("worklist-dir", "", "with --from, a device with a worklist check answers worklist queries from `DIR`/DEVICE-ID/*.wl")
 	verbose := fs.Bool("v", false, "log every state change, flaps included")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -157,7 +160,10 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 			return err
 		}
 	}
-	plan := fleetsim.FromInventory(inv)
+	if *worklistDir != "" && *from == "" {
+		return usageError("--worklist-dir is for --from: the generated fleet has no worklist checks")
+	}
+	plan := fleetsim.FromInventoryWithWorklists(inv, *worklistDir)
 	for _, s := range plan.Skipped {
 		log.Info("not simulated: host is not loopback", "endpoint", s)
 	}

@@ -18,9 +18,11 @@ const tcpIdle = 10 * time.Second
 // endpoint is one listening address of a device. Its methods are called
 // with the device's lock held.
 type endpoint struct {
-	addr    string
-	ae      string // called AE title; empty for a plain TCP endpoint
-	timeout time.Duration
+	addr string
+	ae   string // called AE title; empty for a plain TCP endpoint
+	// worklist is the folder of worklist files; empty: no worklist service.
+	worklist string
+	timeout  time.Duration
 
 	l     net.Listener // nil while closed
 	dicom *dicomping.Server
@@ -56,6 +58,9 @@ func (e *endpoint) open(blackhole bool) error {
 func (e *endpoint) serve() {
 	if e.ae != "" {
 		e.dicom = &dicomping.Server{AETitle: e.ae, Timeout: e.timeout}
+		if e.worklist != "" {
+			e.dicom.Worklist = dicomping.WorklistDir(e.worklist)
+		}
 		go e.dicom.Serve(e.l) // its error is ours: we close l
 		return
 	}

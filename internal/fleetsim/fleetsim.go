@@ -50,6 +50,9 @@ type Device struct {
 type DICOM struct {
 	Addr    string // host:port
 	AETitle string // the called AE title it answers to, exactly
+	// Worklist, when not empty, is a folder of *.wl worklist files the
+	// node answers modality worklist queries from (a broker or RIS).
+	Worklist string
 }
 
 // Heartbeat is an agent posting POST /api/v1/heartbeats/{device}.
@@ -184,7 +187,7 @@ func New(devices []Device, opts Options) (*Simulator, error) {
 			if err := claim(dev.ID, x.Addr); err != nil {
 				return nil, err
 			}
-			d.eps = append(d.eps, &endpoint{addr: x.Addr, ae: x.AETitle, timeout: opts.DICOMTimeout})
+			d.eps = append(d.eps, &endpoint{addr: x.Addr, ae: x.AETitle, worklist: x.Worklist, timeout: opts.DICOMTimeout})
 		}
 		if dev.TCP != "" && (dev.DICOM == nil || dev.TCP != dev.DICOM.Addr) {
 			if err := claim(dev.ID, dev.TCP); err != nil {

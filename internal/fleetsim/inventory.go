@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -47,7 +48,13 @@ func (p Plan) PortsWithin(lo, hi int) int {
 // FromInventory plans the simulation of an inventory: every DICOM and TCP
 // endpoint on a loopback host, and a heartbeat every grace/3 for each
 // device with a heartbeat token. Devices with none of these are left out.
-func FromInventory(f *assets.File) Plan {
+func FromInventory(f *assets.File) Plan { return FromInventoryWithWorklists(f, "") }
+
+// FromInventoryWithWorklists plans as FromInventory does, and a DICOM node
+// with a worklist check answers worklist queries from
+// worklistDir/DEVICE-ID/*.wl (a missing folder answers 0xC000, a broken
+// worklist).
+func FromInventoryWithWorklists(f *assets.File, worklistDir string) Plan {
 	var p Plan
 	for _, c := range f.Customers {
 		for _, site := range c.Sites {
@@ -57,6 +64,9 @@ func FromInventory(f *assets.File) Plan {
 					addr := net.JoinHostPort(x.Host, strconv.Itoa(x.Port))
 					if IsLoopback(x.Host) {
 						d.DICOM = &DICOM{Addr: addr, AETitle: x.CalledAE}
+						if x.Worklist != nil && worklistDir != "" {
+							d.DICOM.Worklist = filepath.Join(worklistDir, fd.ID)
+						}
 					} else {
 						p.Skipped = append(p.Skipped, fd.ID+" dicom "+addr)
 					}

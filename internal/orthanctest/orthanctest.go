@@ -38,6 +38,28 @@ type Orthanc struct {
 // when the test ends.
 func Start(t testing.TB, aet string) *Orthanc {
 	t.Helper()
+	return start(t, aet, nil)
+}
+
+// WorklistPlugin is where Debian's orthanc package installs the modality
+// worklist plugin.
+const WorklistPlugin = "/usr/share/orthanc/plugins/libModalityWorklists.so"
+
+// StartWithWorklists runs Orthanc as Start does, with its modality
+// worklist plugin answering C-FIND from the *.wl files in dir.
+func StartWithWorklists(t testing.TB, aet, dir string) *Orthanc {
+	t.Helper()
+	if _, err := os.Stat(WorklistPlugin); err != nil {
+		testpeer.Missing(t, "Orthanc's worklist plugin "+WorklistPlugin, "apt-get install orthanc")
+	}
+	// Any calling AE title may query, as at a site whose modalities are not
+	// all declared.
+	return start(t, aet, map[string]any{"Plugins": []string{WorklistPlugin}, "DicomAlwaysAllowFindWorklist": true,
+		"Worklists": map[string]any{"Enable": true, "Database": dir}})
+}
+
+func start(t testing.TB, aet string, extra map[string]any) *Orthanc {
+	t.Helper()
 	bin := testpeer.Command(t, "Orthanc", "orthanc")
 	dir := t.TempDir()
 	o := &Orthanc{t: t, bin: bin, AET: aet, Host: "127.0.0.1", Port: testpeer.FreePort(t), HTTPPort: testpeer.FreePort(t)}
@@ -45,6 +67,9 @@ func Start(t testing.TB, aet string) *Orthanc {
 		"Name": "vigia-test", "DicomAet": aet, "DicomPort": o.Port, "HttpPort": o.HTTPPort,
 		"StorageDirectory": filepath.Join(dir, "storage"), "IndexDirectory": filepath.Join(dir, "index"),
 		"DicomCheckCalledAet": true, "RemoteAccessAllowed": false, "AuthenticationEnabled": false, "Plugins": []string{},
+	}
+	for k, v := range extra {
+		cfg[k] = v
 	}
 	b, _ := json.Marshal(cfg)
 	o.config = filepath.Join(dir, "orthanc.json")
