@@ -100,9 +100,12 @@ func TestKill9DuringAlertStorm(t *testing.T) {
 	waitUntil(t, "all devices up", 60*time.Second, func() bool {
 		return count(t, conn, `SELECT count(*) FROM device_states WHERE state = 'up'`) == len(f.devices)
 	})
-	if n := count(t, conn, `SELECT count(DISTINCT owner) FROM probe_leases WHERE expires_at > now()`); n != 2 {
-		t.Fatalf("%d instances hold leases, want 2", n)
-	}
+	// Both must share the shards before one is killed. The second instance
+	// takes its share at its next lease round, which a loaded machine may
+	// delay past the moment every device is up.
+	waitUntil(t, "both instances hold leases", 30*time.Second, func() bool {
+		return count(t, conn, `SELECT count(DISTINCT owner) FROM probe_leases WHERE expires_at > now()`) == 2
+	})
 
 	// The storm: 5 devices of every site go dark at once (never a gateway).
 	var down []string
