@@ -261,6 +261,13 @@ func (l *TrapListener) handle(ctx context.Context, conn net.PacketConn, msg []by
 		dev    assets.Device
 		reason = trapWrongCredentials
 	)
+	// Only the devices set up for the packet's version can vouch for it:
+	// a v2c trap from an address shared with a v3 device is judged by the
+	// v2c device's community.
+	v3 := looksV3(msg)
+	candidates = slices.DeleteFunc(slices.Clone(candidates), func(d assets.Device) bool {
+		return (strings.TrimPrefix(strings.ToLower(d.SNMP.Version), "v") == "3") != v3
+	})
 	for _, d := range candidates {
 		p, why, err := l.decode(msg, d)
 		if err != nil {
