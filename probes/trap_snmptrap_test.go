@@ -104,7 +104,7 @@ customers:
 }
 
 // send runs net-snmp's snmptrap with args before the address and the
-// trap (uptime '' = now, then the trap OID and varbinds).
+// trap (uptime ” = now, then the trap OID and varbinds).
 func (th *trapHarness) send(t *testing.T, from string, auth []string, inform bool, trap ...string) error {
 	t.Helper()
 	args := append([]string{"-r", "1", "-t", "2"}, auth...)
