@@ -82,9 +82,6 @@ type TrapConfig struct {
 	// Conditions, when set, learns of conditions raised and cleared at
 	// once (the engine's trap prober).
 	Conditions *TrapConditions
-	// OnChange is called, outside any lock, with a device whose conditions
-	// or reboot a trap just changed: serve checks it at once.
-	OnChange   func(deviceID string)
 	Registerer prometheus.Registerer
 }
 
@@ -103,10 +100,11 @@ type TrapListener struct {
 	received *prometheus.CounterVec
 	started  time.Time
 
-	mu      sync.RWMutex
-	byAddr  map[netip.Addr][]assets.Device
-	logged  map[string]bool
-	reports int
+	mu       sync.RWMutex
+	onChange func(deviceID string)
+	byAddr   map[netip.Addr][]assets.Device
+	logged   map[string]bool
+	reports  int
 }
 
 // NewTrapListener returns a listener storing into db.
@@ -146,6 +144,14 @@ func NewTrapListener(db *sqlx.DB, cfg TrapConfig) (*TrapListener, error) {
 		}
 	}
 	return l, nil
+}
+
+// OnChange sets what is called, outside any lock, with a device whose
+// conditions or reboot a trap just changed: serve checks it at once.
+func (l *TrapListener) OnChange(fn func(deviceID string)) {
+	l.mu.Lock()
+	l.onChange = fn
+	l.mu.Unlock()
 }
 
 // Sync reloads the devices' addresses and credentials.
@@ -309,8 +315,11 @@ func (l *TrapListener) handle(ctx context.Context, conn net.PacketConn, msg []by
 	if inform {
 		l.acknowledge(conn, pkt, from)
 	}
-	if changed && l.cfg.OnChange != nil {
-		l.cfg.OnChange(dev.ID)
+	l.mu.RLock()
+	onChange := l.onChange
+	l.mu.RUnlock()
+	if changed && onChange != nil {
+		onChange(dev.ID)
 	}
 }
 

@@ -55,6 +55,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	smtpUser := fs.String("smtp-user", os.Getenv("VIGIA_SMTP_USER"), "SMTP user (env VIGIA_SMTP_USER; password in VIGIA_SMTP_PASSWORD or VIGIA_SMTP_PASSWORD_FILE)")
 	webhookURL := fs.String("notify-webhook", os.Getenv("VIGIA_NOTIFY_WEBHOOK_URL"),
 		"URL receiving every notification as signed JSON (env VIGIA_NOTIFY_WEBHOOK_URL; secret in VIGIA_NOTIFY_WEBHOOK_SECRET or _FILE)")
+	var trapf trapFlags
+	trapf.register(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -118,11 +120,18 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	clock := clockwork.NewRealClock()
 	probeMetrics := probes.NewMetrics(reg)
 	probeStore := probes.NewStore(conn)
+	traps, err := trapf.build(ctx, conn, store, clock, log, reg)
+	if err != nil {
+		return err
+	}
+	snmpProber := probes.NewSNMPProber()
+	snmpProber.Trend = traps.trend
 	engine, err := probes.NewEngine(ctx, probeStore, store, probes.Config{
 		Clock: clock, Log: log, Metrics: probeMetrics,
 		Probers: map[string]probes.Prober{
 			"dicom":     &probes.DICOM{Slow: 2 * time.Second},
-			"snmp":      probes.NewSNMPProber(),
+			"snmp":      snmpProber,
+			"trap":      traps.conditions,
 			"tcp":       &probes.TCP{Slow: 2 * time.Second},
 			"heartbeat": &probes.Heartbeat{Log: probeStore, Clock: clock, Started: clock.Now()},
 		},
@@ -205,6 +214,13 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 			}
 		}()
 	}
+	// A trap that changes a device's conditions has it checked at once by
+	// the instance that probes it.
+	traps.run(probeCtx, log, func(id string) {
+		if *probing && leaser.Owns(id) {
+			go engine.Check(probeCtx, id)
+		}
+	})
 	// The flow's next stages: outages become tickets, the pre-closure
 	// protocol runs, notifications leave the outbox.
 	// The outage consumer runs on every instance (it is safe concurrently
