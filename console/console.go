@@ -57,6 +57,9 @@ type Config struct {
 	Assets   *assets.Store
 	Tickets  *maintenance.Store
 	Dispatch *dispatch.Store
+	// History lists a device's history on its page; nil: the page shows
+	// the device's state only.
+	History DeviceHistory
 	// Now is the clock of every action; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -74,7 +77,7 @@ type Console struct {
 }
 
 // pageNames are the templates besides layout.html, one per page.
-var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit", "portal", "portal_ticket", "portal_new"}
+var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit", "portal", "portal_ticket", "portal_new", "device"}
 
 // New parses the templates and returns the console.
 func New(cfg Config) (*Console, error) {
@@ -127,6 +130,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	noc := []string{auth.RoleNOC}
 	mux.Handle("GET /console/noc", c.handle(noc, c.board))
 	mux.Handle("GET /console/noc/tickets/{ref}", c.handle(staff, c.staffTicket))
+	mux.Handle("GET /console/noc/devices/{id}", c.handle(staff, c.nocDevice))
 	mux.Handle("POST /console/noc/tickets/{ref}/act", c.handle(staff, c.staffAct))
 
 	eng := []string{auth.RoleEngineer, auth.RoleNOC}
@@ -140,6 +144,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET /console/portal/tickets/new", c.handle(cust, c.newTicketForm))
 	mux.Handle("POST /console/portal/tickets", c.handle(cust, c.createTicket))
 	mux.Handle("GET /console/portal/tickets/{ref}", c.handle(cust, c.portalTicket))
+	mux.Handle("GET /console/portal/devices/{id}", c.handle(cust, c.portalDevice))
 	mux.Handle("POST /console/portal/tickets/{ref}/act", c.handle(cust, c.portalAct))
 
 	mux.Handle("GET /console/attachments/{id}", c.handle(anyRole, c.attachment))

@@ -28,6 +28,7 @@ import (
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/calendar"
 	"github.com/vigia-noc/vigia/maintenance/sla"
+	"github.com/vigia-noc/vigia/probes"
 )
 
 // harness is the console mounted on the real root mux of `vigia serve`
@@ -137,7 +138,7 @@ func newHarness(t testing.TB, inventory string, refresh time.Duration) *harness 
 	h.users = NewUsers(db, h.tickets)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h.console, err = New(Config{DB: db, Users: h.users, Assets: h.inv, Tickets: h.tickets, Dispatch: h.disp,
-		Now: clock.Now, Log: log, Refresh: refresh})
+		History: probes.NewStore(db), Now: clock.Now, Log: log, Refresh: refresh})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,7 +168,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 
 	users := console.NewUsers(conn, tickets)
-	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Now: now, Log: log})
+	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, History: probeStore, Now: now, Log: log})
 	if err != nil {
 		return err
 	}
