@@ -342,6 +342,13 @@ func (l *TrapListener) decode(msg []byte, d assets.Device) (*gosnmp.SnmpPacket, 
 		if p.Version != gosnmp.Version3 {
 			return nil, trapWrongCredentials, errors.New("not SNMPv3")
 		}
+		// gosnmp accepts a packet at a lower security level than the user's
+		// (authNoPriv from an authPriv user): the device's level is the
+		// minimum. Only an engine discovery may come unauthenticated.
+		want := g.MsgFlags & gosnmp.AuthPriv
+		if !isEngineDiscoveryRequest(p) && p.MsgFlags&want != want {
+			return nil, trapWrongCredentials, errors.New("below the user's security level")
+		}
 		return p, "", nil
 	}
 	p, err := g.UnmarshalTrap(msg, false)

@@ -114,7 +114,12 @@ func (th *trapHarness) send(t *testing.T, from string, auth []string, inform boo
 	if from != "" {
 		args = append(args, "--clientaddr="+from)
 	}
-	args = append(append(args, th.addr, ""), trap...)
+	if len(auth) > 1 && auth[1] == "1" {
+		// v1: enterprise, agent address, generic and specific trap, then uptime.
+		args = append(append(args, th.addr), trap...)
+	} else {
+		args = append(append(args, th.addr, ""), trap...)
+	}
 	cmd := exec.Command(th.snmptrap, args...)
 	cmd.Env = []string{"MIBS=", "SNMP_PERSISTENT_DIR=" + t.TempDir(), "HOME=" + t.TempDir()}
 	out, err := cmd.CombinedOutput()
@@ -230,6 +235,8 @@ func TestTrapsFromSnmptrap(t *testing.T) {
 			map[string]int{EventTrapAlarm: 1, EventTrapCleared: 1}},
 		{"v3 authPriv inform back on mains", "ups1", v3Auth, true,
 			append([]string{trapAlarmGone}, alarmVarbinds(6, ".1.3.6.1.2.1.33.1.6.3.2")...), "upsAlarmOnBatteryRemoved", StateUp, "", nil},
+		{"v1 trap coldStart is a reboot", "sw1", []string{"-v", "1", "-c", snmptest.Community}, false,
+			[]string{".1.3.6.1.4.1.8072.4", "127.0.0.1", "0", "0", ""}, "coldStart", StateUp, "", map[string]int{EventRebooted: 3}},
 		{"an unknown trap is recorded", "sw1", v2cAuth, false,
 			[]string{".1.3.6.1.4.1.9.9.41.2.0.1", ".1.3.6.1.4.1.9.9.41.1.2.3.1.5.1", "s", "config changed"}, "", StateUp, "", nil},
 	}
@@ -283,6 +290,10 @@ func TestTrapsRefused(t *testing.T) {
 		"-X", snmptest.PrivPassphrase, "-e", "0x8000000001020304"}
 	wrongV3Pass := []string{"-v", "3", "-u", snmptest.UserAuthPriv, "-l", "authPriv", "-a", "SHA-256", "-A", "not-the-passphrase", "-x", "AES",
 		"-X", snmptest.PrivPassphrase, "-e", "0x8000000001020304"}
+	wrongV3Priv := []string{"-v", "3", "-u", snmptest.UserAuthPriv, "-l", "authPriv", "-a", "SHA-256", "-A", snmptest.AuthPassphrase, "-x", "AES",
+		"-X", "not-the-priv-passphrase", "-e", "0x8000000001020304"}
+	v3NoPriv := []string{"-v", "3", "-u", snmptest.UserAuthPriv, "-l", "authNoPriv", "-a", "SHA-256", "-A", snmptest.AuthPassphrase,
+		"-e", "0x8000000001020304"}
 	cases := []struct {
 		name   string
 		from   string
@@ -293,12 +304,19 @@ func TestTrapsRefused(t *testing.T) {
 		{"unknown sender", "127.0.0.2", v2cAuth, trapUnknownSource},
 		{"v3 unknown user", "", wrongV3User, trapWrongCredentials},
 		{"v3 wrong auth passphrase", "", wrongV3Pass, trapWrongCredentials},
+		{"v3 wrong privacy passphrase", "", wrongV3Priv, trapWrongCredentials},
+		{"v3 authNoPriv from an authPriv user", "", v3NoPriv, trapWrongCredentials},
+		{"v1 wrong community", "", []string{"-v", "1", "-c", "not-the-community"}, trapWrongCommunity},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := th.received(c.result)
+			trap := []string{trapLinkDown}
+			if c.auth[1] == "1" {
+				trap = []string{".1.3.6.1.4.1.8072.4", "127.0.0.1", "2", "0", ""}
+			}
 			for range 2 {
-				if err := th.send(t, c.from, c.auth, false, trapLinkDown); err != nil {
+				if err := th.send(t, c.from, c.auth, false, trap...); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -324,7 +342,8 @@ func TestTrapsRefused(t *testing.T) {
 	if err := th.send(t, "", wrongV3Pass[:len(wrongV3Pass)-2], true, trapLinkDown); err == nil {
 		t.Error("an inform with a wrong passphrase was acknowledged")
 	}
-	for _, s := range []string{snmptest.Community, snmptest.AuthPassphrase, snmptest.PrivPassphrase, "not-the-community", "not-the-passphrase"} {
+	for _, s := range []string{snmptest.Community, snmptest.AuthPassphrase, snmptest.PrivPassphrase, "not-the-community", "not-the-passphrase",
+		"not-the-priv-passphrase"} {
 		if strings.Contains(th.logs.String(), s) {
 			t.Errorf("a secret (%q) reached the log", s)
 		}
