@@ -9,7 +9,7 @@ set -euo pipefail
 # PostgreSQL is the system of record; the private cluster uses its binaries.
 run_pkgs=(postgresql ca-certificates)
 # The real peers the integration tests talk to.
-test_pkgs=("${run_pkgs[@]}" dcmtk orthanc snmpd snmp python3-aiosmtpd prometheus chromium)
+test_pkgs=("${run_pkgs[@]}" dcmtk orthanc snmpd snmp python3 python3-aiosmtpd prometheus chromium)
 # The benchmarks' load generator and the peers they are compared with.
 bench_pkgs=("${test_pkgs[@]}" wrk snmpsim prometheus-snmp-exporter)
 
