@@ -167,7 +167,7 @@ customers:
 			t.Errorf("predicted full at %s, truth %s (off by %s)", predicted, fullAt, d)
 		}
 	}
-	if v := gaugeValue(t, reg, "vigia_storage_full_in_seconds"); v <= 0 || v > 3*86400 {
+	if v := fullIn(t, reg); v <= 0 || v > 3*86400 {
 		t.Errorf("vigia_storage_full_in_seconds = %v, want under 3 days", v)
 	}
 
@@ -181,22 +181,16 @@ customers:
 	if r := read(); r.N != 1 || r.Status != "solved" {
 		t.Errorf("after cleaning: %d tickets, %s; want 1 solved", r.N, r.Status)
 	}
-	if v := gaugeValue(t, reg, "vigia_storage_full_in_seconds"); v != -1 {
+	if v := fullIn(t, reg); v != -1 {
 		t.Errorf("vigia_storage_full_in_seconds still %v after the trend turned", v)
 	}
 }
 
-// gaugeValue reads a single-series gauge from reg; -1 when absent.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+// fullIn is the PACS archive's vigia_storage_full_in_seconds; -1 when absent.
+func fullIn(t *testing.T, reg *prometheus.Registry) float64 {
+	v, ok := metricSamples(t, reg)[`vigia_storage_full_in_seconds{customer="hsr",device="hsr-pacs",site="hsr-main",volume="/archive"}`]
+	if !ok {
+		return -1
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	return -1
+	return v
 }

@@ -151,19 +151,20 @@ customers:
 	if err := conn.Get(&n, `SELECT count(*) FROM tickets`); err != nil || n != 1 {
 		t.Errorf("%d tickets in all (%v), want the low battery's only", n, err)
 	}
-	if !strings.Contains(metricsText(t, reg), `vigia_snmp_traps_received_total{result="accepted"} 4`) {
-		t.Errorf("accepted traps not counted:\n%s", metricsText(t, reg))
+	if n := metricSamples(t, reg)[`vigia_snmp_traps_received_total{result="accepted"}`]; n != 4 {
+		t.Errorf("%v accepted traps counted, want 4", n)
 	}
 }
 
-// metricsText renders reg's counters and gauges as "name{labels} value".
-func metricsText(t *testing.T, reg *prometheus.Registry) string {
+// metricSamples reads reg's counters and gauges, keyed as /metrics shows
+// them: name{label="value",…}.
+func metricSamples(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
+	out := map[string]float64{}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
 			var labels []string
@@ -174,8 +175,8 @@ func metricsText(t *testing.T, reg *prometheus.Registry) string {
 			if c := m.GetCounter(); c != nil {
 				v = c.GetValue()
 			}
-			fmt.Fprintf(&b, "%s{%s} %g\n", mf.GetName(), strings.Join(labels, ","), v)
+			out[mf.GetName()+"{"+strings.Join(labels, ",")+"}"] = v
 		}
 	}
-	return b.String()
+	return out
 }
