@@ -227,6 +227,12 @@ func (t *StorageTrend) record(ctx context.Context, d assets.Device, vols []snmpV
 				VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, d.ID, volume, now, int64(v.UsedBytes), int64(v.SizeBytes)); err != nil {
 				return fmt.Errorf("save sample of %s: %w", volume, err)
 			}
+			// Readings older than twice the window serve no forecast (the
+			// margin lets the window be widened without starting over).
+			if _, err := tx.ExecContext(ctx, `DELETE FROM storage_samples WHERE device_id = $1 AND volume = $2 AND at < $3`,
+				d.ID, volume, now.Add(-2*t.cfg.Window)); err != nil {
+				return fmt.Errorf("prune samples of %s: %w", volume, err)
+			}
 			var samples []storageSample
 			if err := tx.SelectContext(ctx, &samples, `SELECT at, used_bytes, size_bytes FROM storage_samples
 				WHERE device_id = $1 AND volume = $2 AND at > $3 AND at <= $4 ORDER BY at`,

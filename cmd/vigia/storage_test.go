@@ -178,6 +178,14 @@ customers:
 		clock.Advance(step)
 		poll(0.40 - 0.01*float64(i))
 	}
+	// Readings older than twice the window are gone.
+	var oldest time.Time
+	if err := conn.Get(&oldest, `SELECT min(at) FROM storage_samples WHERE device_id = 'hsr-pacs'`); err != nil {
+		t.Fatal(err)
+	}
+	if limit := clock.Now().Add(-28 * 24 * time.Hour); oldest.Before(limit) {
+		t.Errorf("oldest reading kept %s, want none before %s", oldest, limit)
+	}
 	if r := read(); r.N != 1 || r.Status != "solved" {
 		t.Errorf("after cleaning: %d tickets, %s; want 1 solved", r.N, r.Status)
 	}
