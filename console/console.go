@@ -60,6 +60,9 @@ type Config struct {
 	Dispatch *dispatch.Store
 	// Mail is the unmatched-mail queue; nil shows it empty.
 	Mail MailQueue
+	// History lists a device's history on its page; nil: the page shows
+	// the device's state only.
+	History DeviceHistory
 	// Now is the clock of every action; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -80,7 +83,7 @@ type Console struct {
 }
 
 // pageNames are the templates besides layout.html, one per page.
-var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit", "portal", "portal_ticket", "portal_new", "mail", "dispatch_board"}
+var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit", "portal", "portal_ticket", "portal_new", "mail", "dispatch_board", "device"}
 
 // New parses the templates and returns the console.
 func New(cfg Config) (*Console, error) {
@@ -136,6 +139,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET /console/noc/mail", c.handle(noc, c.mailQueue))
 	mux.Handle("POST /console/noc/mail/{id}/{action}", c.handle(noc, c.mailAct))
 	mux.Handle("GET /console/noc/tickets/{ref}", c.handle(staff, c.staffTicket))
+	mux.Handle("GET /console/noc/devices/{id}", c.handle(staff, c.nocDevice))
 	mux.Handle("POST /console/noc/tickets/{ref}/act", c.handle(staff, c.staffAct))
 
 	eng := []string{auth.RoleEngineer, auth.RoleNOC}
@@ -150,6 +154,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET /console/portal/reports/monthly", c.handle(cust, c.portalReport))
 	mux.Handle("POST /console/portal/tickets", c.handle(cust, c.createTicket))
 	mux.Handle("GET /console/portal/tickets/{ref}", c.handle(cust, c.portalTicket))
+	mux.Handle("GET /console/portal/devices/{id}", c.handle(cust, c.portalDevice))
 	mux.Handle("POST /console/portal/tickets/{ref}/act", c.handle(cust, c.portalAct))
 
 	mux.Handle("GET /console/attachments/{id}", c.handle(anyRole, c.attachment))

@@ -365,6 +365,11 @@ func binaryMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	sched.RegisterMetrics(rec)
+	// serve's trap listener and storage forecast (cmd/vigia/serve_traps.go).
+	probes.NewStorageTrend(conn, probes.StorageTrendConfig{Registerer: rec})
+	if _, err := probes.NewTrapListener(conn, probes.TrapConfig{Inventory: assets.NewStore(conn), Registerer: rec}); err != nil {
+		t.Fatal(err)
+	}
 	maintenance.NewMetrics(rec, conn)
 	maintenance.RegisterOutboxMetrics(rec, conn)
 	dispatch.RegisterMetrics(rec, conn)

@@ -25,13 +25,15 @@ import (
 	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/fleetsim"
 	"github.com/vigia-noc/vigia/internal/pgtest"
+	"github.com/vigia-noc/vigia/internal/snmptest"
 	"github.com/vigia-noc/vigia/internal/testpeer"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
-// inventoryYAML is a small hospital: a gateway, a PACS, a RIS with a
-// heartbeat agent, a CT and an MR, probed every second.
+// inventoryYAML is a small hospital: a gateway, a PACS (with an SNMP agent
+// whose archive is filling), a RIS with a heartbeat agent, a CT and an MR,
+// probed every second.
 const inventoryYAML = `
 customers:
   - id: hsr
@@ -57,6 +59,7 @@ customers:
             kind: pacs
             role: core
             dicom: {host: 127.0.0.1, port: %d, called_ae: HSR_PACS}
+            snmp: {host: 127.0.0.1, port: %d, version: v2c, community: vigia-ro}
             probe: {interval: 1s, retries: 1}
           - id: hsr-ris
             name: RIS central
@@ -212,7 +215,9 @@ func TestPanelsAnswerFromRealPrometheus(t *testing.T) {
 
 	listen := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
 	vigiaURL := "http://" + listen
-	file, sim := startHospital(t, vigiaURL)
+	const archive = 250_000_000 // 4 KiB units: about 1 TB
+	agent := snmptest.StartWithStorage(t, []snmptest.Volume{{Descr: "/archive", Units: 4096, Size: archive, Used: archive * 70 / 100}})
+	file, sim := startHospital(t, vigiaURL, agent.Port)
 
 	// What the flow would take hours to produce, written before Vigía
 	// starts: a ticket opened 30 days ago (the SLA watcher's first run
@@ -224,8 +229,17 @@ func TestPanelsAnswerFromRealPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	produceTicketsAndDispatch(t, conn, inv, now)
+	// Thirteen days of the archive filling from 50 %: with the agent's 70 %
+	// now, the forecast has a trend to draw.
+	for h := 13 * 24; h > 0; h -= 6 {
+		used := archive/2 + int64(13*24-h)*archive/100*20/(13*24)
+		if _, err := conn.Exec(`INSERT INTO storage_samples (device_id, volume, at, used_bytes, size_bytes) VALUES ('hsr-pacs', '/archive', $1, $2, $3)`,
+			now.Add(-time.Duration(h)*time.Hour), used*4096, int64(archive)*4096); err != nil {
+			t.Fatal(err)
+		}
+	}
 
-	start(t, bin, "serve", "--database-url", dbURL, "--listen", listen, "--log-level", "warn")
+	start(t, bin, "serve", "--database-url", dbURL, "--listen", listen, "--log-level", "warn", "--snmp-trap-listen", "127.0.0.1:0")
 	waitFor(t, "vigia /readyz", 30*time.Second, func() (bool, error) {
 		resp, err := http.Get(vigiaURL + "/readyz")
 		if err != nil {
@@ -333,11 +347,12 @@ func TestPanelsAnswerFromRealPrometheus(t *testing.T) {
 }
 
 // startHospital starts the simulated devices of inventoryYAML on free
-// ports (another range if one is taken) and returns the parsed inventory.
-func startHospital(t *testing.T, vigiaURL string) (*assets.File, *fleetsim.Simulator) {
+// ports (another range if one is taken), with the PACS's SNMP agent on
+// snmpPort, and returns the parsed inventory.
+func startHospital(t *testing.T, vigiaURL string, snmpPort int) (*assets.File, *fleetsim.Simulator) {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		inv := fmt.Appendf(nil, inventoryYAML, testpeer.FreePort(t), testpeer.FreePort(t), testpeer.FreePort(t), testpeer.FreePort(t), testpeer.FreePort(t))
+		inv := fmt.Appendf(nil, inventoryYAML, testpeer.FreePort(t), testpeer.FreePort(t), snmpPort, testpeer.FreePort(t), testpeer.FreePort(t), testpeer.FreePort(t))
 		file, err := assets.ParseFile("inventory.yaml", inv, assets.ParseOptions{KnownPolicy: func(n string) bool {
 			_, err := sla.Presets().Lookup(n)
 			return err == nil

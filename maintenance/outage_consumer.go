@@ -188,6 +188,8 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent
 			key = "device:" + ev.DeviceID.String
 		}
 		return s.restore(ctx, tx, key, ev.OutageID.Int64, ev.At, "service restored", data)
+	case "trap_alarm", "trap_cleared", "storage_trend":
+		return s.handleDeviceAlert(ctx, tx, ev, data)
 	default:
 		// flapping, misconfiguration and reboots annotate an open ticket of
 		// the device; they open none.

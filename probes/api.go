@@ -30,6 +30,7 @@ func NewAPI(db *sqlx.DB, store *Store, now func() time.Time) *API {
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/device-states", a.states)
 	mux.HandleFunc("GET /api/v1/outages", a.outages)
+	mux.HandleFunc("GET /api/v1/devices/{id}/events", a.deviceHistory)
 	mux.HandleFunc("GET /api/v1/maintenance-windows", a.listWindows)
 	mux.HandleFunc("POST /api/v1/maintenance-windows", a.addWindow)
 }

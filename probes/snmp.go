@@ -146,6 +146,9 @@ type SNMPProber struct {
 	// ServerKinds are the device kinds whose storage is read. Nil means
 	// pacs, ris and broker.
 	ServerKinds []string
+	// Trend, when set, keeps the fixed disks' readings for the "full in N
+	// days" forecast (storage_trend.go).
+	Trend *StorageTrend
 
 	dial snmpDialer
 	// tableRows remembers, per device and table, the rows of the last
@@ -281,6 +284,9 @@ func (p *SNMPProber) poll(ctx context.Context, d assets.Device, known *snmpEngin
 			degrade("hrStorage", err)
 		} else {
 			p.rememberRows(d.ID, tableHrStorage, rows)
+			if p.Trend != nil {
+				p.Trend.observe(ctx, d, vols)
+			}
 			o, detail := p.judgeStorage(vols, r.Facts)
 			r.Outcome = worseOutcome(r.Outcome, o)
 			if detail != "" {

@@ -10,7 +10,7 @@ set -euo pipefail
 # Chromium prints the monthly reports to PDF (headless).
 run_pkgs=(postgresql ca-certificates chromium)
 # The real peers the integration tests talk to.
-test_pkgs=("${run_pkgs[@]}" dcmtk orthanc snmpd snmp python3-aiosmtpd python3-hl7 python3-icalendar prometheus poppler-utils dovecot-imapd)
+test_pkgs=("${run_pkgs[@]}" dcmtk orthanc snmpd snmp python3 python3-aiosmtpd python3-hl7 python3-icalendar prometheus poppler-utils dovecot-imapd)
 # The benchmarks' load generator and the peers they are compared with.
 bench_pkgs=("${test_pkgs[@]}" wrk snmpsim prometheus-snmp-exporter)
 

@@ -151,6 +151,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /api/v1/contracts/{id}", "/api/v1/contracts/hsr-imaging-2026", "", 404},
 		{"GET /api/v1/device-states", "/api/v1/device-states", "", 200},
 		{"GET /api/v1/outages", "/api/v1/outages", "", 200},
+		{"GET /api/v1/devices/{id}/events", "/api/v1/devices/hsr-pacs/events", "", 404},
 		{"GET /api/v1/maintenance-windows", "/api/v1/maintenance-windows", "", 403},
 		{"POST /api/v1/maintenance-windows", "/api/v1/maintenance-windows",
 			`{"scope":"device","scope_id":"hsr-ct1","reason":"x","starts_at":"2026-11-24T08:00:00Z","ends_at":"2026-11-24T10:00:00Z"}`, 403},

@@ -65,6 +65,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	imapArchive := fs.String("imap-archive", envOr("VIGIA_IMAP_ARCHIVE", "Archive"), "mailbox that read messages are moved to (env VIGIA_IMAP_ARCHIVE)")
 	webhookURL := fs.String("notify-webhook", os.Getenv("VIGIA_NOTIFY_WEBHOOK_URL"),
 		"URL receiving every notification as signed JSON (env VIGIA_NOTIFY_WEBHOOK_URL; secret in VIGIA_NOTIFY_WEBHOOK_SECRET or _FILE)")
+	var trapf trapFlags
+	trapf.register(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -147,11 +149,18 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	clock := clockwork.NewRealClock()
 	probeMetrics := probes.NewMetrics(reg)
 	probeStore := probes.NewStore(conn)
+	traps, err := trapf.build(ctx, conn, store, clock, log, reg)
+	if err != nil {
+		return err
+	}
+	snmpProber := probes.NewSNMPProber()
+	snmpProber.Trend = traps.trend
 	engine, err := probes.NewEngine(ctx, probeStore, store, probes.Config{
 		Clock: clock, Log: log, Metrics: probeMetrics,
 		Probers: map[string]probes.Prober{
 			"dicom":     &probes.DICOM{Slow: 2 * time.Second},
-			"snmp":      probes.NewSNMPProber(),
+			"snmp":      snmpProber,
+			"trap":      traps.conditions,
 			"tcp":       &probes.TCP{Slow: 2 * time.Second},
 			"heartbeat": &probes.Heartbeat{Log: probeStore, Clock: clock, Started: clock.Now()},
 			"worklist":  &probes.Worklist{Clock: clock, Hours: contractHours{inv: store, policies: sla.Presets()}},
@@ -195,7 +204,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	users := console.NewUsers(conn, tickets)
 	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
 		Policies: []*sla.Set{sla.Presets()}, Now: now}
-	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: intake, Now: now, Log: log,
+	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: intake, History: probeStore, Now: now, Log: log,
 		Reports: reporter})
 	if err != nil {
 		return err
@@ -247,6 +256,13 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 			}
 		}()
 	}
+	// A trap that changes a device's conditions has it checked at once by
+	// the instance that probes it.
+	traps.run(probeCtx, log, func(id string) {
+		if *probing && leaser.Owns(id) {
+			go engine.Check(probeCtx, id)
+		}
+	})
 	// The flow's next stages: outages become tickets, the pre-closure
 	// protocol runs, notifications leave the outbox.
 	// The outage consumer runs on every instance (it is safe concurrently

@@ -67,6 +67,10 @@ type Agent struct {
 	logs *lockedBuffer
 	mu   sync.Mutex // guards run
 	run  *run       // the running snmpd, nil when stopped
+	// storage is the simulated hrStorageTable's file (StartWithStorage).
+	storage string
+	// args are extra snmpd arguments (modules left out).
+	args []string
 }
 
 // run is one snmpd process. err is written before exited is closed.
@@ -93,13 +97,21 @@ func (r *run) kill(grace time.Duration) {
 // it in CI.
 func Start(t testing.TB) *Agent {
 	t.Helper()
+	return startWith(t, func(string) []string { return nil }, nil)
+}
+
+// startWith is Start with more snmpd.conf lines, made by extra in the
+// agent's directory before snmpd starts.
+func startWith(t testing.TB, extra func(dir string) []string, args []string) *Agent {
+	t.Helper()
 	bin := testpeer.Command(t, "snmpd", "snmpd")
 	dir := t.TempDir()
-	a := &Agent{Host: "127.0.0.1", t: t, bin: bin, dir: dir, logs: &lockedBuffer{}}
+	a := &Agent{Host: "127.0.0.1", t: t, bin: bin, dir: dir, logs: &lockedBuffer{}, args: args}
 	if err := os.MkdirAll(filepath.Join(dir, "persist"), 0o700); err != nil {
 		t.Fatalf("snmptest: %v", err)
 	}
-	if err := os.WriteFile(a.confPath(), []byte(config()), 0o600); err != nil {
+	conf := config() + strings.Join(extra(dir), "\n") + "\n"
+	if err := os.WriteFile(a.confPath(), []byte(conf), 0o600); err != nil {
 		t.Fatalf("snmptest: write snmpd.conf: %v", err)
 	}
 	t.Cleanup(a.Stop)
@@ -192,8 +204,8 @@ func (a *Agent) start() error {
 		return errors.New("snmpd is already running")
 	}
 	endpoint := "udp:" + a.Addr()
-	cmd := exec.Command(a.bin, "-f", "-Lo", "-C", "-c", a.confPath(),
-		"-p", filepath.Join(a.dir, "snmpd.pid"), endpoint)
+	args := append([]string{"-f", "-Lo", "-C", "-c", a.confPath(), "-p", filepath.Join(a.dir, "snmpd.pid")}, a.args...)
+	cmd := exec.Command(a.bin, append(args, endpoint)...)
 	cmd.Env = append(os.Environ(),
 		"SNMP_PERSISTENT_DIR="+filepath.Join(a.dir, "persist"),
 		// The agent needs no MIB files; loading the incomplete set Debian
