@@ -204,9 +204,9 @@ type WorkEntry struct {
 type WorkInput struct {
 	TicketID   int64     `json:"ticket"`
 	VisitID    int64     `json:"visit"`
-	EngineerID string    `json:"engineer"` // engineers record their own
-	Kind       string    `json:"kind"`     // remote | on_site
-	Activity   string    `json:"activity"` // update, diagnosis, repair…: the per-event minimum applies by activity
+	EngineerID string    `json:"engineer" max:"100"` // engineers record their own
+	Kind       string    `json:"kind" max:"200"`     // remote | on_site
+	Activity   string    `json:"activity" max:"200"` // update, diagnosis, repair…: the per-event minimum applies by activity
 	StartedAt  time.Time `json:"started_at"`
 	EndedAt    time.Time `json:"ended_at"`
 	Note       string    `json:"note"`
@@ -425,7 +425,7 @@ func (s *Store) WorkEntries(ctx context.Context, a Actor, ticketID int64) ([]Wor
 		FROM work_entries w JOIN tickets t ON t.id = w.ticket_id
 		LEFT JOIN hour_bank_uses u ON u.work_entry_id = w.id
 		LEFT JOIN billable_lines b ON b.source = 'work' AND b.source_id = w.id
-		WHERE ($1 = 0 OR w.ticket_id = $1) AND ($2 = '' OR t.customer_id = $2) AND ($3 = '' OR w.engineer_id = $3)
+		WHERE ($1::bigint = 0 OR w.ticket_id = $1::bigint) AND ($2 = '' OR t.customer_id = $2) AND ($3 = '' OR w.engineer_id = $3)
 		ORDER BY w.started_at, w.id`, ticketID, a.CustomerID, engineer)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: work entries: %w", err)
@@ -461,8 +461,8 @@ type Quote struct {
 // QuoteInput proposes a quote.
 type QuoteInput struct {
 	TicketID       int64  `json:"ticket"`
-	Hours          int    `json:"hours"`
-	HourPriceCents int64  `json:"hour_price_cents"`
+	Hours          int    `json:"hours" max:"100000"`
+	HourPriceCents int64  `json:"hour_price_cents" max:"10000000000000"`
 	Note           string `json:"note"`
 }
 
@@ -538,7 +538,7 @@ func (s *Store) DecideQuote(ctx context.Context, a Actor, id int64, approve bool
 // FlagInput marks a ticket's work billable because of its cause.
 type FlagInput struct {
 	TicketID int64  `json:"ticket"`
-	Cause    string `json:"cause"` // customer_fault | misuse
+	Cause    string `json:"cause" max:"200"` // customer_fault | misuse
 	Note     string `json:"note"`
 }
 

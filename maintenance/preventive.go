@@ -40,12 +40,12 @@ type Plan struct {
 
 // PlanInput creates a plan.
 type PlanInput struct {
-	DeviceID    string `json:"device"`
-	Title       string `json:"title"`
+	DeviceID    string `json:"device" max:"100"`
+	Title       string `json:"title" max:"200"`
 	Checklist   string `json:"checklist"`
-	EveryMonths int    `json:"every_months"`
-	LeadDays    *int   `json:"lead_days"` // default 14
-	FirstDue    string `json:"first_due_on"`
+	EveryMonths int    `json:"every_months" max:"120"`
+	LeadDays    *int   `json:"lead_days" max:"365"` // default 14
+	FirstDue    string `json:"first_due_on" max:"10"`
 }
 
 const dateLayout = "2006-01-02"

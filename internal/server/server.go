@@ -66,7 +66,10 @@ func Handler(c Config) http.Handler {
 		// Metrics read from the database at scrape time must not hide the
 		// probe metrics when the database is down.
 		ErrorHandling: promhttp.ContinueOnError, ErrorLog: slog.NewLogLogger(c.Log.Handler(), slog.LevelWarn)}))
-	return logRequests(c.Log, root)
+	// Paths and queries that cannot name anything stored are refused here,
+	// for every route alike (the console's redirect targets are longer than
+	// an API parameter, hence 2 KiB).
+	return logRequests(c.Log, httpx.Guard(2048, root))
 }
 
 type statusWriter struct {
