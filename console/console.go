@@ -30,6 +30,7 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -232,6 +233,10 @@ func (c *Console) handle(roles []string, h func(rq *request) error) http.Handler
 				c.fail(rq, http.StatusForbidden, "err.csrf")
 				return
 			}
+			if err := httpx.CheckForm(r.PostForm, formLimits); err != nil {
+				c.failErr(rq, err)
+				return
+			}
 		}
 		rq.r = r.WithContext(auth.WithPrincipal(r.Context(), rq.principal()))
 		if err := h(rq); err != nil {
@@ -239,6 +244,10 @@ func (c *Console) handle(roles []string, h func(rq *request) error) http.Handler
 		}
 	})
 }
+
+// formLimits are the form fields allowed beyond httpx.MaxText: a drawn
+// signature is a PNG data URL.
+var formLimits = map[string]int{"signature_png": 700_000}
 
 // validCSRF compares the form's token with the session's in constant time.
 // Forms are read under a size limit: multipart ones (attachments) under
@@ -358,6 +367,15 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.PostFormValue("csrf"))) != 1 {
 		c.renderLogin(w, r, http.StatusForbidden, "login.expired", next)
 		return
+	}
+	// A username or password PostgreSQL could not even compare is refused
+	// before it is looked up.
+	for _, f := range []string{"username", "password"} {
+		var fe *httpx.FieldError
+		if err := httpx.CheckString(f, r.PostFormValue(f), httpx.MaxName); errors.As(err, &fe) {
+			c.renderLogin(w, r, http.StatusBadRequest, "err.field", next, fe.Field)
+			return
+		}
 	}
 	id, sess, err := c.cfg.Users.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), remoteAddr(r), c.cfg.Now())
 	var limited *RateLimitError

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
 // visitsPage splits an engineer's visits into today's, the other open
@@ -143,6 +144,9 @@ func (c *Console) outcome(rq *request) error {
 		in.Signature.Value = f.Get("signature_png")
 	case "typed":
 		in.Signature.Value = f.Get("signature_typed")
+	}
+	if err := httpx.Validate(in); err != nil {
+		return err
 	}
 	_, err = c.cfg.Dispatch.Outcome(rq.ctx(), rq.dispatchActor(), id, in, rq.now)
 	return c.afterAction(rq, fmt.Sprintf("/console/engineer/visits/%d", id), err, translate(rq.lang, "act.done"))

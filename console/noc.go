@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -183,6 +184,9 @@ func (c *Console) staffAct(rq *request) error {
 		Assignee: rq.r.PostFormValue("assignee"), Cause: rq.r.PostFormValue("cause")}
 	if s := rq.r.PostFormValue("severity"); s != "" {
 		fmt.Sscan(s, &in.Severity)
+	}
+	if err := httpx.Validate(in); err != nil {
+		return err
 	}
 	t, err := c.cfg.Tickets.Act(rq.ctx(), rq.ticketActor(), ref, action, in, rq.now)
 	to := "/console/noc/tickets/" + urlPathEscape(ref)

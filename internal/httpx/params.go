@@ -154,3 +154,23 @@ func checkTarget(r *http.Request, maxValue int) error {
 	}
 	return nil
 }
+
+// CheckForm checks every key and value of a submitted form as CheckString
+// does, values with limits[key] bytes or MaxText.
+func CheckForm(form url.Values, limits map[string]int) error {
+	for k, vs := range form {
+		if err := CheckString("form field", k, MaxName); err != nil {
+			return err
+		}
+		max, ok := limits[k]
+		if !ok {
+			max = MaxText
+		}
+		for _, v := range vs {
+			if err := CheckString(k, v, max); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
