@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/jmoiron/sqlx"
-
 )
 
 // endpoint is one route of the API with a request aimed at a resource of

@@ -38,7 +38,7 @@ type apiFixture struct {
 	noc, hsr, cmf string // API tokens
 
 	ticket, visit, part, partRequest, manufacturerCase, wait, quote string // ids
-	engineerBody, partBody, workBody                                 string // valid bodies
+	engineerBody, partBody, workBody                                string // valid bodies
 }
 
 // do sends a request with an API token (none if empty) and returns the
