@@ -247,7 +247,7 @@ func (c *Console) handle(roles []string, h func(rq *request) error) http.Handler
 
 // formLimits are the form fields allowed beyond httpx.MaxText: a drawn
 // signature is a PNG data URL.
-var formLimits = map[string]int{"signature_png": 700_000}
+var formLimits = map[string]int{"signature_png": 90_000}
 
 // validCSRF compares the form's token with the session's in constant time.
 // Forms are read under a size limit: multipart ones (attachments) under
@@ -370,12 +370,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// A username or password PostgreSQL could not even compare is refused
 	// before it is looked up.
-	for _, f := range []string{"username", "password"} {
-		var fe *httpx.FieldError
-		if err := httpx.CheckString(f, r.PostFormValue(f), httpx.MaxName); errors.As(err, &fe) {
-			c.renderLogin(w, r, http.StatusBadRequest, "err.field", next, fe.Field)
-			return
-		}
+	var fe *httpx.FieldError
+	if err := httpx.CheckForm(r.PostForm, map[string]int{"username": httpx.MaxName, "password": httpx.MaxName}); errors.As(err, &fe) {
+		c.renderLogin(w, r, http.StatusBadRequest, "err.field", "", fe.Field)
+		return
 	}
 	id, sess, err := c.cfg.Users.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), remoteAddr(r), c.cfg.Now())
 	var limited *RateLimitError
@@ -414,6 +412,15 @@ func (c *Console) logout(rq *request) error {
 func (c *Console) switchLanguage(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w)
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	var fe *httpx.FieldError
+	var tooBig *http.MaxBytesError
+	if err := r.ParseForm(); errors.As(err, &tooBig) {
+		http.Error(w, translate(c.anonymousLanguage(r), "err.badform"), http.StatusRequestEntityTooLarge)
+		return
+	} else if errors.As(httpx.CheckForm(r.PostForm, nil), &fe) {
+		http.Error(w, translate(c.anonymousLanguage(r), "err.field", fe.Field), http.StatusBadRequest)
+		return
+	}
 	lang, next, token := r.PostFormValue("lang"), r.PostFormValue("next"), r.PostFormValue("csrf")
 	if !knownLanguage(lang) {
 		http.Error(w, "unknown language", http.StatusBadRequest)

@@ -132,8 +132,8 @@ func (c *Console) outcome(rq *request) error {
 			continue
 		}
 		qty, err := strconv.Atoi(strings.TrimSpace(f.Get("part_qty_" + k)))
-		if err != nil {
-			return fmt.Errorf("%w: the quantity of part %s is not a number", dispatch.ErrInvalid, number)
+		if err != nil || qty < 1 || qty > httpx.MaxCount {
+			return httpx.Invalid("part_qty_"+k, "the quantity of part %s must be a whole number from 1 to %d", number, httpx.MaxCount)
 		}
 		in.PartsUsed = append(in.PartsUsed, dispatch.PartUsed{PartNumber: number, Manufacturer: strings.TrimSpace(f.Get("part_maker_" + k)),
 			Quantity: qty})

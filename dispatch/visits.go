@@ -646,7 +646,7 @@ type ChecklistCheck struct {
 type SignatureInput struct {
 	Name  string `json:"name" max:"200"`
 	Kind  string `json:"kind" max:"200"`     // drawn | typed
-	Value string `json:"value" max:"700000"` // typed: the name as typed; drawn: data:image/png;base64,…
+	Value string `json:"value" max:"90000"` // typed: the name as typed; drawn: data:image/png;base64,…
 }
 
 // Outcome records the visit's outcome with the customer's signature and

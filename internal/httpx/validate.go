@@ -118,10 +118,13 @@ func decodeError(body []byte, v any, err error) error {
 	switch {
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
-		if field == "" {
-			return &SyntaxError{fmt.Sprintf("want %s, not %s", describe(typeErr.Type), typeErr.Value)}
+		if inner := failingField(body, v); inner != "" {
+			field = inner // with map keys and list indexes
 		}
-		return Invalid(field, "want %s, not %s", describe(typeErr.Type), typeErr.Value)
+		if field == "" {
+			return &SyntaxError{fmt.Sprintf("want %s, not %s", describe(typeErr.Type), brief(typeErr.Value))}
+		}
+		return Invalid(field, "want %s, not %s", describe(typeErr.Type), brief(typeErr.Value))
 	case errors.As(err, &syntaxErr):
 		return &SyntaxError{fmt.Sprintf("invalid JSON at byte %d: %v", syntaxErr.Offset, strings.TrimPrefix(err.Error(), "json: "))}
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -132,10 +135,19 @@ func decodeError(body []byte, v any, err error) error {
 	}
 	// A value's own decoder (a time, an enum) failed: find which field by
 	// decoding the fields one by one.
+	msg := brief(strings.TrimPrefix(err.Error(), "json: "))
 	if field := failingField(body, v); field != "" {
-		return Invalid(field, "%v", strings.TrimPrefix(err.Error(), "json: "))
+		return Invalid(field, "%s", msg)
 	}
-	return &SyntaxError{"invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")}
+	return &SyntaxError{"invalid JSON: " + msg}
+}
+
+// brief keeps a decoder's message short: it may quote the whole value.
+func brief(msg string) string {
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(msg, "\x00", `\u0000`), "?")
 }
 
 func describe(t reflect.Type) string {
@@ -160,24 +172,78 @@ func describe(t reflect.Type) string {
 
 func minOf(t reflect.Type) int64 { return -(int64(math.MaxInt64) >> (64 - t.Bits())) - 1 }
 
-// failingField decodes each top-level member of body alone into a fresh
-// value of v's type and names the first that fails.
+// failingField finds the innermost member of body that fails to decode
+// alone into its part of v's type ("alerts[0].startsAt"), or "".
 func failingField(body []byte, v any) string {
-	var members map[string]json.RawMessage
-	if json.Unmarshal(body, &members) != nil {
-		return ""
-	}
 	t := reflect.TypeOf(v)
-	if t.Kind() != reflect.Pointer {
+	if t == nil || t.Kind() != reflect.Pointer {
 		return ""
 	}
-	for k, raw := range members {
-		one, _ := json.Marshal(map[string]json.RawMessage{k: raw})
-		if json.Unmarshal(one, reflect.New(t.Elem()).Interface()) != nil {
-			return k
+	path, _ := failingPath(body, t.Elem(), "")
+	return path
+}
+
+// failingPath reports whether raw fails to decode into a value of type t,
+// and the path of the innermost part that does.
+func failingPath(raw []byte, t reflect.Type, path string) (string, bool) {
+	if json.Unmarshal(raw, reflect.New(t).Interface()) == nil {
+		return "", false
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var members map[string]json.RawMessage
+		if t == timeType || json.Unmarshal(raw, &members) != nil {
+			break
+		}
+		for k, m := range members {
+			f, ok := fieldByJSONName(t, k)
+			if !ok {
+				continue
+			}
+			if p, bad := failingPath(m, f.Type, join(path, k)); bad {
+				return p, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		var elems []json.RawMessage
+		if json.Unmarshal(raw, &elems) != nil {
+			break
+		}
+		for i, e := range elems {
+			if p, bad := failingPath(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); bad {
+				return p, true
+			}
+		}
+	case reflect.Map:
+		var members map[string]json.RawMessage
+		if json.Unmarshal(raw, &members) != nil {
+			break
+		}
+		for k, m := range members {
+			if p, bad := failingPath(m, t.Elem(), join(path, k)); bad {
+				return p, true
+			}
 		}
 	}
-	return ""
+	return path, true
+}
+
+// fieldByJSONName finds the field encoding/json would fill from key.
+func fieldByJSONName(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		if f.IsExported() && name != "-" && strings.EqualFold(name, key) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 func invalidUTF8At(b []byte) int {
