@@ -645,7 +645,7 @@ type ChecklistCheck struct {
 // SignatureInput is the customer's sign-off: a typed name or a drawing.
 type SignatureInput struct {
 	Name  string `json:"name" max:"200"`
-	Kind  string `json:"kind" max:"200"`     // drawn | typed
+	Kind  string `json:"kind" max:"200"`    // drawn | typed
 	Value string `json:"value" max:"90000"` // typed: the name as typed; drawn: data:image/png;base64,…
 }
 
