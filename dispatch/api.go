@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -85,6 +86,9 @@ func (a *API) fail(w http.ResponseWriter, err error, what, id string) {
 		httpx.Fail(w, http.StatusUnprocessableEntity, "refused", "%s", cause(err, ErrRefused))
 	case errors.Is(err, ErrConflict):
 		httpx.Fail(w, http.StatusConflict, "conflict", "%s", cause(err, ErrConflict))
+	case db.Busy(err):
+		a.log.Warn("dispatch API: database busy", "err", err)
+		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the database did not answer in time; try again")
 	default:
 		a.log.Error("dispatch API", "err", err)
 		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not process the request")

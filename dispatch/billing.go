@@ -87,7 +87,7 @@ type billingTerms struct {
 // ticket whose contract has an hour bank takes from the bank while its
 // period lasts; anything else is covered.
 func (s *Store) terms(ctx context.Context, tx *sqlx.Tx, t ticketRef, at time.Time) (billingTerms, error) {
-	c, err := s.inv.Customer(ctx, assets.Scope{}, t.CustomerID)
+	c, err := s.inv.InTx(tx).Customer(ctx, assets.Scope{}, t.CustomerID)
 	if err != nil {
 		return billingTerms{}, fmt.Errorf("customer %s: %w", t.CustomerID, err)
 	}
@@ -111,7 +111,7 @@ func (s *Store) terms(ctx context.Context, tx *sqlx.Tx, t ticketRef, at time.Tim
 		bt.Mode, bt.Reason = modeCovered, assets.ReasonWarrantySupport
 		return bt, nil
 	}
-	k, err := s.inv.Contract(ctx, assets.Scope{}, t.ContractID)
+	k, err := s.inv.InTx(tx).Contract(ctx, assets.Scope{}, t.ContractID)
 	if err != nil {
 		return bt, fmt.Errorf("contract %s: %w", t.ContractID, err)
 	}
@@ -371,11 +371,11 @@ func (s *Store) travelLine(ctx context.Context, tx *sqlx.Tx, v Visit, t ticketRe
 	if !v.Travel {
 		return nil
 	}
-	c, err := s.inv.Customer(ctx, assets.Scope{}, t.CustomerID)
+	c, err := s.inv.InTx(tx).Customer(ctx, assets.Scope{}, t.CustomerID)
 	if err != nil {
 		return fmt.Errorf("customer %s: %w", t.CustomerID, err)
 	}
-	site, err := s.inv.Site(ctx, assets.Scope{}, v.SiteID)
+	site, err := s.inv.InTx(tx).Site(ctx, assets.Scope{}, v.SiteID)
 	if err != nil {
 		return fmt.Errorf("site %s: %w", v.SiteID, err)
 	}
@@ -394,7 +394,7 @@ func (s *Store) travelLine(ctx context.Context, tx *sqlx.Tx, v Visit, t ticketRe
 
 // partLine bills an installed part at the unit price the customer approved.
 func (s *Store) partLine(ctx context.Context, tx *sqlx.Tx, t ticketRef, requestID int64, now time.Time) error {
-	c, err := s.inv.Customer(ctx, assets.Scope{}, t.CustomerID)
+	c, err := s.inv.InTx(tx).Customer(ctx, assets.Scope{}, t.CustomerID)
 	if err != nil {
 		return fmt.Errorf("customer %s: %w", t.CustomerID, err)
 	}

@@ -97,7 +97,7 @@ func (s *Store) notifyEngineers(ctx context.Context, tx *sqlx.Tx, v *Visit, now 
 		return err
 	}
 	loc := c.location()
-	site, err := s.inv.Site(ctx, assets.Scope{}, v.SiteID)
+	site, err := s.inv.InTx(tx).Site(ctx, assets.Scope{}, v.SiteID)
 	if err != nil {
 		return fmt.Errorf("site %s: %w", v.SiteID, err)
 	}
@@ -118,7 +118,7 @@ func (s *Store) notifyEngineers(ctx context.Context, tx *sqlx.Tx, v *Visit, now 
 	}
 	b.WriteString("\nEquipos:\n")
 	for _, id := range v.DeviceIDs {
-		d, err := s.inv.Device(ctx, assets.Scope{}, id)
+		d, err := s.inv.InTx(tx).Device(ctx, assets.Scope{}, id)
 		if err != nil {
 			return fmt.Errorf("device %s: %w", id, err)
 		}

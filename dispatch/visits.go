@@ -323,7 +323,7 @@ func (s *Store) insertVisit(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketR
 	if site == "" {
 		return 0, invalid("the ticket names no site: give one")
 	}
-	st, err := s.inv.Site(ctx, assets.Scope{CustomerID: t.CustomerID}, site)
+	st, err := s.inv.InTx(tx).Site(ctx, assets.Scope{CustomerID: t.CustomerID}, site)
 	if err != nil {
 		return 0, invalid("unknown site %q", site)
 	}
@@ -333,7 +333,7 @@ func (s *Store) insertVisit(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketR
 	}
 	var devices []assets.Device
 	for _, id := range deviceIDs {
-		d, err := s.inv.Device(ctx, assets.Scope{CustomerID: t.CustomerID}, id)
+		d, err := s.inv.InTx(tx).Device(ctx, assets.Scope{CustomerID: t.CustomerID}, id)
 		if err != nil {
 			return 0, invalid("unknown device %q", id)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -61,6 +62,9 @@ func (a *API) fail(w http.ResponseWriter, err error, id string) {
 		httpx.Fail(w, http.StatusUnprocessableEntity, "refused", "%s", cause(err))
 	case errors.Is(err, ErrConflict):
 		httpx.Fail(w, http.StatusConflict, "conflict", "%s", cause(err))
+	case db.Busy(err):
+		a.log.Warn("ticket API: database busy", "err", err)
+		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the database did not answer in time; try again")
 	default:
 		a.log.Error("ticket API", "err", err)
 		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not process the ticket")

@@ -3,13 +3,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vigia-noc/vigia/console"
 )
@@ -516,5 +519,138 @@ func hostileConsole(t *testing.T, f *apiFixture, refused func(*testing.T, string
 	}
 	if after := hostileSnapshot(t, f); after != before {
 		t.Errorf("refused console forms changed the database:\n%s", diffLines(before, after))
+	}
+}
+
+// TestHostileConcurrency sends 50 simultaneous requests of each hostile
+// kind — among them the 30 KB engineer id that used to hang lib/pq — to
+// a real HTTP server; then heartbeats and the device list answer at their
+// normal pace, no session is left idle in transaction and no row changed.
+func TestHostileConcurrency(t *testing.T) {
+	f := newAPIFixture(t)
+	srv := httptest.NewServer(f.h)
+	defer srv.Close()
+	client := &http.Client{Timeout: 30 * time.Second}
+	send := func(method, path, token, body string) (int, time.Duration, error) {
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			return 0, 0, err
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, time.Since(start), err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, time.Since(start), nil
+	}
+	// The normal pace: the slowest of a few calls of each.
+	normal := func() (heartbeat, devices time.Duration) {
+		t.Helper()
+		for range 5 {
+			code, d, err := send("POST", "/api/v1/heartbeats/hsr-ris", "hsr-ris-heartbeat-demo-token", "")
+			if err != nil || code != http.StatusAccepted {
+				t.Fatalf("heartbeat: %d %v", code, err)
+			}
+			heartbeat = max(heartbeat, d)
+			code, d, err = send("GET", "/api/v1/devices", f.noc, "")
+			if err != nil || code != http.StatusOK {
+				t.Fatalf("devices: %d %v", code, err)
+			}
+			devices = max(devices, d)
+		}
+		return heartbeat, devices
+	}
+	hbBefore, devBefore := normal()
+
+	work := func(field, value string) string {
+		return strings.Replace(f.workBody, `"`+field+`":"eng-laura"`, `"`+field+`":`+value, 1)
+	}
+	kinds := []struct{ name, method, path, body string }{
+		{"30 KB engineer id", "POST", "/api/v1/work-entries", work("engineer", `"`+strings.Repeat("e", 30_000)+`"`)},
+		{"NUL", "POST", "/api/v1/work-entries", strings.Replace(f.workBody, `"note":"`, `"note":"\u0000`, 1)},
+		{"invalid UTF-8", "POST", "/api/v1/work-entries", strings.Replace(f.workBody, `"note":"`, "\"note\":\"\xff", 1)},
+		{"1 MB string", "POST", "/api/v1/work-entries", strings.Replace(f.workBody, `"note":"`, `"note":"`+megabyte, 1)},
+		{"beyond int64", "POST", "/api/v1/visits", `{"ticket":9223372036854775808,"engineers":["eng-laura"]}`},
+		{"int32+1 id", "POST", "/api/v1/waits", `{"ticket":2147483648,"reason":"customer"}`},
+		{"int32+1 path id", "GET", "/api/v1/tickets/2147483648", ""},
+		{"invalid path id", "GET", "/api/v1/devices/%ff", ""},
+		{"NUL query", "GET", "/api/v1/devices?customer=%00", ""},
+		{"wrong type", "POST", "/api/v1/quotes", `{"ticket":"1","hours":[],"hour_price_cents":{}}`},
+	}
+	before := hostileSnapshot(t, f)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	type answer struct {
+		kind string
+		code int
+		err  error
+	}
+	answers := make(chan answer, 50*len(kinds))
+	for _, k := range kinds {
+		for range 50 {
+			wg.Go(func() {
+				<-start
+				code, _, err := send(k.method, k.path, f.noc, k.body)
+				answers <- answer{k.name, code, err}
+			})
+		}
+	}
+	stopReady := make(chan struct{})
+	readyDone := make(chan error, 1)
+	go func() {
+		// /readyz answers 200 all through the storm.
+		for {
+			select {
+			case <-stopReady:
+				readyDone <- nil
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if code, _, err := send("GET", "/readyz", "", ""); err != nil || code != http.StatusOK {
+				readyDone <- fmt.Errorf("/readyz during the storm: %d %v", code, err)
+				return
+			}
+		}
+	}()
+	close(start)
+	wg.Wait()
+	close(stopReady)
+	if err := <-readyDone; err != nil {
+		t.Error(err)
+	}
+	close(answers)
+	for a := range answers {
+		if a.err != nil || a.code < 400 || a.code > 499 {
+			t.Errorf("%s: %d %v, want 4xx", a.kind, a.code, a.err)
+		}
+	}
+	if after := hostileSnapshot(t, f); after != before {
+		t.Errorf("refused requests changed the database:\n%s", diffLines(before, after))
+	}
+	var idle []string
+	if err := f.conn.Select(&idle, `SELECT left(query, 80) FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`); err != nil {
+		t.Fatal(err)
+	}
+	if len(idle) > 0 {
+		t.Errorf("%d sessions idle in transaction: %q", len(idle), idle)
+	}
+	hbAfter, devAfter := normal()
+	// Generous, for a loaded test machine: a hang shows as seconds.
+	for _, c := range []struct {
+		what          string
+		before, after time.Duration
+	}{{"heartbeat", hbBefore, hbAfter}, {"device list", devBefore, devAfter}} {
+		if c.after > max(10*c.before, time.Second) {
+			t.Errorf("%s after the storm: %s (before: %s)", c.what, c.after, c.before)
+		}
 	}
 }

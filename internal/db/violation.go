@@ -1,6 +1,8 @@
 package db
 
 import (
+	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"regexp"
@@ -103,4 +105,22 @@ func checkedField(e *pq.Error) string {
 		return fieldName(col)
 	}
 	return "a field"
+}
+
+// Busy reports whether err means the database could not answer in time —
+// the request's deadline, statement_timeout, a lock wait, a session ended
+// for idling in its transaction — rather than that the request is wrong:
+// worth a 503 and a retry.
+func Busy(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case "57014", "55P03", "25P03", "40001", "40P01": // canceled, lock not available, idle in transaction, serialization, deadlock
+			return true
+		}
+	}
+	return false
 }
