@@ -42,7 +42,11 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 
 // Invalid returns a FieldError.
 func Invalid(field, format string, a ...any) *FieldError {
-	return &FieldError{Field: field, Problem: fmt.Sprintf(format, a...)}
+	// The name may come from the request itself (an unknown key).
+	if field == "" {
+		field = `""`
+	}
+	return &FieldError{Field: brief(field), Problem: fmt.Sprintf(format, a...)}
 }
 
 // SyntaxError is a body that is not the JSON asked for.
