@@ -377,6 +377,50 @@ func TestHostileInput(t *testing.T) {
 		})
 	}
 
+	// Well-formed values refused for what they mean: told by the value at
+	// fault, never by PostgreSQL's wording.
+	for _, c := range []struct {
+		name, method, path, body string
+		code                     int
+		says                     []string
+	}{
+		{"duplicate case number", "POST", "/api/v1/manufacturer-cases",
+			`{"ticket":` + f.ticket + `,"manufacturer":"GE","case_number":"GE-CASE-4711"}`, http.StatusConflict, []string{`"GE-CASE-4711"`}},
+		{"unknown engineer", "POST", "/api/v1/work-entries", strings.Replace(f.workBody, `"eng-laura"`, `"eng-nadie"`, 1),
+			http.StatusBadRequest, []string{`engineer "eng-nadie"`}},
+		{"second open wait", "POST", "/api/v1/waits", `{"ticket":` + f.ticket + `,"reason":"customer"}`, http.StatusConflict, []string{"already exists"}},
+		{"window without starts_at", "POST", "/api/v1/maintenance-windows",
+			`{"scope":"device","scope_id":"hsr-ct1","reason":"x","ends_at":"2026-11-24T10:00:00Z"}`, http.StatusBadRequest, []string{"starts_at"}},
+		{"window in year 1", "POST", "/api/v1/maintenance-windows",
+			`{"scope":"device","scope_id":"hsr-ct1","reason":"x","starts_at":"0001-01-01T00:00:00Z","ends_at":"2026-11-24T10:00:00Z"}`, http.StatusBadRequest, []string{"starts_at"}},
+		{"window with a junk zone", "POST", "/api/v1/maintenance-windows",
+			`{"scope":"device","scope_id":"hsr-ct1","reason":"x","starts_at":"2026-11-24T08:00:00Z","ends_at":"2026-11-24T10:00:00Z","time_zone":"Mars/Olympus"}`,
+			http.StatusBadRequest, []string{"time_zone"}},
+		{"window with a negative duration", "POST", "/api/v1/maintenance-windows",
+			`{"scope":"device","scope_id":"hsr-ct1","reason":"x","starts_at":"2026-11-24T08:00:00Z","ends_at":"2026-11-24T10:00:00Z","duration_seconds":-60}`,
+			http.StatusBadRequest, []string{"duration_seconds"}},
+		{"window of a year", "POST", "/api/v1/maintenance-windows",
+			`{"scope":"device","scope_id":"hsr-ct1","reason":"x","starts_at":"2026-11-24T08:00:00Z","ends_at":"2026-11-24T10:00:00Z","cron":"0 2 * * *","duration_seconds":40000000}`,
+			http.StatusBadRequest, []string{"duration_seconds"}},
+		{"money at int64's end", "PUT", "/api/v1/parts", strings.Replace(f.partBody, `"unit_price_cents":900000000`, `"unit_price_cents":9223372036854775807`, 1),
+			http.StatusBadRequest, []string{"unit_price_cents"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := f.do(c.method, c.path, f.noc, c.body)
+			if code != c.code {
+				t.Errorf("%d, want %d (%s)", code, c.code, body)
+			}
+			for _, want := range c.says {
+				if !strings.Contains(message(body), want) {
+					t.Errorf("%q does not say %s", message(body), want)
+				}
+			}
+			if dbInternals.MatchString(body) {
+				t.Errorf("database internals in the answer: %s", body)
+			}
+		})
+	}
+
 	if after := hostileSnapshot(t, f); after != before {
 		t.Errorf("refused requests changed the database:\n%s", diffLines(before, after))
 	}
