@@ -200,22 +200,6 @@ func spoil(t *testing.T, body string, path []any, raw string) string {
 	return strings.Replace(string(out), placeholder, raw, 1)
 }
 
-func pathName(path []any) string {
-	var b strings.Builder
-	for _, e := range path {
-		switch e := e.(type) {
-		case int:
-			fmt.Fprintf(&b, "[%d]", e)
-		case string:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(e)
-		}
-	}
-	return b.String()
-}
-
 // lastKey is the innermost field name of path.
 func lastKey(path []any) string {
 	for i := len(path) - 1; i >= 0; i-- {
@@ -316,7 +300,7 @@ func TestHostileInput(t *testing.T) {
 					}
 					body := spoil(t, w.body, l.path, m.value)
 					code, out := f.do(method, w.path, token, body)
-					refused(t, pathName(l.path)+" "+m.name, code, out, lastKey(l.path))
+					refused(t, fmt.Sprint(l.path, " ", m.name), code, out, lastKey(l.path))
 				}
 			}
 			// The path's ids, with a valid body.
