@@ -23,7 +23,7 @@ type AlertmanagerPayload struct {
 	CommonLabels      map[string]string `json:"commonLabels"`
 	CommonAnnotations map[string]string `json:"commonAnnotations"`
 	ExternalURL       string            `json:"externalURL"`
-	Alerts            []Alert           `json:"alerts"`
+	Alerts            []Alert           `json:"alerts" items:"100000"` // bounded by the body size, not by a count
 }
 
 // Alert is one alert of the webhook body.

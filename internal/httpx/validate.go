@@ -351,7 +351,7 @@ var timeType = reflect.TypeFor[time.Time]()
 // as CheckString with the field's `max:"N"` (default MaxText), integers
 // within the field's `min:"N"` (default 0) and `max:"N"` (default the
 // largest value of PostgreSQL's column for the Go type: int is integer,
-// int64 is bigint).
+// int64 is bigint), lists of at most `items:"N"` elements (default 1000).
 func Validate(v any) error {
 	return walk("", reflect.ValueOf(v), "")
 }
