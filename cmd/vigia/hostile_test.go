@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -220,6 +221,9 @@ func message(body string) string {
 	}
 	return body
 }
+
+// consoleForms finds the console's form routes in its source.
+var consoleForms = regexp.MustCompile(`Handle(?:Func)?\("POST (/console/[^"]*)"`)
 
 // dbInternals are words of PostgreSQL's own error texts that must never
 // reach a caller.
@@ -488,6 +492,27 @@ func hostileConsole(t *testing.T, f *apiFixture, refused func(*testing.T, string
 		{consoleForm{"/console/portal/tickets/" + f.ticket + "/act", url.Values{"action": {"comment"}, "text": {"hola"}}, nil}, custSession, custCSRF},
 		{consoleForm{"/console/logout", url.Values{}, nil}, custSession, custCSRF},
 	}
+	t.Run("every console form is covered", func(t *testing.T) {
+		src, err := os.ReadFile("../../console/console.go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes := consoleForms.FindAllStringSubmatch(string(src), -1)
+		if len(routes) < 5 {
+			t.Fatalf("found only %d console forms in the source: the scan is broken", len(routes))
+		}
+		for _, m := range routes {
+			re := regexp.MustCompile("^" + regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(m[1], "[^/]+") + "$")
+			if !slices.ContainsFunc(forms, func(fm struct {
+				consoleForm
+				session, csrf string
+			}) bool {
+				return re.MatchString(fm.path)
+			}) {
+				t.Errorf("console form %q has no hostile-input case", m[1])
+			}
+		}
+	})
 	textHostile := []struct{ name, value string }{{"NUL", "a\x00b"}, {"invalid UTF-8", "a\xff\xfeb"}, {"100 KB", strings.Repeat("x", 100_000)}}
 	numberValues := []string{"9223372036854775807", "9223372036854775808", "2147483648", "-1", "1e400"}
 	for _, fm := range forms {
