@@ -16,9 +16,11 @@ import (
 )
 
 // Limits on what a request may carry, in bytes of UTF-8. A struct field
-// decoded by Decode takes MaxText unless its tag says `max:"N"`; every
-// limit is well under the 30 000 bytes at which lib/pq misreads an error
-// that quotes the value (see internal/db/guard.go).
+// decoded by Decode takes MaxText unless its tag says `max:"N"` (tags
+// repeat these values: MaxCents is "10000000000000", MaxCount "100000").
+// Every limit of a value that can be part of a key, hence quoted whole by
+// a PostgreSQL error, is well under the 30 000 bytes at which lib/pq
+// misreads such an error (see internal/db/guard.go).
 const (
 	MaxID    = 100  // text ids: customers, sites, devices, engineers, warehouses, users
 	MaxName  = 200  // names, titles, part and case numbers, e-mail addresses, reasons
