@@ -89,13 +89,21 @@ func (s *Store) Create(ctx context.Context, a Actor, in CreateInput, now time.Ti
 	if in.CustomerID == "" {
 		return Ticket{}, invalid("customer is required")
 	}
+	// Only a missing row is the caller's mistake; a database that does not
+	// answer is not an unknown customer.
+	unknown := func(err error, format string, a ...any) error {
+		if errors.Is(err, assets.ErrNotFound) {
+			return invalid(format, a...)
+		}
+		return fmt.Errorf("maintenance: create ticket: %w", err)
+	}
 	if _, err := s.inv.Customer(ctx, assets.Scope{}, in.CustomerID); err != nil {
-		return Ticket{}, invalid("unknown customer %q", in.CustomerID)
+		return Ticket{}, unknown(err, "unknown customer %q", in.CustomerID)
 	}
 	for _, id := range in.DeviceIDs {
 		d, err := s.inv.Device(ctx, assets.Scope{CustomerID: in.CustomerID}, id)
 		if err != nil {
-			return Ticket{}, invalid("unknown device %q", id)
+			return Ticket{}, unknown(err, "unknown device %q", id)
 		}
 		if in.SiteID == "" {
 			in.SiteID = d.SiteID
@@ -103,7 +111,7 @@ func (s *Store) Create(ctx context.Context, a Actor, in CreateInput, now time.Ti
 	}
 	if in.SiteID != "" {
 		if _, err := s.inv.Site(ctx, assets.Scope{CustomerID: in.CustomerID}, in.SiteID); err != nil {
-			return Ticket{}, invalid("unknown site %q", in.SiteID)
+			return Ticket{}, unknown(err, "unknown site %q", in.SiteID)
 		}
 	}
 	var t Ticket

@@ -160,22 +160,26 @@ type openInput struct {
 // coverage of the ticket's first device at opening. A ticket without a
 // device is covered when a contract in force covers any of the customer's
 // devices.
-func (s *Store) terms(ctx context.Context, customerID string, deviceIDs []string, at time.Time) (assets.Coverage, string, error) {
+//
+// The inventory is read in tx: a second pooled connection taken while the
+// transaction holds one starves the pool when many tickets open at once.
+func (s *Store) terms(ctx context.Context, tx *sqlx.Tx, customerID string, deviceIDs []string, at time.Time) (assets.Coverage, string, error) {
+	inv := s.inv.InTx(tx)
 	var devices []assets.Device
 	if len(deviceIDs) > 0 {
-		d, err := s.inv.Device(ctx, assets.Scope{}, deviceIDs[0])
+		d, err := inv.Device(ctx, assets.Scope{}, deviceIDs[0])
 		if err != nil {
 			return assets.Coverage{}, "", fmt.Errorf("device %s: %w", deviceIDs[0], err)
 		}
 		devices = []assets.Device{d}
 	} else {
-		ds, err := s.inv.Devices(ctx, assets.DeviceFilter{Scope: assets.Scope{CustomerID: customerID}})
+		ds, err := inv.Devices(ctx, assets.DeviceFilter{Scope: assets.Scope{CustomerID: customerID}})
 		if err != nil {
 			return assets.Coverage{}, "", err
 		}
 		devices = ds
 	}
-	cov, err := s.inv.CoverageOf(ctx, devices, at)
+	cov, err := inv.CoverageOf(ctx, devices, at)
 	if err != nil {
 		return assets.Coverage{}, "", err
 	}
@@ -192,7 +196,7 @@ func (s *Store) terms(ctx context.Context, customerID string, deviceIDs []string
 	}
 	policy := chosen.SLAPolicy
 	if policy == "" {
-		ks, err := s.inv.Contracts(ctx, assets.Scope{CustomerID: customerID}, false)
+		ks, err := inv.Contracts(ctx, assets.Scope{CustomerID: customerID}, false)
 		if err != nil {
 			return assets.Coverage{}, "", err
 		}
@@ -216,7 +220,7 @@ func (s *Store) terms(ctx context.Context, customerID string, deviceIDs []string
 // notifications. For automatic tickets (AutoKey set) it returns ok=false
 // when another transaction opened one for the same subject first.
 func (s *Store) open(ctx context.Context, tx *sqlx.Tx, in openInput) (Ticket, bool, error) {
-	cov, policy, err := s.terms(ctx, in.CustomerID, in.DeviceIDs, in.OpenedAt)
+	cov, policy, err := s.terms(ctx, tx, in.CustomerID, in.DeviceIDs, in.OpenedAt)
 	if err != nil {
 		return Ticket{}, false, fmt.Errorf("coverage: %w", err)
 	}

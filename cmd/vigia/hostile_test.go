@@ -707,3 +707,37 @@ func TestHostileConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentWritesKeepThePool sends more simultaneous valid writes
+// than the pool has connections, on one ticket: each holds a transaction
+// (and the ticket's lock) and must not wait for a second pooled connection
+// that the others hold, or they all wait until their deadline.
+func TestConcurrentWritesKeepThePool(t *testing.T) {
+	f := newAPIFixture(t)
+	for _, w := range []struct{ name, path, body string }{
+		{"tickets", "/api/v1/tickets", `{"customer":"hsr","title":"x","description":"y","severity":3,"devices":["hsr-ct1"]}`},
+		{"work entries", "/api/v1/work-entries", f.workBody},
+	} {
+		t.Run(w.name, func(t *testing.T) {
+			start := time.Now()
+			var wg sync.WaitGroup
+			codes := make(chan string, 60)
+			for range 60 {
+				wg.Go(func() {
+					code, body := f.do("POST", w.path, f.noc, w.body)
+					codes <- fmt.Sprintf("%d %.120s", code, message(body))
+				})
+			}
+			wg.Wait()
+			close(codes)
+			for c := range codes {
+				if !strings.HasPrefix(c, "201 ") {
+					t.Errorf("answer %s", c)
+				}
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("60 writes took %s", took)
+			}
+		})
+	}
+}
