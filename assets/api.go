@@ -48,19 +48,26 @@ func fail(w http.ResponseWriter, err error, what, id string) {
 	httpx.Fail(w, http.StatusInternalServerError, "internal", "could not read the %s", what)
 }
 
-func boolParam(w http.ResponseWriter, r *http.Request, name string) (bool, bool) {
-	switch r.URL.Query().Get(name) {
-	case "", "false", "0":
-		return false, true
-	case "true", "1":
-		return true, true
-	default:
-		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "%s must be true or false", name)
-		return false, false
+// listQuery reads a list's query: unknown parameters are refused, the
+// same way on every list; include_retired is read when allowed.
+func listQuery(w http.ResponseWriter, r *http.Request, allowed ...string) (httpx.Query, bool, bool) {
+	q, err := httpx.ParseQuery(r, allowed...)
+	if err != nil {
+		httpx.Refuse(w, err)
+		return nil, false, false
 	}
+	retired, err := q.Bool("include_retired")
+	if err != nil {
+		httpx.Refuse(w, err)
+		return nil, false, false
+	}
+	return q, retired, true
 }
 
 func (a *API) listCustomers(w http.ResponseWriter, r *http.Request) {
+	if _, _, ok := listQuery(w, r); !ok {
+		return
+	}
 	cs, err := a.store.Customers(r.Context(), scope(r))
 	if err != nil {
 		fail(w, err, "customers", "")
@@ -79,7 +86,7 @@ func (a *API) getCustomer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listSites(w http.ResponseWriter, r *http.Request) {
-	retired, ok := boolParam(w, r, "include_retired")
+	_, retired, ok := listQuery(w, r, "include_retired")
 	if !ok {
 		return
 	}
@@ -107,18 +114,17 @@ type DeviceView struct {
 }
 
 func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
-	retired, ok := boolParam(w, r, "include_retired")
+	q, retired, ok := listQuery(w, r, "include_retired", "kind", "site", "customer")
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	kind := q.Get("kind")
+	kind := q["kind"]
 	if kind != "" && !slices.Contains(DeviceKinds, kind) {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "unknown device kind %q", kind)
+		httpx.Refuse(w, httpx.Invalid("kind", "unknown device kind %q", kind))
 		return
 	}
-	f := DeviceFilter{Scope: scope(r), SiteID: q.Get("site"), Kind: kind, IncludeRetired: retired}
-	if c := q.Get("customer"); c != "" {
+	f := DeviceFilter{Scope: scope(r), SiteID: q["site"], Kind: kind, IncludeRetired: retired}
+	if c := q["customer"]; c != "" {
 		if f.CustomerID != "" && f.CustomerID != c {
 			// Asking for another customer's devices yields none, not an error
 			// that would confirm the customer exists.
@@ -159,7 +165,7 @@ func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listContracts(w http.ResponseWriter, r *http.Request) {
-	retired, ok := boolParam(w, r, "include_retired")
+	_, retired, ok := listQuery(w, r, "include_retired")
 	if !ok {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -70,9 +71,13 @@ func ParseFile(name string, data []byte, opts ParseOptions) (*File, error) {
 		}
 	}
 	v := validator{file: name, root: &root, opts: opts}
+	v.text(&root, nil)
 	v.check(&f)
 	// A value that failed to decode also fails validation (as missing);
 	// report only the root cause.
+	// A line whose text is refused (a NUL in a key) is told as such, not
+	// as the decoder's echo of the bad bytes.
+	problems = slices.DeleteFunc(problems, func(p Problem) bool { return v.badText[p.Line] })
 	decodeFailed := map[int]bool{}
 	for _, p := range problems {
 		decodeFailed[p.Line] = true
@@ -152,6 +157,7 @@ type validator struct {
 	root     *yaml.Node
 	opts     ParseOptions
 	problems []Problem
+	badText  map[int]bool // lines with a scalar refused by text
 }
 
 // path is a location in the file: mapping keys and sequence indexes.
@@ -208,7 +214,72 @@ func (v *validator) line(p path) int {
 	return line
 }
 
+// maxScalar bounds every value of the file, in bytes; ids are further
+// bounded by maxID.
+const (
+	maxScalar = 8000
+	maxID     = 100
+)
+
+// text reports every scalar (key or value) PostgreSQL could not store or
+// compare: a NUL (YAML's "\0" escape), invalid UTF-8, or more than
+// maxScalar bytes; each at its own line and key.
+func (v *validator) text(n *yaml.Node, p path) {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for i, c := range n.Content {
+			if n.Kind == yaml.SequenceNode {
+				v.text(c, p.with(i))
+			} else {
+				v.text(c, p)
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			v.scalar(k, p.with(k.Value))
+			v.text(n.Content[i+1], p.with(k.Value))
+		}
+	case yaml.ScalarNode:
+		v.scalar(n, p)
+	}
+}
+
+func (v *validator) scalar(n *yaml.Node, p path) {
+	var msg string
+	switch {
+	case strings.IndexByte(n.Value, 0) >= 0:
+		msg = "contains a NUL character"
+	case !utf8.ValidString(n.Value):
+		msg = "not valid UTF-8"
+	case len(n.Value) > maxScalar:
+		msg = fmt.Sprintf("longer than %d bytes", maxScalar)
+	default:
+		return
+	}
+	// The key itself may be the bad scalar: print it safely, and short.
+	key := path{}
+	for _, e := range p {
+		if s, ok := e.(string); ok {
+			s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", `\0`), "?")
+			if len(s) > maxID {
+				s = strings.ToValidUTF8(s[:maxID], "") + "…"
+			}
+			e = s
+		}
+		key = append(key, e)
+	}
+	v.problems = append(v.problems, Problem{File: v.file, Line: n.Line, Key: key.String(), Msg: msg})
+	if v.badText == nil {
+		v.badText = map[int]bool{}
+	}
+	v.badText[n.Line] = true
+}
+
 func (v *validator) errorf(p path, format string, a ...any) {
+	if v.badText[v.line(p)] {
+		return // the line's text is already refused; its meaning cannot be judged
+	}
 	v.problems = append(v.problems, Problem{File: v.file, Line: v.line(p), Key: p.String(), Msg: fmt.Sprintf(format, a...)})
 }
 
@@ -216,6 +287,8 @@ func (v *validator) id(p path, id string, seen map[string]path, what string) {
 	switch {
 	case id == "":
 		v.errorf(p, "missing %s id", what)
+	case len(id) > maxID:
+		v.errorf(p, "%s id longer than %d bytes", what, maxID)
 	case !idRE.MatchString(id):
 		v.errorf(p, "%q is not a valid id (lower-case letters, digits, '.', '_', '-')", id)
 	case seen[id] != nil:

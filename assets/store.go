@@ -22,10 +22,27 @@ var ErrNotFound = errors.New("not found")
 type Scope struct{ CustomerID string }
 
 // Store reads and writes the inventory in PostgreSQL.
-type Store struct{ db *sqlx.DB }
+type Store struct {
+	db *sqlx.DB
+	q  queryer // reads: db, or the transaction of a view made by InTx
+}
+
+// queryer is what the reads need of a pool or a transaction.
+type queryer interface {
+	GetContext(ctx context.Context, dest any, query string, args ...any) error
+	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
 
 // NewStore returns a Store on db.
-func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db, q: db} }
+
+// InTx is a view of s whose reads run in tx. A caller holding a
+// transaction reads the inventory through it instead of taking a second
+// pooled connection: requests that each hold one connection and wait for
+// another exhaust the pool and wait on each other.
+func (s *Store) InTx(tx *sqlx.Tx) *Store { return &Store{db: s.db, q: tx} }
 
 // ImportSummary counts what an import changed.
 type ImportSummary struct {

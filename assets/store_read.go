@@ -22,7 +22,7 @@ type DeviceFilter struct {
 // Customers lists the customers in scope.
 func (s *Store) Customers(ctx context.Context, sc Scope) ([]Customer, error) {
 	var out []Customer
-	err := s.db.SelectContext(ctx, &out, `SELECT id, name, country, time_zone, language, retired_at, created_at
+	err := s.q.SelectContext(ctx, &out, `SELECT id, name, country, time_zone, language, retired_at, created_at
 		FROM customers WHERE ($1 = '' OR id = $1) ORDER BY id`, sc.CustomerID)
 	if err != nil {
 		return nil, fmt.Errorf("assets: list customers: %w", err)
@@ -33,7 +33,7 @@ func (s *Store) Customers(ctx context.Context, sc Scope) ([]Customer, error) {
 // Customer returns one customer in scope.
 func (s *Store) Customer(ctx context.Context, sc Scope, id string) (Customer, error) {
 	var c Customer
-	err := s.db.GetContext(ctx, &c, `SELECT id, name, country, time_zone, language, retired_at, created_at
+	err := s.q.GetContext(ctx, &c, `SELECT id, name, country, time_zone, language, retired_at, created_at
 		FROM customers WHERE id = $1 AND ($2 = '' OR id = $2)`, id, sc.CustomerID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, ErrNotFound
@@ -49,7 +49,7 @@ const siteColumns = `id, customer_id, name, kind, city, address, contact, gatewa
 // Sites lists the sites in scope.
 func (s *Store) Sites(ctx context.Context, sc Scope, includeRetired bool) ([]Site, error) {
 	var out []Site
-	err := s.db.SelectContext(ctx, &out, `SELECT `+siteColumns+` FROM sites
+	err := s.q.SelectContext(ctx, &out, `SELECT `+siteColumns+` FROM sites
 		WHERE ($1 = '' OR customer_id = $1) AND ($2 OR retired_at IS NULL) ORDER BY customer_id, id`, sc.CustomerID, includeRetired)
 	if err != nil {
 		return nil, fmt.Errorf("assets: list sites: %w", err)
@@ -60,7 +60,7 @@ func (s *Store) Sites(ctx context.Context, sc Scope, includeRetired bool) ([]Sit
 // Site returns one site in scope.
 func (s *Store) Site(ctx context.Context, sc Scope, id string) (Site, error) {
 	var st Site
-	err := s.db.GetContext(ctx, &st, `SELECT `+siteColumns+` FROM sites WHERE id = $1 AND ($2 = '' OR customer_id = $2)`, id, sc.CustomerID)
+	err := s.q.GetContext(ctx, &st, `SELECT `+siteColumns+` FROM sites WHERE id = $1 AND ($2 = '' OR customer_id = $2)`, id, sc.CustomerID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, ErrNotFound
 	}
@@ -149,7 +149,7 @@ func scanDevice(r scanner) (Device, error) {
 
 // Devices lists the devices matching f.
 func (s *Store) Devices(ctx context.Context, f DeviceFilter) ([]Device, error) {
-	rows, err := s.db.QueryContext(ctx, deviceSelect+`
+	rows, err := s.q.QueryContext(ctx, deviceSelect+`
 		WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR site_id = $2) AND ($3 = '' OR kind = $3) AND ($4 OR retired_at IS NULL)
 		ORDER BY customer_id, site_id, id`, f.CustomerID, f.SiteID, f.Kind, f.IncludeRetired)
 	if err != nil {
@@ -172,7 +172,7 @@ func (s *Store) Devices(ctx context.Context, f DeviceFilter) ([]Device, error) {
 
 // Device returns one device in scope.
 func (s *Store) Device(ctx context.Context, sc Scope, id string) (Device, error) {
-	d, err := scanDevice(s.db.QueryRowContext(ctx, deviceSelect+` WHERE id = $1 AND ($2 = '' OR customer_id = $2)`, id, sc.CustomerID))
+	d, err := scanDevice(s.q.QueryRowContext(ctx, deviceSelect+` WHERE id = $1 AND ($2 = '' OR customer_id = $2)`, id, sc.CustomerID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, ErrNotFound
 	}
@@ -184,7 +184,7 @@ func (s *Store) Device(ctx context.Context, sc Scope, id string) (Device, error)
 
 // DeviceByHeartbeatToken finds the active device whose heartbeat token is token.
 func (s *Store) DeviceByHeartbeatToken(ctx context.Context, token string) (Device, error) {
-	d, err := scanDevice(s.db.QueryRowContext(ctx, deviceSelect+` WHERE heartbeat_token_sha256 = $1 AND retired_at IS NULL`, HashToken(token)))
+	d, err := scanDevice(s.q.QueryRowContext(ctx, deviceSelect+` WHERE heartbeat_token_sha256 = $1 AND retired_at IS NULL`, HashToken(token)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, ErrNotFound
 	}
@@ -213,7 +213,7 @@ func (s *Store) Contract(ctx context.Context, sc Scope, id string) (Contract, er
 }
 
 func (s *Store) contracts(ctx context.Context, where string, args ...any) ([]Contract, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.customer_id, c.plan, c.sla_policy, c.all_devices, c.starts_on, c.ends_on,
+	rows, err := s.q.QueryContext(ctx, `SELECT c.id, c.customer_id, c.plan, c.sla_policy, c.all_devices, c.starts_on, c.ends_on,
 		c.activated_on, c.paid_up, c.hour_bank_hours, c.hour_bank_valid_months, c.hour_bank_whole_hours, c.retired_at,
 		COALESCE((SELECT array_agg(device_id ORDER BY device_id) FROM contract_devices d WHERE d.contract_id = c.id), '{}'),
 		COALESCE((SELECT json_agg(json_build_object('starts_on', w.starts_on, 'ends_on', w.ends_on, 'covers', w.covers, 'device_ids', w.device_ids)

@@ -30,6 +30,7 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/reports"
 )
@@ -248,6 +249,10 @@ func (c *Console) handle(roles []string, h func(rq *request) error) http.Handler
 				c.fail(rq, http.StatusForbidden, "err.csrf")
 				return
 			}
+			if err := httpx.CheckForm(r.PostForm, formLimits); err != nil {
+				c.failErr(rq, err)
+				return
+			}
 		}
 		rq.r = r.WithContext(auth.WithPrincipal(r.Context(), rq.principal()))
 		if err := h(rq); err != nil {
@@ -255,6 +260,10 @@ func (c *Console) handle(roles []string, h func(rq *request) error) http.Handler
 		}
 	})
 }
+
+// formLimits are the form fields allowed beyond httpx.MaxText: a drawn
+// signature is a PNG data URL.
+var formLimits = map[string]int{"signature_png": 90_000}
 
 // validCSRF compares the form's token with the session's in constant time.
 // Forms are read under a size limit: multipart ones (attachments) under
@@ -375,6 +384,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusForbidden, "login.expired", next)
 		return
 	}
+	// A username or password PostgreSQL could not even compare is refused
+	// before it is looked up.
+	var fe *httpx.FieldError
+	if err := httpx.CheckForm(r.PostForm, map[string]int{"username": httpx.MaxName, "password": httpx.MaxName}); errors.As(err, &fe) {
+		c.renderLogin(w, r, http.StatusBadRequest, "err.field", "", fe.Field)
+		return
+	}
 	id, sess, err := c.cfg.Users.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), remoteAddr(r), c.cfg.Now())
 	var limited *RateLimitError
 	switch {
@@ -412,6 +428,15 @@ func (c *Console) logout(rq *request) error {
 func (c *Console) switchLanguage(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w)
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	var fe *httpx.FieldError
+	var tooBig *http.MaxBytesError
+	if err := r.ParseForm(); errors.As(err, &tooBig) {
+		http.Error(w, translate(c.anonymousLanguage(r), "err.badform"), http.StatusRequestEntityTooLarge)
+		return
+	} else if errors.As(httpx.CheckForm(r.PostForm, nil), &fe) {
+		http.Error(w, translate(c.anonymousLanguage(r), "err.field", fe.Field), http.StatusBadRequest)
+		return
+	}
 	lang, next, token := r.PostFormValue("lang"), r.PostFormValue("next"), r.PostFormValue("csrf")
 	if !knownLanguage(lang) {
 		http.Error(w, "unknown language", http.StatusBadRequest)

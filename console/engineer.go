@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
 // visitsPage splits an engineer's visits into today's, the other open
@@ -136,8 +137,8 @@ func (c *Console) outcome(rq *request) error {
 			continue
 		}
 		qty, err := strconv.Atoi(strings.TrimSpace(f.Get("part_qty_" + k)))
-		if err != nil {
-			return fmt.Errorf("%w: the quantity of part %s is not a number", dispatch.ErrInvalid, number)
+		if err != nil || qty < 1 || qty > httpx.MaxCount {
+			return httpx.Invalid("part_qty_"+k, "the quantity of part %s must be a whole number from 1 to %d", number, httpx.MaxCount)
 		}
 		if !fromStock {
 			used = dispatch.PartUsed{PartNumber: number, Manufacturer: strings.TrimSpace(f.Get("part_maker_" + k))}
@@ -151,6 +152,9 @@ func (c *Console) outcome(rq *request) error {
 		in.Signature.Value = f.Get("signature_png")
 	case "typed":
 		in.Signature.Value = f.Get("signature_typed")
+	}
+	if err := httpx.Validate(in); err != nil {
+		return err
 	}
 	_, err = c.cfg.Dispatch.Outcome(rq.ctx(), rq.dispatchActor(), id, in, rq.now)
 	return c.afterAction(rq, fmt.Sprintf("/console/engineer/visits/%d", id), err, translate(rq.lang, "act.done"))

@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -198,7 +200,14 @@ func (c *Console) staffAct(rq *request) error {
 	in := maintenance.ActionInput{Text: rq.r.PostFormValue("text"), Reason: rq.r.PostFormValue("reason"),
 		Assignee: rq.r.PostFormValue("assignee"), Cause: rq.r.PostFormValue("cause")}
 	if s := rq.r.PostFormValue("severity"); s != "" {
-		fmt.Sscan(s, &in.Severity)
+		sev, err := strconv.Atoi(s)
+		if err != nil || sev < 1 || sev > 4 {
+			return httpx.Invalid("severity", "must be 1 to 4")
+		}
+		in.Severity = sev
+	}
+	if err := httpx.Validate(in); err != nil {
+		return err
 	}
 	t, err := c.cfg.Tickets.Act(rq.ctx(), rq.ticketActor(), ref, action, in, rq.now)
 	to := "/console/noc/tickets/" + urlPathEscape(ref)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -160,6 +161,9 @@ func (c *Console) createTicket(rq *request) error {
 	in := maintenance.CreateInput{Title: val("title"), Description: val("description"), Severity: sev}
 	if d := val("device"); d != "" {
 		in.DeviceIDs = []string{d}
+	}
+	if err := httpx.Validate(in); err != nil {
+		return err
 	}
 	files, err := readUploads(rq.lang, form.File["attachments"])
 	if err == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/mailintake"
 	"github.com/vigia-noc/vigia/maintenance"
 )
@@ -203,12 +204,15 @@ func (c *Console) failText(rq *request, status int, text string) {
 // translated; refusals and invalid input carry the domain's own message,
 // which names the rule (the reopening window, a seat limit).
 func (c *Console) failErr(rq *request, err error) {
+	var fe *httpx.FieldError
 	switch {
 	case errors.Is(err, maintenance.ErrNotFound), errors.Is(err, dispatch.ErrNotFound), errors.Is(err, assets.ErrNotFound),
 		errors.Is(err, errNotFound):
 		c.fail(rq, http.StatusNotFound, "err.notfound")
 	case errors.Is(err, maintenance.ErrForbidden), errors.Is(err, dispatch.ErrForbidden):
 		c.fail(rq, http.StatusForbidden, "err.forbidden")
+	case errors.As(err, &fe):
+		c.fail(rq, http.StatusBadRequest, "err.field", fe.Field)
 	case isUserError(err):
 		c.failText(rq, http.StatusUnprocessableEntity, userMessage(err))
 	default:

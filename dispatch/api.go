@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -85,6 +86,9 @@ func (a *API) fail(w http.ResponseWriter, err error, what, id string) {
 		httpx.Fail(w, http.StatusUnprocessableEntity, "refused", "%s", cause(err, ErrRefused))
 	case errors.Is(err, ErrConflict):
 		httpx.Fail(w, http.StatusConflict, "conflict", "%s", cause(err, ErrConflict))
+	case db.Busy(err):
+		a.log.Warn("dispatch API: database busy", "err", err)
+		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the database did not answer in time; try again")
 	default:
 		a.log.Error("dispatch API", "err", err)
 		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not process the request")
@@ -102,58 +106,41 @@ func cause(err, sentinel error) string {
 
 // pathID reads a positive integer path value; a malformed one is 404.
 func pathID(w http.ResponseWriter, r *http.Request, what string) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		httpx.NotFound(w, what, r.PathValue("id"))
-		return 0, false
-	}
-	return id, true
+	return httpx.PathID(w, r, "id", what)
 }
 
-// query checks the parameters against allowed and reads integer ones.
-func query(w http.ResponseWriter, r *http.Request, allowed ...string) (map[string]string, bool) {
-	out := map[string]string{}
-	for k, v := range r.URL.Query() {
-		ok := false
-		for _, a := range allowed {
-			ok = ok || a == k
-		}
-		if !ok {
-			httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "unknown parameter %q (allowed: %s)", k, strings.Join(allowed, ", "))
-			return nil, false
-		}
-		out[k] = v[0]
+// query checks the parameters against allowed (see httpx.ParseQuery).
+func query(w http.ResponseWriter, r *http.Request, allowed ...string) (httpx.Query, bool) {
+	q, err := httpx.ParseQuery(r, allowed...)
+	if err != nil {
+		httpx.Refuse(w, err)
+		return nil, false
 	}
-	return out, true
+	return q, true
 }
 
-func intParam(w http.ResponseWriter, q map[string]string, name string) (int64, bool) {
-	v := q[name]
-	if v == "" {
-		return 0, true
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "%s must be a positive integer", name)
+func intParam(w http.ResponseWriter, q httpx.Query, name string) (int64, bool) {
+	n, err := q.ID(name)
+	if err != nil {
+		httpx.Refuse(w, err)
 		return 0, false
 	}
 	return n, true
 }
 
-func timeParam(w http.ResponseWriter, q map[string]string, name string) (*time.Time, bool) {
-	v := q[name]
-	if v == "" {
-		return nil, true
-	}
-	t, err := time.Parse(time.RFC3339, v)
+func timeParam(w http.ResponseWriter, q httpx.Query, name string) (*time.Time, bool) {
+	t, err := q.Time(name)
 	if err != nil {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "%s must be an RFC 3339 instant", name)
+		httpx.Refuse(w, err)
 		return nil, false
 	}
-	return &t, true
+	return t, true
 }
 
 func (a *API) listEngineers(w http.ResponseWriter, r *http.Request) {
+	if _, ok := query(w, r); !ok {
+		return
+	}
 	es, err := a.store.Engineers(r.Context(), actor(r))
 	if err != nil {
 		a.fail(w, err, "engineer", "")
@@ -373,7 +360,7 @@ func (a *API) setStock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		Quantity int `json:"quantity"`
+		Quantity int `json:"quantity" max:"100000"`
 	}
 	if !httpx.Decode(w, r, &in) {
 		return

@@ -87,7 +87,7 @@ type billingTerms struct {
 // ticket whose contract has an hour bank takes from the bank while its
 // period lasts; anything else is covered.
 func (s *Store) terms(ctx context.Context, tx *sqlx.Tx, t ticketRef, at time.Time) (billingTerms, error) {
-	c, err := s.inv.Customer(ctx, assets.Scope{}, t.CustomerID)
+	c, err := s.inv.InTx(tx).Customer(ctx, assets.Scope{}, t.CustomerID)
 	if err != nil {
 		return billingTerms{}, fmt.Errorf("customer %s: %w", t.CustomerID, err)
 	}
@@ -111,7 +111,7 @@ func (s *Store) terms(ctx context.Context, tx *sqlx.Tx, t ticketRef, at time.Tim
 		bt.Mode, bt.Reason = modeCovered, assets.ReasonWarrantySupport
 		return bt, nil
 	}
-	k, err := s.inv.Contract(ctx, assets.Scope{}, t.ContractID)
+	k, err := s.inv.InTx(tx).Contract(ctx, assets.Scope{}, t.ContractID)
 	if err != nil {
 		return bt, fmt.Errorf("contract %s: %w", t.ContractID, err)
 	}
@@ -204,9 +204,9 @@ type WorkEntry struct {
 type WorkInput struct {
 	TicketID   int64     `json:"ticket"`
 	VisitID    int64     `json:"visit"`
-	EngineerID string    `json:"engineer"` // engineers record their own
-	Kind       string    `json:"kind"`     // remote | on_site
-	Activity   string    `json:"activity"` // update, diagnosis, repair…: the per-event minimum applies by activity
+	EngineerID string    `json:"engineer" max:"100"` // engineers record their own
+	Kind       string    `json:"kind" max:"200"`     // remote | on_site
+	Activity   string    `json:"activity" max:"200"` // update, diagnosis, repair…: the per-event minimum applies by activity
 	StartedAt  time.Time `json:"started_at"`
 	EndedAt    time.Time `json:"ended_at"`
 	Note       string    `json:"note"`
@@ -371,11 +371,11 @@ func (s *Store) travelLine(ctx context.Context, tx *sqlx.Tx, v Visit, t ticketRe
 	if !v.Travel {
 		return nil
 	}
-	c, err := s.inv.Customer(ctx, assets.Scope{}, t.CustomerID)
+	c, err := s.inv.InTx(tx).Customer(ctx, assets.Scope{}, t.CustomerID)
 	if err != nil {
 		return fmt.Errorf("customer %s: %w", t.CustomerID, err)
 	}
-	site, err := s.inv.Site(ctx, assets.Scope{}, v.SiteID)
+	site, err := s.inv.InTx(tx).Site(ctx, assets.Scope{}, v.SiteID)
 	if err != nil {
 		return fmt.Errorf("site %s: %w", v.SiteID, err)
 	}
@@ -394,7 +394,7 @@ func (s *Store) travelLine(ctx context.Context, tx *sqlx.Tx, v Visit, t ticketRe
 
 // partLine bills an installed part at the unit price the customer approved.
 func (s *Store) partLine(ctx context.Context, tx *sqlx.Tx, t ticketRef, requestID int64, now time.Time) error {
-	c, err := s.inv.Customer(ctx, assets.Scope{}, t.CustomerID)
+	c, err := s.inv.InTx(tx).Customer(ctx, assets.Scope{}, t.CustomerID)
 	if err != nil {
 		return fmt.Errorf("customer %s: %w", t.CustomerID, err)
 	}
@@ -425,7 +425,7 @@ func (s *Store) WorkEntries(ctx context.Context, a Actor, ticketID int64) ([]Wor
 		FROM work_entries w JOIN tickets t ON t.id = w.ticket_id
 		LEFT JOIN hour_bank_uses u ON u.work_entry_id = w.id
 		LEFT JOIN billable_lines b ON b.source = 'work' AND b.source_id = w.id
-		WHERE ($1 = 0 OR w.ticket_id = $1) AND ($2 = '' OR t.customer_id = $2) AND ($3 = '' OR w.engineer_id = $3)
+		WHERE ($1::bigint = 0 OR w.ticket_id = $1::bigint) AND ($2 = '' OR t.customer_id = $2) AND ($3 = '' OR w.engineer_id = $3)
 		ORDER BY w.started_at, w.id`, ticketID, a.CustomerID, engineer)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: work entries: %w", err)
@@ -461,8 +461,8 @@ type Quote struct {
 // QuoteInput proposes a quote.
 type QuoteInput struct {
 	TicketID       int64  `json:"ticket"`
-	Hours          int    `json:"hours"`
-	HourPriceCents int64  `json:"hour_price_cents"`
+	Hours          int    `json:"hours" max:"100000"`
+	HourPriceCents int64  `json:"hour_price_cents" max:"10000000000000"`
 	Note           string `json:"note"`
 }
 
@@ -538,7 +538,7 @@ func (s *Store) DecideQuote(ctx context.Context, a Actor, id int64, approve bool
 // FlagInput marks a ticket's work billable because of its cause.
 type FlagInput struct {
 	TicketID int64  `json:"ticket"`
-	Cause    string `json:"cause"` // customer_fault | misuse
+	Cause    string `json:"cause" max:"200"` // customer_fault | misuse
 	Note     string `json:"note"`
 }
 

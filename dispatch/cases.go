@@ -63,8 +63,8 @@ func scanCase(r interface{ Scan(...any) error }) (ManufacturerCase, error) {
 // CaseInput opens a manufacturer case.
 type CaseInput struct {
 	TicketID     int64  `json:"ticket"`
-	Manufacturer string `json:"manufacturer"`
-	CaseNumber   string `json:"case_number"`
+	Manufacturer string `json:"manufacturer" max:"200"`
+	CaseNumber   string `json:"case_number" max:"200"`
 	Summary      string `json:"summary"`
 }
 
@@ -106,7 +106,7 @@ func (s *Store) OpenCase(ctx context.Context, a Actor, in CaseInput, now time.Ti
 
 // CaseMoveInput moves a manufacturer case.
 type CaseMoveInput struct {
-	To     string `json:"to"`
+	To     string `json:"to" max:"200"`
 	Answer string `json:"answer"` // answered: what the manufacturer said
 	Note   string `json:"note"`
 }
@@ -165,7 +165,7 @@ func (s *Store) MoveCase(ctx context.Context, a Actor, id int64, in CaseMoveInpu
 // Cases lists manufacturer cases in a's scope (ticketID 0: all).
 func (s *Store) Cases(ctx context.Context, a Actor, ticketID int64) ([]ManufacturerCase, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+caseColumns+` FROM manufacturer_cases c JOIN tickets t ON t.id = c.ticket_id
-		WHERE ($1 = 0 OR c.ticket_id = $1) AND ($2 = '' OR t.customer_id = $2) ORDER BY c.id`, ticketID, a.CustomerID)
+		WHERE ($1::bigint = 0 OR c.ticket_id = $1::bigint) AND ($2 = '' OR t.customer_id = $2) ORDER BY c.id`, ticketID, a.CustomerID)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: cases: %w", err)
 	}

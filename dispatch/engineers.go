@@ -44,7 +44,7 @@ type Engineer struct {
 
 // CalendarSpec names a preset calendar or carries one.
 type CalendarSpec struct {
-	Preset string           `json:"preset,omitempty"`
+	Preset string           `json:"preset,omitempty" max:"100"`
 	Config *calendar.Config `json:"config,omitempty"`
 }
 
@@ -89,16 +89,16 @@ var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
 // EngineerInput creates or replaces an engineer.
 type EngineerInput struct {
-	Name            string       `json:"name"`
-	Email           string       `json:"email"`
-	Phone           string       `json:"phone"`
-	HomeCity        string       `json:"home_city"`
+	Name            string       `json:"name" max:"200"`
+	Email           string       `json:"email" max:"200"`
+	Phone           string       `json:"phone" max:"200"`
+	HomeCity        string       `json:"home_city" max:"200"`
 	IT              bool         `json:"it"`
 	Biomedical      bool         `json:"biomedical"`
-	Modalities      []string     `json:"modalities"`
-	Manufacturers   []string     `json:"manufacturers"`
+	Modalities      []string     `json:"modalities" max:"100"`
+	Manufacturers   []string     `json:"manufacturers" max:"100"`
 	Calendar        CalendarSpec `json:"calendar"`
-	HourlyCostCents int64        `json:"hourly_cost_cents"`
+	HourlyCostCents int64        `json:"hourly_cost_cents" max:"10000000000000"`
 	Active          *bool        `json:"active"`    // default true
 	Language        string       `json:"language"`  // es (default) or en
 	WarehouseID     string       `json:"warehouse"` // the stock the engineer carries

@@ -209,14 +209,14 @@ func (s *Store) visitFacts(ctx context.Context, tx *sqlx.Tx, v *Visit, now time.
 		return f, err
 	}
 	f.loc = f.contact.location()
-	if f.site, err = s.inv.Site(ctx, assets.Scope{}, v.SiteID); err != nil {
+	if f.site, err = s.inv.InTx(tx).Site(ctx, assets.Scope{}, v.SiteID); err != nil {
 		return f, fmt.Errorf("site %s: %w", v.SiteID, err)
 	}
 	if f.detail, err = s.tickets.Get(ctx, maintenance.Scope{}, fmt.Sprint(v.TicketID), now); err != nil {
 		return f, fmt.Errorf("ticket %d: %w", v.TicketID, err)
 	}
 	for _, id := range v.DeviceIDs {
-		d, err := s.inv.Device(ctx, assets.Scope{}, id)
+		d, err := s.inv.InTx(tx).Device(ctx, assets.Scope{}, id)
 		if err != nil {
 			return f, fmt.Errorf("device %s: %w", id, err)
 		}

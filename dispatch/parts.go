@@ -65,11 +65,11 @@ type Part struct {
 
 // PartInput creates or updates a catalogue entry by manufacturer and part number.
 type PartInput struct {
-	Manufacturer   string `json:"manufacturer"`
-	PartNumber     string `json:"part_number"`
+	Manufacturer   string `json:"manufacturer" max:"200"`
+	PartNumber     string `json:"part_number" max:"200"`
 	Description    string `json:"description"`
-	UnitPriceCents int64  `json:"unit_price_cents"`
-	UnitCostCents  int64  `json:"unit_cost_cents"`
+	UnitPriceCents int64  `json:"unit_price_cents" max:"10000000000000"`
+	UnitCostCents  int64  `json:"unit_cost_cents" max:"10000000000000"`
 }
 
 // PutPart upserts a catalogue entry (NOC only).
@@ -180,7 +180,7 @@ func (s *Store) Stock(ctx context.Context, a Actor, partID int64) ([]StockLevel,
 		return nil, fmt.Errorf("%w: stock is the provider's", ErrForbidden)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT s.warehouse_id, s.part_id, p.manufacturer, p.part_number, s.quantity
-		FROM stock s JOIN parts p ON p.id = s.part_id WHERE ($1 = 0 OR s.part_id = $1) ORDER BY s.warehouse_id, p.manufacturer, p.part_number`, partID)
+		FROM stock s JOIN parts p ON p.id = s.part_id WHERE ($1::bigint = 0 OR s.part_id = $1::bigint) ORDER BY s.warehouse_id, p.manufacturer, p.part_number`, partID)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: stock: %w", err)
 	}
@@ -238,7 +238,7 @@ func scanPartRequest(row interface{ Scan(...any) error }, a Actor) (PartRequest,
 
 func (s *Store) partRequests(ctx context.Context, q queryer, a Actor, ticketID int64) ([]PartRequest, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+partRequestColumns+` FROM part_requests r JOIN parts p ON p.id = r.part_id
-		JOIN tickets t ON t.id = r.ticket_id WHERE ($1 = 0 OR r.ticket_id = $1) AND ($2 = '' OR t.customer_id = $2) ORDER BY r.id`,
+		JOIN tickets t ON t.id = r.ticket_id WHERE ($1::bigint = 0 OR r.ticket_id = $1::bigint) AND ($2 = '' OR t.customer_id = $2) ORDER BY r.id`,
 		ticketID, a.CustomerID)
 	if err != nil {
 		return nil, fmt.Errorf("part requests: %w", err)
@@ -268,7 +268,7 @@ func (s *Store) PartRequests(ctx context.Context, a Actor, ticketID int64) ([]Pa
 type PartRequestInput struct {
 	TicketID int64  `json:"ticket"`
 	PartID   int64  `json:"part"`
-	Quantity int    `json:"quantity"`
+	Quantity int    `json:"quantity" max:"100000"`
 	VisitID  *int64 `json:"visit"` // the visit that installs it, if known
 	Note     string `json:"note"`
 }
@@ -349,10 +349,10 @@ func partEvent(ctx context.Context, tx *sqlx.Tx, id int64, at time.Time, author,
 
 // PartMoveInput moves a part request.
 type PartMoveInput struct {
-	To              string `json:"to"`
-	QuotePriceCents *int64 `json:"quote_price_cents"` // quoted: the unit price offered to the customer
-	WarehouseID     string `json:"warehouse"`         // received: taken from this warehouse's stock
-	SupplierRef     string `json:"supplier_ref"`      // ordered: the supplier's order or tracking number
+	To              string `json:"to" max:"200"`
+	QuotePriceCents *int64 `json:"quote_price_cents" max:"10000000000000"` // quoted: the unit price offered to the customer
+	WarehouseID     string `json:"warehouse" max:"100"`                    // received: taken from this warehouse's stock
+	SupplierRef     string `json:"supplier_ref" max:"200"`                 // ordered: the supplier's order or tracking number
 	Note            string `json:"note"`
 
 	// ETA (YYYY-MM-DD) is when an ordered, shipped or imported part is

@@ -25,25 +25,25 @@ func checkSignature(in SignatureInput) (SignatureInput, error) {
 	case "typed":
 		in.Value = strings.TrimSpace(in.Value)
 		if in.Value == "" || len(in.Value) > 200 {
-			return in, invalid("a typed signature carries the name as typed (at most 200 characters)")
+			return in, invalid("signature.value: a typed signature carries the name as typed (at most 200 characters)")
 		}
 	case "drawn":
 		raw, ok := strings.CutPrefix(in.Value, pngDataURL)
 		if !ok {
-			return in, invalid("a drawn signature is a PNG data URL (%s…)", pngDataURL)
+			return in, invalid("signature.value: a drawn signature is a PNG data URL (%s…)", pngDataURL)
 		}
 		if base64.StdEncoding.DecodedLen(len(raw)) > MaxSignatureBytes+3 {
-			return in, invalid("the drawn signature is larger than %d bytes", MaxSignatureBytes)
+			return in, invalid("signature.value: the drawn signature is larger than %d bytes", MaxSignatureBytes)
 		}
 		img, err := base64.StdEncoding.DecodeString(raw)
 		if err != nil {
-			return in, invalid("the drawn signature is not valid base64: %v", err)
+			return in, invalid("signature.value: the drawn signature is not valid base64: %v", err)
 		}
 		if len(img) > MaxSignatureBytes {
-			return in, invalid("the drawn signature is larger than %d bytes", MaxSignatureBytes)
+			return in, invalid("signature.value: the drawn signature is larger than %d bytes", MaxSignatureBytes)
 		}
 		if !bytes.HasPrefix(img, pngMagic) {
-			return in, invalid("the drawn signature is not a PNG image")
+			return in, invalid("signature.value: the drawn signature is not a PNG image")
 		}
 	default:
 		return in, invalid("signature.kind must be drawn or typed")

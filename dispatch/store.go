@@ -29,6 +29,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
@@ -125,15 +126,14 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) erro
 // translate maps database and ticket errors onto dispatch's sentinels, so
 // the API answers 409 for a broken constraint and 404 for a missing ticket.
 func translate(err error) error {
-	var pqErr *pq.Error
-	if errors.As(err, &pqErr) {
-		switch pqErr.Code {
-		case "23505", "23P01": // unique violation, exclusion violation (overlapping booking)
-			return fmt.Errorf("%w: %s", ErrConflict, pqErr.Message)
-		case "23503": // foreign key: an id that names nothing
-			return fmt.Errorf("%w: %s", ErrInvalid, pqErr.Detail)
-		case "23514": // check violation
-			return fmt.Errorf("%w: %s (%s)", ErrConflict, pqErr.Message, pqErr.Constraint)
+	// Told by the value at fault, never by PostgreSQL's wording (which
+	// names tables and constraints).
+	if v, ok := db.AsViolation(err); ok {
+		switch v.Kind {
+		case db.Unique, db.Check: // a taken value, an overlapping booking; a value outside its domain
+			return fmt.Errorf("%w: %w", ErrConflict, v)
+		default: // an id that names nothing
+			return fmt.Errorf("%w: %w", ErrInvalid, v)
 		}
 	}
 	switch {

@@ -94,9 +94,9 @@ type VisitEngineer struct {
 
 // PartUsed is a part the engineer used on site.
 type PartUsed struct {
-	Manufacturer  string `json:"manufacturer,omitempty"`
-	PartNumber    string `json:"part_number"`
-	Quantity      int    `json:"quantity"`
+	Manufacturer  string `json:"manufacturer,omitempty" max:"200"`
+	PartNumber    string `json:"part_number" max:"200"`
+	Quantity      int    `json:"quantity" max:"100000"`
 	PartRequestID int64  `json:"part_request,omitempty"` // installs that request
 	// Warehouse is the stock the part was taken from (the engineer's van):
 	// the outcome withdraws it there.
@@ -234,7 +234,7 @@ func (s *Store) Visits(ctx context.Context, a Actor, f VisitFilter) ([]Visit, er
 	args := []any{f.State, f.TicketID, f.EngineerID}
 	where, args := visitScope(a, args)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+visitColumns+` FROM visits v JOIN tickets t ON t.id = v.ticket_id
-		WHERE ($1 = '' OR v.state = $1) AND ($2 = 0 OR v.ticket_id = $2)
+		WHERE ($1 = '' OR v.state = $1) AND ($2::bigint = 0 OR v.ticket_id = $2::bigint)
 		AND ($3 = '' OR EXISTS (SELECT 1 FROM visit_engineers x WHERE x.visit_id = v.id AND x.engineer_id = $3))`+where+`
 		ORDER BY v.id DESC LIMIT 500`, args...)
 	if err != nil {
@@ -265,12 +265,12 @@ func (s *Store) Visits(ctx context.Context, a Actor, f VisitFilter) ([]Visit, er
 // ticket opened with source "preventive").
 type VisitInput struct {
 	TicketID         int64      `json:"ticket"`
-	Engineers        []string   `json:"engineers"` // the first leads
+	Engineers        []string   `json:"engineers" max:"100"` // the first leads
 	WindowStart      *time.Time `json:"window_start"`
 	WindowEnd        *time.Time `json:"window_end"`
-	SiteID           string     `json:"site"`    // default: the ticket's
-	DeviceIDs        []string   `json:"devices"` // default: the ticket's
-	TravelPriceCents int64      `json:"travel_price_cents"`
+	SiteID           string     `json:"site" max:"100"`    // default: the ticket's
+	DeviceIDs        []string   `json:"devices" max:"100"` // default: the ticket's
+	TravelPriceCents int64      `json:"travel_price_cents" max:"10000000000000"`
 	Notes            string     `json:"notes"`
 	// Checklist adds items of the dispatcher's own to the checklist of the
 	// devices' kind.
@@ -329,7 +329,7 @@ func (s *Store) insertVisit(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketR
 	if site == "" {
 		return 0, invalid("the ticket names no site: give one")
 	}
-	st, err := s.inv.Site(ctx, assets.Scope{CustomerID: t.CustomerID}, site)
+	st, err := s.inv.InTx(tx).Site(ctx, assets.Scope{CustomerID: t.CustomerID}, site)
 	if err != nil {
 		return 0, invalid("unknown site %q", site)
 	}
@@ -339,7 +339,7 @@ func (s *Store) insertVisit(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketR
 	}
 	var devices []assets.Device
 	for _, id := range deviceIDs {
-		d, err := s.inv.Device(ctx, assets.Scope{CustomerID: t.CustomerID}, id)
+		d, err := s.inv.InTx(tx).Device(ctx, assets.Scope{CustomerID: t.CustomerID}, id)
 		if err != nil {
 			return 0, invalid("unknown device %q", id)
 		}
@@ -423,7 +423,7 @@ func visitEvent(ctx context.Context, tx *sqlx.Tx, visitID int64, at time.Time, a
 
 // TransitionInput moves a visit.
 type TransitionInput struct {
-	To          string     `json:"to"`
+	To          string     `json:"to" max:"200"`
 	WindowStart *time.Time `json:"window_start"` // scheduled: the agreed window (default: the proposed one)
 	WindowEnd   *time.Time `json:"window_end"`
 	Note        string     `json:"note"`
@@ -657,7 +657,7 @@ func (s *Store) equipmentUnavailable(ctx context.Context, tx *sqlx.Tx, a Actor, 
 // OutcomeInput records what happened on site and closes the visit.
 type OutcomeInput struct {
 	WorkPerformed string           `json:"work_performed"`
-	Activity      string           `json:"activity"` // repair, preventive, update…: the per-event minimum applies by activity
+	Activity      string           `json:"activity" max:"200"` // repair, preventive, update…: the per-event minimum applies by activity
 	PartsUsed     []PartUsed       `json:"parts_used"`
 	Checklist     []ChecklistCheck `json:"checklist"`
 	Signature     SignatureInput   `json:"signature"`
@@ -665,16 +665,16 @@ type OutcomeInput struct {
 
 // ChecklistCheck ticks one checklist item.
 type ChecklistCheck struct {
-	ID   int    `json:"id"`
+	ID   int    `json:"id" max:"100000"`
 	Done bool   `json:"done"`
 	Note string `json:"note"`
 }
 
 // SignatureInput is the customer's sign-off: a typed name or a drawing.
 type SignatureInput struct {
-	Name  string `json:"name"`
-	Kind  string `json:"kind"`  // drawn | typed
-	Value string `json:"value"` // typed: the name as typed; drawn: data:image/png;base64,…
+	Name  string `json:"name" max:"200"`
+	Kind  string `json:"kind" max:"200"`    // drawn | typed
+	Value string `json:"value" max:"90000"` // typed: the name as typed; drawn: data:image/png;base64,…
 }
 
 // Outcome records the visit's outcome with the customer's signature and

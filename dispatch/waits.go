@@ -122,7 +122,7 @@ func (s *Store) setSourceWait(ctx context.Context, tx *sqlx.Tx, ticketID int64, 
 // confirmation) or a third party (a vendor's bug).
 type WaitInput struct {
 	TicketID int64  `json:"ticket"`
-	Reason   string `json:"reason"`
+	Reason   string `json:"reason" max:"200"`
 	Note     string `json:"note"`
 }
 

@@ -45,8 +45,7 @@ func (a *API) noc(h func(w http.ResponseWriter, r *http.Request, p auth.Principa
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
-	if len(r.URL.Query()) > 0 {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "this listing takes no parameters")
+	if _, err := httpx.ParseQuery(r); httpx.Refuse(w, err) {
 		return
 	}
 	q, err := a.intake.Queue(r.Context(), 500)

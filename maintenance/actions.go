@@ -39,15 +39,15 @@ func (a Actor) String() string {
 
 // CreateInput is a ticket raised by a person (portal or API).
 type CreateInput struct {
-	CustomerID       string   `json:"customer"`
-	SiteID           string   `json:"site"`
-	DeviceIDs        []string `json:"devices"`
-	Severity         int      `json:"severity"`
-	Title            string   `json:"title"`
+	CustomerID       string   `json:"customer" max:"100"`
+	SiteID           string   `json:"site" max:"100"`
+	DeviceIDs        []string `json:"devices" max:"100"`
+	Severity         int      `json:"severity" max:"4"`
+	Title            string   `json:"title" max:"200"`
 	Description      string   `json:"description"`
-	Category         string   `json:"category"`
-	Requester        string   `json:"requester"` // staff raising on behalf of someone; customers are their own requester
-	Source           string   `json:"source"`    // staff only: api (default), portal, preventive
+	Category         string   `json:"category" max:"200"`
+	Requester        string   `json:"requester" max:"200"` // staff raising on behalf of someone; customers are their own requester
+	Source           string   `json:"source" max:"200"`    // staff only: api (default), portal, preventive
 	PreviousTicketID *int64   `json:"previous_ticket"`
 }
 
@@ -89,13 +89,21 @@ func (s *Store) Create(ctx context.Context, a Actor, in CreateInput, now time.Ti
 	if in.CustomerID == "" {
 		return Ticket{}, invalid("customer is required")
 	}
+	// Only a missing row is the caller's mistake; a database that does not
+	// answer is not an unknown customer.
+	unknown := func(err error, format string, a ...any) error {
+		if errors.Is(err, assets.ErrNotFound) {
+			return invalid(format, a...)
+		}
+		return fmt.Errorf("maintenance: create ticket: %w", err)
+	}
 	if _, err := s.inv.Customer(ctx, assets.Scope{}, in.CustomerID); err != nil {
-		return Ticket{}, invalid("unknown customer %q", in.CustomerID)
+		return Ticket{}, unknown(err, "unknown customer %q", in.CustomerID)
 	}
 	for _, id := range in.DeviceIDs {
 		d, err := s.inv.Device(ctx, assets.Scope{CustomerID: in.CustomerID}, id)
 		if err != nil {
-			return Ticket{}, invalid("unknown device %q", id)
+			return Ticket{}, unknown(err, "unknown device %q", id)
 		}
 		if in.SiteID == "" {
 			in.SiteID = d.SiteID
@@ -103,7 +111,7 @@ func (s *Store) Create(ctx context.Context, a Actor, in CreateInput, now time.Ti
 	}
 	if in.SiteID != "" {
 		if _, err := s.inv.Site(ctx, assets.Scope{CustomerID: in.CustomerID}, in.SiteID); err != nil {
-			return Ticket{}, invalid("unknown site %q", in.SiteID)
+			return Ticket{}, unknown(err, "unknown site %q", in.SiteID)
 		}
 	}
 	var t Ticket
@@ -147,12 +155,12 @@ func (s *Store) Create(ctx context.Context, a Actor, in CreateInput, now time.Ti
 // ActionInput is the body of every ticket action; each action reads the
 // fields it needs and rejects the rest as absent.
 type ActionInput struct {
-	Text     string   `json:"text"`     // comment, resolution, reason…
-	Reason   string   `json:"reason"`   // pause reason, close reason
-	Assignee string   `json:"assignee"` // assign
-	Severity int      `json:"severity"` // severity
-	KBLinks  []string `json:"kb_links"` // close as misuse
-	Cause    string   `json:"cause"`    // solve or close: "customer_caused" makes the work billable
+	Text     string   `json:"text"`                // comment, resolution, reason…
+	Reason   string   `json:"reason" max:"200"`    // pause reason, close reason
+	Assignee string   `json:"assignee" max:"200"`  // assign
+	Severity int      `json:"severity" max:"4"`    // severity
+	KBLinks  []string `json:"kb_links" max:"2000"` // close as misuse
+	Cause    string   `json:"cause" max:"200"`     // solve or close: "customer_caused" makes the work billable
 }
 
 // Act performs action on the ticket ref at now and returns the ticket.

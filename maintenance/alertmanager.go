@@ -23,7 +23,7 @@ type AlertmanagerPayload struct {
 	CommonLabels      map[string]string `json:"commonLabels"`
 	CommonAnnotations map[string]string `json:"commonAnnotations"`
 	ExternalURL       string            `json:"externalURL"`
-	Alerts            []Alert           `json:"alerts"`
+	Alerts            []Alert           `json:"alerts" items:"100000"` // bounded by the body size, not by a count
 }
 
 // Alert is one alert of the webhook body.
@@ -90,11 +90,12 @@ func (s *Store) Alertmanager(ctx context.Context, p AlertmanagerPayload, now tim
 
 func (s *Store) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Time) (AlertResult, error) {
 	r := AlertResult{Fingerprint: a.Fingerprint}
+	inv := s.inv.InTx(tx) // not a second pooled connection: see terms
 	tr := trigger{Source: SourceAlertmanager, At: a.StartsAt.UTC(),
 		Data: map[string]any{"alertname": a.Labels["alertname"], "fingerprint": a.Fingerprint, "summary": a.Annotations["summary"]}}
 	switch {
 	case a.Labels["device"] != "":
-		d, err := s.inv.Device(ctx, assets.Scope{}, a.Labels["device"])
+		d, err := inv.Device(ctx, assets.Scope{}, a.Labels["device"])
 		if errors.Is(err, assets.ErrNotFound) {
 			r.Outcome, r.Reason = "ignored", fmt.Sprintf("no device %q in the inventory", a.Labels["device"])
 			return r, nil
@@ -104,7 +105,7 @@ func (s *Store) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Time) 
 		}
 		tr.Kind, tr.Device, tr.CustomerID, tr.SiteID = "device", &d, d.CustomerID, d.SiteID
 	case a.Labels["site"] != "":
-		st, err := s.inv.Site(ctx, assets.Scope{}, a.Labels["site"])
+		st, err := inv.Site(ctx, assets.Scope{}, a.Labels["site"])
 		if errors.Is(err, assets.ErrNotFound) {
 			r.Outcome, r.Reason = "ignored", fmt.Sprintf("no site %q in the inventory", a.Labels["site"])
 			return r, nil
@@ -114,7 +115,7 @@ func (s *Store) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Time) 
 		}
 		tr.Kind, tr.CustomerID, tr.SiteID = "site", st.CustomerID, st.ID
 		if st.GatewayDeviceID != nil {
-			if d, err := s.inv.Device(ctx, assets.Scope{}, *st.GatewayDeviceID); err == nil {
+			if d, err := inv.Device(ctx, assets.Scope{}, *st.GatewayDeviceID); err == nil {
 				tr.Device = &d
 			}
 		}

@@ -1,6 +1,7 @@
 package maintenance
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -60,6 +62,9 @@ func (a *API) fail(w http.ResponseWriter, err error, id string) {
 		httpx.Fail(w, http.StatusUnprocessableEntity, "refused", "%s", cause(err))
 	case errors.Is(err, ErrConflict):
 		httpx.Fail(w, http.StatusConflict, "conflict", "%s", cause(err))
+	case db.Busy(err):
+		a.log.Warn("ticket API: database busy", "err", err)
+		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the database did not answer in time; try again")
 	default:
 		a.log.Error("ticket API", "err", err)
 		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not process the ticket")
@@ -81,39 +86,27 @@ func cause(err error) string {
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		if !slices.Contains([]string{"status", "severity", "customer", "site", "device", "limit", "cursor"}, k) {
-			httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "unknown parameter %q", k)
-			return
-		}
+	q, err := httpx.ParseQuery(r, "status", "severity", "customer", "site", "device", "limit", "cursor")
+	if err != nil {
+		httpx.Refuse(w, err)
+		return
 	}
 	ac := actor(r)
-	f := ListFilter{Scope: ac.scope(), Status: q.Get("status"), CustomerID: q.Get("customer"), SiteID: q.Get("site"),
-		DeviceID: q.Get("device"), Limit: 50}
+	f := ListFilter{Scope: ac.scope(), Status: q["status"], CustomerID: q["customer"], SiteID: q["site"],
+		DeviceID: q["device"], Limit: 50}
 	if f.Status != "" && !slices.Contains([]string{StatusNew, StatusAcknowledged, StatusInProgress, StatusPending, StatusSolved,
 		StatusClosed, StatusReopened}, f.Status) {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "unknown status %q", f.Status)
+		httpx.Refuse(w, httpx.Invalid("status", "unknown status %q", f.Status))
 		return
 	}
-	intParam := func(name string, lo, hi int64, dst *int64) bool {
-		v := q.Get(name)
-		if v == "" {
-			return true
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < lo || n > hi {
-			httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "%s must be an integer from %d to %d", name, lo, hi)
-			return false
-		}
-		*dst = n
-		return true
-	}
-	sev, limit := int64(0), int64(50)
-	if !intParam("severity", 1, 4, &sev) || !intParam("limit", 1, 200, &limit) || !intParam("cursor", 1, 1<<62, &f.Cursor) {
+	sev, err1 := q.Int("severity", 1, 4)
+	limit, err2 := q.Int("limit", 1, 200)
+	cursor, err3 := q.Int("cursor", 1, 1<<62)
+	if err := cmp.Or(err1, err2, err3); err != nil {
+		httpx.Refuse(w, err)
 		return
 	}
-	f.Severity, f.Limit = int(sev), int(limit)
+	f.Severity, f.Limit, f.Cursor = int(sev), int(cmp.Or(limit, 50)), cursor
 	if f.Scope.CustomerID != "" && f.CustomerID != "" && f.CustomerID != f.Scope.CustomerID {
 		httpx.JSON(w, http.StatusOK, map[string]any{"tickets": []Ticket{}})
 		return

@@ -62,7 +62,7 @@ func (s *Store) handleDeviceAlert(ctx context.Context, tx *sqlx.Tx, ev deviceEve
 	if !ev.DeviceID.Valid {
 		return errors.New(ev.Kind + " without a device")
 	}
-	d, err := s.inv.Device(ctx, assets.Scope{}, ev.DeviceID.String)
+	d, err := s.inv.InTx(tx).Device(ctx, assets.Scope{}, ev.DeviceID.String)
 	if err != nil {
 		return fmt.Errorf("device %s: %w", ev.DeviceID.String, err)
 	}

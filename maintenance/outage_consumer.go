@@ -146,7 +146,7 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent
 		tr := trigger{Source: SourceProbe, Kind: "device", CustomerID: ev.CustomerID, SiteID: ev.SiteID, OutageID: ev.OutageID.Int64,
 			At: ev.At, Data: data}
 		if ev.DeviceID.Valid {
-			d, err := s.inv.Device(ctx, assets.Scope{}, ev.DeviceID.String)
+			d, err := s.inv.InTx(tx).Device(ctx, assets.Scope{}, ev.DeviceID.String)
 			if err != nil {
 				return fmt.Errorf("device %s: %w", ev.DeviceID.String, err)
 			}
@@ -173,7 +173,7 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent
 		if !ev.DeviceID.Valid {
 			return errors.New("worklist_failing without a device")
 		}
-		d, err := s.inv.Device(ctx, assets.Scope{}, ev.DeviceID.String)
+		d, err := s.inv.InTx(tx).Device(ctx, assets.Scope{}, ev.DeviceID.String)
 		if err != nil {
 			return fmt.Errorf("device %s: %w", ev.DeviceID.String, err)
 		}
@@ -291,7 +291,7 @@ func (s *Store) triggerTicket(ctx context.Context, tx *sqlx.Tx, tr trigger, key 
 		in.Severity = 2
 		in.Title = worklistTitle(lang, tr.Device.Name, siteName)
 	default:
-		devices, err := s.inv.Devices(ctx, assets.DeviceFilter{Scope: assets.Scope{CustomerID: tr.CustomerID}, SiteID: tr.SiteID})
+		devices, err := s.inv.InTx(tx).Devices(ctx, assets.DeviceFilter{Scope: assets.Scope{CustomerID: tr.CustomerID}, SiteID: tr.SiteID})
 		if err != nil {
 			return in, err
 		}

@@ -40,12 +40,12 @@ type Plan struct {
 
 // PlanInput creates a plan.
 type PlanInput struct {
-	DeviceID    string `json:"device"`
-	Title       string `json:"title"`
-	Checklist   string `json:"checklist"`
-	EveryMonths int    `json:"every_months"`
-	LeadDays    *int   `json:"lead_days"` // default 14
-	FirstDue    string `json:"first_due_on"`
+	DeviceID    string `json:"device" max:"100"`
+	Title       string `json:"title" max:"200"`
+	Checklist   string `json:"checklist" max:"40000"` // 10 000 characters, checked below
+	EveryMonths int    `json:"every_months" max:"120"`
+	LeadDays    *int   `json:"lead_days" max:"365"` // default 14
+	FirstDue    string `json:"first_due_on" max:"10"`
 }
 
 const dateLayout = "2006-01-02"
@@ -86,8 +86,11 @@ func (s *Store) CreatePlan(ctx context.Context, a Actor, in PlanInput, now time.
 		return Plan{}, invalid("first_due_on must be a date YYYY-MM-DD")
 	}
 	d, err := s.inv.Device(ctx, assets.Scope{}, in.DeviceID)
-	if err != nil {
+	if errors.Is(err, assets.ErrNotFound) {
 		return Plan{}, invalid("unknown device %q", in.DeviceID)
+	}
+	if err != nil {
+		return Plan{}, fmt.Errorf("maintenance: create plan: %w", err)
 	}
 	var p Plan
 	err = s.inTx(ctx, "create preventive plan", func(tx *sqlx.Tx) error {
@@ -200,7 +203,7 @@ func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time
 			skipped++
 		}
 		due := addMonths(anchor, seq*every)
-		dev, err := s.inv.Device(ctx, assets.Scope{}, deviceID)
+		dev, err := s.inv.InTx(tx).Device(ctx, assets.Scope{}, deviceID)
 		if err != nil {
 			return fmt.Errorf("device %s: %w", deviceID, err)
 		}

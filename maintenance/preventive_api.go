@@ -2,7 +2,6 @@ package maintenance
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
@@ -23,14 +22,12 @@ func (a *API) createPlan(w http.ResponseWriter, r *http.Request) {
 
 // listPlans: GET /api/v1/preventive-plans[?device=ID]; customers see their own.
 func (a *API) listPlans(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		if !slices.Contains([]string{"device"}, k) {
-			httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "unknown parameter %q", k)
-			return
-		}
+	q, err := httpx.ParseQuery(r, "device")
+	if err != nil {
+		httpx.Refuse(w, err)
+		return
 	}
-	ps, err := a.store.Plans(r.Context(), actor(r).scope(), q.Get("device"))
+	ps, err := a.store.Plans(r.Context(), actor(r).scope(), q["device"])
 	if err != nil {
 		a.fail(w, err, "")
 		return

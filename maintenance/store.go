@@ -14,6 +14,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/maintenance/calendar"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
@@ -55,8 +56,14 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) erro
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		if isUniqueViolation(err) {
-			return fmt.Errorf("maintenance: %s: %w (%v)", what, ErrConflict, err)
+		// A broken constraint is told by the value at fault, never by
+		// PostgreSQL's wording (which names tables and constraints).
+		if v, ok := db.AsViolation(err); ok {
+			sentinel := ErrInvalid
+			if v.Kind == db.Unique {
+				sentinel = ErrConflict
+			}
+			return fmt.Errorf("maintenance: %s: %w: %w", what, sentinel, v)
 		}
 		return fmt.Errorf("maintenance: %s: %w", what, err)
 	}
@@ -64,11 +71,6 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) erro
 		return fmt.Errorf("maintenance: %s: commit: %w", what, err)
 	}
 	return nil
-}
-
-func isUniqueViolation(err error) bool {
-	var pqErr *pq.Error
-	return errors.As(err, &pqErr) && pqErr.Code == "23505"
 }
 
 const ticketColumns = `id, number, customer_id, site_id, device_ids, title, description, category, requester, severity,
@@ -106,7 +108,7 @@ func scanTicket(r scanner) (Ticket, error) {
 func lockTicket(ctx context.Context, tx *sqlx.Tx, sc Scope, ref string) (Ticket, error) {
 	id, byNumber := parseRef(ref)
 	t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets
-		WHERE (($1 <> 0 AND id = $1) OR ($1 = 0 AND number = $2)) AND ($3 = '' OR customer_id = $3) FOR UPDATE`, id, byNumber, sc.CustomerID))
+		WHERE (($1::bigint <> 0 AND id = $1::bigint) OR ($1::bigint = 0 AND number = $2)) AND ($3 = '' OR customer_id = $3) FOR UPDATE`, id, byNumber, sc.CustomerID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, ErrNotFound
 	}
@@ -158,22 +160,26 @@ type openInput struct {
 // coverage of the ticket's first device at opening. A ticket without a
 // device is covered when a contract in force covers any of the customer's
 // devices.
-func (s *Store) terms(ctx context.Context, customerID string, deviceIDs []string, at time.Time) (assets.Coverage, string, error) {
+//
+// The inventory is read in tx: a second pooled connection taken while the
+// transaction holds one starves the pool when many tickets open at once.
+func (s *Store) terms(ctx context.Context, tx *sqlx.Tx, customerID string, deviceIDs []string, at time.Time) (assets.Coverage, string, error) {
+	inv := s.inv.InTx(tx)
 	var devices []assets.Device
 	if len(deviceIDs) > 0 {
-		d, err := s.inv.Device(ctx, assets.Scope{}, deviceIDs[0])
+		d, err := inv.Device(ctx, assets.Scope{}, deviceIDs[0])
 		if err != nil {
 			return assets.Coverage{}, "", fmt.Errorf("device %s: %w", deviceIDs[0], err)
 		}
 		devices = []assets.Device{d}
 	} else {
-		ds, err := s.inv.Devices(ctx, assets.DeviceFilter{Scope: assets.Scope{CustomerID: customerID}})
+		ds, err := inv.Devices(ctx, assets.DeviceFilter{Scope: assets.Scope{CustomerID: customerID}})
 		if err != nil {
 			return assets.Coverage{}, "", err
 		}
 		devices = ds
 	}
-	cov, err := s.inv.CoverageOf(ctx, devices, at)
+	cov, err := inv.CoverageOf(ctx, devices, at)
 	if err != nil {
 		return assets.Coverage{}, "", err
 	}
@@ -190,7 +196,7 @@ func (s *Store) terms(ctx context.Context, customerID string, deviceIDs []string
 	}
 	policy := chosen.SLAPolicy
 	if policy == "" {
-		ks, err := s.inv.Contracts(ctx, assets.Scope{CustomerID: customerID}, false)
+		ks, err := inv.Contracts(ctx, assets.Scope{CustomerID: customerID}, false)
 		if err != nil {
 			return assets.Coverage{}, "", err
 		}
@@ -214,7 +220,7 @@ func (s *Store) terms(ctx context.Context, customerID string, deviceIDs []string
 // notifications. For automatic tickets (AutoKey set) it returns ok=false
 // when another transaction opened one for the same subject first.
 func (s *Store) open(ctx context.Context, tx *sqlx.Tx, in openInput) (Ticket, bool, error) {
-	cov, policy, err := s.terms(ctx, in.CustomerID, in.DeviceIDs, in.OpenedAt)
+	cov, policy, err := s.terms(ctx, tx, in.CustomerID, in.DeviceIDs, in.OpenedAt)
 	if err != nil {
 		return Ticket{}, false, fmt.Errorf("coverage: %w", err)
 	}
@@ -361,8 +367,8 @@ type ListFilter struct {
 func (s *Store) List(ctx context.Context, f ListFilter) ([]Ticket, int64, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+ticketColumns+` FROM tickets
 		WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR customer_id = $2) AND ($3 = '' OR status = $3)
-		AND ($4 = 0 OR severity = $4) AND ($5 = '' OR site_id = $5) AND ($6 = '' OR $6 = ANY (device_ids))
-		AND ($7 = 0 OR id < $7)
+		AND ($4::int = 0 OR severity = $4::int) AND ($5 = '' OR site_id = $5) AND ($6 = '' OR $6 = ANY (device_ids))
+		AND ($7::bigint = 0 OR id < $7::bigint)
 		ORDER BY id DESC LIMIT $8`, f.Scope.CustomerID, f.CustomerID, f.Status, f.Severity, f.SiteID, f.DeviceID, f.Cursor, f.Limit+1)
 	if err != nil {
 		return nil, 0, fmt.Errorf("maintenance: list tickets: %w", err)
@@ -404,7 +410,7 @@ func (s *Store) Get(ctx context.Context, sc Scope, ref string, now time.Time) (D
 	err := s.inTx(ctx, "show ticket "+ref, func(tx *sqlx.Tx) error {
 		id, byNumber := parseRef(ref)
 		t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets
-			WHERE (($1 <> 0 AND id = $1) OR ($1 = 0 AND number = $2)) AND ($3 = '' OR customer_id = $3)`, id, byNumber, sc.CustomerID))
+			WHERE (($1::bigint <> 0 AND id = $1::bigint) OR ($1::bigint = 0 AND number = $2)) AND ($3 = '' OR customer_id = $3)`, id, byNumber, sc.CustomerID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}

@@ -53,6 +53,10 @@ type DeviceState struct {
 }
 
 func (a *API) states(w http.ResponseWriter, r *http.Request) {
+	if _, err := httpx.ParseQuery(r); err != nil {
+		httpx.Refuse(w, err)
+		return
+	}
 	_, customer := customerScope(r)
 	var out []DeviceState
 	err := a.db.SelectContext(r.Context(), &out, `SELECT d.id AS device_id, d.customer_id, d.site_id,
@@ -85,13 +89,18 @@ type Outage struct {
 
 func (a *API) outages(w http.ResponseWriter, r *http.Request) {
 	_, customer := customerScope(r)
-	open := r.URL.Query().Get("open")
+	q, err := httpx.ParseQuery(r, "open")
+	if err != nil {
+		httpx.Refuse(w, err)
+		return
+	}
+	open := q["open"]
 	if open != "" && open != "true" && open != "false" {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "open must be true or false")
+		httpx.Refuse(w, httpx.Invalid("open", "must be true or false"))
 		return
 	}
 	var out []Outage
-	err := a.db.SelectContext(r.Context(), &out, `SELECT id, kind, customer_id, site_id, device_id, affected_device_ids, cause, started_at, ended_at
+	err = a.db.SelectContext(r.Context(), &out, `SELECT id, kind, customer_id, site_id, device_id, affected_device_ids, cause, started_at, ended_at
 		FROM outages WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR (ended_at IS NULL) = ($2 = 'true'))
 		ORDER BY started_at DESC LIMIT 500`, customer, open)
 	if err != nil {
@@ -110,6 +119,10 @@ func (a *API) listWindows(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusForbidden, "forbidden", "maintenance windows are managed by the NOC")
 		return
 	}
+	if _, err := httpx.ParseQuery(r); err != nil {
+		httpx.Refuse(w, err)
+		return
+	}
 	ws, err := a.store.Windows(r.Context(), a.now())
 	if err != nil {
 		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not read maintenance windows")
@@ -122,14 +135,14 @@ func (a *API) listWindows(w http.ResponseWriter, r *http.Request) {
 }
 
 type windowRequest struct {
-	Scope           string    `json:"scope"`
-	ScopeID         string    `json:"scope_id"`
-	Reason          string    `json:"reason"`
+	Scope           string    `json:"scope" max:"200"`
+	ScopeID         string    `json:"scope_id" max:"100"`
+	Reason          string    `json:"reason" max:"2000"`
 	StartsAt        time.Time `json:"starts_at"`
 	EndsAt          time.Time `json:"ends_at"`
-	Cron            string    `json:"cron"`
-	TimeZone        string    `json:"time_zone"`
-	DurationSeconds int       `json:"duration_seconds"`
+	Cron            string    `json:"cron" max:"200"`
+	TimeZone        string    `json:"time_zone" max:"100"`
+	DurationSeconds int       `json:"duration_seconds" max:"31622400"`
 }
 
 func (a *API) addWindow(w http.ResponseWriter, r *http.Request) {
@@ -140,6 +153,10 @@ func (a *API) addWindow(w http.ResponseWriter, r *http.Request) {
 	}
 	var req windowRequest
 	if !httpx.Decode(w, r, &req) {
+		return
+	}
+	if err := req.validate(); err != nil {
+		httpx.Refuse(w, err)
 		return
 	}
 	if err := a.scopeExists(r.Context(), req.Scope, req.ScopeID); err != nil {
@@ -157,6 +174,40 @@ func (a *API) addWindow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.JSON(w, http.StatusCreated, win)
+}
+
+// Instants of a window must be in this range: the zero time (a missing
+// starts_at) and years like 0001 or 9999 are mistakes, not plans.
+var (
+	windowEarliest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	windowLatest   = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// validate refuses what compile does not look at: missing or absurd
+// instants and an unknown time zone, with or without a cron.
+func (req windowRequest) validate() error {
+	for _, f := range []struct {
+		name string
+		at   time.Time
+	}{{"starts_at", req.StartsAt}, {"ends_at", req.EndsAt}} {
+		if f.at.IsZero() {
+			return httpx.Invalid(f.name, "required (an RFC 3339 instant)")
+		}
+		if f.at.Before(windowEarliest) || !f.at.Before(windowLatest) {
+			return httpx.Invalid(f.name, "must be between the years 2000 and 2999")
+		}
+	}
+	if req.TimeZone != "" {
+		if _, err := time.LoadLocation(req.TimeZone); err != nil || req.TimeZone == "Local" {
+			return httpx.Invalid("time_zone", "unknown time zone (an IANA name such as America/Bogota)")
+		}
+	}
+	// duration_seconds is bounded (0 to 366 days) by its tag, with or
+	// without a cron.
+	if req.Cron != "" && req.DurationSeconds <= 0 {
+		return httpx.Invalid("duration_seconds", "a recurring window needs a positive duration")
+	}
+	return nil
 }
 
 func (a *API) scopeExists(ctx context.Context, scope, id string) error {

@@ -3,7 +3,6 @@ package probes
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -114,9 +113,7 @@ func (a *HeartbeatAPI) post(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		var doc HeartbeatBody
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&doc); err != nil || dec.More() {
+		if err := httpx.DecodeBytes(body, &doc); err != nil {
 			httpx.Fail(w, http.StatusBadRequest, "invalid_json",
 				`a heartbeat body, when sent, is {"status": "...", "version": "...", "detail": "..."}: %v`, err)
 			return

@@ -2,33 +2,15 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/jonboulle/clockwork"
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/vigia-noc/vigia/assets"
-	"github.com/vigia-noc/vigia/dispatch"
-	"github.com/vigia-noc/vigia/internal/auth"
-	"github.com/vigia-noc/vigia/internal/pgtest"
-	"github.com/vigia-noc/vigia/internal/server"
-	"github.com/vigia-noc/vigia/mailintake"
-	"github.com/vigia-noc/vigia/maintenance"
-	"github.com/vigia-noc/vigia/probes"
 )
 
 // endpoint is one route of the API with a request aimed at a resource of
@@ -45,100 +27,11 @@ type endpoint struct {
 }
 
 func TestAuthorizationMatrix(t *testing.T) {
-	conn := pgtest.DB(t)
-	ctx := context.Background()
-	raw, err := os.ReadFile("../../examples/inventory.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := assets.ParseFile("inventory.yaml", raw, parseOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := assets.NewStore(conn)
-	if _, err := store.Import(ctx, inv, time.Now(), false); err != nil {
-		t.Fatal(err)
-	}
-	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC))
-	tokens := auth.NewTokens(conn, clock.Now)
-	mk := func(role, customer string) string {
-		tok, _, err := tokens.Create(ctx, role+customer, role, customer, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	noc, hsr, cmf := mk(auth.RoleNOC, ""), mk(auth.RoleCustomer, "hsr"), mk(auth.RoleCustomer, "cmf")
-	reg := prometheus.NewRegistry()
-	probeStore := probes.NewStore(conn)
-	tickets := maintenance.NewStore(conn, store, maintenance.Options{})
-	h := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: slog.New(slog.DiscardHandler),
-		assets: store, probes: probeStore, probeMetrics: probes.NewMetrics(reg), tickets: tickets,
-		dispatch: dispatch.NewStore(conn, store, tickets), clock: clock,
-		mail: mailintake.New(conn, tickets, store, clock.Now, slog.New(slog.DiscardHandler))}))
-
-	do := func(method, path, token, body string) (int, string) {
-		var r io.Reader
-		if body != "" {
-			r = strings.NewReader(body)
-		}
-		req := httptest.NewRequest(method, path, r)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec.Code, rec.Body.String()
-	}
-	// One ticket of hsr to aim at.
-	code, body := do("POST", "/api/v1/tickets", hsr, `{"title":"Worklist lenta","description":"La lista de trabajo tarda","severity":3,"devices":["hsr-worklist"]}`)
-	if code != http.StatusCreated {
-		t.Fatalf("create hsr ticket: %d %s", code, body)
-	}
-	// Dispatch's rows on that ticket, created by the NOC; every note names
-	// San Rafael so that a leak of any of them shows.
-	create := func(method, path, body string, want int) string {
-		t.Helper()
-		code, out := do(method, path, noc, body)
-		if code != want {
-			t.Fatalf("%s %s: %d, want %d (%s)", method, path, code, want, out)
-		}
-		var v struct {
-			ID json.RawMessage `json:"id"`
-		}
-		if err := json.Unmarshal([]byte(out), &v); err != nil {
-			t.Fatalf("%s %s: %v (%s)", method, path, err, out)
-		}
-		return strings.Trim(string(v.ID), `"`)
-	}
-	var created struct {
-		ID int64 `json:"id"`
-	}
-	if err := json.Unmarshal([]byte(body), &created); err != nil {
-		t.Fatal(err)
-	}
-	ticket := fmt.Sprint(created.ID)
-	clock.Advance(3 * time.Hour)
-	engineer := `{"name":"Laura Gómez","email":"laura@vigia.example","home_city":"Bogotá","it":true,"biomedical":true,` +
-		`"modalities":["CT"],"manufacturers":["GE"],"calendar":{"preset":"co-8x5"},"hourly_cost_cents":9000000}`
-	create("PUT", "/api/v1/engineers/eng-laura", engineer, 200)
-	visit := create("POST", "/api/v1/visits", `{"ticket":`+ticket+`,"engineers":["eng-laura"],"notes":"Revisar worklist de San Rafael"}`, 201)
-	partBody := `{"manufacturer":"GE","part_number":"GE-5131","description":"Tubo de rayos X","unit_price_cents":900000000,"unit_cost_cents":432100000}`
-	part := create("PUT", "/api/v1/parts", partBody, 200)
-	create("PUT", "/api/v1/warehouses/wh-bog", `{"name":"Bodega Bogotá","city":"Bogotá"}`, 200)
-	create("PUT", "/api/v1/warehouses/wh-bog/stock/"+part, `{"quantity":3}`, 200)
-	partRequest := create("POST", "/api/v1/part-requests",
-		`{"ticket":`+ticket+`,"part":`+part+`,"quantity":1,"visit":`+visit+`,"note":"Tubo para San Rafael"}`, 201)
-	manufacturerCase := create("POST", "/api/v1/manufacturer-cases",
-		`{"ticket":`+ticket+`,"manufacturer":"GE","case_number":"GE-CASE-4711","summary":"Worklist de San Rafael sin respuesta"}`, 201)
-	wait := create("POST", "/api/v1/waits", `{"ticket":`+ticket+`,"reason":"customer","note":"San Rafael sin acceso al servidor"}`, 201)
-	work := `{"ticket":` + ticket + `,"engineer":"eng-laura","kind":"remote","activity":"diagnosis",` +
-		`"started_at":"2026-11-23T15:00:00Z","ended_at":"2026-11-23T16:00:00Z","note":"Diagnóstico remoto de San Rafael","without_quote":true}`
-	create("POST", "/api/v1/work-entries", work, 201)
-	quote := create("POST", "/api/v1/quotes", `{"ticket":`+ticket+`,"hours":2,"hour_price_cents":12000000,"note":"Cotización San Rafael"}`, 201)
+	f := newAPIFixture(t)
+	conn, do, noc, cmf := f.conn, f.do, f.noc, f.cmf
+	ticket, visit, part, partRequest, manufacturerCase, wait, quote := f.ticket, f.visit, f.part, f.partRequest,
+		f.manufacturerCase, f.wait, f.quote
+	engineer, partBody, work := f.engineerBody, f.partBody, f.workBody
 
 	endpoints := []endpoint{
 		{"GET /api/v1/customers", "/api/v1/customers", "", 200},

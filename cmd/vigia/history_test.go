@@ -106,7 +106,7 @@ func TestDeviceHistoryAPI(t *testing.T) {
 		{"limit not a number", "/api/v1/devices/hsr-pacs/events?limit=ten", noc, 400, "", "limit"},
 		{"limit twice", "/api/v1/devices/hsr-pacs/events?limit=1&limit=2", noc, 400, "", "once"},
 		{"before malformed", "/api/v1/devices/hsr-pacs/events?before=yesterday", noc, 400, "", "RFC 3339"},
-		{"id too long", "/api/v1/devices/" + strings.Repeat("x", 129) + "/events", noc, 400, "", "device id"},
+		{"id too long", "/api/v1/devices/" + strings.Repeat("x", 129) + "/events", noc, 400, "", "longer than 100 bytes"},
 		{"id with a control character", "/api/v1/devices/hsr%01pacs/events", noc, 400, "", "device id"},
 	}
 	for _, tt := range tests {

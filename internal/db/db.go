@@ -5,13 +5,15 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq" // PostgreSQL driver
+	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -19,12 +21,43 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Open connects to url and checks the connection.
+// Session limits set on every connection unless the URL sets them: no
+// statement runs longer than StatementTimeout and no session sits idle in
+// a transaction (holding its row locks) longer than IdleInTransaction.
+const (
+	StatementTimeout  = 30 * time.Second
+	IdleInTransaction = 30 * time.Second
+	// readLimit bounds any single wait for the server's answer: longer
+	// than a statement may run, so it only ends reads that will never
+	// complete.
+	readLimit = StatementTimeout + 15*time.Second
+)
+
+// Open connects to url and checks the connection. Connections carry the
+// session limits above, every read from the server has a deadline, and a
+// connection whose protocol stream broke is discarded (see guard.go).
 func Open(ctx context.Context, url string) (*sqlx.DB, error) {
-	db, err := sqlx.Open("postgres", url)
+	cfg, err := pq.NewConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("db: open: %w", err)
 	}
+	if cfg.Runtime == nil {
+		cfg.Runtime = map[string]string{}
+	}
+	for k, v := range map[string]time.Duration{
+		"statement_timeout":                   StatementTimeout,
+		"idle_in_transaction_session_timeout": IdleInTransaction,
+	} {
+		if _, set := cfg.Runtime[k]; !set {
+			cfg.Runtime[k] = strconv.FormatInt(v.Milliseconds(), 10)
+		}
+	}
+	connector, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("db: open: %w", err)
+	}
+	connector.Dialer(readDeadlineDialer{limit: readLimit})
+	db := sqlx.NewDb(sql.OpenDB(guardedConnector{pq: connector}), "postgres")
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(10)
 	db.SetConnMaxIdleTime(5 * time.Minute)

@@ -18,6 +18,8 @@ const MaxBody = 1 << 20
 type Error struct {
 	Error   string `json:"error"`   // a stable machine code: not_found, invalid_json…
 	Message string `json:"message"` // what went wrong, for people
+	// Field names the body field, path value or query parameter refused.
+	Field string `json:"field,omitempty"`
 }
 
 // JSON writes v with status.
@@ -41,30 +43,27 @@ func NotFound(w http.ResponseWriter, what, id string) {
 	Fail(w, http.StatusNotFound, "not_found", "%s %q not found", what, id)
 }
 
-// Decode reads a JSON body strictly into v: unknown fields, trailing data
-// and bodies over MaxBody are errors, answered here with 400 or 413. It
+// Decode reads a JSON body strictly into v and validates it (see
+// DecodeBytes): a refused body is answered here with 400, 413 or 415. It
 // reports whether v was filled.
 func Decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		Fail(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json, not %s", ct)
+		Fail(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json, not %.100q", ct)
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("unexpected data after the JSON value")
-	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	var tooBig *http.MaxBytesError
 	switch {
-	case err == nil:
-		return true
 	case errors.As(err, &tooBig):
 		Fail(w, http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", MaxBody)
-	case errors.Is(err, io.EOF):
-		Fail(w, http.StatusBadRequest, "invalid_json", "empty body: send a JSON object")
-	default:
-		Fail(w, http.StatusBadRequest, "invalid_json", "invalid JSON: %v", err)
+		return false
+	case err != nil:
+		Fail(w, http.StatusBadRequest, "invalid_json", "could not read the body")
+		return false
 	}
-	return false
+	if err := DecodeBytes(body, v); err != nil {
+		Refuse(w, err)
+		return false
+	}
+	return true
 }

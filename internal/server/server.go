@@ -33,7 +33,14 @@ type Config struct {
 	// Public routes (heartbeats with their own device tokens, the web
 	// console with its own sessions) handle authentication themselves.
 	Public []Routes
+	// RequestTimeout bounds every request's context, hence every database
+	// call made for it, including the wait for a pooled connection
+	// (default DefaultRequestTimeout).
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is a request's deadline unless configured.
+const DefaultRequestTimeout = 30 * time.Second
 
 // Handler returns the root handler.
 func Handler(c Config) http.Handler {
@@ -66,7 +73,25 @@ func Handler(c Config) http.Handler {
 		// Metrics read from the database at scrape time must not hide the
 		// probe metrics when the database is down.
 		ErrorHandling: promhttp.ContinueOnError, ErrorLog: slog.NewLogLogger(c.Log.Handler(), slog.LevelWarn)}))
-	return logRequests(c.Log, root)
+	// Paths and queries that cannot name anything stored are refused here,
+	// for every route alike (the console's redirect targets are longer than
+	// an API parameter, hence 2 KiB).
+	timeout := c.RequestTimeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	return logRequests(c.Log, withDeadline(timeout, httpx.Guard(2048, root)))
+}
+
+// withDeadline gives each request's context a deadline: a request never
+// waits for ever on the database, even for a pooled connection that a
+// stuck transaction holds.
+func withDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 type statusWriter struct {
