@@ -350,7 +350,7 @@ func TestAvailabilityAPI(t *testing.T) {
 		{"bad date", "/api/v1/availability?from=2026-13-01&to=2026-11-30", clinica, 400, "want a date"},
 		{"missing to", "/api/v1/availability?from=2026-11-01", clinica, 400, "to is required"},
 		{"reversed period", "/api/v1/availability?from=2026-11-30&to=2026-11-01", clinica, 400, "after from"},
-		{"NUL in a value", "/api/v1/availability?from=2026-11-01%00&to=2026-11-30", clinica, 400, "valid text"},
+		{"NUL in a value", "/api/v1/availability?from=2026-11-01%00&to=2026-11-30", clinica, 400, "from: contains a NUL"},
 		{"bad customer id", "/api/v1/availability?customer=Cl%C3%ADnica&" + month, noc, 400, "inventory id"},
 		{"too long a period", "/api/v1/availability?customer=clinica&from=2020-01-01&to=2026-11-30", noc, 400, "400 days"},
 		{"monthly report as JSON", "/api/v1/reports/monthly?month=2026-11&format=json", clinica, 200, `"billable_total_cents": 18000000`},
