@@ -23,6 +23,9 @@ type dbFlags struct {
 	// already running (left behind by a killed vigia), as long as no other
 	// client is connected: `vigia serve` owns it, one-shot commands do not.
 	ownCluster bool
+	// opened is the URL open connected to (the private cluster's when url
+	// was empty), for further handles on the same database.
+	opened string
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
@@ -70,6 +73,7 @@ func (f *dbFlags) open(ctx context.Context, log *slog.Logger) (conn *sqlx.DB, cl
 		stop()
 		return nil, nil, err
 	}
+	f.opened = url
 	if applied, err := db.Migrate(ctx, conn); err != nil {
 		conn.Close()
 		stop()

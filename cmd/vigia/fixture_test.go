@@ -65,7 +65,10 @@ func (f *apiFixture) do(method, path, token, body string) (int, string) {
 
 func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
-	f := &apiFixture{conn: pgtest.DB(t)}
+	url := pgtest.URL(t)
+	f := &apiFixture{conn: openDB(t, url)}
+	health := openDB(t, url)
+	health.SetMaxOpenConns(1)
 	ctx := context.Background()
 	raw, err := os.ReadFile("../../examples/inventory.yaml")
 	if err != nil {
@@ -103,7 +106,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.h = server.Handler(httpConfig(httpDeps{conn: f.conn, tokens: tokens, reg: reg, log: log,
+	f.h = server.Handler(httpConfig(httpDeps{conn: f.conn, health: health, tokens: tokens, reg: reg, log: log,
 		assets: store, probes: probeStore, probeMetrics: probes.NewMetrics(reg), tickets: tickets,
 		dispatch: dispatchStore, clock: f.clock, mail: mail, console: web}))
 

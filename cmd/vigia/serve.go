@@ -23,6 +23,7 @@ import (
 	"github.com/vigia-noc/vigia/console"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/leader"
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/mailintake"
@@ -131,6 +132,11 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		return err
 	}
 	defer closeDB()
+	health, err := db.OpenHealth(ctx, dbf.opened)
+	if err != nil {
+		return err
+	}
+	defer health.Close()
 	store := assets.NewStore(conn)
 	if inv != nil {
 		sum, err := store.Import(ctx, inv, now(), false)
@@ -209,7 +215,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	if err != nil {
 		return err
 	}
-	handler := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: log, assets: store,
+	handler := server.Handler(httpConfig(httpDeps{conn: conn, health: health, tokens: tokens, reg: reg, log: log, assets: store,
 		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock, mail: intake, console: web}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -322,6 +328,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 // httpDeps are the components the HTTP surface is built from.
 type httpDeps struct {
 	conn         *sqlx.DB
+	health       *sqlx.DB // nil: /readyz pings through conn
 	tokens       *auth.Tokens
 	reg          *prometheus.Registry
 	log          *slog.Logger
@@ -340,7 +347,7 @@ type httpDeps struct {
 func httpConfig(d httpDeps) server.Config {
 	now := d.clock.Now
 	c := server.Config{
-		DB: d.conn, Tokens: d.tokens, Registry: d.reg, Log: d.log,
+		DB: d.conn, Health: d.health, Tokens: d.tokens, Registry: d.reg, Log: d.log,
 		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
 			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log),
 			reports.NewAPI(&reports.Reporter{Inventory: d.assets, History: d.probes, Tickets: d.tickets, Field: d.dispatch,

@@ -33,6 +33,19 @@ const (
 	readLimit = StatementTimeout + 15*time.Second
 )
 
+// OpenHealth opens a handle of one connection for readiness checks: a ping
+// through the main pool would wait behind every busy request and report a
+// loaded instance as unready while its database answers.
+func OpenHealth(ctx context.Context, url string) (*sqlx.DB, error) {
+	h, err := Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	h.SetMaxOpenConns(1)
+	h.SetMaxIdleConns(1)
+	return h, nil
+}
+
 // Open connects to url and checks the connection. Connections carry the
 // session limits above, every read from the server has a deadline, and a
 // connection whose protocol stream broke is discarded (see guard.go).
