@@ -72,7 +72,8 @@ func (s *Store) Site(ctx context.Context, sc Scope, id string) (Site, error) {
 const deviceSelect = `SELECT id, customer_id, site_id, name, kind, modality, core, manufacturer, model, serial, install_date, warranty_end,
 	dicom_host, dicom_port, dicom_called_ae, dicom_calling_ae, dicom_tls,
 	snmp_host, snmp_port, snmp_version, snmp_community, snmp_user, snmp_auth_proto, snmp_auth_pass, snmp_priv_proto, snmp_priv_pass,
-	tcp_host, tcp_port, heartbeat_grace_seconds, probe_interval_seconds, probe_retries, retired_at FROM devices`
+	tcp_host, tcp_port, heartbeat_grace_seconds, probe_interval_seconds, probe_retries, retired_at,
+	operational_status, operational_reason, operational_since FROM devices`
 
 // deviceRow is the flat shape of a devices row.
 type deviceRow struct {
@@ -94,6 +95,8 @@ type deviceRow struct {
 	HeartbeatGrace                               sql.NullInt64
 	ProbeInterval, ProbeRetries                  int
 	RetiredAt                                    *time.Time
+	Operational, OperationalReason               string
+	OperationalSince                             *time.Time
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -103,13 +106,15 @@ func scanDevice(r scanner) (Device, error) {
 	err := r.Scan(&x.ID, &x.CustomerID, &x.SiteID, &x.Name, &x.Kind, &x.Modality, &x.Core, &x.Manufacturer, &x.Model, &x.Serial,
 		&x.InstallDate, &x.WarrantyEnd, &x.DICOMHost, &x.DICOMPort, &x.DICOMCalled, &x.DICOMCalling, &x.DICOMTLS,
 		&x.SNMPHost, &x.SNMPPort, &x.SNMPVersion, &x.SNMPCommunity, &x.SNMPUser, &x.SNMPAuthProto, &x.SNMPAuthPass,
-		&x.SNMPPrivProto, &x.SNMPPrivPass, &x.TCPHost, &x.TCPPort, &x.HeartbeatGrace, &x.ProbeInterval, &x.ProbeRetries, &x.RetiredAt)
+		&x.SNMPPrivProto, &x.SNMPPrivPass, &x.TCPHost, &x.TCPPort, &x.HeartbeatGrace, &x.ProbeInterval, &x.ProbeRetries, &x.RetiredAt,
+		&x.Operational, &x.OperationalReason, &x.OperationalSince)
 	if err != nil {
 		return Device{}, err
 	}
 	d := Device{ID: x.ID, CustomerID: x.CustomerID, SiteID: x.SiteID, Name: x.Name, Kind: x.Kind, Modality: x.Modality, Core: x.Core,
 		Manufacturer: x.Manufacturer, Model: x.Model, Serial: x.Serial, InstallDate: x.InstallDate, WarrantyEnd: x.WarrantyEnd,
-		Probe: ProbeSettings{Interval: time.Duration(x.ProbeInterval) * time.Second, Retries: x.ProbeRetries}, RetiredAt: x.RetiredAt}
+		Probe: ProbeSettings{Interval: time.Duration(x.ProbeInterval) * time.Second, Retries: x.ProbeRetries}, RetiredAt: x.RetiredAt,
+		Operational: OperationalStatus{Status: x.Operational, Reason: x.OperationalReason, Since: x.OperationalSince}}
 	if x.DICOMHost.Valid {
 		d.DICOM = &DICOMEndpoint{Host: x.DICOMHost.String, Port: int(x.DICOMPort.Int64), CalledAE: x.DICOMCalled.String,
 			CallingAE: x.DICOMCalling.String, TLS: x.DICOMTLS}
