@@ -24,10 +24,10 @@ var (
 // Limits are the pass/fail limits of the electrical safety test, as data
 // (limits.yaml, with its source).
 type Limits struct {
-	Version         string `yaml:"version"`
-	Source          string `yaml:"source"`
+	Version         string       `yaml:"version"`
+	Source          string       `yaml:"source"`
 	ProtectiveEarth []EarthLimit `yaml:"protective_earth"`
-	Leakage struct {
+	Leakage         struct {
 		Equipment   map[string]map[string]map[string]float64 `yaml:"equipment"`    // method → class → applied part → µA
 		AppliedPart map[string]map[string]map[string]float64 `yaml:"applied_part"` // idem
 	} `yaml:"leakage"`

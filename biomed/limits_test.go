@@ -50,7 +50,7 @@ func TestEvaluateLimits(t *testing.T) {
 		{name: "type B applied part: no limit, recorded", class: "I", part: "B", method: "direct",
 			m: Measurements{ProtectiveEarthOhm: f(0.1), EquipmentLeakageUA: f(10), AppliedPartLeakageUA: f(9000)}, passed: true},
 		{name: "several failures at once", class: "I", part: "CF", method: "direct",
-			m: Measurements{ProtectiveEarthOhm: f(1), EquipmentLeakageUA: f(900), AppliedPartLeakageUA: f(80)},
+			m:      Measurements{ProtectiveEarthOhm: f(1), EquipmentLeakageUA: f(900), AppliedPartLeakageUA: f(80)},
 			failed: []string{"protective_earth_resistance", "equipment_leakage", "applied_part_leakage"}},
 		{name: "class I insulation below 2 Mohm (not normative)", class: "I", part: "none", method: "direct",
 			m: Measurements{ProtectiveEarthOhm: f(0.1), EquipmentLeakageUA: f(10), InsulationMOhm: f(1.5)}, failed: []string{"insulation_resistance"}},

@@ -6,7 +6,6 @@ import (
 	"time"
 )
 
-
 // A year of due days on the customer's calendar, holidays included. The
 // expected days were worked out by hand from the 2026 calendars:
 // Colombia's moved holidays (Ley Emiliani) and Mexico's Monday holidays.
