@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // What a later stage of the flow (the biomedical service) opens in its own
@@ -112,4 +113,25 @@ func dayWindowTx(ctx context.Context, tx *sqlx.Tx, t Ticket, deviceID string, du
 		return 0, err
 	}
 	return windowID, nil
+}
+
+// TicketsByID returns the tickets of ids (for the biomedical service's
+// reports: a work order's or an alert's ticket and its closure).
+func (s *Store) TicketsByID(ctx context.Context, ids []int64) (map[int64]Ticket, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ANY ($1)`, pq.Int64Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("maintenance: tickets by id: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]Ticket{}
+	for rows.Next() {
+		t, err := scanTicket(rows)
+		if err != nil {
+			return nil, fmt.Errorf("maintenance: tickets by id: %w", err)
+		}
+		out[t.ID] = t
+	}
+	return out, rows.Err()
 }
