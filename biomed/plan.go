@@ -164,7 +164,7 @@ func (s *Store) store(ctx context.Context, d assets.Device, p *programmeRow, c *
 	err := s.inTx(ctx, "plan "+d.ID, func(tx *sqlx.Tx) error {
 		keys := []string{}
 		for _, w := range want {
-			keys = append(keys, p.ID+"\x00"+w.task.ID+"\x00"+w.due.Format(dateLayout))
+			keys = append(keys, p.ID+"/"+w.task.ID+"/"+w.due.Format(dateLayout))
 			lead := w.task.leadDays()
 			res, err := tx.ExecContext(ctx, `INSERT INTO biomed_work_orders (customer_id, device_id, programme_id, task_id, title_es, title_en,
 				due_on, lead_days, duration_minutes, skills, checklist, usage_counter, usage_value, created_at)
@@ -178,7 +178,7 @@ func (s *Store) store(ctx context.Context, d assets.Device, p *programmeRow, c *
 			added += int(n)
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM biomed_work_orders WHERE device_id = $1 AND ticket_id IS NULL AND usage_counter = ''
-			AND due_on >= $2 AND NOT (programme_id || chr(0) || task_id || chr(0) || to_char(due_on, 'YYYY-MM-DD') = ANY ($3))`,
+			AND due_on >= $2 AND NOT (programme_id || '/' || task_id || '/' || to_char(due_on, 'YYYY-MM-DD') = ANY ($3))`,
 			d.ID, c.today, pq.StringArray(keys))
 		if err != nil {
 			return fmt.Errorf("withdraw work orders: %w", err)
