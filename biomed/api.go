@@ -178,15 +178,15 @@ func (a *API) calibrations(w http.ResponseWriter, r *http.Request) {
 }
 
 // recordCalibration takes the certificate as the body (a PDF, PNG or JPEG
-// of at most maintenance.MaxAttachmentBytes) and the record in the query.
+// within the API's body limit, httpx.MaxBody) and the record in the query.
 func (a *API) recordCalibration(w http.ResponseWriter, r *http.Request) {
 	q, ok := query(w, r, "calibrated_on", "laboratory", "certificate_number", "filename")
 	if !ok {
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maintenance.MaxAttachmentBytes))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, httpx.MaxBody))
 	if err != nil {
-		httpx.Fail(w, http.StatusRequestEntityTooLarge, "too_large", "the certificate has at most %d MB", maintenance.MaxAttachmentBytes>>20)
+		httpx.Fail(w, http.StatusRequestEntityTooLarge, "too_large", "the certificate has at most %d bytes", httpx.MaxBody)
 		return
 	}
 	c, err := a.store.RecordCalibration(r.Context(), actor(r), r.PathValue("id"), CalibrationInput{CalibratedOn: q["calibrated_on"],

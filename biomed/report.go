@@ -200,8 +200,9 @@ func (s *Store) Summary(ctx context.Context, customerID string, from, to, now ti
 	if sm.Tests, err = s.Tests(ctx, staff, TestFilter{CustomerID: customerID, From: from, To: to}); err != nil {
 		return sm, err
 	}
-	for _, t := range sm.Tests {
-		if !t.Passed {
+	for i := range sm.Tests {
+		sm.Tests[i].TestedAt = sm.Tests[i].TestedAt.In(loc)
+		if !sm.Tests[i].Passed {
 			sm.TestsFailed++
 		}
 	}
@@ -219,6 +220,7 @@ func (s *Store) Summary(ctx context.Context, customerID string, from, to, now ti
 	sm.Alerts = []AlertMatch{}
 	for _, m := range all {
 		if m.ClosedAt == nil || !m.ClosedAt.Before(from) {
+			m.MatchedAt = m.MatchedAt.In(loc)
 			sm.Alerts = append(sm.Alerts, m)
 		}
 	}
