@@ -16,7 +16,6 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/httpx"
-	"github.com/vigia-noc/vigia/maintenance"
 )
 
 // API serves the biomedical service under /api/v1/biomed. A customer's
