@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/biomed"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/pgtest"
@@ -139,6 +140,26 @@ func TestAuthorizationMatrix(t *testing.T) {
 		`"started_at":"2026-11-23T15:00:00Z","ended_at":"2026-11-23T16:00:00Z","note":"Diagnóstico remoto de San Rafael","without_quote":true}`
 	create("POST", "/api/v1/work-entries", work, 201)
 	quote := create("POST", "/api/v1/quotes", `{"ticket":`+ticket+`,"hours":2,"hour_price_cents":12000000,"note":"Cotización San Rafael"}`, 201)
+	// The biomedical service's rows of hsr: a programme and a calibration
+	// flag for its monitoring central, a certificate, an alert matching it.
+	programme, err := biomed.ParseFile([]byte(`programmes:
+  - {id: mindray-cms, manufacturer: Mindray, model: BeneVision CMS, starts: 2026-10-01,
+     tasks: [{id: monthly, title: {es: Revisión mensual San Rafael, en: Monthly check}, every_months: 1, duration: 1h}]}
+calibration:
+  - {device: hsr-monitor-uci, every_months: 12, first_due: 2026-12-15}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newBiomedStore(conn).Import(ctx, programme, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	pdf := "%PDF-1.4\n% certificado San Rafael\n%%EOF\n"
+	calibrationPath := "/api/v1/biomed/devices/hsr-monitor-uci/calibrations?calibrated_on=2026-11-20&laboratory=Metrolab&certificate_number=MC-1&filename=c.pdf"
+	calibration := create("POST", calibrationPath, pdf, 201)
+	alert := `[{"source":"INVIMA","reference":"ALERTA-2026-200","date":"2026-11-20","manufacturer":"mindray","models":["benevision cms"],` +
+		`"serials":[],"patient_risk":false,"action":"Actualizar software"}]`
+	create("POST", "/api/v1/biomed/alerts", alert, 200)
 
 	endpoints := []endpoint{
 		{"GET /api/v1/customers", "/api/v1/customers", "", 200},
@@ -208,6 +229,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /api/v1/mail/unmatched/{id}/assign", "/api/v1/mail/unmatched/1/assign", `{"customer":"cmf"}`, 403},
 		{"POST /api/v1/mail/unmatched/{id}/discard", "/api/v1/mail/unmatched/1/discard", "", 403},
 
+		// The biomedical service: records are the provider's to write
+		// (403); hsr's certificate and report are not found; lists are empty.
+		{"GET /api/v1/biomed/work-orders", "/api/v1/biomed/work-orders", "", 200},
+		{"POST /api/v1/biomed/visits/{id}/safety-tests", "/api/v1/biomed/visits/" + visit + "/safety-tests", `{"tests":[]}`, 403},
+		{"GET /api/v1/biomed/safety-tests", "/api/v1/biomed/safety-tests", "", 200},
+		{"GET /api/v1/biomed/calibrations", "/api/v1/biomed/calibrations", "", 200},
+		{"POST /api/v1/biomed/devices/{id}/calibrations", calibrationPath, pdf, 403},
+		{"GET /api/v1/biomed/calibrations/{id}/certificate", "/api/v1/biomed/calibrations/" + calibration + "/certificate", "", 404},
+		{"POST /api/v1/biomed/devices/{id}/usage", "/api/v1/biomed/devices/hsr-monitor-uci/usage", `{"counter":"hours","value":10}`, 403},
+		{"GET /api/v1/biomed/alerts", "/api/v1/biomed/alerts", "", 200},
+		{"POST /api/v1/biomed/alerts", "/api/v1/biomed/alerts", alert, 403},
+		{"GET /api/v1/biomed/report", "/api/v1/biomed/report?customer=hsr&from=2026-11-01&to=2026-12-01", "", 404},
+
 		// Contract reports: another customer's are not found.
 		{"GET /api/v1/availability", "/api/v1/availability?customer=hsr&from=2026-11-01&to=2026-11-30", "", 404},
 		{"GET /api/v1/reports/monthly", "/api/v1/reports/monthly?customer=hsr&month=2026-11&format=json", "", 404},
@@ -243,6 +277,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		if code, body := do("GET", e.path, noc, ""); code != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("NOC at %s: %d without %q (%s)", e.path, code, want, body)
+		}
+	}
+
+	// The NOC reads hsr's biomedical rows at each GET: cmf's empty lists
+	// and 404s are scoping.
+	for path, want := range map[string]string{
+		"/api/v1/biomed/work-orders":                                       "hsr-monitor-uci",
+		"/api/v1/biomed/calibrations":                                      "MC-1",
+		"/api/v1/biomed/alerts":                                            "ALERTA-2026-200",
+		"/api/v1/biomed/calibrations/" + calibration + "/certificate":      "certificado San Rafael",
+		"/api/v1/biomed/report?customer=hsr&from=2026-11-01&to=2026-12-01": `"customer_id": "hsr"`,
+	} {
+		if code, body := do("GET", path, noc, ""); code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("NOC at %s: %d without %q (%s)", path, code, want, body)
 		}
 	}
 
