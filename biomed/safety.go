@@ -60,6 +60,27 @@ type SafetyTest struct {
 	Measurements Measurements `json:"measurements"`
 }
 
+// words are the test's terms in the customer's language.
+var words = map[string]map[string]string{
+	"es": {"recurrent": "periódica", "after_repair": "tras reparación", "limit": "límite",
+		"protective_earth_resistance": "resistencia de la tierra de protección", "equipment_leakage": "corriente de fuga del equipo",
+		"applied_part_leakage": "corriente de fuga de la parte aplicada", "insulation_resistance": "resistencia de aislamiento"},
+	"en": {"recurrent": "recurrent", "after_repair": "after repair", "limit": "limit",
+		"protective_earth_resistance": "protective earth resistance", "equipment_leakage": "equipment leakage current",
+		"applied_part_leakage": "applied part leakage current", "insulation_resistance": "insulation resistance"},
+}
+
+// failures describes the failed checks in language l.
+func failures(l string, ev Evaluation) string {
+	var out []string
+	for _, c := range ev.Checks {
+		if !c.Pass && c.Limit != nil {
+			out = append(out, fmt.Sprintf("%s %g %s (%s %g)", words[l][c.Quantity], c.Value, c.Unit, words[l]["limit"], *c.Limit))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
 // FailedTestSeverity is the severity of the ticket a failed test opens.
 const FailedTestSeverity = 2
 
@@ -167,32 +188,29 @@ func (s *Store) insertTest(ctx context.Context, tx *sqlx.Tx, a Actor, v dispatch
 	}
 	if ev.Passed {
 		if _, err := assets.SetOperationalStatusTx(ctx, tx, d.ID, assets.InService,
-			fmt.Sprintf("IEC 62353 %s test %d passed", in.Type, rec.ID), now); err != nil {
+			"", now); err != nil {
 			return rec, err
 		}
 		return rec, nil
-	}
-	var failed []string
-	for _, c := range ev.Checks {
-		if !c.Pass {
-			failed = append(failed, fmt.Sprintf("%s %g %s (limit %g)", c.Quantity, c.Value, c.Unit, *c.Limit))
-		}
-	}
-	if _, err := assets.SetOperationalStatusTx(ctx, tx, d.ID, assets.OutOfService,
-		fmt.Sprintf("IEC 62353 %s test %d failed: %s", in.Type, rec.ID, strings.Join(failed, "; ")), now); err != nil {
-		return rec, err
 	}
 	cu, err := s.inv.Customer(ctx, assets.Scope{}, d.CustomerID)
 	if err != nil {
 		return rec, err
 	}
+	l := lang(cu.Language)
+	failed := failures(l, ev)
+	reason := fmt.Sprintf("Prueba IEC 62353 %s n.º %d fallida: %s", words[l][in.Type], rec.ID, failed)
 	title := fmt.Sprintf("Equipo fuera de servicio: prueba de seguridad eléctrica fallida — %s (serie %s)", d.Name, d.Serial)
-	text := fmt.Sprintf("Prueba IEC 62353 (%s) de la visita %d fallida: %s. El equipo queda fuera de servicio hasta que una prueba tras la reparación sea satisfactoria.",
-		in.Type, v.ID, strings.Join(failed, "; "))
-	if lang(cu.Language) == "en" {
+	text := fmt.Sprintf("Prueba IEC 62353 %s de la visita %d fallida: %s. El equipo queda fuera de servicio hasta que una prueba tras la reparación sea satisfactoria.",
+		words[l][in.Type], v.ID, failed)
+	if l == "en" {
+		reason = fmt.Sprintf("IEC 62353 %s test no. %d failed: %s", words[l][in.Type], rec.ID, failed)
 		title = fmt.Sprintf("Device out of service: failed electrical safety test — %s (serial %s)", d.Name, d.Serial)
-		text = fmt.Sprintf("IEC 62353 test (%s) on visit %d failed: %s. The device stays out of service until a test after repair passes.",
-			in.Type, v.ID, strings.Join(failed, "; "))
+		text = fmt.Sprintf("IEC 62353 %s test on visit %d failed: %s. The device stays out of service until a test after repair passes.",
+			words[l][in.Type], v.ID, failed)
+	}
+	if _, err := assets.SetOperationalStatusTx(ctx, tx, d.ID, assets.OutOfService, reason, now); err != nil {
+		return rec, err
 	}
 	t, ok, err := s.tickets.OpenSystemTx(ctx, tx, maintenance.SystemInput{CustomerID: d.CustomerID, SiteID: d.SiteID,
 		DeviceIDs: []string{d.ID}, Title: cut(title, 200), Description: text, Category: "safety_test", Severity: FailedTestSeverity,

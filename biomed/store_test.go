@@ -273,7 +273,7 @@ func TestFailedSafetyTest(t *testing.T) {
 		t.Fatalf("record %+v", recs[0])
 	}
 	d, _ := f.inv.Device(ctx, assets.Scope{}, "hsr-vent-2")
-	if !d.OutOfService() || !strings.Contains(d.Operational.Reason, "protective_earth_resistance 0.45 ohm (limit 0.3)") {
+	if !d.OutOfService() || !strings.Contains(d.Operational.Reason, "resistencia de la tierra de protección 0.45 ohm (límite 0.3)") {
 		t.Fatalf("device after a failed test: %+v", d.Operational)
 	}
 	var sev int

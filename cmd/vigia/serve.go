@@ -190,7 +190,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
 		Biomedical: biomedStore, Policies: []*sla.Set{sla.Presets()}, Now: now}
 	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: intake, Now: now, Log: log,
-		Reports: reporter})
+		Reports: reporter, Biomedical: biomedStore})
 	if err != nil {
 		return err
 	}
