@@ -29,6 +29,20 @@ func newBiomedStore(conn *sqlx.DB) *biomed.Store {
 	return biomed.NewStore(conn, inv, tickets, dispatch.NewStore(conn, inv, tickets))
 }
 
+// openBiomed connects (applying migrations), logging at level, and wires
+// the biomedical store; closeDB undoes the connection.
+func openBiomed(ctx context.Context, dbf *dbFlags, level string, stderr io.Writer) (*sqlx.DB, *biomed.Store, func(), error) {
+	log, err := newLogger(stderr, level)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conn, closeDB, err := dbf.open(ctx, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return conn, newBiomedStore(conn), closeDB, nil
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -88,16 +102,11 @@ for every calibration that fell overdue.`}[sub], stdout, stderr)
 			return &exitError{code: 1, err: fmt.Errorf("%w\nnothing was imported", err)}
 		}
 	}
-	log, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-	conn, closeDB, err := dbf.open(ctx, log)
+	_, store, closeDB, err := openBiomed(ctx, &dbf, *logLevel, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	store := newBiomedStore(conn)
 	if sub == "plan" {
 		res, err := store.Plan(ctx, time.Now())
 		if err != nil {
@@ -150,16 +159,12 @@ Exit status: 0 imported, 1 invalid file, 2 bad command line.`, stdout, stderr)
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("%w\nnothing was imported", err)}
 	}
-	log, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-	conn, closeDB, err := dbf.open(ctx, log)
+	_, store, closeDB, err := openBiomed(ctx, &dbf, *logLevel, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	sum, err := newBiomedStore(conn).ImportAlerts(ctx, alerts, time.Now())
+	sum, err := store.ImportAlerts(ctx, alerts, time.Now())
 	if err != nil {
 		return err
 	}
@@ -193,11 +198,7 @@ affected it and their closure. Informe de vigilancia biomédica.`, stdout, stder
 	case *format != reports.FormatCSV && *format != reports.FormatJSON:
 		return usageError("--format must be csv or json, not %q", *format)
 	}
-	log, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
-	conn, closeDB, err := dbf.open(ctx, log)
+	conn, store, closeDB, err := openBiomed(ctx, &dbf, *logLevel, stderr)
 	if err != nil {
 		return err
 	}
@@ -207,7 +208,7 @@ affected it and their closure. Informe de vigilancia biomédica.`, stdout, stder
 		return &exitError{code: 1, err: fmt.Errorf("no customer %s", *customer)}
 	}
 	loc := cust.Location()
-	sm, err := newBiomedStore(conn).Summary(ctx, cust.ID, time.Date(f.Year(), f.Month(), f.Day(), 0, 0, 0, 0, loc),
+	sm, err := store.Summary(ctx, cust.ID, time.Date(f.Year(), f.Month(), f.Day(), 0, 0, 0, 0, loc),
 		time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc), time.Now())
 	if err != nil {
 		return err
