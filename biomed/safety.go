@@ -249,8 +249,8 @@ func (s *Store) Tests(ctx context.Context, a Actor, f TestFilter) ([]SafetyTest,
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT s.id, s.visit_id, s.device_id, s.customer_id, s.test_type, s.device_class, s.applied_part,
 		s.method, s.instrument_model, s.instrument_serial, s.instrument_calibrated_on, s.accessories, s.measurements, s.passed,
-		s.limits_version, s.ticket_id, COALESCE(t.number, ''), s.recorded_by, s.tested_at
-		FROM biomed_safety_tests s LEFT JOIN tickets t ON t.id = s.ticket_id
+		s.limits_version, s.ticket_id, s.recorded_by, s.tested_at
+		FROM biomed_safety_tests s
 		WHERE ($1 = '' OR s.customer_id = $1) AND ($2 = '' OR s.device_id = $2) AND s.tested_at >= $3 AND s.tested_at < $4
 		AND (NOT $5 OR NOT s.passed) ORDER BY s.tested_at DESC, s.id DESC LIMIT 1000`, customerID, f.DeviceID, f.From, to, f.FailedOnly)
 	if err != nil {
@@ -264,7 +264,7 @@ func (s *Store) Tests(ctx context.Context, a Actor, f TestFilter) ([]SafetyTest,
 		var m []byte
 		var cal time.Time
 		if err := rows.Scan(&r.ID, &r.VisitID, &r.DeviceID, &r.CustomerID, &r.Type, &r.Class, &r.AppliedPart, &r.Method,
-			&r.Instrument.Model, &r.Instrument.Serial, &cal, &acc, &m, &r.Passed, &r.Evaluation.Version, &r.TicketID, &r.Ticket,
+			&r.Instrument.Model, &r.Instrument.Serial, &cal, &acc, &m, &r.Passed, &r.Evaluation.Version, &r.TicketID,
 			&r.RecordedBy, &r.TestedAt); err != nil {
 			return nil, fmt.Errorf("biomed: safety tests: %w", err)
 		}
@@ -279,5 +279,23 @@ func (s *Store) Tests(ctx context.Context, a Actor, f TestFilter) ([]SafetyTest,
 		r.Evaluation.Checks, r.Evaluation.Passed = body.Checks, r.Passed
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("biomed: safety tests: %w", err)
+	}
+	var ids []int64
+	for _, r := range out {
+		if r.TicketID != nil {
+			ids = append(ids, *r.TicketID)
+		}
+	}
+	tickets, err := s.tickets.TicketsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range out {
+		if r.TicketID != nil {
+			out[i].Ticket = tickets[*r.TicketID].Number
+		}
+	}
+	return out, nil
 }

@@ -269,6 +269,7 @@ func TestFailedSafetyTest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	firstTicket := recs[0].Ticket
 	if recs[0].Passed || recs[0].Ticket == "" {
 		t.Fatalf("record %+v", recs[0])
 	}
@@ -320,7 +321,7 @@ func TestFailedSafetyTest(t *testing.T) {
 		t.Fatalf("still out of service after a passed test: %+v", d.Operational)
 	}
 	failed, err := f.store.Tests(ctx, Actor{Role: "customer", CustomerID: "hsr"}, TestFilter{FailedOnly: true})
-	if err != nil || len(failed) != 2 || failed[0].Evaluation.Checks[0].Pass {
+	if err != nil || len(failed) != 2 || failed[0].Evaluation.Checks[0].Pass || failed[0].Ticket != "" || failed[1].Ticket != firstTicket {
 		t.Fatalf("failed tests %+v, %v", failed, err)
 	}
 	if other, _ := f.store.Tests(ctx, Actor{Role: "customer", CustomerID: "cmf"}, TestFilter{}); len(other) != 0 {
