@@ -52,6 +52,8 @@ func AlertSeverity(patientRisk bool) int {
 // devices not matched before, e.g. ones added to the inventory since.
 func (s *Store) ImportAlerts(ctx context.Context, alerts []AlertInput, now time.Time) (AlertSummary, error) {
 	sum := AlertSummary{Alerts: len(alerts), Tickets: []AlertTicket{}}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
 	devices, err := s.inv.Devices(ctx, assets.DeviceFilter{})
 	if err != nil {
 		return sum, err

@@ -101,6 +101,8 @@ func (s *Store) RecordTests(ctx context.Context, a Actor, visitID int64, tests [
 	if len(tests) == 0 || len(tests) > 50 {
 		return nil, invalid("1 to 50 tests")
 	}
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
 	v, err := s.visits.Visit(ctx, dispatch.Actor{Name: a.Name, Role: a.Role, CustomerID: a.CustomerID, EngineerID: a.EngineerID}, visitID)
 	if errors.Is(err, dispatch.ErrNotFound) {
 		return nil, fmt.Errorf("%w: visit %d", ErrNotFound, visitID)
