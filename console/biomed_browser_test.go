@@ -157,3 +157,44 @@ func TestBrowserBiomedical(t *testing.T) {
 		b.screenshot("portal-biomedical-en")
 	})
 }
+
+// The NOC's biomedical page lists every customer's alerts and overdue
+// work; a hospital's user cannot open it, and its own page is its own.
+func TestBiomedicalPages(t *testing.T) {
+	h := newHarness(t, biomedInventory, time.Second)
+	bio := biomed.NewStore(h.db, h.inv, h.tickets, h.disp)
+	h.console.cfg.Biomedical = bio
+	ctx, now := context.Background(), h.clock.Now()
+	alerts, err := biomed.ParseAlerts([]byte(`[{"source": "DIGEMID", "reference": "AM-2026-77", "date": "2026-11-02",
+		"manufacturer": "acme medical", "models": [], "serials": [], "patient_risk": false, "action": "Inspeccionar el cable"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bio.ImportAlerts(ctx, alerts, now); err != nil {
+		t.Fatal(err)
+	}
+	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+
+	noc := h.client(t)
+	noc.login("ana", testPassword)
+	code, body := noc.get("/console/noc/biomedical")
+	if code != 200 {
+		t.Fatalf("NOC biomedical page: %d", code)
+	}
+	for _, want := range []string{`data-serial="VX100"`, `data-serial="VX300"`, `data-serial="VX260"`, "/console/noc/tickets/VG-"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("NOC page lacks %q", want)
+		}
+	}
+	hsr := h.client(t)
+	hsr.login("hsr", testPassword)
+	if code, _ := hsr.get("/console/noc/biomedical"); code != 403 {
+		t.Errorf("hsr at the NOC's biomedical page: %d; want 403", code)
+	}
+	code, body = hsr.get("/console/portal/biomedical")
+	if code != 200 || strings.Contains(body, "VX260") || !strings.Contains(body, `data-serial="VX300"`) ||
+		!strings.Contains(body, "/console/portal/tickets/VG-") {
+		t.Fatalf("hsr's biomedical page: %d, shows another's device or not its own", code)
+	}
+}
