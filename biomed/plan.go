@@ -130,11 +130,15 @@ func (s *Store) Plan(ctx context.Context, now time.Time) (PlanResult, error) {
 // due lists the work orders p calls for on d within the horizon.
 func (s *Store) due(ctx context.Context, d assets.Device, p *programmeRow, c *customerCal) ([]planned, error) {
 	horizon := c.today.Add(Horizon)
+	from := c.today
+	if p.Starts.After(from) {
+		from = p.Starts // a programme plans nothing before it starts
+	}
 	var out []planned
 	for i := range p.Tasks {
 		t := &p.Tasks[i]
 		if t.EveryUsage == nil {
-			for _, day := range t.rule.Days(c.cal, p.Starts, c.today, horizon) {
+			for _, day := range t.rule.Days(c.cal, p.Starts, from, horizon) {
 				out = append(out, planned{task: t, due: day})
 			}
 			continue

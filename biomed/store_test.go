@@ -464,3 +464,43 @@ func TestUsageWorkOrder(t *testing.T) {
 		t.Fatalf("usage work order planned twice: %+v", res)
 	}
 }
+
+// A programme that starts later plans nothing before its start, and a
+// changed programme withdraws the unopened work orders it no longer calls
+// for.
+func TestProgrammeStartAndChange(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	now := at(2026, 3, 2, 15)
+	file := func(starts, schedule string) *File {
+		t.Helper()
+		pf, err := ParseFile([]byte(`programmes:
+  - id: mx450
+    manufacturer: philips
+    model: intellivue mx450
+    starts: ` + starts + `
+    tasks:
+      - {id: check, title: {es: Revisión, en: Check}, schedule: ` + schedule + `, duration: 30m, lead_days: 0}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pf
+	}
+	if _, err := f.store.Import(ctx, file("2026-05-01", "first monday of each month"), now); err != nil {
+		t.Fatal(err)
+	}
+	// Not 2 March, 6 April: the programme starts on 1 May; Monday 4 May.
+	if got := f.workOrders(t, WorkOrderFilter{}, now); strings.Join(got, ",") != "hsr-mon-1 check 2026-05-04 planned" {
+		t.Fatalf("work orders %v", got)
+	}
+	sum, err := f.store.Import(ctx, file("2026-03-01", "day 20 of each month"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 20 March (Fri), 20 April (Mon), 20 May (Wed); 4 May withdrawn.
+	if got := f.workOrders(t, WorkOrderFilter{}, now); strings.Join(got, ",") !=
+		"hsr-mon-1 check 2026-03-20 planned,hsr-mon-1 check 2026-04-20 planned,hsr-mon-1 check 2026-05-20 planned" || sum.Plan.Withdrawn != 1 {
+		t.Fatalf("after the change: %v (%+v)", got, sum)
+	}
+}
