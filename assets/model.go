@@ -65,6 +65,8 @@ type Device struct {
 	HL7          *HL7Endpoint       `json:"hl7,omitempty"`
 	Probe        ProbeSettings      `json:"probe"`
 	RetiredAt    *time.Time         `json:"retired_at,omitempty"`
+	// Operational says whether the device may be used on patients.
+	Operational OperationalStatus `json:"operational"`
 }
 
 // DICOMEndpoint is where a device answers C-ECHO.

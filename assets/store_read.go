@@ -74,7 +74,8 @@ const deviceSelect = `SELECT id, customer_id, site_id, name, kind, modality, cor
 	dicom_host, dicom_port, dicom_called_ae, dicom_calling_ae, dicom_tls,
 	snmp_host, snmp_port, snmp_version, snmp_community, snmp_user, snmp_auth_proto, snmp_auth_pass, snmp_priv_proto, snmp_priv_pass,
 	tcp_host, tcp_port, heartbeat_grace_seconds, probe_interval_seconds, probe_retries, retired_at,
-	dicom_worklist, hl7_host, hl7_port, hl7_sending_app, hl7_receiving_app, hl7_message_type FROM devices`
+	dicom_worklist, hl7_host, hl7_port, hl7_sending_app, hl7_receiving_app, hl7_message_type,
+	operational_status, operational_reason, operational_since FROM devices`
 
 // deviceRow is the flat shape of a devices row.
 type deviceRow struct {
@@ -100,6 +101,8 @@ type deviceRow struct {
 	HL7Host                                      sql.NullString
 	HL7Port                                      sql.NullInt64
 	HL7Sending, HL7Receiving, HL7MessageType     sql.NullString
+	Operational, OperationalReason               string
+	OperationalSince                             *time.Time
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -110,13 +113,15 @@ func scanDevice(r scanner) (Device, error) {
 		&x.InstallDate, &x.WarrantyEnd, &x.DICOMHost, &x.DICOMPort, &x.DICOMCalled, &x.DICOMCalling, &x.DICOMTLS,
 		&x.SNMPHost, &x.SNMPPort, &x.SNMPVersion, &x.SNMPCommunity, &x.SNMPUser, &x.SNMPAuthProto, &x.SNMPAuthPass,
 		&x.SNMPPrivProto, &x.SNMPPrivPass, &x.TCPHost, &x.TCPPort, &x.HeartbeatGrace, &x.ProbeInterval, &x.ProbeRetries, &x.RetiredAt,
-		&x.DICOMWorklist, &x.HL7Host, &x.HL7Port, &x.HL7Sending, &x.HL7Receiving, &x.HL7MessageType)
+		&x.DICOMWorklist, &x.HL7Host, &x.HL7Port, &x.HL7Sending, &x.HL7Receiving, &x.HL7MessageType,
+		&x.Operational, &x.OperationalReason, &x.OperationalSince)
 	if err != nil {
 		return Device{}, err
 	}
 	d := Device{ID: x.ID, CustomerID: x.CustomerID, SiteID: x.SiteID, Name: x.Name, Kind: x.Kind, Modality: x.Modality, Core: x.Core,
 		Manufacturer: x.Manufacturer, Model: x.Model, Serial: x.Serial, InstallDate: x.InstallDate, WarrantyEnd: x.WarrantyEnd,
-		Probe: ProbeSettings{Interval: time.Duration(x.ProbeInterval) * time.Second, Retries: x.ProbeRetries}, RetiredAt: x.RetiredAt}
+		Probe: ProbeSettings{Interval: time.Duration(x.ProbeInterval) * time.Second, Retries: x.ProbeRetries}, RetiredAt: x.RetiredAt,
+		Operational: OperationalStatus{Status: x.Operational, Reason: x.OperationalReason, Since: x.OperationalSince}}
 	if x.DICOMHost.Valid {
 		d.DICOM = &DICOMEndpoint{Host: x.DICOMHost.String, Port: int(x.DICOMPort.Int64), CalledAE: x.DICOMCalled.String,
 			CallingAE: x.DICOMCalling.String, TLS: x.DICOMTLS}

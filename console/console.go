@@ -75,6 +75,8 @@ type Config struct {
 	// Reports builds the monthly report the portal offers for download
 	// (nil: not offered).
 	Reports *reports.Reporter
+	// Biomedical serves the biomedical pages (nil: not shown).
+	Biomedical Biomedical
 }
 
 // Console serves the web console.
@@ -84,7 +86,7 @@ type Console struct {
 }
 
 // pageNames are the templates besides layout.html, one per page.
-var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit", "portal", "portal_ticket", "portal_new", "mail", "dispatch_board", "device"}
+var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit", "portal", "portal_ticket", "portal_new", "mail", "dispatch_board", "device", "biomed"}
 
 // New parses the templates and returns the console.
 func New(cfg Config) (*Console, error) {
@@ -138,6 +140,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	noc := []string{auth.RoleNOC}
 	mux.Handle("GET /console/noc", c.handle(noc, c.board))
 	mux.Handle("GET /console/noc/mail", c.handle(noc, c.mailQueue))
+	mux.Handle("GET /console/noc/biomedical", c.handle(noc, c.biomedical))
 	mux.Handle("POST /console/noc/mail/{id}/{action}", c.handle(noc, c.mailAct))
 	mux.Handle("GET /console/noc/tickets/{ref}", c.handle(staff, c.staffTicket))
 	mux.Handle("GET /console/noc/devices/{id}", c.handle(staff, c.nocDevice))
@@ -153,6 +156,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET /console/portal", c.handle(cust, c.portal))
 	mux.Handle("GET /console/portal/tickets/new", c.handle(cust, c.newTicketForm))
 	mux.Handle("GET /console/portal/reports/monthly", c.handle(cust, c.portalReport))
+	mux.Handle("GET /console/portal/biomedical", c.handle(cust, c.biomedical))
 	mux.Handle("POST /console/portal/tickets", c.handle(cust, c.createTicket))
 	mux.Handle("GET /console/portal/tickets/{ref}", c.handle(cust, c.portalTicket))
 	mux.Handle("GET /console/portal/devices/{id}", c.handle(cust, c.portalDevice))

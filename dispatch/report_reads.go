@@ -69,3 +69,27 @@ func (s *Store) CustomerCaused(ctx context.Context, ticketIDs []int64) (map[int6
 	}
 	return out, rows.Err()
 }
+
+// FirstDoneVisits returns, for those of ticketIDs with a visit done, when
+// the first one ended (the biomedical service reads a work order as done
+// by it).
+func (s *Store) FirstDoneVisits(ctx context.Context, ticketIDs []int64) (map[int64]time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, `SELECT ticket_id, min(left_at) FROM visits WHERE ticket_id = ANY ($1) AND state = 'done'
+		AND left_at IS NOT NULL GROUP BY ticket_id`, pq.Int64Array(ticketIDs))
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: done visits: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]time.Time{}
+	for rows.Next() {
+		var id int64
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, fmt.Errorf("dispatch: done visits: %w", err)
+		}
+		out[id] = at
+	}
+	return out, rows.Err()
+}

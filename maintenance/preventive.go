@@ -218,23 +218,13 @@ func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time
 		if err != nil {
 			return err
 		}
-		start := time.Date(due.Year(), due.Month(), due.Day(), 0, 0, 0, 0, loc)
-		end := time.Date(due.Year(), due.Month(), due.Day()+1, 0, 0, 0, 0, loc)
-		var windowID int64
-		if err := tx.QueryRowContext(ctx, `INSERT INTO maintenance_windows (scope, scope_id, reason, starts_at, ends_at, created_by, created_at)
-			VALUES ('device', $1, $2, $3, $4, $5, $6) RETURNING id`, deviceID, "preventive maintenance, ticket "+t.Number, start, end, who, now).
-			Scan(&windowID); err != nil {
-			return fmt.Errorf("maintenance window: %w", err)
+		windowID, err := dayWindowTx(ctx, tx, t, deviceID, due, loc, who, now, map[string]any{"plan_id": planID})
+		if err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO preventive_visits (plan_id, seq, due_on, ticket_id, window_id, opened_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, planID, seq, due, t.ID, windowID, now); err != nil {
 			return fmt.Errorf("visit %d of plan %d: %w", seq, planID, err)
-		}
-		if err := addEvent(ctx, tx, t.ID, now, who, "preventive_visit",
-			fmt.Sprintf("visita preventiva el %s; ventana de mantenimiento de %s a %s", due.Format(dateLayout),
-				start.Format(time.RFC3339), end.Format(time.RFC3339)),
-			map[string]any{"plan_id": planID, "window_id": windowID, "starts_at": start, "ends_at": end}); err != nil {
-			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE preventive_plans SET next_seq = $2, next_due_on = $3 WHERE id = $1`,
 			planID, seq+1, addMonths(anchor, (seq+1)*every)); err != nil {

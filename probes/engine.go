@@ -347,6 +347,11 @@ func (e *Engine) observe(ctx context.Context, d assets.Device, prev Status, pol 
 			break
 		}
 	}
+	// A device taken out of service (a failed safety test) is expected to
+	// be off: it shows as maintenance and raises no outage or ticket.
+	if d.OutOfService() {
+		obs.InMaintenance = true
+	}
 	e.mu.RUnlock()
 	if gw != "" && gw != d.ID && outcome == Failed {
 		// About to be declared down? Ask the gateway first: one site

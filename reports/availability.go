@@ -59,7 +59,9 @@ type Reporter struct {
 	History   History
 	Tickets   Tickets
 	Field     Field
-	Policies  []*sla.Set // looked up in order: the first set naming a policy wins
+	// Biomedical adds the biomedical service's section (nil: none).
+	Biomedical Biomedical
+	Policies   []*sla.Set // looked up in order: the first set naming a policy wins
 	// Now bounds every period: nothing is counted past it.
 	Now func() time.Time
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/biomed"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
@@ -45,6 +46,10 @@ type Monthly struct {
 	Billable  []dispatch.Line        `json:"billable_lines"`
 	// BillableTotalCents adds the billable lines up.
 	BillableTotalCents int64 `json:"billable_total_cents"`
+
+	// Biomedical is the biomedical service of the month, absent for a
+	// customer without any.
+	Biomedical *biomed.Summary `json:"biomedical,omitempty"`
 }
 
 // SeverityRow is one severity's tickets and clocks in the month.
@@ -253,6 +258,9 @@ func (r *Reporter) Monthly(ctx context.Context, customerID, month string) (Month
 		return m, err
 	}
 	m.HourBanks, m.Currency, m.Billable, m.BillableTotalCents = bill.HourBanks, bill.Currency, bill.Lines, bill.TotalCents
+	if m.Biomedical, err = r.biomedical(ctx, customerID, from, to); err != nil {
+		return m, err
+	}
 	return m, nil
 }
 

@@ -114,10 +114,11 @@ const stamp = "2006-01-02 15:04"
 
 var monthlyTmpl = template.Must(template.New("monthly.html").Funcs(template.FuncMap{
 	"pct": Percent, "secs": Seconds, "hours": Hours, "margin": Margin, "money": Money,
-	"when":   func(t time.Time) string { return t.Format(stamp) },
-	"join":   func(s []string) string { return strings.Join(s, ", ") },
-	"f2":     func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
-	"derefb": func(b *bool) bool { return b != nil && *b },
+	"when":    func(t time.Time) string { return t.Format(stamp) },
+	"biofail": failures,
+	"join":    func(s []string) string { return strings.Join(s, ", ") },
+	"f2":      func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
+	"derefb":  func(b *bool) bool { return b != nil && *b },
 	"deref": func(f *float64) float64 {
 		if f == nil {
 			return 0
@@ -209,6 +210,7 @@ func (m Monthly) WriteCSV(w io.Writer) error {
 			strconv.FormatFloat(l.Quantity, 'f', -1, 64), Money(l.AmountCents), m.Currency})
 	}
 	rows = append(rows, []string{"billable_total", Money(m.BillableTotalCents), m.Currency})
+	rows = append(rows, m.biomedicalCSV()...)
 	if err := cw.WriteAll(rows); err != nil {
 		return fmt.Errorf("reports: monthly csv: %w", err)
 	}
@@ -253,6 +255,7 @@ func (m Monthly) WriteText(w io.Writer) error {
 			strconv.FormatFloat(h.ConsumedInMonth, 'f', -1, 64), l["remaining"], strconv.FormatFloat(h.Remaining, 'f', -1, 64))
 	}
 	fmt.Fprintf(&b, "%s: %d, %s %s %s\n", l["billable"], len(m.Billable), l["total"], Money(m.BillableTotalCents), m.Currency)
+	m.biomedicalText(&b, l)
 	_, err := w.Write(b.Bytes())
 	return err
 }

@@ -32,6 +32,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	ticket, visit, part, partRequest, manufacturerCase, wait, quote := f.ticket, f.visit, f.part, f.partRequest,
 		f.manufacturerCase, f.wait, f.quote
 	engineer, partBody, work := f.engineerBody, f.partBody, f.workBody
+	calibration, calibrationPath, pdf, alert := f.calibration, f.calibrationPath, f.calibrationPDF, f.alertBody
 
 	endpoints := []endpoint{
 		{"GET /api/v1/customers", "/api/v1/customers", "", 200},
@@ -102,6 +103,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /api/v1/mail/unmatched/{id}/assign", "/api/v1/mail/unmatched/1/assign", `{"customer":"cmf"}`, 403},
 		{"POST /api/v1/mail/unmatched/{id}/discard", "/api/v1/mail/unmatched/1/discard", "", 403},
 
+		// The biomedical service: records are the provider's to write
+		// (403); hsr's certificate and report are not found; lists are empty.
+		{"GET /api/v1/biomed/work-orders", "/api/v1/biomed/work-orders", "", 200},
+		{"POST /api/v1/biomed/visits/{id}/safety-tests", "/api/v1/biomed/visits/" + visit + "/safety-tests", `{"tests":[]}`, 403},
+		{"GET /api/v1/biomed/safety-tests", "/api/v1/biomed/safety-tests", "", 200},
+		{"GET /api/v1/biomed/calibrations", "/api/v1/biomed/calibrations", "", 200},
+		{"POST /api/v1/biomed/devices/{id}/calibrations", calibrationPath, pdf, 403},
+		{"GET /api/v1/biomed/calibrations/{id}/certificate", "/api/v1/biomed/calibrations/" + calibration + "/certificate", "", 404},
+		{"POST /api/v1/biomed/devices/{id}/usage", "/api/v1/biomed/devices/hsr-monitor-uci/usage", `{"counter":"hours","value":10}`, 403},
+		{"GET /api/v1/biomed/alerts", "/api/v1/biomed/alerts", "", 200},
+		{"POST /api/v1/biomed/alerts", "/api/v1/biomed/alerts", alert, 403},
+		{"GET /api/v1/biomed/report", "/api/v1/biomed/report?customer=hsr&from=2026-11-01&to=2026-12-01", "", 404},
+
 		// Contract reports: another customer's are not found.
 		{"GET /api/v1/availability", "/api/v1/availability?customer=hsr&from=2026-11-01&to=2026-11-30", "", 404},
 		{"GET /api/v1/reports/monthly", "/api/v1/reports/monthly?customer=hsr&month=2026-11&format=json", "", 404},
@@ -137,6 +151,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		if code, body := do("GET", e.path, noc, ""); code != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("NOC at %s: %d without %q (%s)", e.path, code, want, body)
+		}
+	}
+
+	// The NOC reads hsr's biomedical rows at each GET: cmf's empty lists
+	// and 404s are scoping.
+	for path, want := range map[string]string{
+		"/api/v1/biomed/work-orders":                                       "hsr-monitor-uci",
+		"/api/v1/biomed/calibrations":                                      "MC-1",
+		"/api/v1/biomed/alerts":                                            "ALERTA-2026-200",
+		"/api/v1/biomed/calibrations/" + calibration + "/certificate":      "certificado San Rafael",
+		"/api/v1/biomed/report?customer=hsr&from=2026-11-01&to=2026-12-01": `"customer_id": "hsr"`,
+	} {
+		if code, body := do("GET", path, noc, ""); code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("NOC at %s: %d without %q (%s)", path, code, want, body)
 		}
 	}
 

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/biomed"
 	"github.com/vigia-noc/vigia/console"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
@@ -41,6 +42,8 @@ type apiFixture struct {
 	noc, hsr, cmf string // API tokens
 
 	ticket, visit, part, partRequest, manufacturerCase, wait, quote string // ids
+	calibration                                                     string // a biomedical calibration record's id
+	calibrationPath, calibrationPDF, alertBody                      string // its upload, and an alert file
 	engineerBody, partBody, workBody                                string // valid bodies
 }
 
@@ -156,5 +159,25 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		`"started_at":"2026-11-23T15:00:00Z","ended_at":"2026-11-23T16:00:00Z","note":"Diagnóstico remoto de San Rafael","without_quote":true}`
 	create("POST", "/api/v1/work-entries", f.workBody, 201)
 	f.quote = create("POST", "/api/v1/quotes", `{"ticket":`+f.ticket+`,"hours":2,"hour_price_cents":12000000,"note":"Cotización San Rafael"}`, 201)
+	// The biomedical service's rows of hsr: a programme and a calibration
+	// flag for its monitoring central, a certificate, an alert matching it.
+	programme, err := biomed.ParseFile([]byte(`programmes:
+  - {id: mindray-cms, manufacturer: Mindray, model: BeneVision CMS, starts: 2026-10-01,
+     tasks: [{id: monthly, title: {es: Revisión mensual San Rafael, en: Monthly check}, every_months: 1, duration: 1h}]}
+calibration:
+  - {device: hsr-monitor-uci, every_months: 12, first_due: 2026-12-15}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newBiomedStore(f.conn).Import(ctx, programme, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.calibrationPDF = "%PDF-1.4\n% certificado San Rafael\n%%EOF\n"
+	f.calibrationPath = "/api/v1/biomed/devices/hsr-monitor-uci/calibrations?calibrated_on=2026-11-20&laboratory=Metrolab&certificate_number=MC-1&filename=c.pdf"
+	f.calibration = create("POST", f.calibrationPath, f.calibrationPDF, 201)
+	f.alertBody = `[{"source":"INVIMA","reference":"ALERTA-2026-200","date":"2026-11-20","manufacturer":"mindray","models":["benevision cms"],` +
+		`"serials":[],"patient_risk":false,"action":"Actualizar software"}]`
+	create("POST", "/api/v1/biomed/alerts", f.alertBody, 200)
 	return f
 }

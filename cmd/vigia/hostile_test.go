@@ -90,6 +90,15 @@ func writeRoutes(f *apiFixture) []writeRoute {
 		{"POST /api/v1/billing/flags", "/api/v1/billing/flags", `{"ticket":` + tk + `,"cause":"misuse","note":"x"}`, nil},
 		{"POST /api/v1/mail/unmatched/{id}/assign", "/api/v1/mail/unmatched/1/assign", `{"customer":"hsr"}`, nil},
 		{"POST /api/v1/mail/unmatched/{id}/discard", "/api/v1/mail/unmatched/1/discard", `{}`, nil},
+		{"POST /api/v1/biomed/visits/{id}/safety-tests", "/api/v1/biomed/visits/" + f.visit + "/safety-tests",
+			`{"tests":[{"device":"hsr-monitor-uci","type":"recurrent","device_class":"I","applied_part":"BF","method":"direct",` +
+				`"instrument":{"model":"Fluke ESA615","serial":"X1","calibrated_on":"2026-06-01"},"accessories":["cable"]}]}`, nil},
+		// The certificate is the body (a PDF), the record the query: only
+		// the path is spoiled here, with a body that is no certificate.
+		{"POST /api/v1/biomed/devices/{id}/calibrations", "/api/v1/biomed/devices/hsr-monitor-uci/calibrations?calibrated_on=2026-11-20&laboratory=Metrolab&certificate_number=MC-2&filename=c.pdf", `{}`, nil},
+		{"POST /api/v1/biomed/devices/{id}/usage", "/api/v1/biomed/devices/hsr-monitor-uci/usage", `{"counter":"hours","value":10}`,
+			map[string][]string{"value": {"zero", "int32+1", "fraction"}}},
+		{"POST /api/v1/biomed/alerts", "/api/v1/biomed/alerts", f.alertBody, nil},
 	}
 }
 
@@ -128,6 +137,12 @@ func readRoutes(f *apiFixture) []readRoute {
 		{"GET /api/v1/devices/{id}/events", "/api/v1/devices/{id}/events", map[string]string{"limit": "id", "before": "time"}, true},
 		{"GET /api/v1/availability", "/api/v1/availability?customer=hsr&from=2026-11-01&to=2026-11-30", map[string]string{"device": "text", "format": "text"}, true},
 		{"GET /api/v1/reports/monthly", "/api/v1/reports/monthly?customer=hsr&month=2026-11", map[string]string{"format": "text"}, true},
+		{"GET /api/v1/biomed/work-orders", "/api/v1/biomed/work-orders", map[string]string{"customer": "text", "device": "text", "from": "text", "to": "text", "overdue": "text"}, true},
+		{"GET /api/v1/biomed/safety-tests", "/api/v1/biomed/safety-tests", map[string]string{"customer": "text", "device": "text", "failed": "text"}, true},
+		{"GET /api/v1/biomed/calibrations", "/api/v1/biomed/calibrations", map[string]string{"customer": "text"}, true},
+		{"GET /api/v1/biomed/calibrations/{id}/certificate", "/api/v1/biomed/calibrations/{id}/certificate", nil, false},
+		{"GET /api/v1/biomed/alerts", "/api/v1/biomed/alerts", map[string]string{"customer": "text"}, true},
+		{"GET /api/v1/biomed/report", "/api/v1/biomed/report?customer=hsr&from=2026-11-01&to=2026-12-01", map[string]string{"format": "text"}, true},
 	}
 }
 
@@ -151,7 +166,12 @@ func leaves(v any, path []any) []leaf {
 		}
 		return out
 	case []any:
-		out := []leaf{{path, "list"}}
+		var out []leaf
+		// A body that is a list (the alert file) is not replaced whole:
+		// its elements are spoiled one by one.
+		if len(path) > 0 {
+			out = append(out, leaf{path, "list"})
+		}
 		for i, e := range v {
 			out = append(out, leaves(e, append(slices.Clone(path), i))...)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/biomed"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/probes"
@@ -21,12 +22,13 @@ import (
 )
 
 func init() {
-	register(command{name: "report", summary: "contract reports: availability, monthly report (report availability|monthly)", run: runReport})
+	register(command{name: "report", summary: "contract reports: availability, monthly report, biomedical (report availability|monthly|biomedical)", run: runReport})
 }
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := "Usage: vigia report availability --customer ID --from DATE --to DATE [--device ID] [--format json|csv|table]\n" +
-		"       vigia report monthly --customer ID --month YYYY-MM [--format html|pdf|json|csv]\n"
+		"       vigia report monthly --customer ID --month YYYY-MM [--format html|pdf|json|csv]\n" +
+		"       vigia report biomedical --customer ID --from DATE --to DATE [--format csv|json]\n"
 	if len(args) == 0 {
 		io.WriteString(stderr, usage)
 		return &exitError{code: 2}
@@ -36,11 +38,13 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runReportAvailability(ctx, args[1:], stdout, stderr)
 	case "monthly":
 		return runReportMonthly(ctx, args[1:], stdout, stderr)
+	case "biomedical":
+		return runReportBiomedical(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "-help", "help":
 		io.WriteString(stdout, usage)
 		return nil
 	}
-	return usageError("unknown subcommand %q (want availability or monthly)", args[0])
+	return usageError("unknown subcommand %q (want availability, monthly or biomedical)", args[0])
 }
 
 // reportFlags are the flags both report commands share.
@@ -80,8 +84,9 @@ func (rf *reportFlags) open(ctx context.Context, stderr io.Writer) (*reports.Rep
 		return nil, cust, nil, &exitError{code: 1, err: fmt.Errorf("no customer %s", *rf.customer)}
 	}
 	tickets := maintenance.NewStore(conn, inv, maintenance.Options{})
-	return &reports.Reporter{Inventory: inv, History: probes.NewStore(conn), Tickets: tickets,
-		Field: dispatch.NewStore(conn, inv, tickets), Policies: policies, Now: time.Now}, cust, closeDB, nil
+	field := dispatch.NewStore(conn, inv, tickets)
+	return &reports.Reporter{Inventory: inv, History: probes.NewStore(conn), Tickets: tickets, Field: field,
+		Biomedical: biomed.NewStore(conn, inv, tickets, field), Policies: policies, Now: time.Now}, cust, closeDB, nil
 }
 
 func runReportAvailability(ctx context.Context, args []string, stdout, stderr io.Writer) error {

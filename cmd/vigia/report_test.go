@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/biomed"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/db"
@@ -183,6 +184,41 @@ func monthFixture(t *testing.T) string {
 		t.Fatal(err)
 	}
 	watch(at(30, 12, 0))
+
+	// The biomedical service: the monitor's programme, imported on 20
+	// October; its calibration on 6 November; a passed safety test of the
+	// CT on t3's visit; a safety alert on the 30th affecting the monitor.
+	raw, err = os.ReadFile(filepath.Join(monthTestdata, "biomedical.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	programme, err := biomed.ParseFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bio := biomed.NewStore(conn, inv, tickets, field)
+	if _, err := bio.Import(ctx, programme, time.Date(2026, 10, 20, 9, 0, 0, 0, bogota)); err != nil {
+		t.Fatal(err)
+	}
+	bioStaff := biomed.Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bog"}
+	if _, err := bio.RecordCalibration(ctx, bioStaff, "cl-monitor", biomed.CalibrationInput{CalibratedOn: "2026-11-06", Laboratory: "Metrología Andina",
+		CertificateNumber: "MC-2026-118", Filename: "certificado.pdf", Certificate: []byte("%PDF-1.4\n% MC-2026-118\n%%EOF\n")}, at(6, 15, 0)); err != nil {
+		t.Fatal(err)
+	}
+	earth, leak := 0.12, 180.0
+	if _, err := bio.RecordTests(ctx, bioStaff, v.ID, []biomed.TestInput{{DeviceID: "cl-ct", Type: "recurrent", Class: "I", AppliedPart: "none",
+		Method: "direct", Instrument: biomed.Instrument{Model: "Fluke ESA615", Serial: "4411", CalibratedOn: "2026-06-15"},
+		Measurements: biomed.Measurements{ProtectiveEarthOhm: &earth, EquipmentLeakageUA: &leak}}}, at(25, 11, 30)); err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := biomed.ParseAlerts([]byte(`[{"source": "INVIMA", "reference": "ALERTA-2026-200", "date": "2026-11-27", "manufacturer": "philips",
+		"models": ["IntelliVue MX450"], "serials": [{"from": "PM050", "to": "PM150"}], "patient_risk": false, "action": "Actualizar el software de alarmas"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bio.ImportAlerts(ctx, alerts, at(30, 14, 0)); err != nil {
+		t.Fatal(err)
+	}
 	return url
 }
 
@@ -216,7 +252,7 @@ func TestMonthlyReportFixture(t *testing.T) {
 	for key, w := range want {
 		t.Run(key, func(t *testing.T) {
 			g := got[key]
-			if key == "availability" {
+			if key == "availability" || key == "biomedical" {
 				g = pick(g, w)
 			}
 			if !reflect.DeepEqual(g, w) {
@@ -235,6 +271,7 @@ func TestMonthlyReportFixture(t *testing.T) {
 		"1:00:00", "-1:00:00", "55:00:00", "43:30:00", // SLA margins
 		"VG-2026-000001", "VG-2026-000004", "DET-9", "180000.00", "18.00",
 		"Informe mensual de servicio", "Disponibilidad", "incumplido",
+		"Vigilancia de equipos biomédicos", "2026-11-03", "vencido", "MC-2026-118", "2027-11-06", "ALERTA-2026-200", "VG-2026-000005",
 	}
 	code, html, stderr := runVigia(t, append(base, "--format", "html")...)
 	if code != 0 {
@@ -275,9 +312,19 @@ func TestMonthlyReportFixture(t *testing.T) {
 	}
 }
 
-// pick keeps of got only the keys want has (recursively through objects),
-// so that expected.json can leave out what it does not pin.
+// pick keeps of got only the keys want has (recursively through objects,
+// and through lists of the same length), so that expected.json can leave
+// out what it does not pin.
 func pick(got, want any) any {
+	if ga, ok := got.([]any); ok {
+		if wa, ok := want.([]any); ok && len(ga) == len(wa) {
+			out := make([]any, len(ga))
+			for i := range ga {
+				out[i] = pick(ga[i], wa[i])
+			}
+			return out
+		}
+	}
 	gm, ok1 := got.(map[string]any)
 	wm, ok2 := want.(map[string]any)
 	if !ok1 || !ok2 {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/biomed"
 	"github.com/vigia-noc/vigia/console"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
@@ -208,10 +209,11 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	intake := mailintake.New(conn, tickets, store, now, log)
 	intake.RegisterMetrics(reg)
 	users := console.NewUsers(conn, tickets)
+	biomedStore := biomed.NewStore(conn, store, tickets, dispatchStore)
 	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
-		Policies: []*sla.Set{sla.Presets()}, Now: now}
+		Biomedical: biomedStore, Policies: []*sla.Set{sla.Presets()}, Now: now}
 	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: intake, History: probeStore, Now: now, Log: log,
-		Reports: reporter})
+		Reports: reporter, Biomedical: biomedStore})
 	if err != nil {
 		return err
 	}
@@ -293,6 +295,11 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 				Portal: strings.TrimRight(*publicURL, "/"), Log: log}, elector, now, time.Hour)
 		},
 		func() error {
+			// Work orders, their tickets and windows, overdue calibrations:
+			// idempotent and safe on every instance.
+			return (&biomed.Sweeper{Store: biomedStore, Log: log}).Run(ctx, now, time.Hour)
+		},
+		func() error {
 			return maintenance.RunScheduled(ctx, maintenance.JobsConfig{Store: tickets,
 				Sender: maintenance.NewSender(conn, mailer, hooks, log), Metrics: ticketMetrics,
 				Elector: elector, Now: now, Log: log})
@@ -346,13 +353,14 @@ type httpDeps struct {
 // build the same surface from it.
 func httpConfig(d httpDeps) server.Config {
 	now := d.clock.Now
+	bio := biomed.NewStore(d.conn, d.assets, d.tickets, d.dispatch)
 	c := server.Config{
 		DB: d.conn, Health: d.health, Tokens: d.tokens, Registry: d.reg, Log: d.log,
 		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
 			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log),
 			reports.NewAPI(&reports.Reporter{Inventory: d.assets, History: d.probes, Tickets: d.tickets, Field: d.dispatch,
-				Policies: []*sla.Set{sla.Presets()}, Now: now}, d.log),
-			mailintake.NewAPI(d.mail, d.log)},
+				Biomedical: bio, Policies: []*sla.Set{sla.Presets()}, Now: now}, d.log),
+			mailintake.NewAPI(d.mail, d.log), biomed.NewAPI(bio, now, d.log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
 	}
 	if d.console != nil {
