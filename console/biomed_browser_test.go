@@ -74,18 +74,7 @@ func TestBrowserBiomedical(t *testing.T) {
 		t.Fatalf("alert import %+v, %v", sum, err)
 	}
 	// A programme planned 40 days ago with no visit since: overdue work.
-	programme, err := biomed.ParseFile([]byte(`programmes:
-  - id: acme-vent-500
-    manufacturer: Acme Medical
-    model: Vent 500
-    starts: 2025-01-06
-    tasks:
-      - {id: monthly, title: {es: Revisión mensual, en: Monthly check}, every_months: 1, duration: 45m}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bio.Import(ctx, programme, now.Add(-40*24*time.Hour)); err != nil {
+	if _, err := bio.Import(ctx, overdueProgramme(t), now.Add(-40*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	// A failed electrical safety test on a visit to hsr-vent-2.
@@ -187,6 +176,14 @@ func TestBiomedicalPages(t *testing.T) {
 			t.Errorf("NOC page lacks %q", want)
 		}
 	}
+	// The dispatch board lists the overdue preventive work to plan.
+	if _, err := bio.Import(ctx, overdueProgramme(t), now.Add(-40*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	code, body = noc.get("/console/noc/dispatch")
+	if code != 200 || !strings.Contains(body, `id="board-bio-overdue"`) || !strings.Contains(body, `data-state="overdue"`) {
+		t.Errorf("dispatch board: %d, without the overdue preventive work orders", code)
+	}
 	hsr := h.client(t)
 	hsr.login("hsr", testPassword)
 	if code, _ := hsr.get("/console/noc/biomedical"); code != 403 {
@@ -197,4 +194,22 @@ func TestBiomedicalPages(t *testing.T) {
 		!strings.Contains(body, "/console/portal/tickets/VG-") {
 		t.Fatalf("hsr's biomedical page: %d, shows another's device or not its own", code)
 	}
+}
+
+// overdueProgramme is a monthly check of the Acme ventilators: imported 40
+// days back with no visit since, its work orders are overdue.
+func overdueProgramme(t *testing.T) *biomed.File {
+	t.Helper()
+	programme, err := biomed.ParseFile([]byte(`programmes:
+  - id: acme-vent-500
+    manufacturer: Acme Medical
+    model: Vent 500
+    starts: 2025-01-06
+    tasks:
+      - {id: monthly, title: {es: Revisión mensual, en: Monthly check}, every_months: 1, duration: 45m}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return programme
 }

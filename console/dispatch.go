@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/biomed"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
@@ -595,10 +596,19 @@ func (c *Console) dispatchBoard(rq *request) error {
 		}
 		rows = append(rows, *row)
 	}
+	// Overdue preventive work orders of every customer: visits the
+	// dispatcher still has to plan.
+	var overdue []biomed.WorkOrder
+	if c.cfg.Biomedical != nil {
+		if overdue, err = c.cfg.Biomedical.WorkOrders(rq.ctx(), biomed.ActorOf(rq.principal()), biomed.WorkOrderFilter{Overdue: true}, rq.now); err != nil {
+			return err
+		}
+	}
 	c.render(rq, http.StatusOK, "dispatch_board", translate(rq.lang, "disp.board"), map[string]any{
 		"View": view, "Date": day.Format(time.DateOnly), "Prev": day.AddDate(0, 0, map[string]int{"day": -1, "week": -7}[view]).Format(time.DateOnly),
 		"Next": day.AddDate(0, 0, map[string]int{"day": 1, "week": 7}[view]).Format(time.DateOnly), "Days": days,
 		"Cols": cols, "Rows": rows, "Board": b,
+		"Biomedical": c.cfg.Biomedical != nil, "Overdue": overdue, "Staff": true, "TicketPath": "/console/noc/tickets/",
 	})
 	return nil
 }
