@@ -73,7 +73,7 @@ type CaseInput struct {
 // case number cannot be recorded twice.
 func (s *Store) OpenCase(ctx context.Context, a Actor, in CaseInput, now time.Time) (ManufacturerCase, error) {
 	if !a.staff() {
-		return ManufacturerCase{}, fmt.Errorf("%w: the provider opens manufacturer cases", ErrForbidden)
+		return ManufacturerCase{}, ErrForbidden.Errorf("the provider opens manufacturer cases")
 	}
 	in.Manufacturer, in.CaseNumber = strings.TrimSpace(in.Manufacturer), strings.TrimSpace(in.CaseNumber)
 	if in.Manufacturer == "" || in.CaseNumber == "" {
@@ -115,7 +115,7 @@ type CaseMoveInput struct {
 // wait ends when the case is answered or closed.
 func (s *Store) MoveCase(ctx context.Context, a Actor, id int64, in CaseMoveInput, now time.Time) (ManufacturerCase, error) {
 	if !a.staff() {
-		return ManufacturerCase{}, fmt.Errorf("%w: the provider follows manufacturer cases", ErrForbidden)
+		return ManufacturerCase{}, ErrForbidden.Errorf("the provider follows manufacturer cases")
 	}
 	if !slices.Contains([]string{CaseWaiting, CaseAnswered, CaseClosed}, in.To) {
 		return ManufacturerCase{}, invalid("to must be waiting, answered or closed")
@@ -125,7 +125,7 @@ func (s *Store) MoveCase(ctx context.Context, a Actor, id int64, in CaseMoveInpu
 		var err error
 		c, err = scanCase(tx.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM manufacturer_cases c WHERE c.id = $1 FOR UPDATE`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: manufacturer case %d", ErrNotFound, id)
+			return ErrNotFound.Errorf("manufacturer case %d", id)
 		}
 		if err != nil {
 			return err

@@ -174,7 +174,7 @@ func (s *Store) loadVisit(ctx context.Context, q queryer, a Actor, id int64, loc
 	}
 	v, err := scanVisit(q.QueryRowContext(ctx, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return v, fmt.Errorf("%w: visit %d", ErrNotFound, id)
+		return v, ErrNotFound.Errorf("visit %d", id)
 	}
 	if err != nil {
 		return v, fmt.Errorf("visit %d: %w", id, err)
@@ -280,7 +280,7 @@ type VisitInput struct {
 // CreateVisit proposes a visit (NOC only).
 func (s *Store) CreateVisit(ctx context.Context, a Actor, in VisitInput, now time.Time) (Visit, error) {
 	if !a.noc() {
-		return Visit{}, fmt.Errorf("%w: only the NOC dispatches visits", ErrForbidden)
+		return Visit{}, ErrForbidden.Errorf("only the NOC dispatches visits")
 	}
 	if err := checkWindow(in.WindowStart, in.WindowEnd); err != nil {
 		return Visit{}, err
@@ -451,10 +451,10 @@ func (s *Store) Transition(ctx context.Context, a Actor, id int64, in Transition
 		return TransitionResult{}, invalid("to must be one of scheduled, en_route, on_site, equipment_unavailable, cancelled (done: record the outcome)")
 	}
 	if a.customer() {
-		return TransitionResult{}, fmt.Errorf("%w: customers follow visits, the provider moves them", ErrForbidden)
+		return TransitionResult{}, ErrForbidden.Errorf("customers follow visits, the provider moves them")
 	}
 	if (in.To == VisitScheduled || in.To == VisitCancelled) && !a.noc() {
-		return TransitionResult{}, fmt.Errorf("%w: only the NOC schedules or cancels a visit", ErrForbidden)
+		return TransitionResult{}, ErrForbidden.Errorf("only the NOC schedules or cancels a visit")
 	}
 	if err := checkWindow(in.WindowStart, in.WindowEnd); err != nil {
 		return TransitionResult{}, err
@@ -542,8 +542,8 @@ func (s *Store) schedule(ctx context.Context, tx *sqlx.Tx, v *Visit, t ticketRef
 			return err
 		}
 		if !ok && !in.WithoutQuote {
-			return fmt.Errorf("%w: ticket %s is billable (%s) and has no approved quote; approve one (seeds 001, 003) or schedule with without_quote to flag it",
-				ErrRefused, t.Number, reason)
+			return ErrRefused.Errorf("ticket %s is billable (%s) and has no approved quote; approve one (seeds 001, 003) or schedule with without_quote to flag it",
+				t.Number, reason)
 		}
 	}
 	for _, ve := range v.Engineers {
@@ -683,7 +683,7 @@ type SignatureInput struct {
 // part requests named in parts_used are installed.
 func (s *Store) Outcome(ctx context.Context, a Actor, id int64, in OutcomeInput, now time.Time) (Visit, error) {
 	if !a.staff() {
-		return Visit{}, fmt.Errorf("%w: the engineer records the outcome", ErrForbidden)
+		return Visit{}, ErrForbidden.Errorf("the engineer records the outcome")
 	}
 	in.WorkPerformed = strings.TrimSpace(in.WorkPerformed)
 	if in.WorkPerformed == "" || len(in.WorkPerformed) > 20000 {
@@ -802,7 +802,7 @@ type Suggestion struct {
 // call now" and of today's load without a window.
 func (s *Store) Suggest(ctx context.Context, a Actor, id int64, from, to *time.Time, now time.Time) ([]Suggestion, error) {
 	if !a.noc() {
-		return nil, fmt.Errorf("%w: only the NOC dispatches", ErrForbidden)
+		return nil, ErrForbidden.Errorf("only the NOC dispatches")
 	}
 	if err := checkWindow(from, to); err != nil {
 		return nil, err
@@ -822,7 +822,7 @@ func (s *Store) Suggest(ctx context.Context, a Actor, id int64, from, to *time.T
 // now is the instant of "on call now" and of today's load without a window.
 func (s *Store) SuggestForTicket(ctx context.Context, a Actor, ticketID int64, from, to *time.Time, now time.Time) ([]Suggestion, error) {
 	if !a.noc() {
-		return nil, fmt.Errorf("%w: only the NOC dispatches", ErrForbidden)
+		return nil, ErrForbidden.Errorf("only the NOC dispatches")
 	}
 	if err := checkWindow(from, to); err != nil {
 		return nil, err
@@ -917,7 +917,7 @@ func withdraw(ctx context.Context, tx *sqlx.Tx, p PartUsed) error {
 		WHERE s.part_id = p.id AND s.warehouse_id = $1 AND lower(p.manufacturer) = lower($2) AND p.part_number = $3`,
 		p.Warehouse, p.Manufacturer, p.PartNumber, p.Quantity)
 	if err != nil {
-		return fmt.Errorf("%w: not enough %s in %s for %d units (%v)", ErrConflict, p.PartNumber, p.Warehouse, p.Quantity, err)
+		return ErrConflict.Because(err, "not enough %s in %s for %d units", p.PartNumber, p.Warehouse, p.Quantity)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return conflict("warehouse %s holds no part %s %s", p.Warehouse, p.Manufacturer, p.PartNumber)

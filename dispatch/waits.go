@@ -129,7 +129,7 @@ type WaitInput struct {
 // StartWait records a manual wait (staff only) and pauses the ticket.
 func (s *Store) StartWait(ctx context.Context, a Actor, in WaitInput, now time.Time) (Wait, error) {
 	if !a.staff() {
-		return Wait{}, fmt.Errorf("%w: the provider records waits", ErrForbidden)
+		return Wait{}, ErrForbidden.Errorf("the provider records waits")
 	}
 	if in.Reason != WaitCustomer && in.Reason != WaitThirdParty {
 		return Wait{}, invalid("reason must be customer or third_party (parts, imports and manufacturers wait through their requests and cases)")
@@ -157,14 +157,14 @@ func (s *Store) StartWait(ctx context.Context, a Actor, in WaitInput, now time.T
 // else holds it.
 func (s *Store) EndWait(ctx context.Context, a Actor, id int64, note string, now time.Time) (Wait, error) {
 	if !a.staff() {
-		return Wait{}, fmt.Errorf("%w: the provider records waits", ErrForbidden)
+		return Wait{}, ErrForbidden.Errorf("the provider records waits")
 	}
 	var w Wait
 	err := s.inTx(ctx, fmt.Sprintf("end wait %d", id), func(tx *sqlx.Tx) error {
 		var err error
 		w, err = scanWait(tx.QueryRowContext(ctx, `SELECT `+waitColumns+` FROM waits WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: wait %d", ErrNotFound, id)
+			return ErrNotFound.Errorf("wait %d", id)
 		}
 		if err != nil {
 			return err
