@@ -81,12 +81,9 @@ func (s *Store) OpenCase(ctx context.Context, a Actor, in CaseInput, now time.Ti
 	}
 	var c ManufacturerCase
 	err := s.inTx(ctx, "open manufacturer case", func(tx *sqlx.Tx) error {
-		t, err := s.lockTicket(ctx, tx, a, in.TicketID)
+		t, err := s.lockOpenTicket(ctx, tx, a, in.TicketID)
 		if err != nil {
 			return err
-		}
-		if t.Status == maintenance.StatusClosed || t.Status == maintenance.StatusSolved {
-			return conflict("ticket %s is %s", t.Number, t.Status)
 		}
 		c, err = scanCase(tx.QueryRowContext(ctx, `INSERT INTO manufacturer_cases AS c (ticket_id, manufacturer, case_number, state, summary,
 			opened_by, opened_at, updated_at) VALUES ($1, $2, $3, 'opened', $4, $5, $6, $6) RETURNING `+caseColumns,

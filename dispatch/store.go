@@ -180,6 +180,19 @@ func (s *Store) lockTicket(ctx context.Context, tx *sqlx.Tx, a Actor, id int64) 
 		CloseReason: t.CloseReason}, nil
 }
 
+// lockOpenTicket is lockTicket for new work on the ticket (a visit, a
+// manufacturer case, a wait): a solved or closed ticket refuses it.
+func (s *Store) lockOpenTicket(ctx context.Context, tx *sqlx.Tx, a Actor, id int64) (ticketRef, error) {
+	t, err := s.lockTicket(ctx, tx, a, id)
+	if err != nil {
+		return t, err
+	}
+	if t.Status == maintenance.StatusClosed || t.Status == maintenance.StatusSolved {
+		return t, conflict("ticket %s is %s", t.Number, t.Status)
+	}
+	return t, nil
+}
+
 func strs(v []string) pq.StringArray {
 	if v == nil {
 		return pq.StringArray{}

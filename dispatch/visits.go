@@ -293,12 +293,9 @@ func (s *Store) CreateVisit(ctx context.Context, a Actor, in VisitInput, now tim
 	}
 	var id int64
 	err := s.inTx(ctx, "create visit", func(tx *sqlx.Tx) error {
-		t, err := s.lockTicket(ctx, tx, a, in.TicketID)
+		t, err := s.lockOpenTicket(ctx, tx, a, in.TicketID)
 		if err != nil {
 			return err
-		}
-		if t.Status == maintenance.StatusClosed || t.Status == maintenance.StatusSolved {
-			return conflict("ticket %s is %s", t.Number, t.Status)
 		}
 		id, err = s.insertVisit(ctx, tx, a, t, in, nil, now)
 		return err

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/vigia-noc/vigia/maintenance"
 )
 
 // Wait reasons: what holds a ticket (seed 000: engineer availability,
@@ -136,12 +134,9 @@ func (s *Store) StartWait(ctx context.Context, a Actor, in WaitInput, now time.T
 	}
 	var w Wait
 	err := s.inTx(ctx, "start wait", func(tx *sqlx.Tx) error {
-		t, err := s.lockTicket(ctx, tx, a, in.TicketID)
+		t, err := s.lockOpenTicket(ctx, tx, a, in.TicketID)
 		if err != nil {
 			return err
-		}
-		if t.Status == maintenance.StatusClosed || t.Status == maintenance.StatusSolved {
-			return conflict("ticket %s is %s", t.Number, t.Status)
 		}
 		w, err = scanWait(tx.QueryRowContext(ctx, `INSERT INTO waits (ticket_id, reason, source, note, started_at, started_by)
 			VALUES ($1, $2, 'manual', $3, $4, $5) RETURNING `+waitColumns, t.ID, in.Reason, in.Note, now, a.String()))
