@@ -18,7 +18,7 @@ import (
 
 // ErrNotFound is returned when a row does not exist or is outside the
 // caller's scope: the two must look the same to the caller.
-var ErrNotFound = httpx.Kind(http.StatusNotFound, "not_found", "not found", "")
+var ErrNotFound = httpx.Kind(http.StatusNotFound, "not_found", "not found", "not found")
 
 // Scope limits reads to one customer; the zero value sees every customer.
 type Scope struct{ CustomerID string }

@@ -123,7 +123,7 @@ type Errors struct {
 //     included) never leaves.
 func (e Errors) Fail(w http.ResponseWriter, err error, what, id string) {
 	var p *Problem
-	var v *db.Violation
+	v := violation(err)
 	switch {
 	case errors.As(err, &p):
 		if p.status == http.StatusNotFound && what != "" {
@@ -132,7 +132,7 @@ func (e Errors) Fail(w http.ResponseWriter, err error, what, id string) {
 		}
 		JSON(w, p.status, Error{Error: p.code, Message: p.public})
 	case Refuse(w, err):
-	case errors.As(err, &v):
+	case v != nil:
 		if v.Kind == db.Unique {
 			Fail(w, http.StatusConflict, "conflict", "%s", v.Message)
 		} else {
@@ -145,6 +145,16 @@ func (e Errors) Fail(w http.ResponseWriter, err error, what, id string) {
 		e.log().Error(e.API, "err", err)
 		Fail(w, http.StatusInternalServerError, "internal", "%s", e.Internal)
 	}
+}
+
+// violation is the broken constraint err tells of, translated or not yet.
+func violation(err error) *db.Violation {
+	var v *db.Violation
+	if errors.As(err, &v) {
+		return v
+	}
+	v, _ = db.AsViolation(err)
+	return v
 }
 
 func (e Errors) log() *slog.Logger {
