@@ -468,3 +468,17 @@ func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a Actor, id int64, in
 	}
 	return s.setSourceWait(ctx, tx, ticketID, SourcePartRequest, id, partWait(in.To), text, system.String(), now)
 }
+
+// withdraw takes a part used on site out of the stock it came from.
+func withdraw(ctx context.Context, tx *sqlx.Tx, p PartUsed) error {
+	res, err := tx.ExecContext(ctx, `UPDATE stock s SET quantity = s.quantity - $4 FROM parts p
+		WHERE s.part_id = p.id AND s.warehouse_id = $1 AND lower(p.manufacturer) = lower($2) AND p.part_number = $3`,
+		p.Warehouse, p.Manufacturer, p.PartNumber, p.Quantity)
+	if err != nil {
+		return ErrConflict.Because(err, "not enough %s in %s for %d units", p.PartNumber, p.Warehouse, p.Quantity)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return conflict("warehouse %s holds no part %s %s", p.Warehouse, p.Manufacturer, p.PartNumber)
+	}
+	return nil
+}
