@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
@@ -239,7 +238,7 @@ func (a *API) importAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	alerts, err := ParseAlerts(data)
 	if err != nil {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "%s", strings.TrimPrefix(err.Error(), "biomed: "))
+		a.errs.Fail(w, err, "", "")
 		return
 	}
 	sum, err := a.store.ImportAlerts(r.Context(), alerts, a.now())
