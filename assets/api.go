@@ -1,7 +1,6 @@
 package assets
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -39,13 +38,10 @@ func scope(r *http.Request) Scope {
 	return Scope{CustomerID: p.CustomerScope()}
 }
 
-// fail answers a store error: not found (or out of scope) is 404.
-func fail(w http.ResponseWriter, err error, what, id string) {
-	if errors.Is(err, ErrNotFound) {
-		httpx.NotFound(w, what, id)
-		return
-	}
-	httpx.Fail(w, http.StatusInternalServerError, "internal", "could not read the %s", what)
+// errs answers a failed read of what (see httpx.Errors.Fail): not found,
+// or out of scope, is 404.
+func errs(what string) httpx.Errors {
+	return httpx.Errors{API: "inventory API", Internal: "could not read the " + what}
 }
 
 // listQuery reads a list's query: unknown parameters are refused, the
@@ -70,7 +66,7 @@ func (a *API) listCustomers(w http.ResponseWriter, r *http.Request) {
 	}
 	cs, err := a.store.Customers(r.Context(), scope(r))
 	if err != nil {
-		fail(w, err, "customers", "")
+		errs("customers").Fail(w, err, "customers", "")
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"customers": nonNil(cs)})
@@ -79,7 +75,7 @@ func (a *API) listCustomers(w http.ResponseWriter, r *http.Request) {
 func (a *API) getCustomer(w http.ResponseWriter, r *http.Request) {
 	c, err := a.store.Customer(r.Context(), scope(r), r.PathValue("id"))
 	if err != nil {
-		fail(w, err, "customer", r.PathValue("id"))
+		errs("customer").Fail(w, err, "customer", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusOK, c)
@@ -92,7 +88,7 @@ func (a *API) listSites(w http.ResponseWriter, r *http.Request) {
 	}
 	ss, err := a.store.Sites(r.Context(), scope(r), retired)
 	if err != nil {
-		fail(w, err, "sites", "")
+		errs("sites").Fail(w, err, "sites", "")
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"sites": nonNil(ss)})
@@ -101,7 +97,7 @@ func (a *API) listSites(w http.ResponseWriter, r *http.Request) {
 func (a *API) getSite(w http.ResponseWriter, r *http.Request) {
 	s, err := a.store.Site(r.Context(), scope(r), r.PathValue("id"))
 	if err != nil {
-		fail(w, err, "site", r.PathValue("id"))
+		errs("site").Fail(w, err, "site", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusOK, s)
@@ -135,12 +131,12 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	ds, err := a.store.Devices(r.Context(), f)
 	if err != nil {
-		fail(w, err, "devices", "")
+		errs("devices").Fail(w, err, "devices", "")
 		return
 	}
 	cov, err := a.store.CoverageOf(r.Context(), ds, a.now())
 	if err != nil {
-		fail(w, err, "devices", "")
+		errs("devices").Fail(w, err, "devices", "")
 		return
 	}
 	out := make([]DeviceView, len(ds))
@@ -153,12 +149,12 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 	d, err := a.store.Device(r.Context(), scope(r), r.PathValue("id"))
 	if err != nil {
-		fail(w, err, "device", r.PathValue("id"))
+		errs("device").Fail(w, err, "device", r.PathValue("id"))
 		return
 	}
 	cov, err := a.store.CoverageOf(r.Context(), []Device{d}, a.now())
 	if err != nil {
-		fail(w, err, "device", d.ID)
+		errs("device").Fail(w, err, "device", d.ID)
 		return
 	}
 	httpx.JSON(w, http.StatusOK, DeviceView{Device: d, Coverage: cov[d.ID]})
@@ -171,7 +167,7 @@ func (a *API) listContracts(w http.ResponseWriter, r *http.Request) {
 	}
 	ks, err := a.store.Contracts(r.Context(), scope(r), retired)
 	if err != nil {
-		fail(w, err, "contracts", "")
+		errs("contracts").Fail(w, err, "contracts", "")
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"contracts": nonNil(ks)})
@@ -180,7 +176,7 @@ func (a *API) listContracts(w http.ResponseWriter, r *http.Request) {
 func (a *API) getContract(w http.ResponseWriter, r *http.Request) {
 	k, err := a.store.Contract(r.Context(), scope(r), r.PathValue("id"))
 	if err != nil {
-		fail(w, err, "contract", r.PathValue("id"))
+		errs("contract").Fail(w, err, "contract", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusOK, k)

@@ -7,16 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
 // ErrNotFound is returned when a row does not exist or is outside the
 // caller's scope: the two must look the same to the caller.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = httpx.Kind(http.StatusNotFound, "not_found", "not found", "not found")
 
 // Scope limits reads to one customer; the zero value sees every customer.
 type Scope struct{ CustomerID string }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,10 @@ type AlertInput struct {
 // is written FROM..TO (VX200..VX299); patient_risk is true or false.
 var CSVColumns = []string{"source", "reference", "date", "manufacturer", "models", "serials", "patient_risk", "action"}
 
+// errAlertFile refuses a file of alerts that cannot be imported (400); its
+// message is the reason, "alerts: …" or "invalid alerts: …".
+var errAlertFile = httpx.Kind(http.StatusBadRequest, "invalid_request", "biomed", "")
+
 // MaxAlerts bounds one import.
 const MaxAlerts = 1000
 
@@ -46,11 +51,11 @@ func ParseAlerts(data []byte) ([]AlertInput, error) {
 		// without NUL (an escaped \u0000 too) and within its limit, and a
 		// refusal names the value's place in the file.
 		if err := httpx.DecodeBytes(trimmed, &alerts); err != nil {
-			return nil, fmt.Errorf("biomed: alerts: %w", err)
+			return nil, errAlertFile.Errorf("alerts: %w", err)
 		}
 	} else {
 		if !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 {
-			return nil, errors.New("biomed: alerts: the file must be UTF-8 text")
+			return nil, errAlertFile.Errorf("alerts: the file must be UTF-8 text")
 		}
 		var err error
 		if alerts, err = parseAlertsCSV(trimmed); err != nil {
@@ -58,7 +63,7 @@ func ParseAlerts(data []byte) ([]AlertInput, error) {
 		}
 	}
 	if len(alerts) == 0 || len(alerts) > MaxAlerts {
-		return nil, fmt.Errorf("biomed: alerts: 1 to %d alerts per file", MaxAlerts)
+		return nil, errAlertFile.Errorf("alerts: 1 to %d alerts per file", MaxAlerts)
 	}
 	var problems []string
 	for i := range alerts {
@@ -67,7 +72,7 @@ func ParseAlerts(data []byte) ([]AlertInput, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("biomed: invalid alerts:\n  %s", strings.Join(problems, "\n  "))
+		return nil, errAlertFile.Errorf("invalid alerts:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return alerts, nil
 }
@@ -77,11 +82,11 @@ func parseAlertsCSV(data []byte) ([]AlertInput, error) {
 	r.FieldsPerRecord = -1
 	header, err := r.Read()
 	if err != nil {
-		return nil, fmt.Errorf("biomed: alerts: neither a JSON array nor CSV: %w", err)
+		return nil, errAlertFile.Errorf("alerts: neither a JSON array nor CSV: %w", err)
 	}
 	r.FieldsPerRecord = len(CSVColumns)
 	if !slices.Equal(header, CSVColumns) {
-		return nil, fmt.Errorf("biomed: alerts: CSV header must be %s", strings.Join(CSVColumns, ","))
+		return nil, errAlertFile.Errorf("alerts: CSV header must be %s", strings.Join(CSVColumns, ","))
 	}
 	var out []AlertInput
 	for line := 2; ; line++ {
@@ -90,14 +95,14 @@ func parseAlertsCSV(data []byte) ([]AlertInput, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("biomed: alerts: %w", err)
+			return nil, errAlertFile.Errorf("alerts: %w", err)
 		}
 		if len(out) == MaxAlerts {
-			return nil, fmt.Errorf("biomed: alerts: 1 to %d alerts per file", MaxAlerts)
+			return nil, errAlertFile.Errorf("alerts: 1 to %d alerts per file", MaxAlerts)
 		}
 		risk, err := strconv.ParseBool(strings.TrimSpace(rec[6]))
 		if err != nil {
-			return nil, fmt.Errorf("biomed: alerts: line %d: patient_risk must be true or false", line)
+			return nil, errAlertFile.Errorf("alerts: line %d: patient_risk must be true or false", line)
 		}
 		a := AlertInput{Source: rec[0], Reference: rec[1], Date: rec[2], Manufacturer: rec[3], Models: split(rec[4]),
 			PatientRisk: risk, Action: rec[7]}

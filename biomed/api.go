@@ -2,14 +2,12 @@ package biomed
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
@@ -24,11 +22,13 @@ type API struct {
 	store *Store
 	now   func() time.Time
 	log   *slog.Logger
+	errs  httpx.Errors
 }
 
 // NewAPI returns the API; now is the clock of every change.
 func NewAPI(store *Store, now func() time.Time, log *slog.Logger) *API {
-	return &API{store: store, now: now, log: log}
+	return &API{store: store, now: now, log: log,
+		errs: httpx.Errors{Log: log, API: "biomed API", Internal: "could not process the request"}}
 }
 
 // Register adds the routes (behind bearer authentication).
@@ -48,31 +48,6 @@ func (a *API) Register(mux *http.ServeMux) {
 func actor(r *http.Request) Actor {
 	p, _ := auth.FromContext(r.Context())
 	return ActorOf(p)
-}
-
-func (a *API) fail(w http.ResponseWriter, err error, what, id string) {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		httpx.NotFound(w, what, id)
-	case errors.Is(err, ErrInvalid):
-		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "%s", cause(err, ErrInvalid))
-	case errors.Is(err, ErrForbidden):
-		httpx.Fail(w, http.StatusForbidden, "forbidden", "%s", cause(err, ErrForbidden))
-	case errors.Is(err, ErrConflict):
-		httpx.Fail(w, http.StatusConflict, "conflict", "%s", cause(err, ErrConflict))
-	default:
-		a.log.Error("biomed API", "err", err)
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not process the request")
-	}
-}
-
-// cause keeps what follows the sentinel, for people.
-func cause(err, sentinel error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, sentinel.Error()); i >= 0 {
-		return strings.TrimPrefix(msg[i+len(sentinel.Error()):], ": ")
-	}
-	return msg
 }
 
 // query checks the parameters as every list does (httpx.ParseQuery): only
@@ -115,7 +90,7 @@ func (a *API) workOrders(w http.ResponseWriter, r *http.Request) {
 	ws, err := a.store.WorkOrders(r.Context(), actor(r), WorkOrderFilter{CustomerID: q["customer"], DeviceID: q["device"],
 		From: q["from"], To: q["to"], Overdue: q["overdue"] == "true"}, a.now())
 	if err != nil {
-		a.fail(w, err, "customer", q["customer"])
+		a.errs.Fail(w, err, "customer", q["customer"])
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"work_orders": ws})
@@ -135,7 +110,7 @@ func (a *API) recordTests(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := a.store.RecordTests(r.Context(), actor(r), id, in.Tests, a.now())
 	if err != nil {
-		a.fail(w, err, "visit", r.PathValue("id"))
+		a.errs.Fail(w, err, "visit", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusCreated, map[string]any{"safety_tests": recs})
@@ -148,7 +123,7 @@ func (a *API) tests(w http.ResponseWriter, r *http.Request) {
 	}
 	ts, err := a.store.Tests(r.Context(), actor(r), TestFilter{CustomerID: q["customer"], DeviceID: q["device"], FailedOnly: q["failed"] == "true"})
 	if err != nil {
-		a.fail(w, err, "customer", q["customer"])
+		a.errs.Fail(w, err, "customer", q["customer"])
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"safety_tests": ts, "limits_source": a.store.limits.Source})
@@ -161,7 +136,7 @@ func (a *API) calibrations(w http.ResponseWriter, r *http.Request) {
 	}
 	cs, err := a.store.Calibrations(r.Context(), actor(r), q["customer"], a.now())
 	if err != nil {
-		a.fail(w, err, "customer", q["customer"])
+		a.errs.Fail(w, err, "customer", q["customer"])
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"calibrations": cs})
@@ -182,7 +157,7 @@ func (a *API) recordCalibration(w http.ResponseWriter, r *http.Request) {
 	c, err := a.store.RecordCalibration(r.Context(), actor(r), r.PathValue("id"), CalibrationInput{CalibratedOn: q["calibrated_on"],
 		Laboratory: q["laboratory"], CertificateNumber: q["certificate_number"], Filename: q["filename"], Certificate: data}, a.now())
 	if err != nil {
-		a.fail(w, err, "device", r.PathValue("id"))
+		a.errs.Fail(w, err, "device", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusCreated, c)
@@ -196,7 +171,7 @@ func (a *API) certificate(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := a.store.Certificate(r.Context(), actor(r), id)
 	if err != nil {
-		a.fail(w, err, "calibration", r.PathValue("id"))
+		a.errs.Fail(w, err, "calibration", r.PathValue("id"))
 		return
 	}
 	w.Header().Set("Content-Type", f.ContentType)
@@ -227,7 +202,7 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.store.RecordUsage(r.Context(), actor(r), r.PathValue("id"), in.Counter, *in.Value, a.now()); err != nil {
-		a.fail(w, err, "device", r.PathValue("id"))
+		a.errs.Fail(w, err, "device", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusCreated, map[string]any{"device": r.PathValue("id"), "counter": in.Counter, "value": *in.Value})
@@ -240,7 +215,7 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 	}
 	ms, err := a.store.Matches(r.Context(), actor(r), q["customer"], time.Time{}, time.Time{})
 	if err != nil {
-		a.fail(w, err, "customer", q["customer"])
+		a.errs.Fail(w, err, "customer", q["customer"])
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"alerts": ms})
@@ -263,12 +238,12 @@ func (a *API) importAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	alerts, err := ParseAlerts(data)
 	if err != nil {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "%s", strings.TrimPrefix(err.Error(), "biomed: "))
+		a.errs.Fail(w, err, "", "")
 		return
 	}
 	sum, err := a.store.ImportAlerts(r.Context(), alerts, a.now())
 	if err != nil {
-		a.fail(w, err, "alert", "")
+		a.errs.Fail(w, err, "alert", "")
 		return
 	}
 	httpx.JSON(w, http.StatusOK, sum)
@@ -292,7 +267,7 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 	customerID, err := actor(r).scope(q["customer"])
 	if err != nil || customerID == "" || from.IsZero() || !to.After(from) {
 		if err != nil {
-			a.fail(w, err, "customer", q["customer"])
+			a.errs.Fail(w, err, "customer", q["customer"])
 			return
 		}
 		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "customer, from and to (after from) are required")
@@ -311,7 +286,7 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 	sm, err := a.store.Summary(r.Context(), customerID, time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, loc),
 		time.Date(to.Year(), to.Month(), to.Day(), 0, 0, 0, 0, loc), a.now())
 	if err != nil {
-		a.fail(w, err, "customer", customerID)
+		a.errs.Fail(w, err, "customer", customerID)
 		return
 	}
 	switch q["format"] {

@@ -65,7 +65,7 @@ func checkCertificate(name string, data []byte) (maintenance.Attachment, error) 
 // the device's interval.
 func (s *Store) RecordCalibration(ctx context.Context, a Actor, deviceID string, in CalibrationInput, now time.Time) (Calibration, error) {
 	if !a.staff() {
-		return Calibration{}, fmt.Errorf("%w: calibrations are recorded by the provider's staff", ErrForbidden)
+		return Calibration{}, ErrForbidden.Errorf("calibrations are recorded by the provider's staff")
 	}
 	on, err := time.Parse(dateLayout, in.CalibratedOn)
 	in.Laboratory, in.CertificateNumber = strings.TrimSpace(in.Laboratory), strings.TrimSpace(in.CertificateNumber)
@@ -107,7 +107,7 @@ func (s *Store) RecordCalibration(ctx context.Context, a Actor, deviceID string,
 			Scan(&c.ID, &c.DeviceID, &c.CustomerID, &calOn, &due, &c.Laboratory, &c.CertificateNumber, &c.Filename, &c.ContentType,
 				&c.SizeBytes, &c.RecordedBy, &c.RecordedAt)
 		if isUniqueViolation(err) {
-			return fmt.Errorf("%w: %s already has a calibration on %s", ErrConflict, deviceID, in.CalibratedOn)
+			return ErrConflict.Errorf("%s already has a calibration on %s", deviceID, in.CalibratedOn)
 		}
 		c.CalibratedOn, c.NextDueOn = calOn.Format(dateLayout), due.Format(dateLayout)
 		return err
@@ -200,7 +200,7 @@ func (s *Store) Certificate(ctx context.Context, a Actor, id int64) (maintenance
 	err = s.db.QueryRowContext(ctx, `SELECT filename, content_type, data FROM biomed_calibrations WHERE id = $1 AND ($2 = '' OR customer_id = $2)`,
 		id, customerID).Scan(&f.Name, &f.ContentType, &f.Data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return f, fmt.Errorf("%w: calibration %d", ErrNotFound, id)
+		return f, ErrNotFound.Errorf("calibration %d", id)
 	}
 	if err != nil {
 		return f, fmt.Errorf("biomed: certificate %d: %w", id, err)

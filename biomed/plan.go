@@ -306,7 +306,7 @@ func cut(s string, n int) string {
 // a device; staff only. Counters only grow.
 func (s *Store) RecordUsage(ctx context.Context, a Actor, deviceID, counter string, value float64, at time.Time) error {
 	if !a.staff() {
-		return fmt.Errorf("%w: usage is recorded by the provider's staff", ErrForbidden)
+		return ErrForbidden.Errorf("usage is recorded by the provider's staff")
 	}
 	if !counterRE.MatchString(counter) || !(value >= 0 && value < 1e12) {
 		return invalid("counter (e.g. tube_hours) and a value from 0 are required")

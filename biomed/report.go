@@ -176,7 +176,7 @@ func (sm Summary) Empty() bool {
 func (s *Store) Summary(ctx context.Context, customerID string, from, to, now time.Time) (Summary, error) {
 	cu, err := s.inv.Customer(ctx, assets.Scope{}, customerID)
 	if err != nil {
-		return Summary{}, fmt.Errorf("%w: customer %s", ErrNotFound, customerID)
+		return Summary{}, ErrNotFound.Errorf("customer %s", customerID)
 	}
 	loc := cu.Location()
 	sm := Summary{CustomerID: customerID, From: from.In(loc), To: to.In(loc)}

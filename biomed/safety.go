@@ -96,7 +96,7 @@ const InstrumentValidity = 12
 // service. All of it commits together or not at all.
 func (s *Store) RecordTests(ctx context.Context, a Actor, visitID int64, tests []TestInput, now time.Time) ([]SafetyTest, error) {
 	if !a.staff() {
-		return nil, fmt.Errorf("%w: safety tests are recorded by the provider's staff", ErrForbidden)
+		return nil, ErrForbidden.Errorf("safety tests are recorded by the provider's staff")
 	}
 	if len(tests) == 0 || len(tests) > 50 {
 		return nil, invalid("1 to 50 tests")
@@ -105,13 +105,13 @@ func (s *Store) RecordTests(ctx context.Context, a Actor, visitID int64, tests [
 	defer cancel()
 	v, err := s.visits.Visit(ctx, dispatch.Actor{Name: a.Name, Role: a.Role, CustomerID: a.CustomerID, EngineerID: a.EngineerID}, visitID)
 	if errors.Is(err, dispatch.ErrNotFound) {
-		return nil, fmt.Errorf("%w: visit %d", ErrNotFound, visitID)
+		return nil, ErrNotFound.Errorf("visit %d", visitID)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if v.State != dispatch.VisitOnSite && v.State != dispatch.VisitDone {
-		return nil, fmt.Errorf("%w: tests are recorded on site or after the outcome; the visit is %s", ErrConflict, v.State)
+		return nil, ErrConflict.Errorf("tests are recorded on site or after the outcome; the visit is %s", v.State)
 	}
 	evals := make([]Evaluation, len(tests))
 	for i := range tests {
@@ -179,7 +179,7 @@ func (s *Store) insertTest(ctx context.Context, tx *sqlx.Tx, a Actor, v dispatch
 		v.ID, in.DeviceID, v.CustomerID, in.Type, in.Class, in.AppliedPart, in.Method, in.Instrument.Model, in.Instrument.Serial,
 		in.Instrument.CalibratedOn, pq.StringArray(rec.Accessories), m, ev.Passed, ev.Version, rec.RecordedBy, now).Scan(&rec.ID)
 	if isUniqueViolation(err) {
-		return rec, fmt.Errorf("%w: visit %d already has a %s test of %s", ErrConflict, v.ID, in.Type, in.DeviceID)
+		return rec, ErrConflict.Errorf("visit %d already has a %s test of %s", v.ID, in.Type, in.DeviceID)
 	}
 	if err != nil {
 		return rec, fmt.Errorf("test of %s: %w", in.DeviceID, err)

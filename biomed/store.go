@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -14,20 +15,22 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/calendar"
 )
 
-// Errors the API maps to status codes.
+// Errors the API answers with their status (httpx.Problem): a refusal
+// derived from one (ErrInvalid.Errorf…) is told to people by its own text.
 var (
-	ErrNotFound  = errors.New("biomed: not found")
-	ErrForbidden = errors.New("biomed: not allowed for this role")
-	ErrInvalid   = errors.New("biomed: invalid request")
-	ErrConflict  = errors.New("biomed: conflict")
+	ErrNotFound  = httpx.Kind(http.StatusNotFound, "not_found", "biomed: not found", "")
+	ErrForbidden = httpx.Kind(http.StatusForbidden, "forbidden", "biomed: not allowed for this role", "")
+	ErrInvalid   = httpx.Kind(http.StatusBadRequest, "invalid_request", "biomed: invalid request", "")
+	ErrConflict  = httpx.Kind(http.StatusConflict, "conflict", "biomed: conflict", "")
 )
 
 func invalid(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	return ErrInvalid.Errorf(format, a...)
 }
 
 // Tickets is what the biomedical service needs of the service desk.
@@ -84,7 +87,7 @@ func (a Actor) String() string {
 func (a Actor) scope(customerID string) (string, error) {
 	if a.Role == auth.RoleCustomer {
 		if customerID != "" && customerID != a.CustomerID {
-			return "", fmt.Errorf("%w: customer %s", ErrNotFound, customerID)
+			return "", ErrNotFound.Errorf("customer %s", customerID)
 		}
 		return a.CustomerID, nil
 	}

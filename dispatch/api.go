@@ -1,15 +1,13 @@
 package dispatch
 
 import (
-	"errors"
+	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vigia-noc/vigia/internal/auth"
-	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -20,11 +18,13 @@ type API struct {
 	store *Store
 	now   func() time.Time
 	log   *slog.Logger
+	errs  httpx.Errors
 }
 
 // NewAPI returns the dispatch API; now is the clock of every change.
 func NewAPI(store *Store, now func() time.Time, log *slog.Logger) *API {
-	return &API{store: store, now: now, log: log}
+	return &API{store: store, now: now, log: log,
+		errs: httpx.Errors{Log: log, API: "dispatch API", Internal: "could not process the request"}}
 }
 
 // Register adds the routes to mux (behind bearer authentication).
@@ -39,8 +39,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/visits", a.createVisit)
 	mux.HandleFunc("GET /api/v1/visits/{id}", a.getVisit)
 	mux.HandleFunc("GET /api/v1/visits/{id}/suggestions", a.suggest)
-	mux.HandleFunc("POST /api/v1/visits/{id}/transition", a.transition)
-	mux.HandleFunc("POST /api/v1/visits/{id}/outcome", a.outcome)
+	mux.HandleFunc("POST /api/v1/visits/{id}/transition", onID(a, "visit", http.StatusOK, a.store.Transition))
+	mux.HandleFunc("POST /api/v1/visits/{id}/outcome", onID(a, "visit", http.StatusOK, a.store.Outcome))
 
 	mux.HandleFunc("GET /api/v1/parts", a.listParts)
 	mux.HandleFunc("PUT /api/v1/parts", a.putPart)
@@ -50,11 +50,11 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/part-requests", a.listPartRequests)
 	mux.HandleFunc("POST /api/v1/part-requests", a.requestPart)
 	mux.HandleFunc("GET /api/v1/part-requests/{id}", a.getPartRequest)
-	mux.HandleFunc("POST /api/v1/part-requests/{id}/transition", a.movePart)
+	mux.HandleFunc("POST /api/v1/part-requests/{id}/transition", onID(a, "part request", http.StatusOK, a.store.MovePart))
 
 	mux.HandleFunc("GET /api/v1/manufacturer-cases", a.listCases)
 	mux.HandleFunc("POST /api/v1/manufacturer-cases", a.openCase)
-	mux.HandleFunc("POST /api/v1/manufacturer-cases/{id}/transition", a.moveCase)
+	mux.HandleFunc("POST /api/v1/manufacturer-cases/{id}/transition", onID(a, "manufacturer case", http.StatusOK, a.store.MoveCase))
 
 	mux.HandleFunc("GET /api/v1/waits", a.listWaits)
 	mux.HandleFunc("POST /api/v1/waits", a.startWait)
@@ -73,35 +73,32 @@ func actor(r *http.Request) Actor {
 	return ActorOf(p)
 }
 
-// fail answers an error of the store with its status code.
-func (a *API) fail(w http.ResponseWriter, err error, what, id string) {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		httpx.NotFound(w, what, id)
-	case errors.Is(err, ErrInvalid):
-		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "%s", cause(err, ErrInvalid))
-	case errors.Is(err, ErrForbidden):
-		httpx.Fail(w, http.StatusForbidden, "forbidden", "%s", cause(err, ErrForbidden))
-	case errors.Is(err, ErrRefused):
-		httpx.Fail(w, http.StatusUnprocessableEntity, "refused", "%s", cause(err, ErrRefused))
-	case errors.Is(err, ErrConflict):
-		httpx.Fail(w, http.StatusConflict, "conflict", "%s", cause(err, ErrConflict))
-	case db.Busy(err):
-		a.log.Warn("dispatch API: database busy", "err", err)
-		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the database did not answer in time; try again")
-	default:
-		a.log.Error("dispatch API", "err", err)
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not process the request")
+// answer writes out with status, or err as the refusal of a request
+// about what (id): the status comes from the error's kind (httpx.Errors).
+func (a *API) answer(w http.ResponseWriter, status int, out any, err error, what, id string) {
+	if err != nil {
+		a.errs.Fail(w, err, what, id)
+		return
 	}
+	httpx.JSON(w, status, out)
 }
 
-// cause keeps what follows the sentinel, for people.
-func cause(err, sentinel error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, sentinel.Error()); i >= 0 {
-		return strings.TrimPrefix(msg[i+len(sentinel.Error()):], ": ")
+// onID serves POST …/{id}/…: the path id of what, a JSON body of type In,
+// call, and its result with status.
+func onID[In, Out any](a *API, what string, status int,
+	call func(context.Context, Actor, int64, In, time.Time) (Out, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r, what)
+		if !ok {
+			return
+		}
+		var in In
+		if !httpx.Decode(w, r, &in) {
+			return
+		}
+		out, err := call(r.Context(), actor(r), id, in, a.now())
+		a.answer(w, status, out, err, what, r.PathValue("id"))
 	}
-	return msg
 }
 
 // pathID reads a positive integer path value; a malformed one is 404.
@@ -142,20 +139,12 @@ func (a *API) listEngineers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	es, err := a.store.Engineers(r.Context(), actor(r))
-	if err != nil {
-		a.fail(w, err, "engineer", "")
-		return
-	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"engineers": es})
+	a.answer(w, http.StatusOK, map[string]any{"engineers": es}, err, "engineer", "")
 }
 
 func (a *API) getEngineer(w http.ResponseWriter, r *http.Request) {
 	e, err := a.store.Engineer(r.Context(), actor(r), r.PathValue("id"))
-	if err != nil {
-		a.fail(w, err, "engineer", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, e)
+	a.answer(w, http.StatusOK, e, err, "engineer", r.PathValue("id"))
 }
 
 func (a *API) putEngineer(w http.ResponseWriter, r *http.Request) {
@@ -164,11 +153,7 @@ func (a *API) putEngineer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := a.store.PutEngineer(r.Context(), actor(r), r.PathValue("id"), in, a.now())
-	if err != nil {
-		a.fail(w, err, "engineer", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, e)
+	a.answer(w, http.StatusOK, e, err, "engineer", r.PathValue("id"))
 }
 
 func (a *API) addOnCall(w http.ResponseWriter, r *http.Request) {
@@ -180,11 +165,7 @@ func (a *API) addOnCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := a.store.AddOnCall(r.Context(), actor(r), r.PathValue("id"), in.From, in.To)
-	if err != nil {
-		a.fail(w, err, "engineer", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusCreated, map[string]any{"id": id, "engineer": r.PathValue("id"), "from": in.From, "to": in.To})
+	a.answer(w, http.StatusCreated, map[string]any{"id": id, "engineer": r.PathValue("id"), "from": in.From, "to": in.To}, err, "engineer", r.PathValue("id"))
 }
 
 func (a *API) availability(w http.ResponseWriter, r *http.Request) {
@@ -205,11 +186,7 @@ func (a *API) availability(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	av, err := a.store.Availability(r.Context(), actor(r), r.PathValue("id"), *from, *to)
-	if err != nil {
-		a.fail(w, err, "engineer", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, av)
+	a.answer(w, http.StatusOK, av, err, "engineer", r.PathValue("id"))
 }
 
 func (a *API) listVisits(w http.ResponseWriter, r *http.Request) {
@@ -222,11 +199,7 @@ func (a *API) listVisits(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vs, err := a.store.Visits(r.Context(), actor(r), VisitFilter{State: q["state"], TicketID: ticket, EngineerID: q["engineer"]})
-	if err != nil {
-		a.fail(w, err, "visit", "")
-		return
-	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"visits": vs})
+	a.answer(w, http.StatusOK, map[string]any{"visits": vs}, err, "visit", "")
 }
 
 func (a *API) createVisit(w http.ResponseWriter, r *http.Request) {
@@ -235,11 +208,7 @@ func (a *API) createVisit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := a.store.CreateVisit(r.Context(), actor(r), in, a.now())
-	if err != nil {
-		a.fail(w, err, "ticket", strconv.FormatInt(in.TicketID, 10))
-		return
-	}
-	httpx.JSON(w, http.StatusCreated, v)
+	a.answer(w, http.StatusCreated, v, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
 func (a *API) getVisit(w http.ResponseWriter, r *http.Request) {
@@ -248,11 +217,7 @@ func (a *API) getVisit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := a.store.Visit(r.Context(), actor(r), id)
-	if err != nil {
-		a.fail(w, err, "visit", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, v)
+	a.answer(w, http.StatusOK, v, err, "visit", r.PathValue("id"))
 }
 
 func (a *API) suggest(w http.ResponseWriter, r *http.Request) {
@@ -270,45 +235,7 @@ func (a *API) suggest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss, err := a.store.Suggest(r.Context(), actor(r), id, from, to, a.now())
-	if err != nil {
-		a.fail(w, err, "visit", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"suggestions": ss})
-}
-
-func (a *API) transition(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r, "visit")
-	if !ok {
-		return
-	}
-	var in TransitionInput
-	if !httpx.Decode(w, r, &in) {
-		return
-	}
-	res, err := a.store.Transition(r.Context(), actor(r), id, in, a.now())
-	if err != nil {
-		a.fail(w, err, "visit", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, res)
-}
-
-func (a *API) outcome(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r, "visit")
-	if !ok {
-		return
-	}
-	var in OutcomeInput
-	if !httpx.Decode(w, r, &in) {
-		return
-	}
-	v, err := a.store.Outcome(r.Context(), actor(r), id, in, a.now())
-	if err != nil {
-		a.fail(w, err, "visit", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, v)
+	a.answer(w, http.StatusOK, map[string]any{"suggestions": ss}, err, "visit", r.PathValue("id"))
 }
 
 func (a *API) listParts(w http.ResponseWriter, r *http.Request) {
@@ -317,11 +244,7 @@ func (a *API) listParts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps, err := a.store.Parts(r.Context(), actor(r), q["manufacturer"])
-	if err != nil {
-		a.fail(w, err, "part", "")
-		return
-	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"parts": ps})
+	a.answer(w, http.StatusOK, map[string]any{"parts": ps}, err, "part", "")
 }
 
 func (a *API) putPart(w http.ResponseWriter, r *http.Request) {
@@ -330,11 +253,7 @@ func (a *API) putPart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := a.store.PutPart(r.Context(), actor(r), in, a.now())
-	if err != nil {
-		a.fail(w, err, "part", in.PartNumber)
-		return
-	}
-	httpx.JSON(w, http.StatusOK, p)
+	a.answer(w, http.StatusOK, p, err, "part", in.PartNumber)
 }
 
 func (a *API) putWarehouse(w http.ResponseWriter, r *http.Request) {
@@ -346,11 +265,7 @@ func (a *API) putWarehouse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wh, err := a.store.PutWarehouse(r.Context(), actor(r), Warehouse{ID: r.PathValue("id"), Name: in.Name, City: in.City})
-	if err != nil {
-		a.fail(w, err, "warehouse", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, wh)
+	a.answer(w, http.StatusOK, wh, err, "warehouse", r.PathValue("id"))
 }
 
 func (a *API) setStock(w http.ResponseWriter, r *http.Request) {
@@ -366,7 +281,7 @@ func (a *API) setStock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.store.SetStock(r.Context(), actor(r), r.PathValue("id"), part, in.Quantity); err != nil {
-		a.fail(w, err, "warehouse", r.PathValue("id"))
+		a.errs.Fail(w, err, "warehouse", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"warehouse": r.PathValue("id"), "part": part, "quantity": in.Quantity})
@@ -382,11 +297,7 @@ func (a *API) listStock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ls, err := a.store.Stock(r.Context(), actor(r), part)
-	if err != nil {
-		a.fail(w, err, "stock", "")
-		return
-	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"stock": ls})
+	a.answer(w, http.StatusOK, map[string]any{"stock": ls}, err, "stock", "")
 }
 
 func (a *API) listPartRequests(w http.ResponseWriter, r *http.Request) {
@@ -399,11 +310,7 @@ func (a *API) listPartRequests(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rs, err := a.store.PartRequests(r.Context(), actor(r), ticket)
-	if err != nil {
-		a.fail(w, err, "part request", "")
-		return
-	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"part_requests": rs})
+	a.answer(w, http.StatusOK, map[string]any{"part_requests": rs}, err, "part request", "")
 }
 
 func (a *API) requestPart(w http.ResponseWriter, r *http.Request) {
@@ -412,11 +319,7 @@ func (a *API) requestPart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pr, err := a.store.RequestPart(r.Context(), actor(r), in, a.now())
-	if err != nil {
-		a.fail(w, err, "ticket", strconv.FormatInt(in.TicketID, 10))
-		return
-	}
-	httpx.JSON(w, http.StatusCreated, pr)
+	a.answer(w, http.StatusCreated, pr, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
 func (a *API) getPartRequest(w http.ResponseWriter, r *http.Request) {
@@ -425,28 +328,7 @@ func (a *API) getPartRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pr, err := a.store.partRequest(r.Context(), actor(r), id)
-	if err != nil {
-		a.fail(w, err, "part request", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, pr)
-}
-
-func (a *API) movePart(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r, "part request")
-	if !ok {
-		return
-	}
-	var in PartMoveInput
-	if !httpx.Decode(w, r, &in) {
-		return
-	}
-	pr, err := a.store.MovePart(r.Context(), actor(r), id, in, a.now())
-	if err != nil {
-		a.fail(w, err, "part request", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, pr)
+	a.answer(w, http.StatusOK, pr, err, "part request", r.PathValue("id"))
 }
 
 func (a *API) listCases(w http.ResponseWriter, r *http.Request) {
@@ -459,11 +341,7 @@ func (a *API) listCases(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cs, err := a.store.Cases(r.Context(), actor(r), ticket)
-	if err != nil {
-		a.fail(w, err, "manufacturer case", "")
-		return
-	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"manufacturer_cases": cs})
+	a.answer(w, http.StatusOK, map[string]any{"manufacturer_cases": cs}, err, "manufacturer case", "")
 }
 
 func (a *API) openCase(w http.ResponseWriter, r *http.Request) {
@@ -472,28 +350,7 @@ func (a *API) openCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := a.store.OpenCase(r.Context(), actor(r), in, a.now())
-	if err != nil {
-		a.fail(w, err, "ticket", strconv.FormatInt(in.TicketID, 10))
-		return
-	}
-	httpx.JSON(w, http.StatusCreated, c)
-}
-
-func (a *API) moveCase(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r, "manufacturer case")
-	if !ok {
-		return
-	}
-	var in CaseMoveInput
-	if !httpx.Decode(w, r, &in) {
-		return
-	}
-	c, err := a.store.MoveCase(r.Context(), actor(r), id, in, a.now())
-	if err != nil {
-		a.fail(w, err, "manufacturer case", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, c)
+	a.answer(w, http.StatusCreated, c, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
 func (a *API) listWaits(w http.ResponseWriter, r *http.Request) {
@@ -501,11 +358,7 @@ func (a *API) listWaits(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws, err := a.store.OpenWaits(r.Context(), actor(r))
-	if err != nil {
-		a.fail(w, err, "wait", "")
-		return
-	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"tickets": ws})
+	a.answer(w, http.StatusOK, map[string]any{"tickets": ws}, err, "wait", "")
 }
 
 func (a *API) startWait(w http.ResponseWriter, r *http.Request) {
@@ -514,11 +367,7 @@ func (a *API) startWait(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wt, err := a.store.StartWait(r.Context(), actor(r), in, a.now())
-	if err != nil {
-		a.fail(w, err, "ticket", strconv.FormatInt(in.TicketID, 10))
-		return
-	}
-	httpx.JSON(w, http.StatusCreated, wt)
+	a.answer(w, http.StatusCreated, wt, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
 func (a *API) endWait(w http.ResponseWriter, r *http.Request) {
@@ -533,11 +382,7 @@ func (a *API) endWait(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wt, err := a.store.EndWait(r.Context(), actor(r), id, in.Note, a.now())
-	if err != nil {
-		a.fail(w, err, "wait", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, wt)
+	a.answer(w, http.StatusOK, wt, err, "wait", r.PathValue("id"))
 }
 
 func (a *API) listWork(w http.ResponseWriter, r *http.Request) {
@@ -550,11 +395,7 @@ func (a *API) listWork(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	es, err := a.store.WorkEntries(r.Context(), actor(r), ticket)
-	if err != nil {
-		a.fail(w, err, "work entry", "")
-		return
-	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"work_entries": es})
+	a.answer(w, http.StatusOK, map[string]any{"work_entries": es}, err, "work entry", "")
 }
 
 func (a *API) recordWork(w http.ResponseWriter, r *http.Request) {
@@ -563,11 +404,7 @@ func (a *API) recordWork(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := a.store.RecordWork(r.Context(), actor(r), in, a.now())
-	if err != nil {
-		a.fail(w, err, "ticket", strconv.FormatInt(in.TicketID, 10))
-		return
-	}
-	httpx.JSON(w, http.StatusCreated, e)
+	a.answer(w, http.StatusCreated, e, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
 func (a *API) proposeQuote(w http.ResponseWriter, r *http.Request) {
@@ -576,11 +413,7 @@ func (a *API) proposeQuote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := a.store.ProposeQuote(r.Context(), actor(r), in, a.now())
-	if err != nil {
-		a.fail(w, err, "ticket", strconv.FormatInt(in.TicketID, 10))
-		return
-	}
-	httpx.JSON(w, http.StatusCreated, q)
+	a.answer(w, http.StatusCreated, q, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
 func (a *API) decideQuote(w http.ResponseWriter, r *http.Request) {
@@ -599,11 +432,7 @@ func (a *API) decideQuote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := a.store.DecideQuote(r.Context(), actor(r), id, d == "approve", a.now())
-	if err != nil {
-		a.fail(w, err, "quote", r.PathValue("id"))
-		return
-	}
-	httpx.JSON(w, http.StatusOK, q)
+	a.answer(w, http.StatusOK, q, err, "quote", r.PathValue("id"))
 }
 
 func (a *API) flagBillable(w http.ResponseWriter, r *http.Request) {
@@ -612,7 +441,7 @@ func (a *API) flagBillable(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.store.FlagBillable(r.Context(), actor(r), in, a.now()); err != nil {
-		a.fail(w, err, "ticket", strconv.FormatInt(in.TicketID, 10))
+		a.errs.Fail(w, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 		return
 	}
 	httpx.JSON(w, http.StatusOK, in)
@@ -639,7 +468,7 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := a.store.Report(r.Context(), ac, customer, q["month"])
 	if err != nil {
-		a.fail(w, err, "customer", customer)
+		a.errs.Fail(w, err, "customer", customer)
 		return
 	}
 	if format == "csv" {

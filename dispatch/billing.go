@@ -219,7 +219,7 @@ type WorkInput struct {
 // ticket's terms.
 func (s *Store) RecordWork(ctx context.Context, a Actor, in WorkInput, now time.Time) (WorkEntry, error) {
 	if !a.staff() {
-		return WorkEntry{}, fmt.Errorf("%w: the provider records work", ErrForbidden)
+		return WorkEntry{}, ErrForbidden.Errorf("the provider records work")
 	}
 	var e WorkEntry
 	err := s.inTx(ctx, "record work", func(tx *sqlx.Tx) error {
@@ -246,7 +246,7 @@ func (s *Store) recordWork(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketRe
 	}
 	if a.engineer() {
 		if in.EngineerID != "" && in.EngineerID != a.EngineerID && in.VisitID == 0 {
-			return WorkEntry{}, fmt.Errorf("%w: engineers record their own work", ErrForbidden)
+			return WorkEntry{}, ErrForbidden.Errorf("engineers record their own work")
 		}
 		if in.EngineerID == "" {
 			in.EngineerID = a.EngineerID
@@ -270,8 +270,8 @@ func (s *Store) recordWork(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketRe
 			return e, err
 		}
 		if !quoted && !in.WithoutQuote {
-			return e, fmt.Errorf("%w: ticket %s is billable (%s) and has no approved quote; approve one (seeds 001, 003) or record with without_quote to flag it",
-				ErrRefused, t.Number, bt.Reason)
+			return e, ErrRefused.Errorf("ticket %s is billable (%s) and has no approved quote; approve one (seeds 001, 003) or record with without_quote to flag it",
+				t.Number, bt.Reason)
 		}
 		e.Unquoted = !quoted
 	}
@@ -477,7 +477,7 @@ func scanQuote(r interface{ Scan(...any) error }) (Quote, error) {
 // ProposeQuote records a quote for a ticket (NOC only).
 func (s *Store) ProposeQuote(ctx context.Context, a Actor, in QuoteInput, now time.Time) (Quote, error) {
 	if !a.noc() {
-		return Quote{}, fmt.Errorf("%w: the NOC quotes", ErrForbidden)
+		return Quote{}, ErrForbidden.Errorf("the NOC quotes")
 	}
 	if in.Hours <= 0 || in.HourPriceCents < 0 {
 		return Quote{}, invalid("a quote needs positive hours and a non-negative hour_price_cents")
@@ -503,7 +503,7 @@ func (s *Store) ProposeQuote(ctx context.Context, a Actor, in QuoteInput, now ti
 // ticket, or the NOC recording the customer's written approval.
 func (s *Store) DecideQuote(ctx context.Context, a Actor, id int64, approve bool, now time.Time) (Quote, error) {
 	if a.engineer() {
-		return Quote{}, fmt.Errorf("%w: the customer decides a quote", ErrForbidden)
+		return Quote{}, ErrForbidden.Errorf("the customer decides a quote")
 	}
 	state := "rejected"
 	if approve {
@@ -514,7 +514,7 @@ func (s *Store) DecideQuote(ctx context.Context, a Actor, id int64, approve bool
 		var err error
 		q, err = scanQuote(tx.QueryRowContext(ctx, `SELECT `+quoteColumns+` FROM quotes WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: quote %d", ErrNotFound, id)
+			return ErrNotFound.Errorf("quote %d", id)
 		}
 		if err != nil {
 			return err
@@ -546,7 +546,7 @@ type FlagInput struct {
 // caused the fault (seed 000 limits) or misused the system (seed 000 §10).
 func (s *Store) FlagBillable(ctx context.Context, a Actor, in FlagInput, now time.Time) error {
 	if !a.noc() {
-		return fmt.Errorf("%w: the NOC decides what is billable", ErrForbidden)
+		return ErrForbidden.Errorf("the NOC decides what is billable")
 	}
 	if in.Cause != ReasonCustomerFault && in.Cause != ReasonMisuse {
 		return invalid("cause must be customer_fault or misuse")

@@ -37,7 +37,7 @@ type TicketSummary struct {
 // caseAge at now.
 func (s *Store) DispatchBoard(ctx context.Context, a Actor, from, to time.Time, caseAge time.Duration, now time.Time) (Board, error) {
 	if !a.noc() {
-		return Board{}, fmt.Errorf("%w: the dispatch board is the NOC's", ErrForbidden)
+		return Board{}, ErrForbidden.Errorf("the dispatch board is the NOC's")
 	}
 	if !to.After(from) {
 		return Board{}, invalid("the board's period must end after it starts")

@@ -73,7 +73,7 @@ type CaseInput struct {
 // case number cannot be recorded twice.
 func (s *Store) OpenCase(ctx context.Context, a Actor, in CaseInput, now time.Time) (ManufacturerCase, error) {
 	if !a.staff() {
-		return ManufacturerCase{}, fmt.Errorf("%w: the provider opens manufacturer cases", ErrForbidden)
+		return ManufacturerCase{}, ErrForbidden.Errorf("the provider opens manufacturer cases")
 	}
 	in.Manufacturer, in.CaseNumber = strings.TrimSpace(in.Manufacturer), strings.TrimSpace(in.CaseNumber)
 	if in.Manufacturer == "" || in.CaseNumber == "" {
@@ -81,12 +81,9 @@ func (s *Store) OpenCase(ctx context.Context, a Actor, in CaseInput, now time.Ti
 	}
 	var c ManufacturerCase
 	err := s.inTx(ctx, "open manufacturer case", func(tx *sqlx.Tx) error {
-		t, err := s.lockTicket(ctx, tx, a, in.TicketID)
+		t, err := s.lockOpenTicket(ctx, tx, a, in.TicketID)
 		if err != nil {
 			return err
-		}
-		if t.Status == maintenance.StatusClosed || t.Status == maintenance.StatusSolved {
-			return conflict("ticket %s is %s", t.Number, t.Status)
 		}
 		c, err = scanCase(tx.QueryRowContext(ctx, `INSERT INTO manufacturer_cases AS c (ticket_id, manufacturer, case_number, state, summary,
 			opened_by, opened_at, updated_at) VALUES ($1, $2, $3, 'opened', $4, $5, $6, $6) RETURNING `+caseColumns,
@@ -115,7 +112,7 @@ type CaseMoveInput struct {
 // wait ends when the case is answered or closed.
 func (s *Store) MoveCase(ctx context.Context, a Actor, id int64, in CaseMoveInput, now time.Time) (ManufacturerCase, error) {
 	if !a.staff() {
-		return ManufacturerCase{}, fmt.Errorf("%w: the provider follows manufacturer cases", ErrForbidden)
+		return ManufacturerCase{}, ErrForbidden.Errorf("the provider follows manufacturer cases")
 	}
 	if !slices.Contains([]string{CaseWaiting, CaseAnswered, CaseClosed}, in.To) {
 		return ManufacturerCase{}, invalid("to must be waiting, answered or closed")
@@ -125,7 +122,7 @@ func (s *Store) MoveCase(ctx context.Context, a Actor, id int64, in CaseMoveInpu
 		var err error
 		c, err = scanCase(tx.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM manufacturer_cases c WHERE c.id = $1 FOR UPDATE`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: manufacturer case %d", ErrNotFound, id)
+			return ErrNotFound.Errorf("manufacturer case %d", id)
 		}
 		if err != nil {
 			return err

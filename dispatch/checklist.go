@@ -130,7 +130,7 @@ func checklistFor(devices []assets.Device, purpose string) (string, []ChecklistI
 // (before the dispatcher's own items), for the dispatch form.
 func (s *Store) ChecklistPreview(ctx context.Context, a Actor, deviceIDs []string, purpose string) ([]ChecklistItem, error) {
 	if !a.staff() {
-		return nil, fmt.Errorf("%w: checklists are the provider's", ErrForbidden)
+		return nil, ErrForbidden.Errorf("checklists are the provider's")
 	}
 	var devices []assets.Device
 	for _, id := range deviceIDs {

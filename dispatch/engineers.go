@@ -107,7 +107,7 @@ type EngineerInput struct {
 // PutEngineer creates or replaces engineer id (NOC only).
 func (s *Store) PutEngineer(ctx context.Context, a Actor, id string, in EngineerInput, now time.Time) (Engineer, error) {
 	if !a.noc() {
-		return Engineer{}, fmt.Errorf("%w: only the NOC manages engineers", ErrForbidden)
+		return Engineer{}, ErrForbidden.Errorf("only the NOC manages engineers")
 	}
 	in.Name, in.HomeCity, in.Email = strings.TrimSpace(in.Name), strings.TrimSpace(in.HomeCity), strings.TrimSpace(in.Email)
 	switch {
@@ -195,11 +195,11 @@ func scanEngineer(r interface{ Scan(...any) error }) (Engineer, error) {
 // customers none.
 func (s *Store) Engineer(ctx context.Context, a Actor, id string) (Engineer, error) {
 	if a.customer() || (a.engineer() && a.EngineerID != id) {
-		return Engineer{}, fmt.Errorf("%w: engineer %q", ErrNotFound, id)
+		return Engineer{}, ErrNotFound.Errorf("engineer %q", id)
 	}
 	e, err := scanEngineer(s.db.QueryRowContext(ctx, `SELECT `+engineerColumns+` FROM engineers WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return e, fmt.Errorf("%w: engineer %q", ErrNotFound, id)
+		return e, ErrNotFound.Errorf("engineer %q", id)
 	}
 	if err != nil {
 		return e, fmt.Errorf("dispatch: engineer %s: %w", id, err)
@@ -210,7 +210,7 @@ func (s *Store) Engineer(ctx context.Context, a Actor, id string) (Engineer, err
 // Engineers lists engineers (NOC only).
 func (s *Store) Engineers(ctx context.Context, a Actor) ([]Engineer, error) {
 	if !a.noc() {
-		return nil, fmt.Errorf("%w: only the NOC lists engineers", ErrForbidden)
+		return nil, ErrForbidden.Errorf("only the NOC lists engineers")
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+engineerColumns+` FROM engineers ORDER BY id`)
 	if err != nil {
@@ -239,7 +239,7 @@ func redactEngineer(a Actor, e Engineer) Engineer {
 // never overlap.
 func (s *Store) AddOnCall(ctx context.Context, a Actor, engineerID string, from, to time.Time) (int64, error) {
 	if !a.noc() {
-		return 0, fmt.Errorf("%w: only the NOC keeps the on-call roster", ErrForbidden)
+		return 0, ErrForbidden.Errorf("only the NOC keeps the on-call roster")
 	}
 	if from.IsZero() || !to.After(from) {
 		return 0, invalid("an on-call shift needs from < to")
@@ -248,7 +248,7 @@ func (s *Store) AddOnCall(ctx context.Context, a Actor, engineerID string, from,
 	err := s.db.QueryRowContext(ctx, `INSERT INTO engineer_oncall (engineer_id, shift) SELECT id, tstzrange($2, $3) FROM engineers
 		WHERE id = $1 RETURNING id`, engineerID, from, to).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("%w: engineer %q", ErrNotFound, engineerID)
+		return 0, ErrNotFound.Errorf("engineer %q", engineerID)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("dispatch: on-call for %s: %w", engineerID, translate(err))

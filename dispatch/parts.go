@@ -75,7 +75,7 @@ type PartInput struct {
 // PutPart upserts a catalogue entry (NOC only).
 func (s *Store) PutPart(ctx context.Context, a Actor, in PartInput, now time.Time) (Part, error) {
 	if !a.noc() {
-		return Part{}, fmt.Errorf("%w: only the NOC keeps the catalogue", ErrForbidden)
+		return Part{}, ErrForbidden.Errorf("only the NOC keeps the catalogue")
 	}
 	in.Manufacturer, in.PartNumber = strings.TrimSpace(in.Manufacturer), strings.TrimSpace(in.PartNumber)
 	if in.Manufacturer == "" || in.PartNumber == "" {
@@ -101,7 +101,7 @@ func (s *Store) PutPart(ctx context.Context, a Actor, in PartInput, now time.Tim
 // Parts lists the catalogue (staff only), optionally by manufacturer.
 func (s *Store) Parts(ctx context.Context, a Actor, manufacturer string) ([]Part, error) {
 	if !a.staff() {
-		return nil, fmt.Errorf("%w: the catalogue is the provider's", ErrForbidden)
+		return nil, ErrForbidden.Errorf("the catalogue is the provider's")
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, manufacturer, part_number, description, unit_price_cents, unit_cost_cents FROM parts
 		WHERE ($1 = '' OR lower(manufacturer) = lower($1)) ORDER BY manufacturer, part_number`, manufacturer)
@@ -134,7 +134,7 @@ type Warehouse struct {
 // PutWarehouse creates or renames a warehouse (NOC only).
 func (s *Store) PutWarehouse(ctx context.Context, a Actor, w Warehouse) (Warehouse, error) {
 	if !a.noc() {
-		return w, fmt.Errorf("%w: only the NOC keeps warehouses", ErrForbidden)
+		return w, ErrForbidden.Errorf("only the NOC keeps warehouses")
 	}
 	if !idPattern.MatchString(w.ID) || strings.TrimSpace(w.Name) == "" {
 		return w, invalid("a warehouse needs an id (lowercase letters, digits, '.', '_', '-') and a name")
@@ -158,7 +158,7 @@ type StockLevel struct {
 // SetStock sets a part's quantity in a warehouse after a count (NOC only).
 func (s *Store) SetStock(ctx context.Context, a Actor, warehouse string, partID int64, quantity int) error {
 	if !a.noc() {
-		return fmt.Errorf("%w: only the NOC keeps stock", ErrForbidden)
+		return ErrForbidden.Errorf("only the NOC keeps stock")
 	}
 	if quantity < 0 {
 		return invalid("quantity cannot be negative")
@@ -177,7 +177,7 @@ func (s *Store) SetStock(ctx context.Context, a Actor, warehouse string, partID 
 // Stock lists stock levels (staff only), optionally of one part.
 func (s *Store) Stock(ctx context.Context, a Actor, partID int64) ([]StockLevel, error) {
 	if !a.staff() {
-		return nil, fmt.Errorf("%w: stock is the provider's", ErrForbidden)
+		return nil, ErrForbidden.Errorf("stock is the provider's")
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT s.warehouse_id, s.part_id, p.manufacturer, p.part_number, s.quantity
 		FROM stock s JOIN parts p ON p.id = s.part_id WHERE ($1::bigint = 0 OR s.part_id = $1::bigint) ORDER BY s.warehouse_id, p.manufacturer, p.part_number`, partID)
@@ -277,7 +277,7 @@ type PartRequestInput struct {
 // spare parts from now on.
 func (s *Store) RequestPart(ctx context.Context, a Actor, in PartRequestInput, now time.Time) (PartRequest, error) {
 	if !a.staff() {
-		return PartRequest{}, fmt.Errorf("%w: the provider requests parts", ErrForbidden)
+		return PartRequest{}, ErrForbidden.Errorf("the provider requests parts")
 	}
 	if in.Quantity <= 0 || in.Quantity > 1000 {
 		return PartRequest{}, invalid("quantity must be 1 to 1000")
@@ -331,7 +331,7 @@ func (s *Store) partRequest(ctx context.Context, a Actor, id int64) (PartRequest
 	r, err := scanPartRequest(s.db.QueryRowContext(ctx, `SELECT `+partRequestColumns+` FROM part_requests r JOIN parts p ON p.id = r.part_id
 		JOIN tickets t ON t.id = r.ticket_id WHERE r.id = $1 AND ($2 = '' OR t.customer_id = $2)`, id, a.CustomerID), a)
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("%w: part request %d", ErrNotFound, id)
+		return r, ErrNotFound.Errorf("part request %d", id)
 	}
 	if err != nil {
 		return r, fmt.Errorf("dispatch: part request %d: %w", id, err)
@@ -396,13 +396,13 @@ func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a Actor, id int64, in
 		JOIN tickets t ON t.id = r.ticket_id WHERE r.id = $1 AND ($2 = '' OR t.customer_id = $2) FOR UPDATE OF r`, id, a.CustomerID).
 		Scan(&ticketID, &partID, &state, &qty, &quote)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: part request %d", ErrNotFound, id)
+		return ErrNotFound.Errorf("part request %d", id)
 	}
 	if err != nil {
 		return fmt.Errorf("part request %d: %w", id, err)
 	}
 	if a.customer() && !(state == PartQuoted && (in.To == PartApproved || in.To == PartCancelled)) {
-		return fmt.Errorf("%w: customers approve or reject quoted parts only", ErrForbidden)
+		return ErrForbidden.Errorf("customers approve or reject quoted parts only")
 	}
 	if !slices.Contains(partMoves[state], in.To) {
 		return conflict("a %s part request cannot move to %s", state, in.To)
@@ -437,7 +437,7 @@ func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a Actor, id int64, in
 			res, err := tx.ExecContext(ctx, `UPDATE stock SET quantity = quantity - $3 WHERE warehouse_id = $1 AND part_id = $2`,
 				in.WarehouseID, partID, qty)
 			if err != nil {
-				return fmt.Errorf("%w: not enough stock in %s for %d units (%v)", ErrConflict, in.WarehouseID, qty, err)
+				return ErrConflict.Because(err, "not enough stock in %s for %d units", in.WarehouseID, qty)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
 				return conflict("warehouse %s holds no such part", in.WarehouseID)
@@ -467,4 +467,18 @@ func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a Actor, id int64, in
 		}
 	}
 	return s.setSourceWait(ctx, tx, ticketID, SourcePartRequest, id, partWait(in.To), text, system.String(), now)
+}
+
+// withdraw takes a part used on site out of the stock it came from.
+func withdraw(ctx context.Context, tx *sqlx.Tx, p PartUsed) error {
+	res, err := tx.ExecContext(ctx, `UPDATE stock s SET quantity = s.quantity - $4 FROM parts p
+		WHERE s.part_id = p.id AND s.warehouse_id = $1 AND lower(p.manufacturer) = lower($2) AND p.part_number = $3`,
+		p.Warehouse, p.Manufacturer, p.PartNumber, p.Quantity)
+	if err != nil {
+		return ErrConflict.Because(err, "not enough %s in %s for %d units", p.PartNumber, p.Warehouse, p.Quantity)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return conflict("warehouse %s holds no part %s %s", p.Warehouse, p.Manufacturer, p.PartNumber)
+	}
+	return nil
 }

@@ -66,10 +66,10 @@ type BankSummary struct {
 // Customers may read only their own; engineers none.
 func (s *Store) Report(ctx context.Context, a Actor, customerID, month string) (Report, error) {
 	if a.engineer() {
-		return Report{}, fmt.Errorf("%w: billing is for the NOC and the customer", ErrForbidden)
+		return Report{}, ErrForbidden.Errorf("billing is for the NOC and the customer")
 	}
 	if a.customer() && customerID != a.CustomerID {
-		return Report{}, fmt.Errorf("%w: customer %q", ErrNotFound, customerID)
+		return Report{}, ErrNotFound.Errorf("customer %q", customerID)
 	}
 	first, err := time.Parse("2006-01", month)
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *Store) Report(ctx context.Context, a Actor, customerID, month string) (
 	}
 	c, err := s.inv.Customer(ctx, assets.Scope{}, customerID)
 	if err != nil {
-		return Report{}, fmt.Errorf("%w: customer %q", ErrNotFound, customerID)
+		return Report{}, ErrNotFound.Errorf("customer %q", customerID)
 	}
 	loc := c.Location()
 	from := time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, loc)

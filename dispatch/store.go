@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -30,25 +31,27 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/db"
+	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
-// Errors the API maps to status codes.
+// Errors the API answers with their status (httpx.Problem): a refusal
+// derived from one (ErrInvalid.Errorf…) is told to people by its own text.
 var (
-	ErrNotFound  = errors.New("dispatch: not found")
-	ErrForbidden = errors.New("dispatch: not allowed for this role")
-	ErrConflict  = errors.New("dispatch: not possible in the current state")
-	ErrInvalid   = errors.New("dispatch: invalid request")
-	ErrRefused   = errors.New("dispatch: refused")
+	ErrNotFound  = httpx.Kind(http.StatusNotFound, "not_found", "dispatch: not found", "")
+	ErrForbidden = httpx.Kind(http.StatusForbidden, "forbidden", "dispatch: not allowed for this role", "")
+	ErrConflict  = httpx.Kind(http.StatusConflict, "conflict", "dispatch: not possible in the current state", "")
+	ErrInvalid   = httpx.Kind(http.StatusBadRequest, "invalid_request", "dispatch: invalid request", "")
+	ErrRefused   = httpx.Kind(http.StatusUnprocessableEntity, "refused", "dispatch: refused", "")
 )
 
 func invalid(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	return ErrInvalid.Errorf(format, a...)
 }
 
 func conflict(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, a...))
+	return ErrConflict.Errorf(format, a...)
 }
 
 // Store keeps dispatch data in PostgreSQL.
@@ -131,18 +134,18 @@ func translate(err error) error {
 	if v, ok := db.AsViolation(err); ok {
 		switch v.Kind {
 		case db.Unique, db.Check: // a taken value, an overlapping booking; a value outside its domain
-			return fmt.Errorf("%w: %w", ErrConflict, v)
+			return ErrConflict.Wrap(v)
 		default: // an id that names nothing
-			return fmt.Errorf("%w: %w", ErrInvalid, v)
+			return ErrInvalid.Wrap(v)
 		}
 	}
 	switch {
 	case errors.Is(err, maintenance.ErrNotFound):
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
+		return ErrNotFound.Wrap(err)
 	case errors.Is(err, maintenance.ErrConflict):
-		return fmt.Errorf("%w: %w", ErrConflict, err)
+		return ErrConflict.Wrap(err)
 	case errors.Is(err, maintenance.ErrInvalid):
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return ErrInvalid.Wrap(err)
 	}
 	return err
 }
@@ -170,11 +173,24 @@ func (s *Store) lockTicket(ctx context.Context, tx *sqlx.Tx, a Actor, id int64) 
 		return ticketRef{}, err
 	}
 	if a.customer() && t.CustomerID != a.CustomerID {
-		return ticketRef{}, fmt.Errorf("%w: ticket %d", ErrNotFound, id)
+		return ticketRef{}, ErrNotFound.Errorf("ticket %d", id)
 	}
 	return ticketRef{ID: t.ID, Number: t.Number, CustomerID: t.CustomerID, SiteID: t.SiteID, DeviceIDs: t.DeviceIDs,
 		Status: t.Status, Source: t.Source, Billable: t.Billable, BillableReason: t.BillableReason, ContractID: t.ContractID,
 		CloseReason: t.CloseReason}, nil
+}
+
+// lockOpenTicket is lockTicket for new work on the ticket (a visit, a
+// manufacturer case, a wait): a solved or closed ticket refuses it.
+func (s *Store) lockOpenTicket(ctx context.Context, tx *sqlx.Tx, a Actor, id int64) (ticketRef, error) {
+	t, err := s.lockTicket(ctx, tx, a, id)
+	if err != nil {
+		return t, err
+	}
+	if t.Status == maintenance.StatusClosed || t.Status == maintenance.StatusSolved {
+		return t, conflict("ticket %s is %s", t.Number, t.Status)
+	}
+	return t, nil
 }
 
 func strs(v []string) pq.StringArray {

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/vigia-noc/vigia/maintenance"
 )
 
 // Wait reasons: what holds a ticket (seed 000: engineer availability,
@@ -129,19 +127,16 @@ type WaitInput struct {
 // StartWait records a manual wait (staff only) and pauses the ticket.
 func (s *Store) StartWait(ctx context.Context, a Actor, in WaitInput, now time.Time) (Wait, error) {
 	if !a.staff() {
-		return Wait{}, fmt.Errorf("%w: the provider records waits", ErrForbidden)
+		return Wait{}, ErrForbidden.Errorf("the provider records waits")
 	}
 	if in.Reason != WaitCustomer && in.Reason != WaitThirdParty {
 		return Wait{}, invalid("reason must be customer or third_party (parts, imports and manufacturers wait through their requests and cases)")
 	}
 	var w Wait
 	err := s.inTx(ctx, "start wait", func(tx *sqlx.Tx) error {
-		t, err := s.lockTicket(ctx, tx, a, in.TicketID)
+		t, err := s.lockOpenTicket(ctx, tx, a, in.TicketID)
 		if err != nil {
 			return err
-		}
-		if t.Status == maintenance.StatusClosed || t.Status == maintenance.StatusSolved {
-			return conflict("ticket %s is %s", t.Number, t.Status)
 		}
 		w, err = scanWait(tx.QueryRowContext(ctx, `INSERT INTO waits (ticket_id, reason, source, note, started_at, started_by)
 			VALUES ($1, $2, 'manual', $3, $4, $5) RETURNING `+waitColumns, t.ID, in.Reason, in.Note, now, a.String()))
@@ -157,14 +152,14 @@ func (s *Store) StartWait(ctx context.Context, a Actor, in WaitInput, now time.T
 // else holds it.
 func (s *Store) EndWait(ctx context.Context, a Actor, id int64, note string, now time.Time) (Wait, error) {
 	if !a.staff() {
-		return Wait{}, fmt.Errorf("%w: the provider records waits", ErrForbidden)
+		return Wait{}, ErrForbidden.Errorf("the provider records waits")
 	}
 	var w Wait
 	err := s.inTx(ctx, fmt.Sprintf("end wait %d", id), func(tx *sqlx.Tx) error {
 		var err error
 		w, err = scanWait(tx.QueryRowContext(ctx, `SELECT `+waitColumns+` FROM waits WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: wait %d", ErrNotFound, id)
+			return ErrNotFound.Errorf("wait %d", id)
 		}
 		if err != nil {
 			return err

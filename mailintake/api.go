@@ -1,12 +1,10 @@
 package mailintake
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/httpx"
@@ -21,10 +19,13 @@ import (
 type API struct {
 	intake *Intake
 	log    *slog.Logger
+	errs   httpx.Errors
 }
 
 // NewAPI returns the queue's API.
-func NewAPI(intake *Intake, log *slog.Logger) *API { return &API{intake: intake, log: log} }
+func NewAPI(intake *Intake, log *slog.Logger) *API {
+	return &API{intake: intake, log: log, errs: httpx.Errors{Log: log, API: "mail queue API", Internal: "could not process the message"}}
+}
 
 // Register adds the routes to mux (behind bearer authentication).
 func (a *API) Register(mux *http.ServeMux) {
@@ -50,7 +51,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 	}
 	q, err := a.intake.Queue(r.Context(), 500)
 	if err != nil {
-		a.fail(w, err, "")
+		a.errs.Fail(w, err, "message", "")
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"messages": q})
@@ -76,7 +77,7 @@ func (a *API) assign(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	}
 	out, err := a.intake.Assign(r.Context(), id, in.Customer, p.Name+" (noc)")
 	if err != nil {
-		a.fail(w, err, r.PathValue("id"))
+		a.errs.Fail(w, err, "message", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusCreated, map[string]any{"ticket": out.Ticket, "ticket_id": out.TicketID, "status": out.Status})
@@ -92,7 +93,7 @@ func (a *API) discard(w http.ResponseWriter, r *http.Request, p auth.Principal) 
 		return
 	}
 	if err := a.intake.Discard(r.Context(), id, p.Name+" (noc)"); err != nil {
-		a.fail(w, err, r.PathValue("id"))
+		a.errs.Fail(w, err, "message", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"status": StatusDiscarded})
@@ -105,20 +106,4 @@ func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 		return 0, false
 	}
 	return id, true
-}
-
-func (a *API) fail(w http.ResponseWriter, err error, id string) {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		httpx.NotFound(w, "message", id)
-	case errors.Is(err, ErrInvalid):
-		msg := err.Error()
-		if i := strings.Index(msg, ErrInvalid.Error()); i >= 0 {
-			msg = msg[i+len("mailintake: "):]
-		}
-		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "%s", msg)
-	default:
-		a.log.Error("mail queue API", "err", err)
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not process the message")
-	}
 }

@@ -5,15 +5,18 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
-// Errors the API and the console map to status codes.
+// Errors the API answers with their status (httpx.Problem); an invalid
+// request is told as "invalid request: <why>".
 var (
-	ErrNotFound = errors.New("mailintake: message not found in the queue")
-	ErrInvalid  = errors.New("mailintake: invalid request")
+	ErrNotFound = httpx.Kind(http.StatusNotFound, "not_found", "mailintake: message not found in the queue", "")
+	ErrInvalid  = httpx.Kind(http.StatusBadRequest, "invalid_request", "mailintake: invalid request", "invalid request")
 )
 
 // Queued is a message waiting for the NOC: a sender nobody knows, or a
@@ -80,16 +83,16 @@ func (in *Intake) Assign(ctx context.Context, id int64, customerID, by string) (
 			return err
 		}
 		if status == StatusUnparseable {
-			return fmt.Errorf("%w: an unparseable message cannot become a ticket; discard it", ErrInvalid)
+			return ErrInvalid.Errorf("an unparseable message cannot become a ticket; discard it")
 		}
 		m, err := Parse(raw)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
+			return ErrInvalid.Errorf("%v", err)
 		}
 		var lang string
 		err = tx.QueryRowContext(ctx, `SELECT language FROM customers WHERE id = $1`, customerID).Scan(&lang)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: unknown customer %q", ErrInvalid, customerID)
+			return ErrInvalid.Errorf("unknown customer %q", customerID)
 		}
 		if err != nil {
 			return err

@@ -52,7 +52,7 @@ type CreateInput struct {
 }
 
 func invalid(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	return ErrInvalid.Errorf(format, a...)
 }
 
 // Create opens a ticket for a person at now.
@@ -122,8 +122,8 @@ func (s *Store) Create(ctx context.Context, a Actor, in CreateInput, now time.Ti
 			err := tx.QueryRowContext(ctx, `SELECT t.number, t.kb_links FROM misuse_blocks m JOIN tickets t ON t.id = m.ticket_id
 				WHERE m.customer_id = $1 AND m.requester = $2 AND m.category = $3`, in.CustomerID, in.Requester, in.Category).Scan(&misuseTicket, &kb)
 			if err == nil {
-				return fmt.Errorf("%w: %s already had a %q case closed as misuse (ticket %s); see %s",
-					ErrRefused, in.Requester, in.Category, misuseTicket, strings.Join(kb, ", "))
+				return ErrRefused.Errorf("%s already had a %q case closed as misuse (ticket %s); see %s",
+					in.Requester, in.Category, misuseTicket, strings.Join(kb, ", "))
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("misuse check: %w", err)
@@ -176,10 +176,10 @@ func (s *Store) Act(ctx context.Context, a Actor, ref, action string, in ActionI
 			return err
 		}
 		if staffOnly[action] && !a.staff() {
-			return fmt.Errorf("%w: only the NOC can %s a ticket", ErrForbidden, action)
+			return ErrForbidden.Errorf("only the NOC can %s a ticket", action)
 		}
 		if action != "reopen" && action != "close" && !canDo(action, t.Status) {
-			return fmt.Errorf("%w: cannot %s a %s ticket", ErrConflict, action, t.Status)
+			return ErrConflict.Errorf("cannot %s a %s ticket", action, t.Status)
 		}
 		if err := s.apply(ctx, tx, a, &t, action, in, now); err != nil {
 			return err
@@ -285,7 +285,7 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 
 	case "close":
 		if t.Status == StatusClosed {
-			return fmt.Errorf("%w: the ticket is already closed", ErrConflict)
+			return ErrConflict.Errorf("the ticket is already closed")
 		}
 		if !slices.Contains(StaffCloseReasons, in.Reason) {
 			return invalid("reason must be one of %s", strings.Join(StaffCloseReasons, ", "))
@@ -412,7 +412,7 @@ func (s *Store) reopen(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, now
 	case StatusSolved:
 	case StatusClosed:
 		if t.CloseReason == CloseMisuse && !a.staff() {
-			return fmt.Errorf("%w: a ticket closed as misuse cannot be reopened", ErrRefused)
+			return ErrRefused.Errorf("a ticket closed as misuse cannot be reopened")
 		}
 		if !a.staff() {
 			p, err := s.policies.Lookup(t.SLAPolicy)
@@ -420,15 +420,15 @@ func (s *Store) reopen(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, now
 				return err
 			}
 			if !p.Closure.Reopen {
-				return fmt.Errorf("%w: policy %s does not allow reopening a closed ticket; open a new one with previous_ticket %d", ErrRefused, p.Name, t.ID)
+				return ErrRefused.Errorf("policy %s does not allow reopening a closed ticket; open a new one with previous_ticket %d", p.Name, t.ID)
 			}
 			if limit, ok := reopenLimit(p, t); ok && now.After(limit) {
-				return fmt.Errorf("%w: reopening was allowed until %s (%d business days after the solution); open a new one with previous_ticket %d",
-					ErrRefused, limit.Format(time.RFC3339), p.Closure.ReopenWithinBusinessDays, t.ID)
+				return ErrRefused.Errorf("reopening was allowed until %s (%d business days after the solution); open a new one with previous_ticket %d",
+					limit.Format(time.RFC3339), p.Closure.ReopenWithinBusinessDays, t.ID)
 			}
 		}
 	default:
-		return fmt.Errorf("%w: only a solved or closed ticket can be reopened", ErrConflict)
+		return ErrConflict.Errorf("only a solved or closed ticket can be reopened")
 	}
 	if err := cancelTasks(ctx, tx, t.ID, now); err != nil {
 		return err

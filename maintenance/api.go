@@ -2,16 +2,13 @@ package maintenance
 
 import (
 	"cmp"
-	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vigia-noc/vigia/internal/auth"
-	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -23,11 +20,13 @@ type API struct {
 	store *Store
 	now   func() time.Time
 	log   *slog.Logger
+	errs  httpx.Errors
 }
 
 // NewAPI returns the ticket API; now is the clock of every action.
 func NewAPI(store *Store, now func() time.Time, log *slog.Logger) *API {
-	return &API{store: store, now: now, log: log}
+	return &API{store: store, now: now, log: log,
+		errs: httpx.Errors{Log: log, API: "ticket API", Internal: "could not process the ticket"}}
 }
 
 // Actions reachable as POST /api/v1/tickets/{id}/{action}.
@@ -47,42 +46,6 @@ func (a *API) Register(mux *http.ServeMux) {
 func actor(r *http.Request) Actor {
 	p, _ := auth.FromContext(r.Context())
 	return ActorOf(p)
-}
-
-// fail answers an error of the store with its status code.
-func (a *API) fail(w http.ResponseWriter, err error, id string) {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		httpx.NotFound(w, "ticket", id)
-	case errors.Is(err, ErrInvalid):
-		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "%s", cause(err))
-	case errors.Is(err, ErrForbidden):
-		httpx.Fail(w, http.StatusForbidden, "forbidden", "%s", cause(err))
-	case errors.Is(err, ErrRefused):
-		httpx.Fail(w, http.StatusUnprocessableEntity, "refused", "%s", cause(err))
-	case errors.Is(err, ErrConflict):
-		httpx.Fail(w, http.StatusConflict, "conflict", "%s", cause(err))
-	case db.Busy(err):
-		a.log.Warn("ticket API: database busy", "err", err)
-		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the database did not answer in time; try again")
-	default:
-		a.log.Error("ticket API", "err", err)
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not process the ticket")
-	}
-}
-
-// cause strips the "maintenance: <what>: " wrapping for people.
-func cause(err error) string {
-	for _, e := range []error{ErrInvalid, ErrForbidden, ErrRefused, ErrConflict} {
-		if errors.Is(err, e) {
-			msg := err.Error()
-			if i := strings.Index(msg, e.Error()); i >= 0 {
-				return msg[i+len("maintenance: "):]
-			}
-			return msg
-		}
-	}
-	return err.Error()
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
@@ -113,7 +76,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	}
 	ts, next, err := a.store.List(r.Context(), f)
 	if err != nil {
-		a.fail(w, err, "")
+		a.errs.Fail(w, err, "ticket", "")
 		return
 	}
 	body := map[string]any{"tickets": ts}
@@ -130,7 +93,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := a.store.Create(r.Context(), actor(r), in, a.now())
 	if err != nil {
-		a.fail(w, err, "")
+		a.errs.Fail(w, err, "ticket", "")
 		return
 	}
 	httpx.JSON(w, http.StatusCreated, t)
@@ -139,7 +102,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 func (a *API) show(w http.ResponseWriter, r *http.Request) {
 	d, err := a.store.Get(r.Context(), actor(r).scope(), r.PathValue("id"), a.now())
 	if err != nil {
-		a.fail(w, err, r.PathValue("id"))
+		a.errs.Fail(w, err, "ticket", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusOK, d)
@@ -158,7 +121,7 @@ func (a *API) act(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := a.store.Act(r.Context(), actor(r), r.PathValue("id"), action, in, a.now())
 	if err != nil {
-		a.fail(w, err, r.PathValue("id"))
+		a.errs.Fail(w, err, "ticket", r.PathValue("id"))
 		return
 	}
 	httpx.JSON(w, http.StatusOK, t)
@@ -175,7 +138,7 @@ func (a *API) alertmanager(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := a.store.Alertmanager(r.Context(), p, a.now())
 	if err != nil {
-		a.fail(w, err, "")
+		a.errs.Fail(w, err, "ticket", "")
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"alerts": res})

@@ -114,7 +114,7 @@ func (s *Store) ReplyTx(ctx context.Context, tx *sqlx.Tx, ticketID int64, in Ema
 		return r, err
 	}
 	if t.CustomerID != in.CustomerID {
-		return r, fmt.Errorf("%w: ticket %s is not of customer %s", ErrNotFound, t.Number, in.CustomerID)
+		return r, ErrNotFound.Errorf("ticket %s is not of customer %s", t.Number, in.CustomerID)
 	}
 	at := in.ReceivedAt
 	if t.Status == StatusClosed && !s.reopenable(t, at) {

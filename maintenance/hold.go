@@ -121,7 +121,7 @@ func (s *Store) RescheduleTx(ctx context.Context, tx *sqlx.Tx, a Actor, ticketID
 		return t, next, err
 	}
 	if t.Status == StatusClosed {
-		return t, next, fmt.Errorf("%w: ticket %s is already closed", ErrConflict, t.Number)
+		return t, next, ErrConflict.Errorf("ticket %s is already closed", t.Number)
 	}
 	who := a.String()
 	if err := s.closeTicket(ctx, tx, &t, now, who, CloseEquipmentUnavailable, text, nil); err != nil {
@@ -143,7 +143,7 @@ func (s *Store) RescheduleTx(ctx context.Context, tx *sqlx.Tx, a Actor, ticketID
 		AutoKey: t.AutoKey, PreviousTicketID: &t.ID, OpenedAt: now, Author: who,
 		Data: map[string]any{"rescheduled_from": t.Number}})
 	if err == nil && !ok {
-		err = fmt.Errorf("%w: another open ticket already holds %s", ErrConflict, t.AutoKey)
+		err = ErrConflict.Errorf("another open ticket already holds %s", t.AutoKey)
 	}
 	if err != nil {
 		return t, next, fmt.Errorf("reschedule %s: %w", t.Number, err)

@@ -63,7 +63,7 @@ func addMonths(d time.Time, n int) time.Time {
 // CreatePlan records a plan; only NOC staff plan visits.
 func (s *Store) CreatePlan(ctx context.Context, a Actor, in PlanInput, now time.Time) (Plan, error) {
 	if a.Role != auth.RoleNOC {
-		return Plan{}, fmt.Errorf("%w: only the NOC creates preventive plans", ErrForbidden)
+		return Plan{}, ErrForbidden.Errorf("only the NOC creates preventive plans")
 	}
 	in.Title = strings.TrimSpace(in.Title)
 	lead := 14

@@ -14,7 +14,7 @@ func (a *API) createPlan(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := a.store.CreatePlan(r.Context(), actor(r), in, a.now())
 	if err != nil {
-		a.fail(w, err, "")
+		a.errs.Fail(w, err, "ticket", "")
 		return
 	}
 	httpx.JSON(w, http.StatusCreated, p)
@@ -29,7 +29,7 @@ func (a *API) listPlans(w http.ResponseWriter, r *http.Request) {
 	}
 	ps, err := a.store.Plans(r.Context(), actor(r).scope(), q["device"])
 	if err != nil {
-		a.fail(w, err, "")
+		a.errs.Fail(w, err, "ticket", "")
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"preventive_plans": ps})

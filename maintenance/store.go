@@ -63,7 +63,7 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) erro
 			if v.Kind == db.Unique {
 				sentinel = ErrConflict
 			}
-			return fmt.Errorf("maintenance: %s: %w: %w", what, sentinel, v)
+			return fmt.Errorf("maintenance: %s: %w", what, sentinel.Wrap(v))
 		}
 		return fmt.Errorf("maintenance: %s: %w", what, err)
 	}

@@ -13,11 +13,12 @@
 package maintenance
 
 import (
-	"errors"
+	"net/http"
 	"slices"
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
 // Ticket statuses. pending carries a reason (see PauseReasons); solved is
@@ -71,13 +72,15 @@ const DefaultPolicy = "imaging-8x5"
 // target (seed 000 §14: 72 business hours).
 const ReportCategory = "report"
 
-// Errors the API maps to status codes.
+// Errors the API answers with their status (httpx.Problem). A refusal
+// derived from one (ErrInvalid.Errorf…) is told to people as the kind and
+// the reason: "invalid request: title is required".
 var (
-	ErrNotFound  = errors.New("maintenance: ticket not found")
-	ErrForbidden = errors.New("maintenance: not allowed for this role")
-	ErrConflict  = errors.New("maintenance: not possible in the ticket's current status")
-	ErrInvalid   = errors.New("maintenance: invalid request")
-	ErrRefused   = errors.New("maintenance: refused")
+	ErrNotFound  = httpx.Kind(http.StatusNotFound, "not_found", "maintenance: ticket not found", "ticket not found")
+	ErrForbidden = httpx.Kind(http.StatusForbidden, "forbidden", "maintenance: not allowed for this role", "not allowed for this role")
+	ErrConflict  = httpx.Kind(http.StatusConflict, "conflict", "maintenance: not possible in the ticket's current status", "not possible in the ticket's current status")
+	ErrInvalid   = httpx.Kind(http.StatusBadRequest, "invalid_request", "maintenance: invalid request", "invalid request")
+	ErrRefused   = httpx.Kind(http.StatusUnprocessableEntity, "refused", "maintenance: refused", "refused")
 )
 
 // Ticket is a ticket as stored.

@@ -35,6 +35,15 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/maintenance-windows", a.addWindow)
 }
 
+// errInvalidWindow is a maintenance window that cannot be planned as
+// asked, told by its reason.
+var errInvalidWindow = httpx.Kind(http.StatusBadRequest, "invalid_window", "probes: invalid maintenance window", "")
+
+// failed answers err (see httpx.Errors.Fail); internal is what a 500 says.
+func failed(w http.ResponseWriter, err error, internal string) {
+	httpx.Errors{API: "probes API", Internal: internal}.Fail(w, err, "", "")
+}
+
 func customerScope(r *http.Request) (auth.Principal, string) {
 	p, _ := auth.FromContext(r.Context())
 	return p, p.CustomerScope()
@@ -65,7 +74,7 @@ func (a *API) states(w http.ResponseWriter, r *http.Request) {
 		FROM devices d LEFT JOIN device_states s ON s.device_id = d.id
 		WHERE d.retired_at IS NULL AND ($1 = '' OR d.customer_id = $1) ORDER BY d.customer_id, d.site_id, d.id`, customer)
 	if err != nil {
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not read device states")
+		failed(w, err, "could not read device states")
 		return
 	}
 	if out == nil {
@@ -104,7 +113,7 @@ func (a *API) outages(w http.ResponseWriter, r *http.Request) {
 		FROM outages WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR (ended_at IS NULL) = ($2 = 'true'))
 		ORDER BY started_at DESC LIMIT 500`, customer, open)
 	if err != nil {
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not read outages")
+		failed(w, err, "could not read outages")
 		return
 	}
 	if out == nil {
@@ -125,7 +134,7 @@ func (a *API) listWindows(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := a.store.Windows(r.Context(), a.now())
 	if err != nil {
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not read maintenance windows")
+		failed(w, err, "could not read maintenance windows")
 		return
 	}
 	if ws == nil {
@@ -160,17 +169,17 @@ func (a *API) addWindow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.scopeExists(r.Context(), req.Scope, req.ScopeID); err != nil {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_window", "%v", err)
+		failed(w, err, "could not check the window's scope")
 		return
 	}
 	win := &Window{Scope: req.Scope, ScopeID: req.ScopeID, Reason: req.Reason, StartsAt: req.StartsAt, EndsAt: req.EndsAt,
 		Cron: req.Cron, TimeZone: req.TimeZone, Duration: time.Duration(req.DurationSeconds) * time.Second}
 	if err := win.compile(); err != nil {
-		httpx.Fail(w, http.StatusBadRequest, "invalid_window", "%v", err)
+		failed(w, errInvalidWindow.Errorf("%v", err), "")
 		return
 	}
 	if err := a.store.AddWindow(r.Context(), win, p.Name); err != nil {
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not save the window")
+		failed(w, err, "could not save the window")
 		return
 	}
 	httpx.JSON(w, http.StatusCreated, win)
@@ -213,11 +222,14 @@ func (req windowRequest) validate() error {
 func (a *API) scopeExists(ctx context.Context, scope, id string) error {
 	table := map[string]string{"device": "devices", "site": "sites", "customer": "customers"}[scope]
 	if table == "" {
-		return fmt.Errorf("scope %q: want device, site or customer", scope)
+		return errInvalidWindow.Errorf("scope %q: want device, site or customer", scope)
 	}
 	var ok bool
-	if err := a.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE id = $1)`, id); err != nil || !ok {
-		return fmt.Errorf("no %s %q", scope, id)
+	if err := a.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE id = $1)`, id); err != nil {
+		return fmt.Errorf("probes: window scope %s %q: %w", scope, id, err)
+	}
+	if !ok {
+		return errInvalidWindow.Errorf("no %s %q", scope, id)
 	}
 	return nil
 }

@@ -64,7 +64,7 @@ const (
 
 // ErrNoDevice is returned for a device that does not exist or is another
 // customer's.
-var ErrNoDevice = errors.New("probes: no such device")
+var ErrNoDevice = httpx.Kind(http.StatusNotFound, "not_found", "probes: no such device", "")
 
 // History reads a page of a device's history, newest first.
 func (s *Store) History(ctx context.Context, q HistoryQuery) ([]HistoryEntry, error) {
@@ -185,12 +185,8 @@ func (a *API) deviceHistory(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	entries, err := a.store.History(ctx, q)
-	switch {
-	case errors.Is(err, ErrNoDevice):
-		httpx.NotFound(w, "device", q.DeviceID)
-		return
-	case err != nil:
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not read the device's history")
+	if err != nil {
+		httpx.Errors{API: "probes API", Internal: "could not read the device's history"}.Fail(w, err, "device", q.DeviceID)
 		return
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"device_id": q.DeviceID, "events": entries})

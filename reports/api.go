@@ -2,7 +2,6 @@ package reports
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,20 +170,13 @@ func (a *API) monthly(w http.ResponseWriter, r *http.Request) {
 	w.Write(body.Bytes())
 }
 
-// handled answers err (if any) and reports whether the handler goes on.
+// handled answers err (if any, see httpx.Errors.Fail) and reports whether
+// the handler goes on.
 func (a *API) handled(w http.ResponseWriter, err error, what string) bool {
-	switch {
-	case err == nil:
+	if err == nil {
 		return true
-	case errors.Is(err, ErrNotFound):
-		httpx.Fail(w, http.StatusNotFound, "not_found", "%s", strings.TrimPrefix(err.Error(), "reports: "))
-	case errors.Is(err, ErrInvalid):
-		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "%s", strings.TrimPrefix(err.Error(), "reports: invalid request: "))
-	case errors.Is(err, context.Canceled):
-	default:
-		a.log.Warn("reports: "+what, "err", err)
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not compute the %s", what)
 	}
+	httpx.Errors{Log: a.log, API: "reports: " + what, Internal: "could not compute the " + what}.Fail(w, err, "", "")
 	return false
 }
 

@@ -9,15 +9,16 @@ package reports
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 	"github.com/vigia-noc/vigia/probes"
@@ -66,11 +67,12 @@ type Reporter struct {
 	Now func() time.Time
 }
 
-// ErrNotFound is an unknown customer or a device not in its inventory.
-var ErrNotFound = errors.New("reports: not found")
+// ErrNotFound is an unknown customer or a device not in its inventory,
+// told as "not found: customer …".
+var ErrNotFound = httpx.Kind(http.StatusNotFound, "not_found", "reports: not found", "not found")
 
-// ErrInvalid is a bad request (period, format…).
-var ErrInvalid = errors.New("reports: invalid request")
+// ErrInvalid is a bad request (period, format…), told by its reason alone.
+var ErrInvalid = httpx.Kind(http.StatusBadRequest, "invalid_parameter", "reports: invalid request", "")
 
 func (r *Reporter) policy(name string) (sla.Policy, error) {
 	for _, s := range r.Policies {
@@ -165,17 +167,17 @@ type AvailabilityQuery struct {
 //     was left to count.
 func (r *Reporter) Availability(ctx context.Context, q AvailabilityQuery) (Availability, error) {
 	if !q.From.Before(q.To) {
-		return Availability{}, fmt.Errorf("%w: the period must end after it starts", ErrInvalid)
+		return Availability{}, ErrInvalid.Errorf("the period must end after it starts")
 	}
 	if r.Now != nil && q.To.After(r.Now()) {
 		q.To = r.Now()
 		if !q.From.Before(q.To) {
-			return Availability{}, fmt.Errorf("%w: the period starts in the future", ErrInvalid)
+			return Availability{}, ErrInvalid.Errorf("the period starts in the future")
 		}
 	}
 	sc := assets.Scope{CustomerID: q.CustomerID}
 	if _, err := r.Inventory.Customer(ctx, sc, q.CustomerID); err != nil {
-		return Availability{}, fmt.Errorf("%w: customer %q", ErrNotFound, q.CustomerID)
+		return Availability{}, ErrNotFound.Errorf("customer %q", q.CustomerID)
 	}
 	devices, err := r.Inventory.Devices(ctx, assets.DeviceFilter{Scope: sc})
 	if err != nil {
@@ -184,7 +186,7 @@ func (r *Reporter) Availability(ctx context.Context, q AvailabilityQuery) (Avail
 	if q.DeviceID != "" {
 		i := slices.IndexFunc(devices, func(d assets.Device) bool { return d.ID == q.DeviceID })
 		if i < 0 {
-			return Availability{}, fmt.Errorf("%w: device %q of customer %q", ErrNotFound, q.DeviceID, q.CustomerID)
+			return Availability{}, ErrNotFound.Errorf("device %q of customer %q", q.DeviceID, q.CustomerID)
 		}
 		devices = devices[i : i+1]
 	}

@@ -3,7 +3,6 @@ package reports
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"regexp"
 	"slices"
@@ -121,7 +120,7 @@ var monthRE = regexp.MustCompile(`^\d{4}-(0[1-9]|1[0-2])$`)
 // month (YYYY-MM) in loc.
 func MonthPeriod(month string, loc *time.Location) (time.Time, time.Time, error) {
 	if !monthRE.MatchString(month) {
-		return time.Time{}, time.Time{}, fmt.Errorf("%w: month %q is not YYYY-MM", ErrInvalid, month)
+		return time.Time{}, time.Time{}, ErrInvalid.Errorf("month %q is not YYYY-MM", month)
 	}
 	m, _ := time.Parse("2006-01", month)
 	from := time.Date(m.Year(), m.Month(), 1, 0, 0, 0, 0, loc)
@@ -133,7 +132,7 @@ func MonthPeriod(month string, loc *time.Location) (time.Time, time.Time, error)
 func (r *Reporter) Monthly(ctx context.Context, customerID, month string) (Monthly, error) {
 	cust, err := r.Inventory.Customer(ctx, assets.Scope{CustomerID: customerID}, customerID)
 	if err != nil {
-		return Monthly{}, fmt.Errorf("%w: customer %q", ErrNotFound, customerID)
+		return Monthly{}, ErrNotFound.Errorf("customer %q", customerID)
 	}
 	loc := cust.Location()
 	from, to, err := MonthPeriod(month, loc)
@@ -143,7 +142,7 @@ func (r *Reporter) Monthly(ctx context.Context, customerID, month string) (Month
 	if r.Now != nil && to.After(r.Now()) {
 		to = r.Now()
 		if !from.Before(to) {
-			return Monthly{}, fmt.Errorf("%w: month %s has not started", ErrInvalid, month)
+			return Monthly{}, ErrInvalid.Errorf("month %s has not started", month)
 		}
 	}
 	m := Monthly{CustomerID: cust.ID, CustomerName: cust.Name, Language: cust.Language, Month: month, TimeZone: loc.String(),
@@ -252,7 +251,7 @@ func (r *Reporter) Monthly(ctx context.Context, customerID, month string) (Month
 
 	bill, err := r.Field.Report(ctx, dispatch.Actor{Name: "report", Role: auth.RoleCustomer, CustomerID: customerID}, customerID, month)
 	if errors.Is(err, dispatch.ErrNotFound) {
-		return m, fmt.Errorf("%w: customer %q", ErrNotFound, customerID)
+		return m, ErrNotFound.Errorf("customer %q", customerID)
 	}
 	if err != nil {
 		return m, err

@@ -318,5 +318,5 @@ func (m Monthly) Write(ctx context.Context, w io.Writer, format string) error {
 	case FormatPDF:
 		return m.WritePDF(ctx, w)
 	}
-	return fmt.Errorf("%w: format %q (want html, pdf, json or csv)", ErrInvalid, format)
+	return ErrInvalid.Errorf("format %q (want html, pdf, json or csv)", format)
 }

@@ -28,6 +28,10 @@ type Violation struct {
 
 func (v *Violation) Error() string { return v.Message }
 
+// PublicMessage is the violation told for people (see httpx.Publisher): a
+// Problem wrapping it answers with this text.
+func (v *Violation) PublicMessage() string { return v.Message }
+
 // keyDetail is PostgreSQL's "Key (a, b)=(x, y) …" detail.
 var keyDetail = regexp.MustCompile(`^Key \((.*)\)=\((.*)\) (already exists|is not present in table|is still referenced from table|conflicts with existing key)`)
 
