@@ -202,22 +202,6 @@ func (s *Sender) one(ctx context.Context, now time.Time, skip []int64) (int64, b
 	return id, true, nil
 }
 
-// Run sends due notifications every interval until ctx ends.
-func (s *Sender) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if _, err := s.SendDue(ctx, now()); err != nil {
-			s.log.Warn("outbox run failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

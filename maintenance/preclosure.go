@@ -205,21 +205,3 @@ func (w *Sweeper) one(ctx context.Context, now time.Time, skip []int64) (bool, i
 	})
 	return done, taskID, err
 }
-
-// Run sweeps every interval until ctx ends, reading the clock now.
-func (w *Sweeper) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if n, err := w.RunDue(ctx, now()); err != nil {
-			w.log.Warn("pre-closure sweep failed", "err", err)
-		} else if n > 0 {
-			w.log.Info("pre-closure tasks performed", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}

@@ -236,24 +236,6 @@ func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time
 	return opened, err
 }
 
-// Run sweeps every interval until ctx ends, reading the clock now.
-func (w *PreventiveSweeper) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if n, err := w.RunDue(ctx, now()); err != nil {
-			w.log.Warn("preventive sweep failed", "err", err)
-		} else if n > 0 {
-			w.log.Info("preventive work orders opened", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
 // preventiveTitle is a work order's title in the customer's language.
 func preventiveTitle(lang, due, plan, device string) string {
 	if lang == "en" {

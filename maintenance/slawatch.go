@@ -291,19 +291,3 @@ func (s *Store) Marks(ctx context.Context, ticketID int64) ([]Mark, error) {
 	}
 	return out, rows.Err()
 }
-
-// Run sweeps every interval until ctx ends, reading the clock now.
-func (w *SLAWatcher) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if _, err := w.RunDue(ctx, now()); err != nil {
-			w.log.Warn("sla watch failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
