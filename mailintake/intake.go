@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Tickets is what intake needs of the service desk (maintenance.Store).
@@ -187,7 +188,7 @@ func (in *Intake) store(ctx context.Context, env Envelope, raw []byte, msg *Mess
 
 // act decides what a parsed message is and does it.
 func (in *Intake) act(ctx context.Context, tx *sqlx.Tx, m *Message, received, now time.Time) (Outcome, error) {
-	if m.MessageID != "" && maintenance.OwnMessageID("<"+m.MessageID+">") {
+	if m.MessageID != "" && notify.OwnMessageID("<"+m.MessageID+">") {
 		return Outcome{Status: StatusNoise, Reason: "our own message came back"}, nil
 	}
 	if m.Report != nil {
@@ -282,7 +283,7 @@ func (in *Intake) thread(ctx context.Context, tx *sqlx.Tx, m *Message, customerI
 // message that is not ours is noise.
 func (in *Intake) bounce(ctx context.Context, tx *sqlx.Tx, m *Message, now time.Time) (Outcome, error) {
 	r := m.Report
-	if r.OriginalMessageID == "" || !maintenance.OwnMessageID("<"+r.OriginalMessageID+">") {
+	if r.OriginalMessageID == "" || !notify.OwnMessageID("<"+r.OriginalMessageID+">") {
 		return Outcome{Status: StatusNoise, Reason: "delivery report about a message that is not ours"}, nil
 	}
 	failed := r.Failed

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Actor is who acts on a ticket: the API's principal, or Vigía itself.
@@ -345,7 +346,7 @@ func (s *Store) solve(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time.Time,
 			contacts++
 		}
 	}
-	n := notice{Kind: msgSolved, Round: round}
+	n := notify.Notice{Kind: notify.Solved, Round: round}
 	for i, task := range plan {
 		// A contact due at the solution is the solved notice itself (seed
 		// 000's first contact, seed 003's contact at solution): done now,
@@ -400,7 +401,7 @@ func (s *Store) closeTicket(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time
 	if err := addEvent(ctx, tx, t.ID, at, who, "closed", text, data); err != nil {
 		return err
 	}
-	return s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:closed:%d", t.Number, t.SolveRound), t, notice{Kind: msgClosed}, at)
+	return s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:closed:%d", t.Number, t.SolveRound), t, notify.Notice{Kind: notify.Closed}, at)
 }
 
 // reopen rejects a solution (always allowed while awaiting confirmation) or

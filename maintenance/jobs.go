@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
+
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // JobsConfig configures the service desk's periodic jobs.
 type JobsConfig struct {
 	Store   *Store
-	Sender  *Sender  // nil: the outbox is not sent from here
-	Metrics *Metrics // nil: no breach counter
+	Sender  *notify.Sender // nil: the outbox is not sent from here
+	Metrics *Metrics       // nil: no breach counter
 	// Elector makes the jobs leader-only in a multi-instance deployment
 	// (internal/leader); nil runs them on this instance unconditionally.
 	Elector gocron.Elector

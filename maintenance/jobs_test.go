@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/internal/leader"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // countingPoster records webhook deliveries by event key.
@@ -41,7 +42,7 @@ func TestRunScheduled(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 2)
 	for range 2 {
-		cfg := JobsConfig{Store: f.store, Sender: NewSender(f.db, nil, poster, quiet), Metrics: NewMetrics(prometheus.NewRegistry(), f.db),
+		cfg := JobsConfig{Store: f.store, Sender: notify.NewSender(f.db, nil, poster, quiet), Metrics: NewMetrics(prometheus.NewRegistry(), f.db),
 			Elector: leader.New(f.db.DB, "maintenance-jobs"), Now: now, Log: quiet,
 			SweepEvery: 20 * time.Millisecond, WatchEvery: 20 * time.Millisecond, PreventiveEvery: 20 * time.Millisecond, SendEvery: 20 * time.Millisecond}
 		go func() { errc <- RunScheduled(runCtx, cfg) }()

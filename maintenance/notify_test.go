@@ -12,26 +12,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
-func TestNameAfter(t *testing.T) {
-	tests := []struct{ prefix, name, want string }{
-		{"la sede", "Sede Norte", "la Sede Norte"},
-		{"la sede", "Centro de Imágenes Norte", "la sede Centro de Imágenes Norte"},
-		{"Sede", "Sede Norte", "Sede Norte"},
-		{"Sede", "SEDE Norte", "SEDE Norte"},
-		{"Sede", "Sedes Unidas", "Sede Sedes Unidas"},
-		{"site", "Site B", "Site B"},
-		{"site", "Beta Main", "site Beta Main"},
-		{"Site", "", "Site"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.prefix+"+"+tc.name, func(t *testing.T) {
-			if got := nameAfter(tc.prefix, tc.name); got != tc.want {
-				t.Errorf("nameAfter(%q, %q) = %q, want %q", tc.prefix, tc.name, got, tc.want)
-			}
-		})
-	}
-}
-
 // TestNotificationsGolden runs automatic tickets of a Spanish and an
 // English customer through their whole life (opened, solved, every
 // pre-closure contact, closed) and compares every e-mail with

@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // OutageConsumer turns the probes' device_events into tickets. Each event
@@ -285,11 +286,11 @@ func (s *Store) triggerTicket(ctx context.Context, tx *sqlx.Tx, tr trigger, key 
 	case "device":
 		in.DeviceIDs = []string{tr.Device.ID}
 		in.Severity = outageSeverity(*tr.Device)
-		in.Title = autoTitle(lang, tr.Device.Name, siteName, 1)
+		in.Title = notify.AutoTitle(lang, tr.Device.Name, siteName, 1)
 	case "worklist":
 		in.DeviceIDs = []string{tr.Device.ID}
 		in.Severity = 2
-		in.Title = worklistTitle(lang, tr.Device.Name, siteName)
+		in.Title = notify.WorklistTitle(lang, tr.Device.Name, siteName)
 	default:
 		devices, err := s.inv.InTx(tx).Devices(ctx, assets.DeviceFilter{Scope: assets.Scope{CustomerID: tr.CustomerID}, SiteID: tr.SiteID})
 		if err != nil {
@@ -306,7 +307,7 @@ func (s *Store) triggerTicket(ctx context.Context, tx *sqlx.Tx, tr trigger, key 
 		if tr.Device != nil {
 			in.DeviceIDs = append([]string{tr.Device.ID}, without(tr.Affected, tr.Device.ID)...)
 		}
-		in.Title = autoTitle(lang, "", siteName, len(in.DeviceIDs))
+		in.Title = notify.AutoTitle(lang, "", siteName, len(in.DeviceIDs))
 	}
 	var prev int64
 	err := tx.QueryRowContext(ctx, `SELECT id FROM tickets WHERE auto_key = $1 AND closed_at IS NOT NULL ORDER BY id DESC LIMIT 1`, key).Scan(&prev)

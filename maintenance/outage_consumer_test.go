@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/internal/smtptest"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestCorePACSOutageLifecycle(t *testing.T) {
 	f := newFixture(t)
 	smtpd := smtptest.Start(t, smtptest.Options{})
-	sender := NewSender(f.db, &SMTP{Addr: smtpd.Addr, From: "noc@vigia.example", Timeout: 10 * time.Second}, nil, quiet)
+	sender := notify.NewSender(f.db, &notify.SMTP{Addr: smtpd.Addr, From: "noc@vigia.example", Timeout: 10 * time.Second}, nil, quiet)
 	ctx := context.Background()
 
 	o1 := f.outage(t, "device", "acme", "acme-main", "acme-pacs", nil, monday15)

@@ -29,6 +29,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/mailintake"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 	"github.com/vigia-noc/vigia/probes"
 	"github.com/vigia-noc/vigia/reports"
@@ -188,7 +189,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	sched.RegisterMetrics(reg)
 
 	var webhookURLs []string
-	hooks := &maintenance.Webhooks{Secrets: map[string][]byte{}}
+	hooks := &notify.Webhooks{Secrets: map[string][]byte{}}
 	if *webhookURL != "" {
 		webhookURLs = []string{*webhookURL}
 		hooks.Secrets[*webhookURL] = []byte(webhookSecret)
@@ -201,9 +202,9 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	dispatch.RegisterMetrics(reg, conn)
 	// A nil interface, not a nil *SMTP, when no relay is set: e-mails then
 	// wait in the outbox with the reason.
-	var mailer maintenance.Mailer
+	var mailer notify.Mailer
 	if *smtpAddr != "" {
-		mailer = &maintenance.SMTP{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, Password: smtpPassword}
+		mailer = &notify.SMTP{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, Password: smtpPassword}
 	}
 
 	intake := mailintake.New(conn, tickets, store, now, log)
@@ -291,7 +292,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		func() error {
 			// Last month's report to every customer on the first working
 			// day of the month, through the outbox, once.
-			return reports.RunMonthlyMail(ctx, &reports.MonthlyMailer{Reporter: reporter, Customers: store, Outbox: tickets,
+			return reports.RunMonthlyMail(ctx, &reports.MonthlyMailer{Reporter: reporter, Customers: store, Outbox: notify.NewOutbox(conn),
 				Portal: strings.TrimRight(*publicURL, "/"), Log: log}, elector, now, time.Hour)
 		},
 		func() error {
@@ -301,7 +302,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		},
 		func() error {
 			return maintenance.RunScheduled(ctx, maintenance.JobsConfig{Store: tickets,
-				Sender: maintenance.NewSender(conn, mailer, hooks, log), Metrics: ticketMetrics,
+				Sender: notify.NewSender(conn, mailer, hooks, log), Metrics: ticketMetrics,
 				Elector: elector, Now: now, Log: log})
 		},
 	}
