@@ -8,6 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // CauseCustomer is the cause given on solve or close when the fault was
@@ -35,7 +36,7 @@ func (s *Store) applyCause(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket,
 		"previous_billable": t.Billable, "previous_billable_reason": t.BillableReason}
 	t.Billable, t.BillableReason = true, CauseCustomer
 	return addEvent(ctx, tx, t.ID, now, a.String(), "billable",
-		"la causa fue del cliente: el tiempo de diagnóstico es facturable", data)
+		notify.CustomerCausedText, data)
 }
 
 // SeatsFor returns how many portal users the customer's plan allows at

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // PreventiveSeverity is the severity of a preventive work order: planned
@@ -209,7 +210,7 @@ func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time
 		}
 		who := author("vigia", "preventive")
 		t, ok, err := s.open(ctx, tx, openInput{CustomerID: customerID, SiteID: dev.SiteID, DeviceIDs: []string{deviceID},
-			Title: preventiveTitle(lang, due.Format(dateLayout), title, dev.Name), Description: checklist,
+			Title: notify.PreventiveTitle(lang, due.Format(dateLayout), title, dev.Name), Description: checklist,
 			Category: "preventive", Severity: PreventiveSeverity, Source: SourcePreventive, OpenedAt: now, Author: who,
 			Data: map[string]any{"plan_id": planID, "occurrence": seq, "due_on": due.Format(dateLayout), "skipped": skipped}})
 		if err == nil && !ok {
@@ -234,12 +235,4 @@ func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time
 		return nil
 	})
 	return opened, err
-}
-
-// preventiveTitle is a work order's title in the customer's language.
-func preventiveTitle(lang, due, plan, device string) string {
-	if lang == "en" {
-		return fmt.Sprintf("Preventive maintenance %s: %s (%s)", due, plan, device)
-	}
-	return fmt.Sprintf("Mantenimiento preventivo %s: %s (%s)", due, plan, device)
 }

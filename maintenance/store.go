@@ -593,3 +593,11 @@ func int64s(v []int64) pq.Int64Array {
 	}
 	return pq.Int64Array(v)
 }
+
+// InTx runs fn in one ticket transaction: the stages that feed tickets
+// (intake) record their own rows in it, so that they commit with the
+// ticket they caused, or not at all. A broken constraint comes back as
+// ErrInvalid or ErrConflict, never in PostgreSQL's words.
+func (s *Store) InTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) error {
+	return s.inTx(ctx, what, fn)
+}

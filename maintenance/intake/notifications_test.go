@@ -1,4 +1,4 @@
-package maintenance
+package intake
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -40,7 +42,7 @@ func TestNotificationsGolden(t *testing.T) {
 	// And beta's whole site, still dark when the test ends.
 	f.outage(t, "site", "beta", "beta-main", "", []string{"beta-ris"}, monday15.Add(3*h))
 	f.consume(t)
-	sweeper := NewSweeper(f.store, quiet)
+	sweeper := maintenance.NewSweeper(f.store, quiet)
 	for at := monday15; at.Before(monday15.Add(60 * h)); at = at.Add(h) {
 		if _, err := sweeper.RunDue(ctx, at); err != nil {
 			t.Fatal(err)
