@@ -166,8 +166,8 @@ type ActionInput struct {
 
 // Act performs action on the ticket ref at now and returns the ticket.
 func (s *Store) Act(ctx context.Context, a Actor, ref, action string, in ActionInput, now time.Time) (Ticket, error) {
-	staffOnly := map[string]bool{"acknowledge": true, "assign": true, "pause": true, "resume": true, "severity": true, "solve": true, "close": true}
-	if _, known := map[string]bool{"comment": true, "confirm": true, "reopen": true}[action]; !known && !staffOnly[action] {
+	rule, known := actionRules[Action(action)]
+	if !known {
 		return Ticket{}, invalid("unknown action %q", action)
 	}
 	var t Ticket
@@ -176,10 +176,10 @@ func (s *Store) Act(ctx context.Context, a Actor, ref, action string, in ActionI
 		if t, err = lockTicket(ctx, tx, a.scope(), ref); err != nil {
 			return err
 		}
-		if staffOnly[action] && !a.staff() {
+		if rule.staffOnly && !a.staff() {
 			return fmt.Errorf("%w: only the NOC can %s a ticket", ErrForbidden, action)
 		}
-		if action != "reopen" && action != "close" && !canDo(action, t.Status) {
+		if !canDo(Action(action), t.Status) {
 			return fmt.Errorf("%w: cannot %s a %s ticket", ErrConflict, action, t.Status)
 		}
 		if err := s.apply(ctx, tx, a, &t, action, in, now); err != nil {
@@ -207,14 +207,14 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err
 	}
-	switch action {
-	case "acknowledge":
+	switch Action(action) {
+	case ActionAcknowledge:
 		if err := exec(`UPDATE tickets SET status = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, $2) WHERE id = $1`, t.ID, now); err != nil {
 			return err
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "acknowledged", text, nil)
 
-	case "assign":
+	case ActionAssign:
 		assignee := strings.TrimSpace(in.Assignee)
 		if assignee == "" {
 			return invalid("assignee is required")
@@ -225,13 +225,13 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "assigned", text, map[string]any{"assignee": assignee})
 
-	case "comment":
+	case ActionComment:
 		if text == "" || len(text) > 10000 {
 			return invalid("text is required (at most 10000 characters)")
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "comment", text, nil)
 
-	case "pause":
+	case ActionPause:
 		if !slices.Contains(PauseReasons, in.Reason) {
 			return invalid("reason must be one of %s", strings.Join(PauseReasons, ", "))
 		}
@@ -244,7 +244,7 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "paused", text, map[string]any{"reason": in.Reason})
 
-	case "resume":
+	case ActionResume:
 		if err := endPause(ctx, tx, t.ID, now, who); err != nil {
 			return err
 		}
@@ -253,7 +253,7 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "resumed", text, nil)
 
-	case "severity":
+	case ActionSeverity:
 		if in.Severity < 1 || in.Severity > 4 {
 			return invalid("severity must be 1 to 4")
 		}
@@ -269,22 +269,22 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "severity_changed", text, map[string]any{"from": t.Severity, "to": in.Severity})
 
-	case "solve":
+	case ActionSolve:
 		if text == "" {
 			return invalid("text (the solution) is required")
 		}
 		return s.solve(ctx, tx, t, now, who, "solved", text, true)
 
-	case "confirm":
+	case ActionConfirm:
 		if err := s.closeTicket(ctx, tx, t, now, who, CloseConfirmed, text, nil); err != nil {
 			return err
 		}
 		return nil
 
-	case "reopen":
+	case ActionReopen:
 		return s.reopen(ctx, tx, a, t, now, text)
 
-	case "close":
+	case ActionClose:
 		if t.Status == StatusClosed {
 			return fmt.Errorf("%w: the ticket is already closed", ErrConflict)
 		}

@@ -31,7 +31,7 @@ func NewAPI(store *Store, now func() time.Time, log *slog.Logger) *API {
 }
 
 // Actions reachable as POST /api/v1/tickets/{id}/{action}.
-var actions = []string{"acknowledge", "assign", "comment", "pause", "resume", "severity", "solve", "confirm", "reopen", "close"}
+var actions = actionNames()
 
 // Register adds the routes to mux (behind bearer authentication).
 func (a *API) Register(mux *http.ServeMux) {

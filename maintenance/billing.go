@@ -24,7 +24,7 @@ func (s *Store) applyCause(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket,
 	switch {
 	case cause == "":
 		return nil
-	case action != "solve" && action != "close":
+	case Action(action) != ActionSolve && Action(action) != ActionClose:
 		return invalid("cause is given on solve or close")
 	case cause != CauseCustomer:
 		return invalid("cause must be %s", CauseCustomer)
