@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 )
@@ -90,16 +91,8 @@ type Outcome struct {
 func (in *Intake) inTx(ctx context.Context, what string, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	tx, err := in.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("mailintake: %s: begin: %w", what, err)
-	}
-	defer tx.Rollback()
-	if err := fn(ctx, tx); err != nil {
+	if err := db.InTx(ctx, in.db, func(tx *sqlx.Tx) error { return fn(ctx, tx) }); err != nil {
 		return fmt.Errorf("mailintake: %s: %w", what, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("mailintake: %s: commit: %w", what, err)
 	}
 	return nil
 }
