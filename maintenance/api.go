@@ -16,7 +16,7 @@ import (
 )
 
 // API serves tickets under /api/v1/tickets (the Alertmanager receiver is
-// intake's). A customer's token sees and acts on its own
+// intake's, the preventive plans sweeps'). A customer's token sees and acts on its own
 // customer's tickets only: another customer's ticket answers 404 exactly
 // like one that does not exist.
 type API struct {
@@ -39,8 +39,6 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/tickets", a.create)
 	mux.HandleFunc("GET /api/v1/tickets/{id}", a.show)
 	mux.HandleFunc("POST /api/v1/tickets/{id}/{action}", a.act)
-	mux.HandleFunc("GET /api/v1/preventive-plans", a.listPlans)
-	mux.HandleFunc("POST /api/v1/preventive-plans", a.createPlan)
 }
 
 func actor(r *http.Request) Actor {

@@ -32,6 +32,7 @@ import (
 	"github.com/vigia-noc/vigia/maintenance/intake"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
+	"github.com/vigia-noc/vigia/maintenance/sweeps"
 	"github.com/vigia-noc/vigia/probes"
 	"github.com/vigia-noc/vigia/reports"
 )
@@ -302,7 +303,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 			return (&biomed.Sweeper{Store: biomedStore, Log: log}).Run(ctx, now, time.Hour)
 		},
 		func() error {
-			return maintenance.RunScheduled(ctx, maintenance.JobsConfig{Store: tickets,
+			return sweeps.RunScheduled(ctx, sweeps.JobsConfig{Store: tickets, Preventive: sweeps.NewPreventive(conn, store, tickets),
 				Sender: notify.NewSender(conn, mailer, hooks, log), Metrics: ticketMetrics,
 				Elector: elector, Now: now, Log: log})
 		},
@@ -360,6 +361,7 @@ func httpConfig(d httpDeps) server.Config {
 		DB: d.conn, Health: d.health, Tokens: d.tokens, Registry: d.reg, Log: d.log,
 		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
 			maintenance.NewAPI(d.tickets, now, d.log), intake.NewAPI(intake.NewReceiver(d.tickets, d.assets), now, d.log),
+			sweeps.NewAPI(sweeps.NewPreventive(d.conn, d.assets, d.tickets), now, d.log),
 			dispatch.NewAPI(d.dispatch, now, d.log),
 			reports.NewAPI(&reports.Reporter{Inventory: d.assets, History: d.probes, Tickets: d.tickets, Field: d.dispatch,
 				Biomedical: bio, Policies: []*sla.Set{sla.Presets()}, Now: now}, d.log),

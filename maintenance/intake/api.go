@@ -1,14 +1,11 @@
 package intake
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/vigia-noc/vigia/internal/auth"
-	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/maintenance"
 )
@@ -41,29 +38,9 @@ func (a *API) alertmanager(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := a.recv.Alertmanager(r.Context(), p, a.now())
-	switch {
-	case err == nil:
-		httpx.JSON(w, http.StatusOK, map[string]any{"alerts": res})
-	case errors.Is(err, maintenance.ErrInvalid):
-		httpx.Fail(w, http.StatusBadRequest, "invalid_request", "%s", userText(err, maintenance.ErrInvalid))
-	case errors.Is(err, maintenance.ErrConflict):
-		httpx.Fail(w, http.StatusConflict, "conflict", "%s", userText(err, maintenance.ErrConflict))
-	case db.Busy(err):
-		a.log.Warn("alertmanager receiver: database busy", "err", err)
-		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the database did not answer in time; try again")
-	default:
-		a.log.Error("alertmanager receiver", "err", err)
-		httpx.Fail(w, http.StatusInternalServerError, "internal", "could not process the ticket")
+	if err != nil {
+		maintenance.FailHTTP(w, a.log, "alertmanager receiver", err)
+		return
 	}
-}
-
-// userText is what follows the sentinel in err's text, with the
-// sentinel's own words ("invalid request: version must be ..."), as the
-// ticket API answers.
-func userText(err, sentinel error) string {
-	msg, word := err.Error(), sentinel.Error()
-	if i := strings.Index(msg, word); i >= 0 {
-		return strings.TrimPrefix(msg[i:], "maintenance: ")
-	}
-	return strings.TrimPrefix(word, "maintenance: ")
+	httpx.JSON(w, http.StatusOK, map[string]any{"alerts": res})
 }

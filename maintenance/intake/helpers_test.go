@@ -188,8 +188,13 @@ func newAPIFixture(t *testing.T) *apiFixture {
 
 func (a *apiFixture) do(t *testing.T, who, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	req := httptest.NewRequest(method, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	var req *http.Request
+	if body == "" {
+		req = httptest.NewRequest(method, path, nil)
+	} else {
+		req = httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Authorization", "Bearer "+a.token[who])
 	rec := httptest.NewRecorder()
 	a.h.ServeHTTP(rec, req)

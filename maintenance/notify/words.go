@@ -104,3 +104,9 @@ func PreventiveTitle(lang, due, plan, device string) string {
 // CustomerCausedText is the timeline entry of a fault found to be the
 // customer's: the diagnosis time becomes billable (seed 000).
 const CustomerCausedText = "la causa fue del cliente: el tiempo de diagnóstico es facturable"
+
+// PreventiveVisitText is the timeline entry of a preventive visit's day
+// and its maintenance window.
+func PreventiveVisitText(due, start, end string) string {
+	return fmt.Sprintf("visita preventiva el %s; ventana de mantenimiento de %s a %s", due, start, end)
+}
