@@ -26,6 +26,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/testpeer"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/calendar"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // dispatchInventory is hsr with a CT whose make, model and serial the
@@ -139,7 +140,7 @@ func TestBrowserDispatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	smtpd := smtptest.Start(t, smtptest.Options{})
-	sender := maintenance.NewSender(h.db, &maintenance.SMTP{Addr: smtpd.Addr, From: "noc@vigia.example"}, nil, h.console.cfg.Log)
+	sender := notify.NewSender(h.db, &notify.SMTP{Addr: smtpd.Addr, From: "noc@vigia.example"}, nil, h.console.cfg.Log)
 	person, dir := startChromium(t, chromium, h.srv.URL)
 	photo := filepath.Join(t.TempDir(), "gantry.png")
 	if err := os.WriteFile(photo, testPNG(t, 240, 160), 0o644); err != nil {

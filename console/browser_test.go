@@ -24,6 +24,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/testpeer"
 	"github.com/vigia-noc/vigia/mailintake"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/intake"
 	"github.com/vigia-noc/vigia/probes"
 )
 
@@ -251,7 +252,7 @@ func TestBrowser(t *testing.T) {
 	go func() { defer func() { done <- struct{}{} }(); sched.Run(ctx) }()
 	go func() {
 		defer func() { done <- struct{}{} }()
-		maintenance.NewOutageConsumer(h.tickets, h.clock.Now, log).Run(ctx, 250*time.Millisecond)
+		intake.NewOutageConsumer(h.tickets, h.inv, h.clock.Now, log).Run(ctx, 250*time.Millisecond)
 	}()
 
 	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})

@@ -24,7 +24,7 @@ var (
 	ErrNoSession      = errors.New("console: no such session or it has expired")
 	ErrInvalidUser    = errors.New("console: invalid user")
 	ErrUserExists     = errors.New("console: the username is taken")
-	ErrNoSeats        = errors.New("console: no portal seat left")
+	ErrNoSeats        = auth.ErrNoSeats // one identity with the API tokens' refusal
 )
 
 // RateLimitError refuses a login after too many failures.
@@ -85,9 +85,7 @@ type UserInput struct {
 
 // Seats tells how many portal users a customer's plan allows
 // (maintenance.Store implements it).
-type Seats interface {
-	SeatsFor(ctx context.Context, customerID string, at time.Time) (seats int, limited bool, err error)
-}
+type Seats = auth.SeatPlan
 
 // Users keeps console users and their sessions in PostgreSQL.
 type Users struct {
@@ -164,25 +162,8 @@ func (u *Users) Create(ctx context.Context, in UserInput, now time.Time) (User, 
 			if !known {
 				return invalidUser("no customer %q", in.CustomerID)
 			}
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('console-seats:' || $1))`, in.CustomerID); err != nil {
-				return fmt.Errorf("seat lock: %w", err)
-			}
-			seats, limited, err := u.seats.SeatsFor(ctx, in.CustomerID, now)
-			if err != nil {
+			if err := auth.ReserveSeatTx(ctx, tx, u.seats, in.Role, in.CustomerID, now); err != nil {
 				return err
-			}
-			if limited {
-				var used int
-				if err := tx.QueryRowContext(ctx, `SELECT
-					(SELECT count(*) FROM console_users WHERE role = 'customer' AND customer_id = $1 AND disabled_at IS NULL) +
-					(SELECT count(*) FROM api_tokens WHERE role = 'customer' AND customer_id = $1 AND revoked_at IS NULL)`,
-					in.CustomerID).Scan(&used); err != nil {
-					return fmt.Errorf("seats of %s: %w", in.CustomerID, err)
-				}
-				if used >= seats {
-					return fmt.Errorf("%w: customer %s's plan allows %d portal users and %d users and tokens are active",
-						ErrNoSeats, in.CustomerID, seats, used)
-				}
 			}
 		}
 		var customer, engineer sql.NullString
@@ -201,6 +182,9 @@ func (u *Users) Create(ctx context.Context, in UserInput, now time.Time) (User, 
 			case "console_users_engineer_id_fkey":
 				return invalidUser("no engineer %q", in.EngineerID)
 			}
+		}
+		if err := auth.SeatRefusal(err, in.CustomerID); errors.Is(err, ErrNoSeats) {
+			return err
 		}
 		if err != nil {
 			return fmt.Errorf("insert user: %w", err)

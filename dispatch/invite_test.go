@@ -18,7 +18,7 @@ import (
 
 	"github.com/vigia-noc/vigia/internal/smtptest"
 	"github.com/vigia-noc/vigia/internal/testpeer"
-	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // parsedCalendar is what testdata/parse_ics.py prints.
@@ -128,7 +128,7 @@ func TestDispatchInvitation(t *testing.T) {
 	now := at(2026, 9, 7, 11, 0)
 	v := must[Visit](t)(f.store.CreateVisit(ctx, noc, VisitInput{TicketID: tk.ID, Engineers: []string{"eng-bog", "eng-med"}}, now))
 	smtpd := smtptest.Start(t, smtptest.Options{})
-	sender := maintenance.NewSender(f.db, &maintenance.SMTP{Addr: smtpd.Addr, From: "noc@vigia.example"}, nil, quiet)
+	sender := notify.NewSender(f.db, &notify.SMTP{Addr: smtpd.Addr, From: "noc@vigia.example"}, nil, quiet)
 	sent := 0
 	// deliver sends what is due and returns the engineers' new messages
 	// (the customer is told of the ticket too).

@@ -11,11 +11,12 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
-// Dispatch e-mails go through maintenance's outbox table: written in the
-// transaction of the change they announce, delivered (and retried) by the
-// same Sender, and deduplicated by (event_key, channel, recipient).
+// Dispatch e-mails go through notify, the outbox's only writer: written in
+// the transaction of the change they announce, delivered (and retried) by
+// the same Sender, and deduplicated by (event_key, channel, recipient).
 
 type outboxMessage struct {
 	Key, Recipient, Subject, Body string
@@ -32,12 +33,9 @@ func enqueue(ctx context.Context, tx *sqlx.Tx, m outboxMessage, at time.Time) er
 	if err != nil {
 		return fmt.Errorf("notify %s: %w", m.Key, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (event_key, channel, recipient, ticket_id, subject, body, payload, created_at, next_attempt_at)
-		VALUES ($1, 'email', $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (event_key, channel, recipient) DO NOTHING`,
-		m.Key, m.Recipient, m.TicketID, m.Subject, m.Body, payload, at); err != nil {
-		return fmt.Errorf("notify %s to %s: %w", m.Key, m.Recipient, err)
-	}
-	return nil
+	_, err = notify.Put(ctx, tx, notify.Row{Key: m.Key, Channel: "email", Recipient: m.Recipient, TicketID: m.TicketID,
+		Subject: m.Subject, Body: m.Body, Payload: payload, At: at})
+	return err
 }
 
 type customerContact struct {

@@ -14,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Tickets is what intake needs of the service desk (maintenance.Store).
@@ -89,16 +91,8 @@ type Outcome struct {
 func (in *Intake) inTx(ctx context.Context, what string, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	tx, err := in.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("mailintake: %s: begin: %w", what, err)
-	}
-	defer tx.Rollback()
-	if err := fn(ctx, tx); err != nil {
+	if err := db.InTx(ctx, in.db, func(tx *sqlx.Tx) error { return fn(ctx, tx) }); err != nil {
 		return fmt.Errorf("mailintake: %s: %w", what, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("mailintake: %s: commit: %w", what, err)
 	}
 	return nil
 }
@@ -187,7 +181,7 @@ func (in *Intake) store(ctx context.Context, env Envelope, raw []byte, msg *Mess
 
 // act decides what a parsed message is and does it.
 func (in *Intake) act(ctx context.Context, tx *sqlx.Tx, m *Message, received, now time.Time) (Outcome, error) {
-	if m.MessageID != "" && maintenance.OwnMessageID("<"+m.MessageID+">") {
+	if m.MessageID != "" && notify.OwnMessageID("<"+m.MessageID+">") {
 		return Outcome{Status: StatusNoise, Reason: "our own message came back"}, nil
 	}
 	if m.Report != nil {
@@ -282,7 +276,7 @@ func (in *Intake) thread(ctx context.Context, tx *sqlx.Tx, m *Message, customerI
 // message that is not ours is noise.
 func (in *Intake) bounce(ctx context.Context, tx *sqlx.Tx, m *Message, now time.Time) (Outcome, error) {
 	r := m.Report
-	if r.OriginalMessageID == "" || !maintenance.OwnMessageID("<"+r.OriginalMessageID+">") {
+	if r.OriginalMessageID == "" || !notify.OwnMessageID("<"+r.OriginalMessageID+">") {
 		return Outcome{Status: StatusNoise, Reason: "delivery report about a message that is not ours"}, nil
 	}
 	failed := r.Failed

@@ -29,6 +29,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/smtptest"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
@@ -73,7 +74,7 @@ type harness struct {
 	smtp   *smtptest.Server
 	intake *Intake
 	reader *Reader
-	sender *maintenance.Sender
+	sender *notify.Sender
 	now    time.Time
 }
 
@@ -87,7 +88,7 @@ func newHarnessOn(t *testing.T, db *sqlx.DB, srv *imaptest.Server) *harness {
 	h := wire(t, db, srv)
 	h.smtp = smtptest.Start(t, smtptest.Options{})
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h.sender = maintenance.NewSender(h.db, &maintenance.SMTP{Addr: h.smtp.Addr, From: "vigia@vigia.test", Timeout: 10 * time.Second}, nil, log)
+	h.sender = notify.NewSender(h.db, &notify.SMTP{Addr: h.smtp.Addr, From: "vigia@vigia.test", Timeout: 10 * time.Second}, nil, log)
 	policies := sla.Presets()
 	f, err := assets.ParseFile("inventory.yaml", []byte(inventory), assets.ParseOptions{KnownPolicy: func(n string) bool {
 		_, err := policies.Lookup(n)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Actor is who acts on a ticket: the API's principal, or Vigía itself.
@@ -165,8 +166,8 @@ type ActionInput struct {
 
 // Act performs action on the ticket ref at now and returns the ticket.
 func (s *Store) Act(ctx context.Context, a Actor, ref, action string, in ActionInput, now time.Time) (Ticket, error) {
-	staffOnly := map[string]bool{"acknowledge": true, "assign": true, "pause": true, "resume": true, "severity": true, "solve": true, "close": true}
-	if _, known := map[string]bool{"comment": true, "confirm": true, "reopen": true}[action]; !known && !staffOnly[action] {
+	rule, known := actionRules[Action(action)]
+	if !known {
 		return Ticket{}, invalid("unknown action %q", action)
 	}
 	var t Ticket
@@ -175,10 +176,10 @@ func (s *Store) Act(ctx context.Context, a Actor, ref, action string, in ActionI
 		if t, err = lockTicket(ctx, tx, a.scope(), ref); err != nil {
 			return err
 		}
-		if staffOnly[action] && !a.staff() {
+		if rule.staffOnly && !a.staff() {
 			return ErrForbidden.Errorf("only the NOC can %s a ticket", action)
 		}
-		if action != "reopen" && action != "close" && !canDo(action, t.Status) {
+		if !canDo(Action(action), t.Status) {
 			return ErrConflict.Errorf("cannot %s a %s ticket", action, t.Status)
 		}
 		if err := s.apply(ctx, tx, a, &t, action, in, now); err != nil {
@@ -206,14 +207,14 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err
 	}
-	switch action {
-	case "acknowledge":
+	switch Action(action) {
+	case ActionAcknowledge:
 		if err := exec(`UPDATE tickets SET status = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, $2) WHERE id = $1`, t.ID, now); err != nil {
 			return err
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "acknowledged", text, nil)
 
-	case "assign":
+	case ActionAssign:
 		assignee := strings.TrimSpace(in.Assignee)
 		if assignee == "" {
 			return invalid("assignee is required")
@@ -224,13 +225,13 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "assigned", text, map[string]any{"assignee": assignee})
 
-	case "comment":
+	case ActionComment:
 		if text == "" || len(text) > 10000 {
 			return invalid("text is required (at most 10000 characters)")
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "comment", text, nil)
 
-	case "pause":
+	case ActionPause:
 		if !slices.Contains(PauseReasons, in.Reason) {
 			return invalid("reason must be one of %s", strings.Join(PauseReasons, ", "))
 		}
@@ -243,7 +244,7 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "paused", text, map[string]any{"reason": in.Reason})
 
-	case "resume":
+	case ActionResume:
 		if err := endPause(ctx, tx, t.ID, now, who); err != nil {
 			return err
 		}
@@ -252,7 +253,7 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "resumed", text, nil)
 
-	case "severity":
+	case ActionSeverity:
 		if in.Severity < 1 || in.Severity > 4 {
 			return invalid("severity must be 1 to 4")
 		}
@@ -268,22 +269,22 @@ func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, acti
 		}
 		return addEvent(ctx, tx, t.ID, now, who, "severity_changed", text, map[string]any{"from": t.Severity, "to": in.Severity})
 
-	case "solve":
+	case ActionSolve:
 		if text == "" {
 			return invalid("text (the solution) is required")
 		}
 		return s.solve(ctx, tx, t, now, who, "solved", text, true)
 
-	case "confirm":
+	case ActionConfirm:
 		if err := s.closeTicket(ctx, tx, t, now, who, CloseConfirmed, text, nil); err != nil {
 			return err
 		}
 		return nil
 
-	case "reopen":
+	case ActionReopen:
 		return s.reopen(ctx, tx, a, t, now, text)
 
-	case "close":
+	case ActionClose:
 		if t.Status == StatusClosed {
 			return ErrConflict.Errorf("the ticket is already closed")
 		}
@@ -345,7 +346,7 @@ func (s *Store) solve(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time.Time,
 			contacts++
 		}
 	}
-	n := notice{Kind: msgSolved, Round: round}
+	n := notify.Notice{Kind: notify.Solved, Round: round}
 	for i, task := range plan {
 		// A contact due at the solution is the solved notice itself (seed
 		// 000's first contact, seed 003's contact at solution): done now,
@@ -400,7 +401,7 @@ func (s *Store) closeTicket(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time
 	if err := addEvent(ctx, tx, t.ID, at, who, "closed", text, data); err != nil {
 		return err
 	}
-	return s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:closed:%d", t.Number, t.SolveRound), t, notice{Kind: msgClosed}, at)
+	return s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:closed:%d", t.Number, t.SolveRound), t, notify.Notice{Kind: notify.Closed}, at)
 }
 
 // reopen rejects a solution (always allowed while awaiting confirmation) or

@@ -12,8 +12,8 @@ import (
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
-// API serves tickets under /api/v1/tickets and the Alertmanager receiver
-// at /api/v1/alertmanager. A customer's token sees and acts on its own
+// API serves tickets under /api/v1/tickets (the Alertmanager receiver is
+// intake's, the preventive plans sweeps'). A customer's token sees and acts on its own
 // customer's tickets only: another customer's ticket answers 404 exactly
 // like one that does not exist.
 type API struct {
@@ -30,7 +30,7 @@ func NewAPI(store *Store, now func() time.Time, log *slog.Logger) *API {
 }
 
 // Actions reachable as POST /api/v1/tickets/{id}/{action}.
-var actions = []string{"acknowledge", "assign", "comment", "pause", "resume", "severity", "solve", "confirm", "reopen", "close"}
+var actions = actionNames()
 
 // Register adds the routes to mux (behind bearer authentication).
 func (a *API) Register(mux *http.ServeMux) {
@@ -38,9 +38,6 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/tickets", a.create)
 	mux.HandleFunc("GET /api/v1/tickets/{id}", a.show)
 	mux.HandleFunc("POST /api/v1/tickets/{id}/{action}", a.act)
-	mux.HandleFunc("POST /api/v1/alertmanager", a.alertmanager)
-	mux.HandleFunc("GET /api/v1/preventive-plans", a.listPlans)
-	mux.HandleFunc("POST /api/v1/preventive-plans", a.createPlan)
 }
 
 func actor(r *http.Request) Actor {
@@ -125,21 +122,4 @@ func (a *API) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.JSON(w, http.StatusOK, t)
-}
-
-func (a *API) alertmanager(w http.ResponseWriter, r *http.Request) {
-	if p, _ := auth.FromContext(r.Context()); p.Role != auth.RoleNOC {
-		httpx.Fail(w, http.StatusForbidden, "forbidden", "the Alertmanager receiver takes a NOC token")
-		return
-	}
-	var p AlertmanagerPayload
-	if !httpx.Decode(w, r, &p) {
-		return
-	}
-	res, err := a.store.Alertmanager(r.Context(), p, a.now())
-	if err != nil {
-		a.errs.Fail(w, err, "ticket", "")
-		return
-	}
-	httpx.JSON(w, http.StatusOK, map[string]any{"alerts": res})
 }

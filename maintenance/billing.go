@@ -8,7 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
-	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // CauseCustomer is the cause given on solve or close when the fault was
@@ -24,7 +24,7 @@ func (s *Store) applyCause(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket,
 	switch {
 	case cause == "":
 		return nil
-	case action != "solve" && action != "close":
+	case Action(action) != ActionSolve && Action(action) != ActionClose:
 		return invalid("cause is given on solve or close")
 	case cause != CauseCustomer:
 		return invalid("cause must be %s", CauseCustomer)
@@ -36,16 +36,15 @@ func (s *Store) applyCause(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket,
 		"previous_billable": t.Billable, "previous_billable_reason": t.BillableReason}
 	t.Billable, t.BillableReason = true, CauseCustomer
 	return addEvent(ctx, tx, t.ID, now, a.String(), "billable",
-		"la causa fue del cliente: el tiempo de diagnóstico es facturable", data)
+		notify.CustomerCausedText, data)
 }
-
-// ErrNoSeats means the customer's plan has no portal seat left.
-var ErrNoSeats = fmt.Errorf("%w: no portal seat left", ErrRefused)
 
 // SeatsFor returns how many portal users the customer's plan allows at
 // at (seed 004: desk-standard 2, desk-premium 5): the largest
 // portal_seats among the SLA policies of its contracts in force that day
-// in its time zone. limited is false when none sets a number.
+// in its time zone. limited is false when none sets a number. It is the
+// auth.SeatPlan: internal/auth counts the seats and the database enforces
+// them.
 func (s *Store) SeatsFor(ctx context.Context, customerID string, at time.Time) (seats int, limited bool, err error) {
 	c, err := s.inv.Customer(ctx, assets.Scope{}, customerID)
 	if err != nil {
@@ -68,31 +67,4 @@ func (s *Store) SeatsFor(ctx context.Context, customerID string, at time.Time) (
 		seats, limited = max(seats, p.PortalSeats), true
 	}
 	return seats, limited, nil
-}
-
-// CheckSeat refuses (ErrNoSeats) a new token for role when it is a
-// customer's and the customer's active, unrevoked customer tokens already
-// fill the plan's seats. Staff roles never count. Call it just before
-// creating the token; two creations racing past it can overshoot by one,
-// which an operator at the CLI does not do.
-func (s *Store) CheckSeat(ctx context.Context, role, customerID string, at time.Time) error {
-	if role != auth.RoleCustomer {
-		return nil
-	}
-	seats, limited, err := s.SeatsFor(ctx, customerID, at)
-	if err != nil || !limited {
-		return err
-	}
-	var used int
-	// API tokens and console users share the plan's seats.
-	if err := s.db.GetContext(ctx, &used, `SELECT
-		(SELECT count(*) FROM api_tokens WHERE role = 'customer' AND customer_id = $1 AND revoked_at IS NULL) +
-		(SELECT count(*) FROM console_users WHERE role = 'customer' AND customer_id = $1 AND disabled_at IS NULL)`,
-		customerID); err != nil {
-		return fmt.Errorf("maintenance: seats of %s: %w", customerID, err)
-	}
-	if used >= seats {
-		return fmt.Errorf("%w: customer %s's plan allows %d portal users and %d tokens or console users are active (revoke or disable one first)", ErrNoSeats, customerID, seats, used)
-	}
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,16 +57,13 @@ func TestCheckSeat(t *testing.T) {
 	f := newFixture(t)
 	f.usePolicy(t, "desk-standard")
 	ctx := context.Background()
-	tokens := auth.NewTokens(f.db, func() time.Time { return monday15 })
+	tokens := auth.NewTokens(f.db, func() time.Time { return monday15 }).WithSeats(f.store)
 	create := func(role, customer string) (int64, error) {
-		if err := f.store.CheckSeat(ctx, role, customer, monday15); err != nil {
-			return 0, err
-		}
 		_, id, err := tokens.Create(ctx, "user", role, customer, "")
-		if err != nil {
+		if err != nil && !errors.Is(err, auth.ErrNoSeats) {
 			t.Fatal(err)
 		}
-		return id, nil
+		return id, err
 	}
 	var first int64
 	steps := []struct {
@@ -94,13 +92,79 @@ func TestCheckSeat(t *testing.T) {
 			}
 			id, err := create(st.role, st.cust)
 			switch {
-			case st.wantNoSeats && !(errors.Is(err, ErrNoSeats) && errors.Is(err, ErrRefused)):
+			case st.wantNoSeats && !errors.Is(err, auth.ErrNoSeats):
 				t.Fatalf("err %v, want ErrNoSeats", err)
 			case !st.wantNoSeats && err != nil:
 				t.Fatal(err)
 			}
 			if st.rememberFirst {
 				first = id
+			}
+		})
+	}
+}
+
+// TestSeatsRace: portal seats are the database's to enforce. Creations
+// racing for the last seats never overshoot (the plan's number is written
+// under the customer's row lock and the trigger counts under it), and a
+// writer that skips the check is refused by the trigger itself.
+func TestSeatsRace(t *testing.T) {
+	f := newFixture(t)
+	f.usePolicy(t, "desk-standard") // 2 seats
+	ctx := context.Background()
+	tokens := auth.NewTokens(f.db, func() time.Time { return monday15 }).WithSeats(f.store)
+	const racers = 8
+	errs := make(chan error, racers)
+	var start sync.WaitGroup
+	start.Add(1)
+	for i := range racers {
+		go func() {
+			start.Wait()
+			_, _, err := tokens.Create(ctx, fmt.Sprint("racer ", i), auth.RoleCustomer, "acme", "")
+			errs <- err
+		}()
+	}
+	start.Done()
+	created := 0
+	for range racers {
+		switch err := <-errs; {
+		case err == nil:
+			created++
+		case !errors.Is(err, auth.ErrNoSeats):
+			t.Fatalf("racer: %v, want success or ErrNoSeats", err)
+		}
+	}
+	if created != 2 {
+		t.Fatalf("%d tokens created on a 2-seat plan", created)
+	}
+	if n := f.count(t, `SELECT count(*) FROM api_tokens WHERE customer_id = 'acme' AND revoked_at IS NULL`); n != 2 {
+		t.Fatalf("%d active acme tokens, want 2", n)
+	}
+
+	// Around the Go check: the trigger refuses the third seat, a new row
+	// or a revoked one brought back, and lets staff and revocations pass.
+	tests := []struct {
+		name, sql string
+		refused   bool
+	}{
+		{"insert a third customer token", `INSERT INTO api_tokens (name, role, customer_id, token_sha256, created_at)
+			VALUES ('direct', 'customer', 'acme', '\x01', now())`, true},
+		{"insert a third console user", `INSERT INTO console_users (username, password_hash, role, customer_id, language, created_at)
+			VALUES ('direct', 'x', 'customer', 'acme', 'es', now())`, true},
+		{"staff take no seat", `INSERT INTO api_tokens (name, role, token_sha256, created_at) VALUES ('noc', 'noc', '\x02', now())`, false},
+		{"revoke one", `UPDATE api_tokens SET revoked_at = now() WHERE id = (SELECT min(id) FROM api_tokens WHERE customer_id = 'acme')`, false},
+		{"a new one takes the freed seat", `INSERT INTO api_tokens (name, role, customer_id, token_sha256, created_at)
+			VALUES ('direct', 'customer', 'acme', '\x03', now())`, false},
+		{"the revoked one cannot come back", `UPDATE api_tokens SET revoked_at = NULL WHERE id = (SELECT min(id) FROM api_tokens WHERE customer_id = 'acme')`, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.db.Exec(tc.sql)
+			if got := errors.Is(auth.SeatRefusal(err, "acme"), auth.ErrNoSeats); got != tc.refused {
+				t.Fatalf("refused %v (%v), want %v", got, err, tc.refused)
+			}
+			if !tc.refused && err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

@@ -2,8 +2,6 @@ package maintenance
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,8 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
@@ -212,89 +210,28 @@ func (s *Store) stopClosureOnReply(ctx context.Context, tx *sqlx.Tx, t *Ticket, 
 // TicketOfMessageIDsTx finds the ticket one of our outgoing Message-IDs
 // belongs to (the In-Reply-To and References of a reply).
 func (s *Store) TicketOfMessageIDsTx(ctx context.Context, tx *sqlx.Tx, ids []string) (int64, bool, error) {
-	if len(ids) == 0 {
-		return 0, false, nil
-	}
-	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT ticket_id FROM outbox WHERE message_id = ANY ($1) AND ticket_id IS NOT NULL
-		ORDER BY id DESC LIMIT 1`, pq.StringArray(ids)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("maintenance: ticket of message ids: %w", err)
-	}
-	return id, true, nil
-}
-
-// OwnMessageID reports whether a Message-ID is one Vigía gives its
-// outgoing messages (a loop: our own message came back).
-func OwnMessageID(id string) bool {
-	return strings.HasPrefix(id, "<outbox.") && strings.HasSuffix(id, "@vigia>")
+	return notify.TicketOfMessageIDsTx(ctx, tx, ids)
 }
 
 // MarkBouncedTx records that the delivery of our message messageID to
 // recipient failed (a bounce named it) and shows it on the ticket. found is
 // false when the Message-ID is not ours.
 func (s *Store) MarkBouncedTx(ctx context.Context, tx *sqlx.Tx, messageID, recipient, reason string, at time.Time) (bool, error) {
-	var ticketID sql.NullInt64
-	var to string
-	err := tx.QueryRowContext(ctx, `UPDATE outbox SET bounced_at = COALESCE(bounced_at, $3), bounce_reason = $4
-		WHERE message_id = $1 AND channel = 'email' AND ($2 = '' OR lower(recipient) = lower($2)) RETURNING ticket_id, recipient`,
-		messageID, recipient, at, cut(reason, 1000)).Scan(&ticketID, &to)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+	b, found, err := notify.MarkBouncedTx(ctx, tx, messageID, recipient, cut(reason, 1000), at)
+	if err != nil || !found {
+		return found, err
 	}
-	if err != nil {
-		return false, fmt.Errorf("maintenance: mark bounce: %w", err)
-	}
-	if ticketID.Valid {
-		if err := addEvent(ctx, tx, ticketID.Int64, at, author("vigia", "mail"), "delivery_failed",
-			fmt.Sprintf("e-mail to %s failed: %s", to, cut(reason, 500)), map[string]any{"recipient": to, "message_id": messageID}); err != nil {
+	if b.TicketID != 0 {
+		if err := addEvent(ctx, tx, b.TicketID, at, author("vigia", "mail"), "delivery_failed",
+			fmt.Sprintf("e-mail to %s failed: %s", b.Recipient, cut(reason, 500)), map[string]any{"recipient": b.Recipient, "message_id": messageID}); err != nil {
 			return true, err
 		}
 	}
 	return true, nil
 }
 
-// AcknowledgeEmailTx puts into the outbox the acknowledgement of a
-// request received by e-mail, to its sender, in their language, with the
-// ticket number in the subject so that a reply threads by subject too.
+// AcknowledgeEmailTx has notify acknowledge a request received by e-mail
+// to its sender, in their language.
 func (s *Store) AcknowledgeEmailTx(ctx context.Context, tx *sqlx.Tx, t Ticket, to, language string, at time.Time) error {
-	c, err := loadContext(ctx, tx, &t)
-	if err != nil {
-		return fmt.Errorf("acknowledge %s: %w", t.Number, err)
-	}
-	due := ""
-	if t.ResponseDueAt != nil {
-		due = formatInstant(*t.ResponseDueAt, c.TimeZone)
-	}
-	var subject, body string
-	if language == "en" {
-		subject = fmt.Sprintf("[%s] We received your request: %s", t.Number, t.Title)
-		body = fmt.Sprintf("We received your request and opened ticket %s (%s).", t.Number, t.Title)
-		if due != "" {
-			body += " We will answer before " + due + "."
-		}
-		body += "\n\nReply to this message to add to the ticket; write a new message for another matter."
-	} else {
-		subject = fmt.Sprintf("[%s] Recibimos su solicitud: %s", t.Number, t.Title)
-		body = fmt.Sprintf("Recibimos su solicitud y abrimos el ticket %s (%s).", t.Number, t.Title)
-		if due != "" {
-			body += " Le responderemos antes de " + due + "."
-		}
-		body += "\n\nResponda a este mensaje para agregar información al ticket; escriba un mensaje nuevo para otro tema."
-	}
-	body += "\n\n— Vigía NOC\n"
-	key := fmt.Sprintf("ticket:%s:email-ack", t.Number)
-	payload, err := json.Marshal(map[string]any{"event": key, "kind": "email_ack", "ticket": t.Number, "ticket_id": t.ID, "at": at})
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (event_key, channel, recipient, ticket_id, subject, body, payload, created_at, next_attempt_at)
-		VALUES ($1, 'email', $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (event_key, channel, recipient) DO NOTHING`,
-		key, to, t.ID, subject, body, payload, at); err != nil {
-		return fmt.Errorf("acknowledge %s: %w", t.Number, err)
-	}
-	return nil
+	return notify.EnqueueEmailAck(ctx, tx, t.notice(), to, language, at)
 }

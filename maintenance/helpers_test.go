@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/pgtest"
@@ -60,65 +59,6 @@ func (f *fixture) count(t *testing.T, q string, args ...any) int {
 	var n int
 	if err := f.db.Get(&n, q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
-// outage writes an outage and its event as the probes stage does; it
-// returns the outage id.
-func (f *fixture) outage(t *testing.T, kind, customer, site, device string, affected []string, at time.Time) int64 {
-	t.Helper()
-	var id int64
-	var dev any
-	if device != "" {
-		dev = device
-	}
-	if affected == nil {
-		affected = []string{}
-	}
-	err := f.db.QueryRow(`INSERT INTO outages (kind, customer_id, site_id, device_id, affected_device_ids, cause, started_at)
-		VALUES ($1, $2, $3, $4, $5, 'test', $6) RETURNING id`, kind, customer, site, dev, pq.StringArray(affected), at).Scan(&id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.event(t, kind+"_down", customer, site, device, id, at)
-	return id
-}
-
-// end closes an outage and writes its up event.
-func (f *fixture) end(t *testing.T, outageID int64, at time.Time) {
-	t.Helper()
-	var kind, customer, site string
-	var device *string
-	if err := f.db.QueryRow(`UPDATE outages SET ended_at = $2 WHERE id = $1 RETURNING kind, customer_id, site_id, device_id`, outageID, at).
-		Scan(&kind, &customer, &site, &device); err != nil {
-		t.Fatal(err)
-	}
-	d := ""
-	if device != nil {
-		d = *device
-	}
-	f.event(t, kind+"_up", customer, site, d, outageID, at)
-}
-
-func (f *fixture) event(t *testing.T, kind, customer, site, device string, outageID int64, at time.Time) {
-	t.Helper()
-	var dev, out any
-	if device != "" {
-		dev = device
-	}
-	if outageID != 0 {
-		out = outageID
-	}
-	f.db.MustExec(`INSERT INTO device_events (kind, customer_id, site_id, device_id, outage_id, detail, at)
-		VALUES ($1, $2, $3, $4, $5, '{"cause": "test"}', $6)`, kind, customer, site, dev, out, at)
-}
-
-func (f *fixture) consume(t *testing.T) int {
-	t.Helper()
-	n, err := NewOutageConsumer(f.store, func() time.Time { return monday15 }, quiet).RunOnce(context.Background())
-	if err != nil {
-		t.Fatal(err)
 	}
 	return n
 }

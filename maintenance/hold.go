@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // What the next stage of the flow (dispatch) does to a ticket inside its
@@ -134,7 +135,7 @@ func (s *Store) RescheduleTx(ctx context.Context, tx *sqlx.Tx, a Actor, ticketID
 	if err := tx.QueryRowContext(ctx, `SELECT language FROM customers WHERE id = $1`, t.CustomerID).Scan(&lang); err != nil {
 		return t, next, fmt.Errorf("customer %s: %w", t.CustomerID, err)
 	}
-	title := rescheduleTitle(lang, t.Title)
+	title := notify.RescheduleTitle(lang, t.Title)
 	if len(title) > 200 {
 		title = title[:200]
 	}
@@ -158,17 +159,4 @@ func (s *Store) RescheduleTx(ctx context.Context, tx *sqlx.Tx, a Actor, ticketID
 // part arrived) in the caller's transaction.
 func AddEventTx(ctx context.Context, tx *sqlx.Tx, ticketID int64, at time.Time, author, kind, text string, data map[string]any) error {
 	return addEvent(ctx, tx, ticketID, at, author, kind, text, data)
-}
-
-// rescheduleTitle is the title of the ticket that reschedules a visit, in
-// the customer's language; a ticket rescheduled again keeps one prefix.
-func rescheduleTitle(lang, title string) string {
-	prefix := "Reprogramar visita: "
-	if lang == "en" {
-		prefix = "Reschedule visit: "
-	}
-	for _, p := range []string{"Reprogramar visita: ", "Reschedule visit: "} {
-		title = strings.TrimPrefix(title, p)
-	}
-	return prefix + title
 }

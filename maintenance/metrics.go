@@ -5,7 +5,10 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Metrics are the service desk's Prometheus metrics. The breach counter
@@ -106,5 +109,73 @@ func (c *ticketCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if err := rows.Err(); err != nil {
 		ch <- prometheus.NewInvalidMetric(atRiskDesc, err)
+	}
+}
+
+var pausedDesc = prometheus.NewDesc("vigia_sla_paused_tickets",
+	"Open tickets whose SLA is paused, by customer and reason (a pause with several reasons counts under each; 0 for every active customer and reason).",
+	[]string{"customer", "reason"}, nil)
+
+// RegisterOutboxMetrics registers notify's outbox gauges and the SLA pause
+// gauges on reg; like NewMetrics' gauges they are read from db at each
+// scrape.
+func RegisterOutboxMetrics(reg prometheus.Registerer, db *sqlx.DB) {
+	reg.MustRegister(newOutboxCollector(db, time.Now))
+}
+
+func newOutboxCollector(db *sqlx.DB, now func() time.Time) *outboxCollector {
+	return &outboxCollector{outbox: notify.NewCollector(db, now), db: db, timeout: 5 * time.Second}
+}
+
+// outboxCollector reads the outbox (through notify) and the running pauses
+// with one GROUP BY each. A failed query reports that family as invalid,
+// which the /metrics handler logs and leaves out: the rest of the scrape
+// is served.
+type outboxCollector struct {
+	outbox  prometheus.Collector
+	db      *sqlx.DB
+	timeout time.Duration
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	c.outbox.Describe(ch)
+	ch <- pausedDesc
+}
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	c.outbox.Collect(ch)
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	c.collectPauses(ctx, ch)
+}
+
+// pausedQuery counts the open tickets under each reason of their running
+// pause, with a 0 for every active customer and reason.
+const pausedQuery = `SELECT c.id, r.reason, count(DISTINCT p.ticket_id)
+	FROM customers c CROSS JOIN unnest($1::text[]) r (reason)
+	LEFT JOIN (SELECT t.customer_id, p.ticket_id, unnest(` + pauseReasons + `) AS reason
+		FROM ticket_pauses p JOIN tickets t ON t.id = p.ticket_id
+		WHERE p.ended_at IS NULL AND t.status <> 'closed') p ON p.customer_id = c.id AND p.reason = r.reason
+	WHERE c.retired_at IS NULL
+	GROUP BY 1, 2 ORDER BY 1, 2`
+
+func (c *outboxCollector) collectPauses(ctx context.Context, ch chan<- prometheus.Metric) {
+	rows, err := c.db.QueryContext(ctx, pausedQuery, pq.StringArray(PauseReasons))
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(pausedDesc, err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var customer, reason string
+		var n float64
+		if err := rows.Scan(&customer, &reason, &n); err != nil {
+			ch <- prometheus.NewInvalidMetric(pausedDesc, err)
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, n, customer, reason)
+	}
+	if err := rows.Err(); err != nil {
+		ch <- prometheus.NewInvalidMetric(pausedDesc, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
@@ -88,7 +89,7 @@ func planClosure(p sla.Policy, solved time.Time) []plannedTask {
 func isContact(kind string) bool { return kind == "call" || kind == "email" || kind == "contact" }
 
 // addContactEvent records contact attempt n on the ticket's timeline.
-func addContactEvent(ctx context.Context, tx *sqlx.Tx, ticketID int64, at time.Time, n notice, due time.Time) error {
+func addContactEvent(ctx context.Context, tx *sqlx.Tx, ticketID int64, at time.Time, n notify.Notice, due time.Time) error {
 	text := fmt.Sprintf("contact attempt %d of %d (%s) to confirm the solution", n.Seq, n.Total, n.Channel)
 	return addEvent(ctx, tx, ticketID, at, author("vigia", "pre-closure"), "contact_attempt", text,
 		map[string]any{"round": n.Round, "seq": n.Seq, "channel": n.Channel, "due_at": due})
@@ -176,7 +177,7 @@ func (w *Sweeper) one(ctx context.Context, now time.Time, skip []int64) (bool, i
 		who := author("vigia", "pre-closure")
 		switch kind {
 		case "call", "email", "contact":
-			n := notice{Kind: msgContact, At: now, Round: round, Seq: seq, Total: total, Channel: kind, Deadline: deadline.Time}
+			n := notify.Notice{Kind: notify.Contact, At: now, Round: round, Seq: seq, Total: total, Channel: kind, Deadline: deadline.Time}
 			if err := addContactEvent(ctx, tx, t.ID, now, n, due); err != nil {
 				return err
 			}
@@ -204,22 +205,4 @@ func (w *Sweeper) one(ctx context.Context, now time.Time, skip []int64) (bool, i
 		return nil
 	})
 	return done, taskID, err
-}
-
-// Run sweeps every interval until ctx ends, reading the clock now.
-func (w *Sweeper) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if n, err := w.RunDue(ctx, now()); err != nil {
-			w.log.Warn("pre-closure sweep failed", "err", err)
-		} else if n > 0 {
-			w.log.Info("pre-closure tasks performed", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }

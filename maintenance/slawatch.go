@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
@@ -262,10 +263,9 @@ func (s *Store) notifyNOC(ctx context.Context, tx *sqlx.Tx, t *Ticket, m Mark, a
 		return fmt.Errorf("notify %s: %w", key, err)
 	}
 	for _, u := range s.webhooks {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (event_key, channel, recipient, ticket_id, subject, body, payload, created_at, next_attempt_at)
-			VALUES ($1, 'webhook', $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (event_key, channel, recipient) DO NOTHING`,
-			key, u, t.ID, "["+t.Number+"] "+text, text, payload, at); err != nil {
-			return fmt.Errorf("notify %s to %s: %w", key, u, err)
+		if _, err := notify.Put(ctx, tx, notify.Row{Key: key, Channel: "webhook", Recipient: u, TicketID: t.ID,
+			Subject: "[" + t.Number + "] " + text, Body: text, Payload: payload, At: at}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -290,20 +290,4 @@ func (s *Store) Marks(ctx context.Context, ticketID int64) ([]Mark, error) {
 		out = append(out, m)
 	}
 	return out, rows.Err()
-}
-
-// Run sweeps every interval until ctx ends, reading the clock now.
-func (w *SLAWatcher) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if _, err := w.RunDue(ctx, now()); err != nil {
-			w.log.Warn("sla watch failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/maintenance/calendar"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
@@ -50,12 +51,7 @@ func NewStore(db *sqlx.DB, inv *assets.Store, opts Options) *Store {
 type Scope struct{ CustomerID string }
 
 func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("maintenance: %s: begin: %w", what, err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := db.InTx(ctx, s.db, fn); err != nil {
 		// A broken constraint is told by the value at fault, never by
 		// PostgreSQL's wording (which names tables and constraints).
 		if v, ok := db.AsViolation(err); ok {
@@ -66,9 +62,6 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) erro
 			return fmt.Errorf("maintenance: %s: %w", what, sentinel.Wrap(v))
 		}
 		return fmt.Errorf("maintenance: %s: %w", what, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("maintenance: %s: commit: %w", what, err)
 	}
 	return nil
 }
@@ -264,7 +257,7 @@ func (s *Store) open(ctx context.Context, tx *sqlx.Tx, in openInput) (Ticket, bo
 	if err := s.recompute(ctx, tx, &t); err != nil {
 		return t, false, err
 	}
-	if err := s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:opened", t.Number), &t, notice{Kind: msgOpened}, in.OpenedAt); err != nil {
+	if err := s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:opened", t.Number), &t, notify.Notice{Kind: notify.Opened}, in.OpenedAt); err != nil {
 		return t, false, err
 	}
 	return t, true, nil
@@ -592,4 +585,19 @@ func author(name, role string) string {
 		return role
 	}
 	return name + " (" + role + ")"
+}
+
+func int64s(v []int64) pq.Int64Array {
+	if v == nil {
+		return pq.Int64Array{}
+	}
+	return pq.Int64Array(v)
+}
+
+// InTx runs fn in one ticket transaction: the stages that feed tickets
+// (intake) record their own rows in it, so that they commit with the
+// ticket they caused, or not at all. A broken constraint comes back as
+// ErrInvalid or ErrConflict, never in PostgreSQL's words.
+func (s *Store) InTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) error {
+	return s.inTx(ctx, what, fn)
 }

@@ -166,19 +166,65 @@ type ClosureTask struct {
 // unless reopened).
 func (t *Ticket) open() bool { return t.Status != StatusClosed }
 
-// allowed lists, for each action, the statuses it may start from.
-var allowed = map[string][]string{
-	"acknowledge": {StatusNew, StatusReopened},
-	"assign":      {StatusNew, StatusAcknowledged, StatusInProgress, StatusReopened},
-	"pause":       {StatusNew, StatusAcknowledged, StatusInProgress, StatusReopened},
-	"resume":      {StatusPending},
-	"solve":       {StatusNew, StatusAcknowledged, StatusInProgress, StatusPending, StatusReopened},
-	"confirm":     {StatusSolved},
-	"severity":    {StatusNew, StatusAcknowledged, StatusInProgress, StatusPending, StatusReopened},
-	"comment":     {StatusNew, StatusAcknowledged, StatusInProgress, StatusPending, StatusSolved, StatusReopened, StatusClosed},
+// Action is what a person, or Vigía, does to a ticket: POST
+// /api/v1/tickets/{id}/{action}, the console's buttons, the other stages.
+type Action string
+
+// The ticket actions.
+const (
+	ActionAcknowledge Action = "acknowledge"
+	ActionAssign      Action = "assign"
+	ActionComment     Action = "comment"
+	ActionPause       Action = "pause"
+	ActionResume      Action = "resume"
+	ActionSeverity    Action = "severity"
+	ActionSolve       Action = "solve"
+	ActionConfirm     Action = "confirm"
+	ActionReopen      Action = "reopen"
+	ActionClose       Action = "close"
+)
+
+// Actions are every ticket action, in the API's order.
+var Actions = []Action{ActionAcknowledge, ActionAssign, ActionComment, ActionPause, ActionResume, ActionSeverity,
+	ActionSolve, ActionConfirm, ActionReopen, ActionClose}
+
+// actionNames are Actions as the API's path spells them.
+func actionNames() []string {
+	out := make([]string, len(Actions))
+	for i, a := range Actions {
+		out[i] = string(a)
+	}
+	return out
 }
 
-func canDo(action, status string) bool { return slices.Contains(allowed[action], status) }
+// actionRule is what the one table says of an action: whether only staff
+// (NOC, engineers) may do it, and the statuses it may start from (nil: the
+// action checks its own, as reopen and close do).
+type actionRule struct {
+	staffOnly bool
+	from      []string
+}
+
+// actionRules is the one table of ticket actions.
+var actionRules = map[Action]actionRule{
+	ActionAcknowledge: {true, []string{StatusNew, StatusReopened}},
+	ActionAssign:      {true, []string{StatusNew, StatusAcknowledged, StatusInProgress, StatusReopened}},
+	ActionComment:     {false, []string{StatusNew, StatusAcknowledged, StatusInProgress, StatusPending, StatusSolved, StatusReopened, StatusClosed}},
+	ActionPause:       {true, []string{StatusNew, StatusAcknowledged, StatusInProgress, StatusReopened}},
+	ActionResume:      {true, []string{StatusPending}},
+	ActionSeverity:    {true, []string{StatusNew, StatusAcknowledged, StatusInProgress, StatusPending, StatusReopened}},
+	ActionSolve:       {true, []string{StatusNew, StatusAcknowledged, StatusInProgress, StatusPending, StatusReopened}},
+	ActionConfirm:     {false, []string{StatusSolved}},
+	ActionReopen:      {false, nil},
+	ActionClose:       {true, nil},
+}
+
+// canDo reports whether action may start from status (true for an action
+// that checks its own).
+func canDo(action Action, status string) bool {
+	r := actionRules[action]
+	return r.from == nil || slices.Contains(r.from, status)
+}
 
 // coreServer reports whether a device's loss stops the whole platform
 // (seed 000: PACS/RIS core server down ⇒ Sev 1).

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // What a later stage of the flow (the biomedical service) opens in its own
@@ -55,6 +57,14 @@ func (s *Store) OpenSystemTx(ctx context.Context, tx *sqlx.Tx, in SystemInput) (
 	return t, ok, nil
 }
 
+// PreventiveSeverity is the severity of a preventive work order: planned
+// work, no service down (Sev 4). Under a policy with a Sev 4 response
+// target (desk-standard, helpdesk-co) the NOC acknowledges the order when
+// it books the visit.
+const PreventiveSeverity = 4
+
+const dateLayout = "2006-01-02"
+
 // WorkOrderInput is a preventive work order on one device, due on a day of
 // the customer's calendar.
 type WorkOrderInput struct {
@@ -64,7 +74,8 @@ type WorkOrderInput struct {
 	Location                     *time.Location
 	OpenedAt                     time.Time
 	Author                       string
-	Data                         map[string]any
+	Data                         map[string]any // the ticket's opening event
+	WindowData                   map[string]any // added to the visit's event (the plan of a preventive sweep)
 }
 
 // OpenWorkOrderTx opens a Sev 4 preventive work order and a maintenance
@@ -87,7 +98,7 @@ func (s *Store) OpenWorkOrderTx(ctx context.Context, tx *sqlx.Tx, in WorkOrderIn
 	if err != nil {
 		return t, 0, fmt.Errorf("maintenance: open work order: %w", err)
 	}
-	windowID, err := dayWindowTx(ctx, tx, t, in.DeviceID, in.Due, in.Location, in.Author, in.OpenedAt, nil)
+	windowID, err := dayWindowTx(ctx, tx, t, in.DeviceID, in.Due, in.Location, in.Author, in.OpenedAt, in.WindowData)
 	return t, windowID, err
 }
 
@@ -108,8 +119,7 @@ func dayWindowTx(ctx context.Context, tx *sqlx.Tx, t Ticket, deviceID string, du
 		event[k] = v
 	}
 	if err := addEvent(ctx, tx, t.ID, now, who, "preventive_visit",
-		fmt.Sprintf("visita preventiva el %s; ventana de mantenimiento de %s a %s", due.Format(dateLayout),
-			start.Format(time.RFC3339), end.Format(time.RFC3339)), event); err != nil {
+		notify.PreventiveVisitText(due.Format(dateLayout), start.Format(time.RFC3339), end.Format(time.RFC3339)), event); err != nil {
 		return 0, err
 	}
 	return windowID, nil

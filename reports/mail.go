@@ -15,7 +15,7 @@ import (
 	"github.com/vigia-noc/vigia/maintenance/calendar"
 )
 
-// Outbox is where the monthly e-mail goes (maintenance's outbox).
+// Outbox is where the monthly e-mail goes (notify's outbox).
 type Outbox interface {
 	EnqueueCustomerEmail(ctx context.Context, key, customerID string, build func() (subject, body string, err error), at time.Time) (int, error)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/smtptest"
 	"github.com/vigia-noc/vigia/internal/testpeer"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
@@ -238,8 +239,8 @@ customers:
 	// Every e-mail of the ticket's life through the real SMTP server: one
 	// per event and address, no two alike for one address — the solved
 	// notice is the protocol's first call, not followed by a copy of it.
-	sender := maintenance.NewSender(sqlx.NewDb(conn.DB, "postgres"),
-		&maintenance.SMTP{Addr: mail.Addr, From: "vigia@noc.example", Timeout: 10 * time.Second}, nil, slog.New(slog.DiscardHandler))
+	sender := notify.NewSender(sqlx.NewDb(conn.DB, "postgres"),
+		&notify.SMTP{Addr: mail.Addr, From: "vigia@noc.example", Timeout: 10 * time.Second}, nil, slog.New(slog.DiscardHandler))
 	if _, err := sender.SendDue(context.Background(), solved.Add(49*time.Hour)); err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/internal/testpeer"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 	"github.com/vigia-noc/vigia/probes"
 	"github.com/vigia-noc/vigia/reports"
@@ -428,7 +429,7 @@ func TestMonthlyMail(t *testing.T) {
 	store := assets.NewStore(conn)
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{})
 	var now time.Time
-	mailer := &reports.MonthlyMailer{Customers: store, Outbox: tickets, Portal: "https://vigia.example", Log: quietLog,
+	mailer := &reports.MonthlyMailer{Customers: store, Outbox: notify.NewOutbox(conn), Portal: "https://vigia.example", Log: quietLog,
 		Reporter: &reports.Reporter{Inventory: store, History: probes.NewStore(conn), Tickets: tickets,
 			Field: dispatch.NewStore(conn, store, tickets), Policies: []*sla.Set{sla.Presets()}, Now: func() time.Time { return now }}}
 	count := func(month string) int {

@@ -29,7 +29,10 @@ import (
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/mailintake"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/intake"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
+	"github.com/vigia-noc/vigia/maintenance/sweeps"
 	"github.com/vigia-noc/vigia/probes"
 	"github.com/vigia-noc/vigia/reports"
 )
@@ -188,7 +191,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	sched.RegisterMetrics(reg)
 
 	var webhookURLs []string
-	hooks := &maintenance.Webhooks{Secrets: map[string][]byte{}}
+	hooks := &notify.Webhooks{Secrets: map[string][]byte{}}
 	if *webhookURL != "" {
 		webhookURLs = []string{*webhookURL}
 		hooks.Secrets[*webhookURL] = []byte(webhookSecret)
@@ -201,24 +204,24 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	dispatch.RegisterMetrics(reg, conn)
 	// A nil interface, not a nil *SMTP, when no relay is set: e-mails then
 	// wait in the outbox with the reason.
-	var mailer maintenance.Mailer
+	var mailer notify.Mailer
 	if *smtpAddr != "" {
-		mailer = &maintenance.SMTP{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, Password: smtpPassword}
+		mailer = &notify.SMTP{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, Password: smtpPassword}
 	}
 
-	intake := mailintake.New(conn, tickets, store, now, log)
-	intake.RegisterMetrics(reg)
+	mail := mailintake.New(conn, tickets, store, now, log)
+	mail.RegisterMetrics(reg)
 	users := console.NewUsers(conn, tickets)
 	biomedStore := biomed.NewStore(conn, store, tickets, dispatchStore)
 	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
 		Biomedical: biomedStore, Policies: []*sla.Set{sla.Presets()}, Now: now}
-	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: intake, History: probeStore, Now: now, Log: log,
+	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: mail, History: probeStore, Now: now, Log: log,
 		Reports: reporter, Biomedical: biomedStore})
 	if err != nil {
 		return err
 	}
 	handler := server.Handler(httpConfig(httpDeps{conn: conn, health: health, tokens: tokens, reg: reg, log: log, assets: store,
-		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock, mail: intake, console: web}))
+		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock, mail: mail, console: web}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -287,11 +290,11 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	elector := leader.New(conn.DB, "maintenance-jobs")
 	defer elector.Resign()
 	background := []func() error{
-		func() error { return maintenance.NewOutageConsumer(tickets, now, log).Run(ctx, time.Second) },
+		func() error { return intake.NewOutageConsumer(tickets, store, now, log).Run(ctx, time.Second) },
 		func() error {
 			// Last month's report to every customer on the first working
 			// day of the month, through the outbox, once.
-			return reports.RunMonthlyMail(ctx, &reports.MonthlyMailer{Reporter: reporter, Customers: store, Outbox: tickets,
+			return reports.RunMonthlyMail(ctx, &reports.MonthlyMailer{Reporter: reporter, Customers: store, Outbox: notify.NewOutbox(conn),
 				Portal: strings.TrimRight(*publicURL, "/"), Log: log}, elector, now, time.Hour)
 		},
 		func() error {
@@ -300,14 +303,14 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 			return (&biomed.Sweeper{Store: biomedStore, Log: log}).Run(ctx, now, time.Hour)
 		},
 		func() error {
-			return maintenance.RunScheduled(ctx, maintenance.JobsConfig{Store: tickets,
-				Sender: maintenance.NewSender(conn, mailer, hooks, log), Metrics: ticketMetrics,
+			return sweeps.RunScheduled(ctx, sweeps.JobsConfig{Store: tickets, Preventive: sweeps.NewPreventive(conn, store, tickets),
+				Sender: notify.NewSender(conn, mailer, hooks, log), Metrics: ticketMetrics,
 				Elector: elector, Now: now, Log: log})
 		},
 	}
 	// Each mailbox is read by one instance, the holder of its election.
 	for _, box := range mailboxes {
-		r := &mailintake.Reader{Box: box, Intake: intake, Leader: leader.New(conn.DB, "mail-intake "+box.String()), Poll: *imapPoll, Log: log}
+		r := &mailintake.Reader{Box: box, Intake: mail, Leader: leader.New(conn.DB, "mail-intake "+box.String()), Poll: *imapPoll, Log: log}
 		log.Info("reading mailbox", "mailbox", box)
 		background = append(background, func() error { return r.Run(ctx) })
 	}
@@ -357,7 +360,9 @@ func httpConfig(d httpDeps) server.Config {
 	c := server.Config{
 		DB: d.conn, Health: d.health, Tokens: d.tokens, Registry: d.reg, Log: d.log,
 		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
-			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log),
+			maintenance.NewAPI(d.tickets, now, d.log), intake.NewAPI(intake.NewReceiver(d.tickets, d.assets), now, d.log),
+			sweeps.NewAPI(sweeps.NewPreventive(d.conn, d.assets, d.tickets), now, d.log),
+			dispatch.NewAPI(d.dispatch, now, d.log),
 			reports.NewAPI(&reports.Reporter{Inventory: d.assets, History: d.probes, Tickets: d.tickets, Field: d.dispatch,
 				Biomedical: bio, Policies: []*sla.Set{sla.Presets()}, Now: now}, d.log),
 			mailintake.NewAPI(d.mail, d.log), biomed.NewAPI(bio, now, d.log)},

@@ -16,6 +16,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/snmptest"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/intake"
 	"github.com/vigia-noc/vigia/probes"
 )
 
@@ -78,7 +79,7 @@ customers:
 		t.Fatal(err)
 	}
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{})
-	consumer := maintenance.NewOutageConsumer(tickets, clock.Now, slog.New(slog.DiscardHandler))
+	consumer := intake.NewOutageConsumer(tickets, store, clock.Now, slog.New(slog.DiscardHandler))
 
 	fullAt := start.Add(time.Duration((1 - startUsed) / perDay * float64(24*time.Hour)))
 	type ticketRow struct {

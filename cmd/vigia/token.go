@@ -73,10 +73,8 @@ Use it as "Authorization: Bearer TOKEN".`, stdout, stderr)
 	}
 	defer closeDB()
 	// A hospital's portal seats are limited by its plan (seed 004).
-	if err := maintenance.NewStore(conn, assets.NewStore(conn), maintenance.Options{}).CheckSeat(ctx, *role, *customer, time.Now()); err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	token, id, err := auth.NewTokens(conn, time.Now).Create(ctx, *name, *role, *customer, *engineer)
+	plan := maintenance.NewStore(conn, assets.NewStore(conn), maintenance.Options{})
+	token, id, err := auth.NewTokens(conn, time.Now).WithSeats(plan).Create(ctx, *name, *role, *customer, *engineer)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/snmptest"
 	"github.com/vigia-noc/vigia/internal/testpeer"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/intake"
 	"github.com/vigia-noc/vigia/probes"
 )
 
@@ -85,7 +86,7 @@ customers:
 	})
 	addr := parts.conn.LocalAddr().(*net.UDPAddr)
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{})
-	consumer := maintenance.NewOutageConsumer(tickets, time.Now, slog.New(slog.DiscardHandler))
+	consumer := intake.NewOutageConsumer(tickets, store, time.Now, slog.New(slog.DiscardHandler))
 
 	inform := func(trap ...string) {
 		t.Helper()

@@ -16,6 +16,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/worklisttest"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/intake"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 	"github.com/vigia-noc/vigia/probes"
 )
@@ -85,7 +86,7 @@ func TestWorklistProbeToTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	tickets := maintenance.NewStore(db, inv, maintenance.Options{})
-	consumer := maintenance.NewOutageConsumer(tickets, time.Now, slog.New(slog.DiscardHandler))
+	consumer := intake.NewOutageConsumer(tickets, inv, time.Now, slog.New(slog.DiscardHandler))
 	check := func(id string) probes.State {
 		t.Helper()
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)

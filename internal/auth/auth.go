@@ -17,6 +17,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -66,12 +67,21 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 // Tokens creates and checks API tokens, of which only the SHA-256 is stored:
 // they carry 256 random bits, so a fast hash is safe and indexable.
 type Tokens struct {
-	db  *sqlx.DB
-	now func() time.Time
+	db    *sqlx.DB
+	now   func() time.Time
+	seats SeatPlan // nil: no seat limit
 }
 
 // NewTokens returns a token store; now is the clock.
 func NewTokens(db *sqlx.DB, now func() time.Time) *Tokens { return &Tokens{db: db, now: now} }
+
+// WithSeats returns the token store limiting customer tokens to the
+// portal seats of their plan (seed 004).
+func (t *Tokens) WithSeats(plan SeatPlan) *Tokens {
+	c := *t
+	c.seats = plan
+	return &c
+}
 
 // Create makes a token and returns it in clear, the only time it is seen.
 func (t *Tokens) Create(ctx context.Context, name, role, customerID, engineerID string) (string, int64, error) {
@@ -96,9 +106,21 @@ func (t *Tokens) Create(ctx context.Context, name, role, customerID, engineerID 
 	}
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	var id int64
-	err := t.db.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, customer_id, engineer_id, token_sha256, created_at)
-		VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), $5, $6) RETURNING id`,
-		name, role, customerID, engineerID, hash(token), t.now()).Scan(&id)
+	now := t.now()
+	err := db.InTx(ctx, t.db, func(tx *sqlx.Tx) error {
+		if err := ReserveSeatTx(ctx, tx, t.seats, role, customerID, now); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, customer_id, engineer_id, token_sha256, created_at)
+			VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), $5, $6) RETURNING id`,
+			name, role, customerID, engineerID, hash(token), now).Scan(&id)
+	})
+	if errors.Is(err, ErrNoSeats) {
+		return "", 0, err
+	}
+	if err := SeatRefusal(err, customerID); errors.Is(err, ErrNoSeats) {
+		return "", 0, err
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "api_tokens_customer_id_fkey") {
 			return "", 0, fmt.Errorf("auth: no customer %q", customerID)

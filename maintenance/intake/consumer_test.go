@@ -1,4 +1,4 @@
-package maintenance
+package intake
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/internal/smtptest"
+	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
@@ -20,7 +22,7 @@ import (
 func TestCorePACSOutageLifecycle(t *testing.T) {
 	f := newFixture(t)
 	smtpd := smtptest.Start(t, smtptest.Options{})
-	sender := NewSender(f.db, &SMTP{Addr: smtpd.Addr, From: "noc@vigia.example", Timeout: 10 * time.Second}, nil, quiet)
+	sender := notify.NewSender(f.db, &notify.SMTP{Addr: smtpd.Addr, From: "noc@vigia.example", Timeout: 10 * time.Second}, nil, quiet)
 	ctx := context.Background()
 
 	o1 := f.outage(t, "device", "acme", "acme-main", "acme-pacs", nil, monday15)
@@ -36,7 +38,7 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			if _, err := NewOutageConsumer(f.store, time.Now, quiet).RunOnce(ctx); err != nil {
+			if _, err := NewOutageConsumer(f.store, f.inv, time.Now, quiet).RunOnce(ctx); err != nil {
 				t.Error(err)
 			}
 		})
@@ -51,7 +53,7 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Severity != 1 || d.Billable || d.BillableReason != "contract" || d.SLAPolicy != "imaging-8x5" || d.Source != SourceProbe || d.Status != StatusNew {
+	if d.Severity != 1 || d.Billable || d.BillableReason != "contract" || d.SLAPolicy != "imaging-8x5" || d.Source != maintenance.SourceProbe || d.Status != maintenance.StatusNew {
 		t.Fatalf("ticket = sev %d billable %v (%s) policy %s source %s status %s", d.Severity, d.Billable, d.BillableReason, d.SLAPolicy, d.Source, d.Status)
 	}
 	if d.ResponseDueAt == nil || !d.ResponseDueAt.Equal(want.Response.Due) || !d.Schedule.Response.Due.Equal(want.Response.Due) {
@@ -86,7 +88,7 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 	f.end(t, o1, up)
 	f.consume(t)
 	d = f.ticket(t, "1")
-	if d.Status != StatusSolved || d.SolvedAt == nil || !d.SolvedAt.Equal(up) || d.ClosedAt != nil {
+	if d.Status != maintenance.StatusSolved || d.SolvedAt == nil || !d.SolvedAt.Equal(up) || d.ClosedAt != nil {
 		t.Fatalf("after device_up: status %s solved %v closed %v", d.Status, d.SolvedAt, d.ClosedAt)
 	}
 	if !slices.Contains(kinds(d.Timeline), "service_restored") {
@@ -97,7 +99,7 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 	o2 := f.outage(t, "device", "acme", "acme-main", "acme-pacs", nil, up.Add(30*time.Minute))
 	f.consume(t)
 	d = f.ticket(t, "1")
-	if n := f.count(t, `SELECT count(*) FROM tickets`); n != 1 || d.Status != StatusReopened || !slices.Equal(d.OutageIDs, []int64{o1, o2}) {
+	if n := f.count(t, `SELECT count(*) FROM tickets`); n != 1 || d.Status != maintenance.StatusReopened || !slices.Equal(d.OutageIDs, []int64{o1, o2}) {
 		t.Fatalf("relapse: %d tickets, status %s, outages %v", n, d.Status, d.OutageIDs)
 	}
 	if n := f.count(t, `SELECT count(*) FROM closure_tasks WHERE cancelled_at IS NULL AND done_at IS NULL`); n != 0 {
@@ -123,20 +125,20 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 		t.Fatalf("round 2 tasks %v %v", taskKinds, dues)
 	}
 
-	sweeper := NewSweeper(f.store, quiet)
+	sweeper := maintenance.NewSweeper(f.store, quiet)
 	steps := []struct {
 		at     time.Duration
 		did    int
 		status string
 	}{
-		{-time.Minute, 0, StatusSolved},
-		{time.Minute, 0, StatusSolved}, // the first call was the solved notice
-		{3*h + time.Minute, 1, StatusSolved},
-		{3*h + time.Minute, 0, StatusSolved}, // idempotent
-		{10 * h, 2, StatusSolved},
-		{33*h - time.Second, 1, StatusSolved},
-		{40 * h, 1, StatusClosed},
-		{50 * h, 0, StatusClosed},
+		{-time.Minute, 0, maintenance.StatusSolved},
+		{time.Minute, 0, maintenance.StatusSolved}, // the first call was the solved notice
+		{3*h + time.Minute, 1, maintenance.StatusSolved},
+		{3*h + time.Minute, 0, maintenance.StatusSolved}, // idempotent
+		{10 * h, 2, maintenance.StatusSolved},
+		{33*h - time.Second, 1, maintenance.StatusSolved},
+		{40 * h, 1, maintenance.StatusClosed},
+		{50 * h, 0, maintenance.StatusClosed},
 	}
 	for _, st := range steps {
 		n, err := sweeper.RunDue(ctx, solved.Add(st.at))
@@ -148,7 +150,7 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 			t.Fatalf("sweep at +%s: performed %d (want %d), status %s (want %s)", st.at, n, st.did, d.Status, st.status)
 		}
 	}
-	if d.CloseReason != CloseAcceptedNoAnswer || !d.ClosedAt.Equal(solved.Add(33*h)) {
+	if d.CloseReason != maintenance.CloseAcceptedNoAnswer || !d.ClosedAt.Equal(solved.Add(33*h)) {
 		t.Fatalf("closed %v as %s", d.ClosedAt, d.CloseReason)
 	}
 	// Round 1's first call (its solved notice), then round 2's five.
@@ -156,7 +158,7 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 		t.Fatalf("%d contact attempts recorded, want 6", n)
 	}
 	// Seed 000: closed as accepted, no reopening by the customer.
-	_, err = f.store.Act(ctx, Actor{Name: "acme user", Role: "customer", CustomerID: "acme"}, "1", "reopen", ActionInput{}, solved.Add(41*h))
+	_, err = f.store.Act(ctx, maintenance.Actor{Name: "acme user", Role: "customer", CustomerID: "acme"}, "1", "reopen", maintenance.ActionInput{}, solved.Add(41*h))
 	if err == nil || !strings.Contains(err.Error(), "does not allow reopening") {
 		t.Fatalf("customer reopen after seed 000 closure: %v", err)
 	}
@@ -182,7 +184,7 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 	f.outage(t, "device", "acme", "acme-main", "acme-pacs", nil, solved.Add(70*h))
 	f.consume(t)
 	d2 := f.ticket(t, "VG-2026-000002")
-	if d2.PreviousTicketID == nil || *d2.PreviousTicketID != 1 || d2.Status != StatusNew {
+	if d2.PreviousTicketID == nil || *d2.PreviousTicketID != 1 || d2.Status != maintenance.StatusNew {
 		t.Fatalf("new ticket previous=%v status %s", d2.PreviousTicketID, d2.Status)
 	}
 }
@@ -198,7 +200,7 @@ func TestOutageTickets(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			if _, err := NewOutageConsumer(f.store, time.Now, quiet).RunOnce(context.Background()); err != nil {
+			if _, err := NewOutageConsumer(f.store, f.inv, time.Now, quiet).RunOnce(context.Background()); err != nil {
 				t.Error(err)
 			}
 		})
@@ -216,7 +218,7 @@ func TestOutageTickets(t *testing.T) {
 		devices  []string
 	}{
 		{"device:acme-ct", 2, true, "device_not_listed", "imaging-8x5", []string{"acme-ct"}},
-		{"device:gamma-xr", 2, true, "no_contract", DefaultPolicy, []string{"gamma-xr"}},
+		{"device:gamma-xr", 2, true, "no_contract", maintenance.DefaultPolicy, []string{"gamma-xr"}},
 		{"site:acme-north", 2, false, "contract", "imaging-8x5", []string{"acme-north-gw", "acme-north-us", "acme-north-mr"}},
 		{"site:acme-main", 1, false, "contract", "imaging-8x5", []string{"acme-gw", "acme-pacs", "acme-ct"}},
 		{"device:beta-ris", 1, false, "contract", "hosting-mx", []string{"beta-ris"}},

@@ -1,4 +1,4 @@
-package maintenance
+package intake
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/internal/smtptest"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // TestOutboxRetries: a temporary SMTP failure and a failing webhook are
@@ -31,7 +32,7 @@ func TestOutboxRetries(t *testing.T) {
 			return
 		}
 		ts, _ := strconv.ParseInt(r.Header.Get("X-Vigia-Timestamp"), 10, 64)
-		if r.Header.Get("X-Vigia-Signature") != Sign(secret, ts, body) {
+		if r.Header.Get("X-Vigia-Signature") != notify.Sign(secret, ts, body) {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
@@ -45,9 +46,9 @@ func TestOutboxRetries(t *testing.T) {
 
 	f := newFixture(t, hook.URL)
 	smtpd := smtptest.Start(t, smtptest.Options{FailFirst: 1})
-	mk := func() *Sender {
-		return NewSender(f.db, &SMTP{Addr: smtpd.Addr, From: "noc@vigia.example", Timeout: 10 * time.Second},
-			&Webhooks{Secrets: map[string][]byte{hook.URL: secret}}, quiet)
+	mk := func() *notify.Sender {
+		return notify.NewSender(f.db, &notify.SMTP{Addr: smtpd.Addr, From: "noc@vigia.example", Timeout: 10 * time.Second},
+			&notify.Webhooks{Secrets: map[string][]byte{hook.URL: secret}}, quiet)
 	}
 	ctx := context.Background()
 
@@ -105,20 +106,5 @@ func TestOutboxRetries(t *testing.T) {
 	}
 	if len(hookBodies) != 1 || hookBodies[0]["ticket"] != "VG-2026-000001" || hookBodies[0]["event"] != "ticket:VG-2026-000001:opened" {
 		t.Fatalf("webhooks %v", hookBodies)
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	s := &Sender{Backoff: 30 * time.Second, MaxBackoff: time.Hour}
-	tests := []struct {
-		attempts int
-		want     time.Duration
-	}{{1, 30 * time.Second}, {2, time.Minute}, {3, 2 * time.Minute}, {7, 32 * time.Minute}, {8, time.Hour}, {50, time.Hour}}
-	for _, tc := range tests {
-		t.Run(strconv.Itoa(tc.attempts), func(t *testing.T) {
-			if got := s.backoff(tc.attempts); got != tc.want {
-				t.Fatalf("backoff(%d) = %s, want %s", tc.attempts, got, tc.want)
-			}
-		})
 	}
 }

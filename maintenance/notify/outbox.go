@@ -1,4 +1,4 @@
-package maintenance
+package notify
 
 import (
 	"context"
@@ -15,19 +15,50 @@ import (
 	"github.com/lib/pq"
 )
 
-// enqueue writes the notifications of an event into the outbox, in the
-// caller's transaction: one e-mail per customer contact address and one
-// webhook per configured URL. The unique (event_key, channel, recipient)
-// makes a repeated event a no-op.
-func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, key string, t *Ticket, n notice, at time.Time) error {
-	c, err := loadContext(ctx, tx, t)
+// Row is one outbox row: one message on one channel to one recipient.
+// TicketID 0 is a message about no ticket (a monthly report); Payload nil
+// is an empty JSON object.
+type Row struct {
+	Key, Channel, Recipient string
+	TicketID                int64
+	Subject, Body           string
+	Payload                 []byte
+	At                      time.Time
+}
+
+// Put writes r into the outbox in the caller's transaction; the unique
+// (event_key, channel, recipient) makes a repeated event a no-op, and
+// added says whether this call wrote the row.
+func Put(ctx context.Context, tx *sqlx.Tx, r Row) (added bool, err error) {
+	var ticket any
+	if r.TicketID != 0 {
+		ticket = r.TicketID
+	}
+	if r.Payload == nil {
+		r.Payload = []byte("{}")
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO outbox (event_key, channel, recipient, ticket_id, subject, body, payload, created_at, next_attempt_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (event_key, channel, recipient) DO NOTHING`,
+		r.Key, r.Channel, r.Recipient, ticket, r.Subject, r.Body, r.Payload, r.At)
+	if err != nil {
+		return false, fmt.Errorf("notify %s to %s: %w", r.Key, r.Recipient, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// EnqueueTicket writes the notifications of an event of ticket t into the
+// outbox, in the caller's transaction: one e-mail per customer contact
+// address and one webhook per URL of webhooks.
+func EnqueueTicket(ctx context.Context, tx *sqlx.Tx, key string, webhooks []string, t Ticket, n Notice, at time.Time) error {
+	c, err := loadContext(ctx, tx, &t)
 	if err != nil {
 		return fmt.Errorf("notify %s: %w", key, err)
 	}
 	if n.At.IsZero() {
 		n.At = at
 	}
-	m := render(n, t, c)
+	m := render(n, &t, c)
 	payload, err := json.Marshal(map[string]any{"event": key, "kind": n.Kind, "ticket": t.Number, "ticket_id": t.ID,
 		"customer": t.CustomerID, "site": t.SiteID, "devices": t.DeviceIDs, "severity": t.Severity, "status": t.Status,
 		"response_due_at": t.ResponseDueAt, "subject": m.Subject, "text": m.Body, "at": at})
@@ -35,13 +66,9 @@ func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, key string, t *Ticket,
 		return fmt.Errorf("notify %s: %w", key, err)
 	}
 	insert := func(channel, recipient string) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO outbox (event_key, channel, recipient, ticket_id, subject, body, payload, created_at, next_attempt_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (event_key, channel, recipient) DO NOTHING`,
-			key, channel, recipient, t.ID, m.Subject, m.Body, payload, at)
-		if err != nil {
-			return fmt.Errorf("notify %s to %s: %w", key, recipient, err)
-		}
-		return nil
+		_, err := Put(ctx, tx, Row{Key: key, Channel: channel, Recipient: recipient, TicketID: t.ID,
+			Subject: m.Subject, Body: m.Body, Payload: payload, At: at})
+		return err
 	}
 	if strings.TrimSpace(c.NotifyEmail) != "" {
 		addrs, err := mail.ParseAddressList(c.NotifyEmail)
@@ -54,7 +81,7 @@ func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, key string, t *Ticket,
 			}
 		}
 	}
-	for _, u := range s.webhooks {
+	for _, u := range webhooks {
 		if err := insert("webhook", u); err != nil {
 			return err
 		}
@@ -111,7 +138,7 @@ func NewSender(db *sqlx.DB, mail Mailer, hooks Poster, log *slog.Logger) *Sender
 }
 
 // ErrChannelOff means a row's channel has no configured transport.
-var ErrChannelOff = errors.New("maintenance: notification channel not configured")
+var ErrChannelOff = errors.New("notify: notification channel not configured")
 
 func (s *Sender) backoff(attempts int) time.Duration {
 	d := s.Backoff
@@ -144,7 +171,7 @@ func (s *Sender) SendDue(ctx context.Context, now time.Time) (int, error) {
 func (s *Sender) one(ctx context.Context, now time.Time, skip []int64) (int64, bool, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return 0, false, fmt.Errorf("maintenance: outbox: begin: %w", err)
+		return 0, false, fmt.Errorf("notify: outbox: begin: %w", err)
 	}
 	defer tx.Rollback()
 	var id int64
@@ -159,7 +186,7 @@ func (s *Sender) one(ctx context.Context, now time.Time, skip []int64) (int64, b
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("maintenance: outbox: claim: %w", err)
+		return 0, false, fmt.Errorf("notify: outbox: claim: %w", err)
 	}
 	var sendErr error
 	switch {
@@ -183,10 +210,10 @@ func (s *Sender) one(ctx context.Context, now time.Time, skip []int64) (int64, b
 		next := now.Add(s.backoff(attempts))
 		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = $2, last_error = $3, next_attempt_at = $4 WHERE id = $1`,
 			id, attempts, truncate(sendErr.Error(), 1000), next); err != nil {
-			return id, false, fmt.Errorf("maintenance: outbox: record failure of %d: %w", id, err)
+			return id, false, fmt.Errorf("notify: outbox: record failure of %d: %w", id, err)
 		}
 		if err := tx.Commit(); err != nil {
-			return id, false, fmt.Errorf("maintenance: outbox: record failure of %d: %w", id, err)
+			return id, false, fmt.Errorf("notify: outbox: record failure of %d: %w", id, err)
 		}
 		// One row per recipient: the row's id tells apart the lines of one
 		// event without logging addresses (a webhook URL may hold a secret).
@@ -194,28 +221,12 @@ func (s *Sender) one(ctx context.Context, now time.Time, skip []int64) (int64, b
 		return id, false, nil
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET sent_at = $2, attempts = attempts + 1, last_error = '' WHERE id = $1`, id, now); err != nil {
-		return id, false, fmt.Errorf("maintenance: outbox: mark %d sent: %w", id, err)
+		return id, false, fmt.Errorf("notify: outbox: mark %d sent: %w", id, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return id, false, fmt.Errorf("maintenance: outbox: mark %d sent: %w", id, err)
+		return id, false, fmt.Errorf("notify: outbox: mark %d sent: %w", id, err)
 	}
 	return id, true, nil
-}
-
-// Run sends due notifications every interval until ctx ends.
-func (s *Sender) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if _, err := s.SendDue(ctx, now()); err != nil {
-			s.log.Warn("outbox run failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }
 
 func truncate(s string, n int) string {

@@ -1,4 +1,4 @@
-package maintenance
+package notify
 
 import (
 	"context"
@@ -8,7 +8,16 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/internal/db"
 )
+
+// Outbox queues messages that belong to no other stage's transaction
+// (the monthly report's e-mail).
+type Outbox struct{ db *sqlx.DB }
+
+// NewOutbox returns the outbox of db.
+func NewOutbox(db *sqlx.DB) *Outbox { return &Outbox{db: db} }
 
 // EnqueueCustomerEmail puts one e-mail per contact address of customerID
 // into the outbox under key, unless rows of key are there already; build
@@ -16,11 +25,11 @@ import (
 // (event_key, channel, recipient) makes a concurrent or repeated call a
 // no-op. It returns how many rows it added (0 also when the customer has no
 // address).
-func (s *Store) EnqueueCustomerEmail(ctx context.Context, key, customerID string, build func() (subject, body string, err error), at time.Time) (int, error) {
+func (o *Outbox) EnqueueCustomerEmail(ctx context.Context, key, customerID string, build func() (subject, body string, err error), at time.Time) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // build reads a whole month
 	defer cancel()
 	added := 0
-	err := s.inTx(ctx, "enqueue "+key, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, o.db, func(tx *sqlx.Tx) error {
 		var addrs string
 		if err := tx.GetContext(ctx, &addrs, `SELECT notify_email FROM customers WHERE id = $1`, customerID); err != nil {
 			return fmt.Errorf("customer %s: %w", customerID, err)
@@ -44,15 +53,18 @@ func (s *Store) EnqueueCustomerEmail(ctx context.Context, key, customerID string
 			return err
 		}
 		for _, a := range list {
-			res, err := tx.ExecContext(ctx, `INSERT INTO outbox (event_key, channel, recipient, subject, body, payload, created_at, next_attempt_at)
-				VALUES ($1, 'email', $2, $3, $4, '{}', $5, $5) ON CONFLICT (event_key, channel, recipient) DO NOTHING`, key, a.Address, subject, body, at)
+			ok, err := Put(ctx, tx, Row{Key: key, Channel: "email", Recipient: a.Address, Subject: subject, Body: body, At: at})
 			if err != nil {
-				return fmt.Errorf("to %s: %w", a.Address, err)
+				return err
 			}
-			n, _ := res.RowsAffected()
-			added += int(n)
+			if ok {
+				added++
+			}
 		}
 		return nil
 	})
-	return added, err
+	if err != nil {
+		return added, fmt.Errorf("notify: enqueue %s: %w", key, err)
+	}
+	return added, nil
 }

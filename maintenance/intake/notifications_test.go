@@ -1,4 +1,4 @@
-package maintenance
+package intake
 
 import (
 	"context"
@@ -8,29 +8,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
-
-func TestNameAfter(t *testing.T) {
-	tests := []struct{ prefix, name, want string }{
-		{"la sede", "Sede Norte", "la Sede Norte"},
-		{"la sede", "Centro de Imágenes Norte", "la sede Centro de Imágenes Norte"},
-		{"Sede", "Sede Norte", "Sede Norte"},
-		{"Sede", "SEDE Norte", "SEDE Norte"},
-		{"Sede", "Sedes Unidas", "Sede Sedes Unidas"},
-		{"site", "Site B", "Site B"},
-		{"site", "Beta Main", "site Beta Main"},
-		{"Site", "", "Site"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.prefix+"+"+tc.name, func(t *testing.T) {
-			if got := nameAfter(tc.prefix, tc.name); got != tc.want {
-				t.Errorf("nameAfter(%q, %q) = %q, want %q", tc.prefix, tc.name, got, tc.want)
-			}
-		})
-	}
-}
 
 // TestNotificationsGolden runs automatic tickets of a Spanish and an
 // English customer through their whole life (opened, solved, every
@@ -60,7 +42,7 @@ func TestNotificationsGolden(t *testing.T) {
 	// And beta's whole site, still dark when the test ends.
 	f.outage(t, "site", "beta", "beta-main", "", []string{"beta-ris"}, monday15.Add(3*h))
 	f.consume(t)
-	sweeper := NewSweeper(f.store, quiet)
+	sweeper := maintenance.NewSweeper(f.store, quiet)
 	for at := monday15; at.Before(monday15.Add(60 * h)); at = at.Add(h) {
 		if _, err := sweeper.RunDue(ctx, at); err != nil {
 			t.Fatal(err)

@@ -1,4 +1,4 @@
-package maintenance
+package sweeps
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/internal/leader"
+	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // countingPoster records webhook deliveries by event key.
@@ -32,7 +34,7 @@ func TestRunScheduled(t *testing.T) {
 	f.usePolicy(t, "desk-standard")
 	ctx := context.Background()
 	tk := f.open(t, "acme-pacs", 1, monday15)
-	if _, err := f.store.CreatePlan(ctx, noc, PlanInput{DeviceID: "acme-ct", Title: "trimestral", EveryMonths: 3, FirstDue: "2026-06-10"}, monday15); err != nil {
+	if _, err := f.plans.CreatePlan(ctx, noc, PlanInput{DeviceID: "acme-ct", Title: "trimestral", EveryMonths: 3, FirstDue: "2026-06-10"}, monday15); err != nil {
 		t.Fatal(err)
 	}
 	now := func() time.Time { return monday15.Add(3 * time.Hour) }
@@ -41,7 +43,7 @@ func TestRunScheduled(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 2)
 	for range 2 {
-		cfg := JobsConfig{Store: f.store, Sender: NewSender(f.db, nil, poster, quiet), Metrics: NewMetrics(prometheus.NewRegistry(), f.db),
+		cfg := JobsConfig{Store: f.store, Preventive: f.plans, Sender: notify.NewSender(f.db, nil, poster, quiet), Metrics: maintenance.NewMetrics(prometheus.NewRegistry(), f.db),
 			Elector: leader.New(f.db.DB, "maintenance-jobs"), Now: now, Log: quiet,
 			SweepEvery: 20 * time.Millisecond, WatchEvery: 20 * time.Millisecond, PreventiveEvery: 20 * time.Millisecond, SendEvery: 20 * time.Millisecond}
 		go func() { errc <- RunScheduled(runCtx, cfg) }()

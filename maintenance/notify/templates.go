@@ -1,4 +1,10 @@
-package maintenance
+// Package notify is the only writer of the outbox: it renders what a
+// ticket's customer, a dispatched engineer or the NOC's webhooks are told,
+// in the reader's language (Spanish unless English is set), queues it in
+// the caller's transaction, and delivers it (SMTP, signed webhooks) with
+// retries. Stages above it (tickets, intake, sweeps, dispatch, reports)
+// hand it keys and typed values; the words live here.
+package notify
 
 import (
 	"context"
@@ -12,11 +18,26 @@ import (
 
 // Notification kinds.
 const (
-	msgOpened  = "opened"
-	msgSolved  = "solved"
-	msgContact = "contact"
-	msgClosed  = "closed"
+	Opened  = "opened"
+	Solved  = "solved"
+	Contact = "contact"
+	Closed  = "closed"
 )
+
+// Ticket is what a ticket's notifications say about it: the ticket stage
+// hands it over, so that this package needs nothing of that stage.
+type Ticket struct {
+	ID                         int64
+	Number, CustomerID, SiteID string
+	DeviceIDs                  []string
+	Title, Status, SLAPolicy   string
+	AutoKey, CloseReason       string
+	Severity                   int
+	Automatic                  bool // opened by a probe or Alertmanager
+	Billable                   bool
+	ResponseDueAt, SolvedAt    *time.Time
+	KBLinks                    []string
+}
 
 // ticketContext is what a message names: customer, site and devices.
 type ticketContext struct {
@@ -52,11 +73,11 @@ type message struct {
 	Subject, Body string
 }
 
-// notice is what one notification says, beyond the ticket itself: the
+// Notice is what one notification says, beyond the ticket itself: the
 // instant of its event and, for the pre-closure protocol, which contact
 // this is and when the protocol gives up waiting. Every e-mail of a ticket
 // to one address differs from the others by these.
-type notice struct {
+type Notice struct {
 	Kind  string
 	At    time.Time // the solution, contact or closing instant
 	Round int       // solved, contact: the solution's round (1 for the first)
@@ -68,8 +89,8 @@ type notice struct {
 	Deadline time.Time
 }
 
-// formatInstant writes an instant in the customer's zone, as people read it.
-func formatInstant(t time.Time, zone string) string {
+// FormatInstant writes an instant in the customer's zone, as people read it.
+func FormatInstant(t time.Time, zone string) string {
 	loc, err := time.LoadLocation(zone)
 	if err != nil {
 		loc = time.UTC
@@ -89,9 +110,9 @@ func nameAfter(prefix, name string) string {
 	return strings.TrimSpace(strings.Join(append(words, name), " "))
 }
 
-// autoTitle is the title of an automatic (probe) ticket in the customer's
+// AutoTitle is the title of an automatic (probe) ticket in the customer's
 // language: one device down, or a site unreachable with n devices.
-func autoTitle(lang, device, site string, n int) string {
+func AutoTitle(lang, device, site string, n int) string {
 	en := lang == "en"
 	switch {
 	case device != "" && en:
@@ -105,9 +126,9 @@ func autoTitle(lang, device, site string, n int) string {
 	}
 }
 
-// worklistTitle names a worklist ticket: the device answers, so it is no
+// WorklistTitle names a worklist ticket: the device answers, so it is no
 // outage.
-func worklistTitle(lang, device, site string) string {
+func WorklistTitle(lang, device, site string) string {
 	if lang == "en" {
 		return fmt.Sprintf("Worklist failing on %s (%s)", device, site)
 	}
@@ -123,26 +144,26 @@ func plural(n int, one, many string) string {
 
 // render writes the notification n about t in the customer's language
 // (Spanish unless the customer is set to English).
-func render(n notice, t *Ticket, c ticketContext) message {
+func render(n Notice, t *Ticket, c ticketContext) message {
 	en := c.Language == "en"
 	what := strings.Join(c.DeviceNames, ", ")
 	site := c.SiteName
 	siteTicket := strings.HasPrefix(t.AutoKey, "site:")
-	at := formatInstant(n.At, c.TimeZone)
+	at := FormatInstant(n.At, c.TimeZone)
 	// A worklist ticket's device answers: it is no outage.
 	worklistTicket := strings.HasPrefix(t.AutoKey, "worklist:")
 	due := ""
 	if t.ResponseDueAt != nil {
-		due = formatInstant(*t.ResponseDueAt, c.TimeZone)
+		due = FormatInstant(*t.ResponseDueAt, c.TimeZone)
 	}
 	// The protocol's deadline, said on the solved notice and every contact.
 	deadline := ""
 	switch {
 	case n.Deadline.IsZero():
 	case en:
-		deadline = " If we hear nothing from you by " + formatInstant(n.Deadline, c.TimeZone) + ", the solution will be taken as accepted and the ticket closed."
+		deadline = " If we hear nothing from you by " + FormatInstant(n.Deadline, c.TimeZone) + ", the solution will be taken as accepted and the ticket closed."
 	default:
-		deadline = " Si no recibimos respuesta antes de " + formatInstant(n.Deadline, c.TimeZone) + ", daremos la solución por aceptada y cerraremos el ticket."
+		deadline = " Si no recibimos respuesta antes de " + FormatInstant(n.Deadline, c.TimeZone) + ", daremos la solución por aceptada y cerraremos el ticket."
 	}
 	again := ""
 	if n.Round > 1 {
@@ -153,8 +174,8 @@ func render(n notice, t *Ticket, c ticketContext) message {
 	}
 	var subject, body string
 	switch n.Kind {
-	case msgOpened:
-		automatic := t.Source == SourceProbe || t.Source == SourceAlertmanager
+	case Opened:
+		automatic := t.Automatic
 		switch {
 		case en && automatic && worklistTicket:
 			body = fmt.Sprintf("The modality worklist of %s at %s is failing (not answering, or empty during working hours), ticket %s, Sev %d", what, nameAfter("site", site), t.Number, t.Severity)
@@ -186,7 +207,7 @@ func render(n notice, t *Ticket, c ticketContext) message {
 		} else {
 			subject = fmt.Sprintf("[%s] Severidad %d: %s", t.Number, t.Severity, t.Title)
 		}
-	case msgSolved:
+	case Solved:
 		// The solved notice is also the protocol's first contact when that
 		// contact is due at the solution (seeds 000, 003): one e-mail.
 		if en {
@@ -198,16 +219,16 @@ func render(n notice, t *Ticket, c ticketContext) message {
 			body = fmt.Sprintf("El ticket %s (%s) quedó solucionado el %s%s. Por favor confirme la solución, o responda si el problema persiste.%s",
 				t.Number, t.Title, at, again, deadline)
 		}
-	case msgContact:
+	case Contact:
 		solvedAt := at
 		if t.SolvedAt != nil {
-			solvedAt = formatInstant(*t.SolvedAt, c.TimeZone)
+			solvedAt = FormatInstant(*t.SolvedAt, c.TimeZone)
 		}
 		w := contactWords[c.Language == "en"]
 		subject = fmt.Sprintf(w.subject, t.Number, n.Seq, n.Total)
 		body = fmt.Sprintf(w.body, t.Number, t.Title, solvedAt, again, n.Seq, n.Total) + w.channel[n.Channel]
 		body += deadline
-	case msgClosed:
+	case Closed:
 		if en {
 			subject = fmt.Sprintf("[%s] Closed", t.Number)
 			body = fmt.Sprintf("Ticket %s (%s) was closed on %s (%s).", t.Number, t.Title, at, closeReasonEN[t.CloseReason])
@@ -219,7 +240,7 @@ func render(n notice, t *Ticket, c ticketContext) message {
 			body += "\n\n" + strings.Join(t.KBLinks, "\n")
 		}
 	}
-	if t.Billable && n.Kind == msgOpened {
+	if t.Billable && n.Kind == Opened {
 		if en {
 			body += " This work is billable."
 		} else {
@@ -250,24 +271,25 @@ var contactWords = map[bool]struct {
 		}},
 }
 
+// The closing reasons are the ticket stage's keys (maintenance.Close*).
 var closeReasonES = map[string]string{
-	CloseConfirmed:            "solución confirmada",
-	CloseAcceptedNoAnswer:     "solución aceptada sin respuesta",
-	CloseAutoClosed:           "cierre automático tras 48 horas",
-	CloseResolved:             "resuelto",
-	CloseMisuse:               "mal uso",
-	CloseDuplicate:            "duplicado",
-	CloseCancelled:            "cancelado",
-	CloseEquipmentUnavailable: "el equipo no estaba disponible a la hora acordada; se abrió un nuevo ticket para reprogramar la visita",
+	"confirmed":             "solución confirmada",
+	"accepted_no_answer":    "solución aceptada sin respuesta",
+	"auto_closed":           "cierre automático tras 48 horas",
+	"resolved":              "resuelto",
+	"misuse":                "mal uso",
+	"duplicate":             "duplicado",
+	"cancelled":             "cancelado",
+	"equipment_unavailable": "el equipo no estaba disponible a la hora acordada; se abrió un nuevo ticket para reprogramar la visita",
 }
 
 var closeReasonEN = map[string]string{
-	CloseConfirmed:            "solution confirmed",
-	CloseAcceptedNoAnswer:     "solution accepted without an answer",
-	CloseAutoClosed:           "closed automatically after 48 hours",
-	CloseResolved:             "resolved",
-	CloseMisuse:               "misuse",
-	CloseDuplicate:            "duplicate",
-	CloseCancelled:            "cancelled",
-	CloseEquipmentUnavailable: "the equipment was not available at the agreed time; a new ticket was opened to reschedule the visit",
+	"confirmed":             "solution confirmed",
+	"accepted_no_answer":    "solution accepted without an answer",
+	"auto_closed":           "closed automatically after 48 hours",
+	"resolved":              "resolved",
+	"misuse":                "misuse",
+	"duplicate":             "duplicate",
+	"cancelled":             "cancelled",
+	"equipment_unavailable": "the equipment was not available at the agreed time; a new ticket was opened to reschedule the visit",
 }

@@ -1,4 +1,4 @@
-package maintenance
+package sweeps
 
 import (
 	"context"
@@ -13,13 +13,28 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
-// PreventiveSeverity is the severity of a preventive work order: planned
-// work, no service down (Sev 4). Under a policy with a Sev 4 response
-// target (desk-standard, helpdesk-co) the NOC acknowledges the order when
-// it books the visit.
-const PreventiveSeverity = 4
+// Preventive keeps the preventive maintenance plans (preventive_plans,
+// preventive_visits) and opens their work orders through the ticket core's
+// OpenWorkOrderTx, as the biomedical service does for its programmes.
+type Preventive struct {
+	db      *sqlx.DB
+	inv     *assets.Store
+	tickets *maintenance.Store
+}
+
+// NewPreventive returns the plans of db, for the devices of inv, opening
+// work orders in tickets.
+func NewPreventive(db *sqlx.DB, inv *assets.Store, tickets *maintenance.Store) *Preventive {
+	return &Preventive{db: db, inv: inv, tickets: tickets}
+}
+
+func invalid(format string, a ...any) error {
+	return maintenance.ErrInvalid.Errorf(format, a...)
+}
 
 // Plan is a preventive maintenance plan for one device: a visit every
 // EveryMonths months from FirstDue, its work order opened LeadDays before.
@@ -61,9 +76,9 @@ func addMonths(d time.Time, n int) time.Time {
 }
 
 // CreatePlan records a plan; only NOC staff plan visits.
-func (s *Store) CreatePlan(ctx context.Context, a Actor, in PlanInput, now time.Time) (Plan, error) {
+func (s *Preventive) CreatePlan(ctx context.Context, a maintenance.Actor, in PlanInput, now time.Time) (Plan, error) {
 	if a.Role != auth.RoleNOC {
-		return Plan{}, ErrForbidden.Errorf("only the NOC creates preventive plans")
+		return Plan{}, maintenance.ErrForbidden.Errorf("only the NOC creates preventive plans")
 	}
 	in.Title = strings.TrimSpace(in.Title)
 	lead := 14
@@ -93,7 +108,7 @@ func (s *Store) CreatePlan(ctx context.Context, a Actor, in PlanInput, now time.
 		return Plan{}, fmt.Errorf("maintenance: create plan: %w", err)
 	}
 	var p Plan
-	err = s.inTx(ctx, "create preventive plan", func(tx *sqlx.Tx) error {
+	err = s.tickets.InTx(ctx, "create preventive plan", func(tx *sqlx.Tx) error {
 		var err error
 		p, err = scanPlan(tx.QueryRowContext(ctx, `INSERT INTO preventive_plans (customer_id, device_id, title, checklist, every_months,
 			lead_days, anchor_on, next_due_on, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING `+planColumns,
@@ -105,7 +120,7 @@ func (s *Store) CreatePlan(ctx context.Context, a Actor, in PlanInput, now time.
 
 const planColumns = `id, customer_id, device_id, title, checklist, every_months, lead_days, anchor_on, next_due_on, created_by, created_at, retired_at`
 
-func scanPlan(r scanner) (Plan, error) {
+func scanPlan(r interface{ Scan(dest ...any) error }) (Plan, error) {
 	var p Plan
 	var first, next time.Time
 	err := r.Scan(&p.ID, &p.CustomerID, &p.DeviceID, &p.Title, &p.Checklist, &p.EveryMonths, &p.LeadDays, &first, &next,
@@ -115,7 +130,7 @@ func scanPlan(r scanner) (Plan, error) {
 }
 
 // Plans lists the plans in scope, optionally of one device.
-func (s *Store) Plans(ctx context.Context, sc Scope, deviceID string) ([]Plan, error) {
+func (s *Preventive) Plans(ctx context.Context, sc maintenance.Scope, deviceID string) ([]Plan, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+planColumns+` FROM preventive_plans
 		WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR device_id = $2) ORDER BY id`, sc.CustomerID, deviceID)
 	if err != nil {
@@ -139,13 +154,13 @@ func (s *Store) Plans(ctx context.Context, sc Scope, deviceID string) ([]Plan, e
 // a maintenance window on the device for the whole visit day in the
 // customer's time zone, so probes raise no outage during the visit.
 type PreventiveSweeper struct {
-	store *Store
+	plans *Preventive
 	log   *slog.Logger
 }
 
-// NewPreventiveSweeper returns the sweeper over store.
-func NewPreventiveSweeper(store *Store, log *slog.Logger) *PreventiveSweeper {
-	return &PreventiveSweeper{store: store, log: log}
+// NewPreventiveSweeper returns the sweeper over plans.
+func NewPreventiveSweeper(plans *Preventive, log *slog.Logger) *PreventiveSweeper {
+	return &PreventiveSweeper{plans: plans, log: log}
 }
 
 // dueCondition: the next visit's lead time has begun in the customer's calendar.
@@ -154,7 +169,7 @@ const dueCondition = `p.retired_at IS NULL AND p.next_due_on - p.lead_days <= ($
 // RunDue opens every work order due at now and returns how many it opened.
 func (w *PreventiveSweeper) RunDue(ctx context.Context, now time.Time) (int, error) {
 	var ids []int64
-	if err := w.store.db.SelectContext(ctx, &ids, `SELECT p.id FROM preventive_plans p JOIN customers c ON c.id = p.customer_id
+	if err := w.plans.db.SelectContext(ctx, &ids, `SELECT p.id FROM preventive_plans p JOIN customers c ON c.id = p.customer_id
 		WHERE `+dueCondition+` ORDER BY p.next_due_on, p.id`, now); err != nil {
 		return 0, fmt.Errorf("maintenance: preventive sweep: %w", err)
 	}
@@ -172,9 +187,9 @@ func (w *PreventiveSweeper) RunDue(ctx context.Context, now time.Time) (int, err
 }
 
 func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time) (bool, error) {
-	s := w.store
+	s := w.plans
 	opened := false
-	err := s.inTx(ctx, fmt.Sprintf("preventive plan %d", planID), func(tx *sqlx.Tx) error {
+	err := s.tickets.InTx(ctx, fmt.Sprintf("preventive plan %d", planID), func(tx *sqlx.Tx) error {
 		var deviceID, customerID, title, checklist, zone, lang string
 		var every, lead, seq int
 		var anchor time.Time
@@ -207,18 +222,11 @@ func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time
 		if err != nil {
 			return fmt.Errorf("device %s: %w", deviceID, err)
 		}
-		who := author("vigia", "preventive")
-		t, ok, err := s.open(ctx, tx, openInput{CustomerID: customerID, SiteID: dev.SiteID, DeviceIDs: []string{deviceID},
-			Title: preventiveTitle(lang, due.Format(dateLayout), title, dev.Name), Description: checklist,
-			Category: "preventive", Severity: PreventiveSeverity, Source: SourcePreventive, OpenedAt: now, Author: who,
-			Data: map[string]any{"plan_id": planID, "occurrence": seq, "due_on": due.Format(dateLayout), "skipped": skipped}})
-		if err == nil && !ok {
-			err = errors.New("work order not inserted")
-		}
-		if err != nil {
-			return err
-		}
-		windowID, err := dayWindowTx(ctx, tx, t, deviceID, due, loc, who, now, map[string]any{"plan_id": planID})
+		t, windowID, err := s.tickets.OpenWorkOrderTx(ctx, tx, maintenance.WorkOrderInput{CustomerID: customerID, SiteID: dev.SiteID,
+			DeviceID: deviceID, Title: notify.PreventiveTitle(lang, due.Format(dateLayout), title, dev.Name), Description: checklist,
+			Due: due, Location: loc, OpenedAt: now,
+			Data:       map[string]any{"plan_id": planID, "occurrence": seq, "due_on": due.Format(dateLayout), "skipped": skipped},
+			WindowData: map[string]any{"plan_id": planID}})
 		if err != nil {
 			return err
 		}
@@ -234,30 +242,4 @@ func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time
 		return nil
 	})
 	return opened, err
-}
-
-// Run sweeps every interval until ctx ends, reading the clock now.
-func (w *PreventiveSweeper) Run(ctx context.Context, now func() time.Time, every time.Duration) error {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if n, err := w.RunDue(ctx, now()); err != nil {
-			w.log.Warn("preventive sweep failed", "err", err)
-		} else if n > 0 {
-			w.log.Info("preventive work orders opened", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-// preventiveTitle is a work order's title in the customer's language.
-func preventiveTitle(lang, due, plan, device string) string {
-	if lang == "en" {
-		return fmt.Sprintf("Preventive maintenance %s: %s (%s)", due, plan, device)
-	}
-	return fmt.Sprintf("Mantenimiento preventivo %s: %s (%s)", due, plan, device)
 }

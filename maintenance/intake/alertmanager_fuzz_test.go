@@ -1,4 +1,4 @@
-package maintenance
+package intake
 
 import (
 	"bytes"
@@ -12,13 +12,14 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/pgtest"
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 // FuzzAlertmanager posts arbitrary bodies to the real Alertmanager receiver
 // over a real database: it answers 200 or a clear 4xx, never a 5xx, and a
 // refused body changes nothing.
 //
-//	go test -run '^$' -fuzz FuzzAlertmanager -fuzztime 60s ./maintenance
+//	go test -run '^$' -fuzz FuzzAlertmanager -fuzztime 60s ./maintenance/intake
 func FuzzAlertmanager(f *testing.F) {
 	db := pgtest.DB(f)
 	inv := `
@@ -43,7 +44,7 @@ customers:
 		f.Fatal(err)
 	}
 	now := func() time.Time { return time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC) }
-	api := NewAPI(NewStore(db, inventory, Options{}), now, slog.New(slog.DiscardHandler))
+	api := NewAPI(NewReceiver(maintenance.NewStore(db, inventory, maintenance.Options{}), inventory), now, slog.New(slog.DiscardHandler))
 	mux := http.NewServeMux()
 	api.Register(mux)
 	noc := auth.Principal{Name: "fuzz", Role: auth.RoleNOC}

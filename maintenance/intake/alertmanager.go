@@ -1,4 +1,4 @@
-package maintenance
+package intake
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 // AlertmanagerPayload is Alertmanager's webhook body (version 4).
@@ -48,19 +49,37 @@ type AlertResult struct {
 // validate checks a payload before anything is written.
 func (p *AlertmanagerPayload) validate() error {
 	if p.Version != "4" {
-		return invalid("version must be \"4\", got %q", p.Version)
+		return invalidPayload("version must be \"4\", got %q", p.Version)
 	}
 	for i, a := range p.Alerts {
 		switch {
 		case a.Status != "firing" && a.Status != "resolved":
-			return invalid("alerts[%d].status must be firing or resolved", i)
+			return invalidPayload("alerts[%d].status must be firing or resolved", i)
 		case a.Fingerprint == "":
-			return invalid("alerts[%d].fingerprint is required", i)
+			return invalidPayload("alerts[%d].fingerprint is required", i)
 		case a.StartsAt.IsZero():
-			return invalid("alerts[%d].startsAt is required", i)
+			return invalidPayload("alerts[%d].startsAt is required", i)
 		}
 	}
 	return nil
+}
+
+// Receiver is the Alertmanager webhook receiver.
+type Receiver struct {
+	tickets *maintenance.Store
+	inv     *assets.Store
+}
+
+// NewReceiver returns the receiver opening tickets in tickets for the
+// devices and sites of inv.
+func NewReceiver(tickets *maintenance.Store, inv *assets.Store) *Receiver {
+	return &Receiver{tickets: tickets, inv: inv}
+}
+
+// invalidPayload is a refused webhook body; the ticket core's ErrInvalid
+// makes it a 400.
+func invalidPayload(format string, a ...any) error {
+	return maintenance.ErrInvalid.Errorf(format, a...)
 }
 
 // Alertmanager feeds alerts into the outage path: a firing alert whose
@@ -70,28 +89,28 @@ func (p *AlertmanagerPayload) validate() error {
 // once, so Alertmanager's repeats change nothing. Alerts naming nothing in
 // the inventory are ignored and reported as such (Alertmanager would retry
 // a non-2xx answer forever).
-func (s *Store) Alertmanager(ctx context.Context, p AlertmanagerPayload, now time.Time) ([]AlertResult, error) {
+func (r *Receiver) Alertmanager(ctx context.Context, p AlertmanagerPayload, now time.Time) ([]AlertResult, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
 	out := []AlertResult{}
-	err := s.inTx(ctx, "alertmanager webhook", func(tx *sqlx.Tx) error {
+	err := r.tickets.InTx(ctx, "alertmanager webhook", func(tx *sqlx.Tx) error {
 		for _, a := range p.Alerts {
-			r, err := s.alert(ctx, tx, a, now)
+			res, err := r.alert(ctx, tx, a, now)
 			if err != nil {
 				return fmt.Errorf("alert %s: %w", a.Fingerprint, err)
 			}
-			out = append(out, r)
+			out = append(out, res)
 		}
 		return nil
 	})
 	return out, err
 }
 
-func (s *Store) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Time) (AlertResult, error) {
+func (rc *Receiver) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Time) (AlertResult, error) {
 	r := AlertResult{Fingerprint: a.Fingerprint}
-	inv := s.inv.InTx(tx) // not a second pooled connection: see terms
-	tr := trigger{Source: SourceAlertmanager, At: a.StartsAt.UTC(),
+	inv := rc.inv.InTx(tx) // not a second pooled connection: see terms
+	tr := maintenance.Trigger{Source: maintenance.SourceAlertmanager, At: a.StartsAt.UTC(),
 		Data: map[string]any{"alertname": a.Labels["alertname"], "fingerprint": a.Fingerprint, "summary": a.Annotations["summary"]}}
 	switch {
 	case a.Labels["device"] != "":
@@ -139,14 +158,14 @@ func (s *Store) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Time) 
 
 	if a.Status == "firing" {
 		if known {
-			r.Outcome, r.Ticket = "repeat", s.numberOf(ctx, tx, ticketID)
+			r.Outcome, r.Ticket = "repeat", numberOf(ctx, tx, ticketID)
 			return r, nil
 		}
-		prior, err := openAuto(ctx, tx, key)
+		prior, err := rc.tickets.OpenAutoTx(ctx, tx, key)
 		if err != nil {
 			return r, err
 		}
-		t, err := s.raise(ctx, tx, tr)
+		t, err := rc.tickets.RaiseTx(ctx, tx, tr)
 		if err != nil {
 			return r, err
 		}
@@ -163,13 +182,13 @@ func (s *Store) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Time) 
 
 	// Resolved.
 	if known && resolvedAt != nil {
-		r.Outcome, r.Ticket = "repeat", s.numberOf(ctx, tx, ticketID)
+		r.Outcome, r.Ticket = "repeat", numberOf(ctx, tx, ticketID)
 		return r, nil
 	}
 	if !known {
 		// Resolved without a firing we saw (e.g. Vigía was down): nothing to
 		// open; restore an open ticket of the subject if there is one.
-		t, err := openAuto(ctx, tx, key)
+		t, err := rc.tickets.OpenAutoTx(ctx, tx, key)
 		if err != nil {
 			return r, err
 		}
@@ -186,12 +205,12 @@ func (s *Store) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Time) 
 		a.Fingerprint, a.StartsAt, endOrNow(a, now)); err != nil {
 		return r, fmt.Errorf("record resolution: %w", err)
 	}
-	t, err := lockTicket(ctx, tx, Scope{}, fmt.Sprint(ticketID))
+	t, err := rc.tickets.LockTx(ctx, tx, ticketID)
 	if err != nil {
 		return r, err
 	}
-	if t.open() && t.AutoKey != "" {
-		if err := s.restore(ctx, tx, t.AutoKey, 0, endOrNow(a, now), "service restored (alert resolved)", tr.Data); err != nil {
+	if t.Status != maintenance.StatusClosed && t.AutoKey != "" {
+		if err := rc.tickets.RestoreTx(ctx, tx, t.AutoKey, 0, endOrNow(a, now), "service restored (alert resolved)", tr.Data); err != nil {
 			return r, err
 		}
 	}
@@ -206,7 +225,7 @@ func endOrNow(a Alert, now time.Time) time.Time {
 	return a.EndsAt.UTC()
 }
 
-func (s *Store) numberOf(ctx context.Context, tx *sqlx.Tx, id int64) string {
+func numberOf(ctx context.Context, tx *sqlx.Tx, id int64) string {
 	var n string
 	tx.QueryRowContext(ctx, `SELECT number FROM tickets WHERE id = $1`, id).Scan(&n)
 	return n

@@ -1,4 +1,8 @@
-package maintenance
+// Package sweeps runs the service desk's periodic work on gocron: the
+// ticket core's pre-closure protocol and SLA watch, the preventive plans
+// (kept here, their work orders opened through the ticket core as the
+// biomedical service opens its own), and the delivery of notify's outbox.
+package sweeps
 
 import (
 	"context"
@@ -8,13 +12,17 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
+
+	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // JobsConfig configures the service desk's periodic jobs.
 type JobsConfig struct {
-	Store   *Store
-	Sender  *Sender  // nil: the outbox is not sent from here
-	Metrics *Metrics // nil: no breach counter
+	Store      *maintenance.Store
+	Preventive *Preventive          // nil: no preventive plans are swept
+	Sender     *notify.Sender       // nil: the outbox is not sent from here
+	Metrics    *maintenance.Metrics // nil: no breach counter
 	// Elector makes the jobs leader-only in a multi-instance deployment
 	// (internal/leader); nil runs them on this instance unconditionally.
 	Elector gocron.Elector
@@ -58,9 +66,8 @@ func NewJobs(cfg JobsConfig) (*Jobs, error) {
 		return nil, fmt.Errorf("maintenance: jobs: %w", err)
 	}
 	log := cfg.Log
-	sweeper := NewSweeper(cfg.Store, log)
-	watcher := NewSLAWatcher(cfg.Store, cfg.Metrics, log)
-	preventive := NewPreventiveSweeper(cfg.Store, log)
+	sweeper := maintenance.NewSweeper(cfg.Store, log)
+	watcher := maintenance.NewSLAWatcher(cfg.Store, cfg.Metrics, log)
 	type job struct {
 		name  string
 		every time.Duration
@@ -69,7 +76,9 @@ func NewJobs(cfg JobsConfig) (*Jobs, error) {
 	jobs := []job{
 		{"pre-closure sweep", cfg.SweepEvery, sweeper.RunDue},
 		{"sla watch", cfg.WatchEvery, watcher.RunDue},
-		{"preventive sweep", cfg.PreventiveEvery, preventive.RunDue},
+	}
+	if cfg.Preventive != nil {
+		jobs = append(jobs, job{"preventive sweep", cfg.PreventiveEvery, NewPreventiveSweeper(cfg.Preventive, log).RunDue})
 	}
 	if cfg.Sender != nil {
 		jobs = append(jobs, job{"outbox send", cfg.SendEvery, cfg.Sender.SendDue})

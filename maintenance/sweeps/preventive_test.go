@@ -1,4 +1,4 @@
-package maintenance
+package sweeps
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 func TestAddMonths(t *testing.T) {
@@ -106,12 +108,12 @@ func TestPreventiveSweep(t *testing.T) {
 			f := newFixture(t)
 			ctx := context.Background()
 			lead := 14
-			p, err := f.store.CreatePlan(ctx, noc, PlanInput{DeviceID: tc.device, Title: "Mantenimiento trimestral", Checklist: "- limpieza\n- calibración",
+			p, err := f.plans.CreatePlan(ctx, noc, PlanInput{DeviceID: tc.device, Title: "Mantenimiento trimestral", Checklist: "- limpieza\n- calibración",
 				EveryMonths: 3, LeadDays: &lead, FirstDue: "2026-06-15"}, monday15)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := NewPreventiveSweeper(f.store, quiet)
+			w := NewPreventiveSweeper(f.plans, quiet)
 			opened := 0
 			for _, now := range tc.sweeps {
 				n, err := w.RunDue(ctx, now)
@@ -134,12 +136,12 @@ func TestPreventiveSweep(t *testing.T) {
 					t.Errorf("window %s – %s, want the whole of %s in %s", v.Start, v.End, v.DueOn, tc.loc)
 				}
 				d := f.ticket(t, fmt.Sprint(v.Ticket))
-				if d.Source != SourcePreventive || d.Severity != PreventiveSeverity || !slices.Equal(d.DeviceIDs, []string{tc.device}) ||
+				if d.Source != maintenance.SourcePreventive || d.Severity != maintenance.PreventiveSeverity || !slices.Equal(d.DeviceIDs, []string{tc.device}) ||
 					d.Description == "" || !slices.Contains(kinds(d.Timeline), "preventive_visit") {
 					t.Errorf("work order %+v", d.Ticket)
 				}
 			}
-			ps, err := f.store.Plans(ctx, Scope{}, tc.device)
+			ps, err := f.plans.Plans(ctx, maintenance.Scope{}, tc.device)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,14 +161,14 @@ func TestPreventiveSweepConcurrent(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	for _, dev := range []string{"acme-ct", "acme-north-mr", "acme-north-us", "gamma-xr"} {
-		if _, err := f.store.CreatePlan(ctx, noc, PlanInput{DeviceID: dev, Title: "semestral", EveryMonths: 6, FirstDue: "2026-06-10"}, monday15); err != nil {
+		if _, err := f.plans.CreatePlan(ctx, noc, PlanInput{DeviceID: dev, Title: "semestral", EveryMonths: 6, FirstDue: "2026-06-10"}, monday15); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var wg sync.WaitGroup
 	for range 6 {
 		wg.Go(func() {
-			if _, err := NewPreventiveSweeper(f.store, quiet).RunDue(ctx, monday15); err != nil {
+			if _, err := NewPreventiveSweeper(f.plans, quiet).RunDue(ctx, monday15); err != nil {
 				t.Error(err)
 			}
 		})

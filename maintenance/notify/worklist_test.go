@@ -1,4 +1,4 @@
-package maintenance
+package notify
 
 import (
 	"strings"
@@ -10,7 +10,7 @@ import (
 // customer's language, never as an outage (the broker answers).
 func TestRenderWorklistTicket(t *testing.T) {
 	due := time.Date(2026, 12, 7, 17, 0, 0, 0, time.UTC)
-	tk := &Ticket{Number: "VG-2026-000042", Severity: 2, Source: SourceProbe, AutoKey: "worklist:hsr-worklist",
+	tk := &Ticket{Number: "VG-2026-000042", Severity: 2, Automatic: true, AutoKey: "worklist:hsr-worklist",
 		Title: "Worklist con fallas en Broker (Sede principal)", ResponseDueAt: &due}
 	tests := []struct {
 		language, want, wantSubject string
@@ -22,7 +22,7 @@ func TestRenderWorklistTicket(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.language, func(t *testing.T) {
-			m := render(notice{Kind: msgOpened}, tk, ticketContext{Language: tt.language, TimeZone: "America/Bogota", SiteName: "Sede principal",
+			m := render(Notice{Kind: Opened}, tk, ticketContext{Language: tt.language, TimeZone: "America/Bogota", SiteName: "Sede principal",
 				DeviceNames: []string{"Broker"}})
 			if !strings.HasPrefix(m.Body, tt.want) || !strings.HasPrefix(m.Subject, tt.wantSubject) {
 				t.Fatalf("got %q / %q, want %q / %q", m.Subject, m.Body, tt.wantSubject, tt.want)

@@ -1,8 +1,10 @@
-package maintenance
+package intake
 
 import (
 	"testing"
 	"time"
+
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 // deviceAlert writes an event without an outage with its detail, as the
@@ -29,10 +31,10 @@ func TestTrapAlarmTicket(t *testing.T) {
 		status, title  string
 		key            string
 	}{
-		{"alarm (es)", "trap_alarm", "acme", "acme-main", "acme-pacs", alarm, 1, 2, StatusNew, "SAI con batería baja: ", "trap:acme-pacs:ups_low_battery"},
-		{"the same alarm again", "trap_alarm", "acme", "acme-main", "acme-pacs", alarm, 1, 2, StatusNew, "SAI con batería baja: ", "trap:acme-pacs:ups_low_battery"},
-		{"alarm (en)", "trap_alarm", "beta", "beta-main", "beta-ris", alarm, 2, 2, StatusNew, "UPS battery low: ", "trap:beta-ris:ups_low_battery"},
-		{"cleared", "trap_cleared", "acme", "acme-main", "acme-pacs", alarm, 2, 2, StatusSolved, "SAI con batería baja: ", "trap:acme-pacs:ups_low_battery"},
+		{"alarm (es)", "trap_alarm", "acme", "acme-main", "acme-pacs", alarm, 1, 2, maintenance.StatusNew, "SAI con batería baja: ", "trap:acme-pacs:ups_low_battery"},
+		{"the same alarm again", "trap_alarm", "acme", "acme-main", "acme-pacs", alarm, 1, 2, maintenance.StatusNew, "SAI con batería baja: ", "trap:acme-pacs:ups_low_battery"},
+		{"alarm (en)", "trap_alarm", "beta", "beta-main", "beta-ris", alarm, 2, 2, maintenance.StatusNew, "UPS battery low: ", "trap:beta-ris:ups_low_battery"},
+		{"cleared", "trap_cleared", "acme", "acme-main", "acme-pacs", alarm, 2, 2, maintenance.StatusSolved, "SAI con batería baja: ", "trap:acme-pacs:ups_low_battery"},
 	}
 	at := monday15
 	for _, s := range steps {

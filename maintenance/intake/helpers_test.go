@@ -1,0 +1,206 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/pgtest"
+	"github.com/vigia-noc/vigia/internal/server"
+	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/sla"
+)
+
+var bogota, _ = time.LoadLocation("America/Bogota")
+
+// monday15 is Monday 1 June 2026, 15:00 in Bogotá (a working day).
+var monday15 = time.Date(2026, 6, 1, 15, 0, 0, 0, bogota)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type fixture struct {
+	db    *sqlx.DB
+	store *maintenance.Store
+	inv   *assets.Store
+}
+
+// newFixture is a migrated database with testdata/inventory.yaml imported
+// and notification addresses set.
+func newFixture(t *testing.T, webhooks ...string) *fixture {
+	t.Helper()
+	db := pgtest.DB(t)
+	raw, err := os.ReadFile("testdata/inventory.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := assets.ParseFile("inventory.yaml", raw, assets.ParseOptions{KnownPolicy: func(n string) bool {
+		_, err := sla.Presets().Lookup(n)
+		return err == nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := assets.NewStore(db)
+	if _, err := inv.Import(context.Background(), f, monday15, false); err != nil {
+		t.Fatal(err)
+	}
+	for id, addr := range map[string]string{"acme": "noc@acme.example", "beta": "it@beta.example", "gamma": "sistemas@gamma.example"} {
+		db.MustExec(`UPDATE customers SET notify_email = $2 WHERE id = $1`, id, addr)
+	}
+	return &fixture{db: db, inv: inv, store: maintenance.NewStore(db, inv, maintenance.Options{WebhookURLs: webhooks})}
+}
+
+func (f *fixture) count(t *testing.T, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := f.db.Get(&n, q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// outage writes an outage and its event as the probes stage does; it
+// returns the outage id.
+func (f *fixture) outage(t *testing.T, kind, customer, site, device string, affected []string, at time.Time) int64 {
+	t.Helper()
+	var id int64
+	var dev any
+	if device != "" {
+		dev = device
+	}
+	if affected == nil {
+		affected = []string{}
+	}
+	err := f.db.QueryRow(`INSERT INTO outages (kind, customer_id, site_id, device_id, affected_device_ids, cause, started_at)
+		VALUES ($1, $2, $3, $4, $5, 'test', $6) RETURNING id`, kind, customer, site, dev, pq.StringArray(affected), at).Scan(&id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.event(t, kind+"_down", customer, site, device, id, at)
+	return id
+}
+
+// end closes an outage and writes its up event.
+func (f *fixture) end(t *testing.T, outageID int64, at time.Time) {
+	t.Helper()
+	var kind, customer, site string
+	var device *string
+	if err := f.db.QueryRow(`UPDATE outages SET ended_at = $2 WHERE id = $1 RETURNING kind, customer_id, site_id, device_id`, outageID, at).
+		Scan(&kind, &customer, &site, &device); err != nil {
+		t.Fatal(err)
+	}
+	d := ""
+	if device != nil {
+		d = *device
+	}
+	f.event(t, kind+"_up", customer, site, d, outageID, at)
+}
+
+func (f *fixture) event(t *testing.T, kind, customer, site, device string, outageID int64, at time.Time) {
+	t.Helper()
+	var dev, out any
+	if device != "" {
+		dev = device
+	}
+	if outageID != 0 {
+		out = outageID
+	}
+	f.db.MustExec(`INSERT INTO device_events (kind, customer_id, site_id, device_id, outage_id, detail, at)
+		VALUES ($1, $2, $3, $4, $5, '{"cause": "test"}', $6)`, kind, customer, site, dev, out, at)
+}
+
+func (f *fixture) consume(t *testing.T) int {
+	t.Helper()
+	n, err := NewOutageConsumer(f.store, f.inv, func() time.Time { return monday15 }, quiet).RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (f *fixture) ticket(t *testing.T, ref string) maintenance.Detail {
+	t.Helper()
+	d, err := f.store.Get(context.Background(), maintenance.Scope{}, ref, monday15)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func policy(t *testing.T, name string) sla.Policy {
+	t.Helper()
+	p, err := sla.Presets().Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func kinds(es []maintenance.Event) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Kind
+	}
+	return out
+}
+
+// apiFixture serves the ticket API and the Alertmanager receiver, as
+// `vigia serve` does, with a token per role.
+type apiFixture struct {
+	*fixture
+	h     http.Handler
+	now   time.Time
+	token map[string]string
+}
+
+func newAPIFixture(t *testing.T) *apiFixture {
+	t.Helper()
+	f := newFixture(t)
+	a := &apiFixture{fixture: f, now: monday15, token: map[string]string{}}
+	clock := func() time.Time { return a.now }
+	tokens := auth.NewTokens(f.db, clock)
+	for _, who := range []struct{ name, role, customer string }{
+		{"noc", auth.RoleNOC, ""}, {"acme", auth.RoleCustomer, "acme"},
+	} {
+		tok, _, err := tokens.Create(context.Background(), who.name+" user", who.role, who.customer, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.token[who.name] = tok
+	}
+	a.h = server.Handler(server.Config{DB: f.db, Tokens: tokens, Registry: prometheus.NewRegistry(), Log: quiet,
+		API: []server.Routes{maintenance.NewAPI(f.store, clock, quiet), NewAPI(NewReceiver(f.store, f.inv), clock, quiet)}})
+	return a
+}
+
+func (a *apiFixture) do(t *testing.T, who, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	var req *http.Request
+	if body == "" {
+		req = httptest.NewRequest(method, path, nil)
+	} else {
+		req = httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token[who])
+	rec := httptest.NewRecorder()
+	a.h.ServeHTTP(rec, req)
+	var out map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("%s %s: %d, not JSON: %s", method, path, rec.Code, rec.Body.String())
+	}
+	return rec.Code, out
+}
