@@ -112,7 +112,12 @@ func (a *CollectorAPI) config(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	httpx.JSON(w, http.StatusOK, cfg)
+	// The last sequence applied travels beside the configuration (outside
+	// its version): a collector whose disk was replaced numbers on from it.
+	httpx.JSON(w, http.StatusOK, struct {
+		CollectorConfig
+		LastSeq int64 `json:"last_seq"`
+	}{cfg, c.LastSeq})
 }
 
 func (a *CollectorAPI) results(w http.ResponseWriter, r *http.Request) {
@@ -176,7 +181,13 @@ func readBatch(w http.ResponseWriter, r *http.Request) (ResultBatch, int, error)
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return batch, http.StatusUnsupportedMediaType, fmt.Errorf("send application/json, not %s", ct)
 	}
-	var body io.Reader = http.MaxBytesReader(w, r.Body, MaxBatchBytes)
+	// Uncompressed, a batch is bound like any API body; gzip'd (what
+	// collectors send) it may be larger as sent and much larger inside.
+	limit := int64(httpx.MaxBody)
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		limit = MaxBatchBytes
+	}
+	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
 	switch r.Header.Get("Content-Encoding") {
 	case "gzip":
 		zr, err := gzip.NewReader(body)
@@ -193,7 +204,7 @@ func readBatch(w http.ResponseWriter, r *http.Request) (ResultBatch, int, error)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return batch, http.StatusRequestEntityTooLarge, fmt.Errorf("a batch is at most %d bytes as sent", MaxBatchBytes)
+		return batch, http.StatusRequestEntityTooLarge, fmt.Errorf("a batch is at most %d bytes as sent (gzip), %d plain", MaxBatchBytes, httpx.MaxBody)
 	case err != nil:
 		return batch, http.StatusBadRequest, fmt.Errorf("read: %w", err)
 	case len(data) > maxBatchPlain:

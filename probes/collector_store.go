@@ -28,6 +28,7 @@ type Collector struct {
 	CustomerID string
 	Sites      []string
 	Lost       bool
+	LastSeq    int64 // the highest sequence applied when it authenticated
 }
 
 // ErrUnknownCollector means a collector token is unknown or revoked.
@@ -95,8 +96,8 @@ func (s *Store) AuthenticateCollector(ctx context.Context, token string, now tim
 	var c Collector
 	var lost sql.NullTime
 	err := s.db.QueryRowContext(ctx, `UPDATE collectors SET last_contact_at = GREATEST(last_contact_at, $2)
-		WHERE token_sha256 = $1 AND revoked_at IS NULL RETURNING id, name, customer_id, lost_at`,
-		hashCollectorToken(token), now).Scan(&c.ID, &c.Name, &c.CustomerID, &lost)
+		WHERE token_sha256 = $1 AND revoked_at IS NULL RETURNING id, name, customer_id, lost_at, last_seq`,
+		hashCollectorToken(token), now).Scan(&c.ID, &c.Name, &c.CustomerID, &lost, &c.LastSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, ErrUnknownCollector
 	}

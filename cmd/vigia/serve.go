@@ -53,6 +53,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	smtpAddr := fs.String("smtp-addr", os.Getenv("VIGIA_SMTP_ADDR"), "SMTP relay host:port for notifications (env VIGIA_SMTP_ADDR); empty: e-mails wait in the outbox")
 	smtpFrom := fs.String("smtp-from", envOr("VIGIA_SMTP_FROM", "vigia@localhost"), "sender address of notifications (env VIGIA_SMTP_FROM)")
 	smtpUser := fs.String("smtp-user", os.Getenv("VIGIA_SMTP_USER"), "SMTP user (env VIGIA_SMTP_USER; password in VIGIA_SMTP_PASSWORD or VIGIA_SMTP_PASSWORD_FILE)")
+	collectorGrace := fs.Duration("collector-grace", 3*time.Minute,
+		"a collector silent this long is lost: one monitoring-lost ticket, its devices unknown")
 	webhookURL := fs.String("notify-webhook", os.Getenv("VIGIA_NOTIFY_WEBHOOK_URL"),
 		"URL receiving every notification as signed JSON (env VIGIA_NOTIFY_WEBHOOK_URL; secret in VIGIA_NOTIFY_WEBHOOK_SECRET or _FILE)")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -164,7 +166,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		return err
 	}
 	handler := server.Handler(httpConfig(httpDeps{conn: conn, tokens: tokens, reg: reg, log: log, assets: store,
-		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock, console: web}))
+		probes: probeStore, probeMetrics: probeMetrics, engine: engine, tickets: tickets, dispatch: dispatchStore, clock: clock, console: web}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -191,12 +193,16 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		if err := leaser.Step(ctx); err != nil {
 			return err
 		}
-		probingDone.Add(2)
+		probingDone.Add(3)
 		go func() {
 			defer probingDone.Done()
 			if err := leaser.Run(probeCtx); err != nil {
 				log.Warn("probe leases", "err", err)
 			}
+		}()
+		go func() {
+			defer probingDone.Done()
+			engine.RunCollectorWatch(probeCtx, *collectorGrace, min(max(*collectorGrace/6, time.Second), 30*time.Second))
 		}()
 		go func() {
 			defer probingDone.Done()
@@ -250,6 +256,7 @@ type httpDeps struct {
 	assets       *assets.Store
 	probes       *probes.Store
 	probeMetrics *probes.Metrics
+	engine       *probes.Engine // decides collectors' results
 	tickets      *maintenance.Store
 	dispatch     *dispatch.Store
 	clock        clockwork.Clock
@@ -266,6 +273,10 @@ func httpConfig(d httpDeps) server.Config {
 			maintenance.NewAPI(d.tickets, now, d.log), dispatch.NewAPI(d.dispatch, now, d.log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
 	}
+	// Collectors authenticate with their own tokens, scoped to their sites.
+	collectorAPI := &probes.CollectorAPI{Store: d.probes, Engine: d.engine, Devices: d.assets, Clock: d.clock, Log: d.log}
+	collectorAPI.RegisterMetrics(d.reg)
+	c.Public = append(c.Public, collectorAPI)
 	if d.console != nil {
 		c.Public = append(c.Public, d.console)
 	}
