@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -119,7 +120,8 @@ func (c *OutageConsumer) one(ctx context.Context, deferred []int64) (int64, bool
 // trigger is an outage or a firing alert, from either source.
 type trigger struct {
 	Source     string
-	Kind       string // device or site
+	Kind       string // device, site or collector
+	Key        string // the subject, when not the device or site (collector:ID)
 	CustomerID string
 	SiteID     string
 	Device     *assets.Device // the device down, or the site's gateway
@@ -166,6 +168,15 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent
 		}
 		_, err := s.raise(ctx, tx, tr)
 		return err
+	case "monitoring_lost":
+		// A collector silent past its grace: one ticket for the NOC, not
+		// the hospital's, and none per device (they show unknown).
+		tr := trigger{Source: SourceProbe, Kind: "collector", Key: collectorKey(detail), CustomerID: ev.CustomerID,
+			SiteID: ev.SiteID, At: ev.At, Data: data}
+		_, err := s.raise(ctx, tx, tr)
+		return err
+	case "monitoring_restored":
+		return s.restore(ctx, tx, collectorKey(detail), 0, ev.At, "monitoring restored: the collector's results arrive again", data)
 	case "device_up", "site_up":
 		key := "site:" + ev.SiteID
 		if ev.Kind == "device_up" {
@@ -211,7 +222,10 @@ func openAuto(ctx context.Context, tx *sqlx.Tx, key string) (*Ticket, error) {
 // to it.
 func (s *Store) raise(ctx context.Context, tx *sqlx.Tx, tr trigger) (*Ticket, error) {
 	key := tr.Kind + ":" + tr.SiteID
-	if tr.Kind == "device" {
+	switch {
+	case tr.Key != "":
+		key = tr.Key
+	case tr.Kind == "device":
 		key = "device:" + tr.Device.ID
 	}
 	if tr.OutageID != 0 {
@@ -263,7 +277,10 @@ func (s *Store) triggerTicket(ctx context.Context, tx *sqlx.Tx, tr trigger, key 
 		tr.SiteID).Scan(&siteName, &lang); err != nil {
 		return in, fmt.Errorf("site %s: %w", tr.SiteID, err)
 	}
-	if tr.Kind == "device" {
+	if tr.Kind == "collector" {
+		in.NOCOnly, in.Severity = true, 2
+		in.Title = monitoringLostTitle(lang, siteNames(ctx, tx, tr.Data, siteName))
+	} else if tr.Kind == "device" {
 		in.DeviceIDs = []string{tr.Device.ID}
 		in.Severity = outageSeverity(*tr.Device)
 		in.Title = autoTitle(lang, tr.Device.Name, siteName, 1)
@@ -370,4 +387,33 @@ func (s *Store) restore(ctx context.Context, tx *sqlx.Tx, key string, outageID i
 		return err
 	}
 	return s.recompute(ctx, tx, t)
+}
+
+// collectorKey is the ticket subject of a collector's loss.
+func collectorKey(detail map[string]any) string {
+	return fmt.Sprintf("collector:%v", detail["collector_id"])
+}
+
+// siteNames names the sites a collector's event lists, or the event's own.
+func siteNames(ctx context.Context, tx *sqlx.Tx, data map[string]any, fallback string) string {
+	detail, _ := data["detail"].(map[string]any)
+	ids, _ := detail["sites"].([]any)
+	var sites []string
+	for _, id := range ids {
+		if s, ok := id.(string); ok {
+			sites = append(sites, s)
+		}
+	}
+	var names []string
+	if len(sites) > 0 && tx.SelectContext(ctx, &names, `SELECT name FROM sites WHERE id = ANY ($1) ORDER BY name`, pq.Array(sites)) == nil && len(names) > 0 {
+		return strings.Join(names, ", ")
+	}
+	return fallback
+}
+
+func monitoringLostTitle(lang, sites string) string {
+	if lang == "en" {
+		return "Monitoring lost at " + sites
+	}
+	return "Monitorización perdida en " + sites
 }

@@ -43,7 +43,8 @@ func (s *Store) enqueue(ctx context.Context, tx *sqlx.Tx, key string, t *Ticket,
 		}
 		return nil
 	}
-	if strings.TrimSpace(c.NotifyEmail) != "" {
+	// The NOC's own incidents reach its webhooks only, never the hospital.
+	if strings.TrimSpace(c.NotifyEmail) != "" && !t.NOCOnly {
 		addrs, err := mail.ParseAddressList(c.NotifyEmail)
 		if err != nil {
 			return fmt.Errorf("notify %s: customer %s notify_email: %w", key, t.CustomerID, err)
