@@ -248,7 +248,7 @@ customers:
         kind: hospital
         devices:
           - {id: a1, name: RIS Norte, kind: ris, tcp: {host: 127.0.0.1, port: %d}, probe: {interval: 1s, retries: 1}}
-          - {id: a2, name: Worklist Norte, kind: worklist, tcp: {host: 127.0.0.1, port: %d}, probe: {interval: 1s, retries: 1}}
+          - {id: a2, name: Worklist Norte, kind: broker, tcp: {host: 127.0.0.1, port: %d}, probe: {interval: 1s, retries: 1}}
       - id: site-b
         name: Sede Sur
         kind: hospital
