@@ -314,7 +314,11 @@ func (q *Queue) enforce(now time.Time) {
 // about maxBytes of JSON.
 func (q *Queue) Batch(limit int, maxBytes int) ([]probes.RemoteCheck, error) {
 	q.mu.Lock()
-	segs := slices.Clone(q.segments)
+	// Copies: appends go on while the files are read.
+	segs := make([]segment, len(q.segments))
+	for i, s := range q.segments {
+		segs[i] = *s
+	}
 	acked := q.acked
 	q.mu.Unlock()
 	var out []probes.RemoteCheck
