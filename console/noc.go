@@ -109,6 +109,10 @@ func (c *Console) board(rq *request) error {
 	if err != nil {
 		return err
 	}
+	collectors, err := c.collectors(rq.ctx(), customer)
+	if err != nil {
+		return err
+	}
 	customers, err := c.cfg.Assets.Customers(rq.ctx(), assets.Scope{})
 	if err != nil {
 		return err
@@ -121,6 +125,7 @@ func (c *Console) board(rq *request) error {
 		"Customer": customer, "Site": site, "Kind": kind,
 		"Customers": customers, "Sites": sites, "Kinds": assets.DeviceKinds,
 		"Devices": devices, "Counts": countStates(devices), "Outages": outages, "Queue": queue,
+		"Collectors": collectors,
 	})
 	return nil
 }
