@@ -365,6 +365,7 @@ func binaryMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	sched.RegisterMetrics(rec)
+	(&probes.CollectorAPI{Store: probes.NewStore(conn), Engine: engine}).RegisterMetrics(rec)
 	maintenance.NewMetrics(rec, conn)
 	maintenance.RegisterOutboxMetrics(rec, conn)
 	dispatch.RegisterMetrics(rec, conn)

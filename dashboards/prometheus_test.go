@@ -224,6 +224,10 @@ func TestPanelsAnswerFromRealPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	produceTicketsAndDispatch(t, conn, inv, now)
+	// A collector (of no site, so the NOC still probes every device) that
+	// reached the NOC a minute ago: the collectors panel has its series.
+	conn.MustExec(`INSERT INTO collectors (name, customer_id, token_sha256, created_at, last_contact_at, last_result_at)
+		SELECT 'on-site', id, sha256('x'), $1, $1, $1 FROM customers LIMIT 1`, now.Add(-time.Minute))
 
 	start(t, bin, "serve", "--database-url", dbURL, "--listen", listen, "--log-level", "warn")
 	waitFor(t, "vigia /readyz", 30*time.Second, func() (bool, error) {
