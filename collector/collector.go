@@ -320,30 +320,13 @@ func (c *Collector) check(ctx context.Context, d assets.Device) probes.Outcome {
 		return ""
 	}
 	defer func() { <-c.sem }()
-	pctx, cancel := context.WithTimeout(ctx, probes.ProbeTimeout(d))
-	defer cancel()
-	names := make([]string, 0, len(c.cfg.Probers))
-	for n := range c.cfg.Probers {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	var results []probes.Result
+	results := probes.ProbeDevice(ctx, c.cfg.Probers, d, c.cfg.Clock)
 	worst := probes.OK
-	for _, name := range names {
-		p := c.cfg.Probers[name]
-		if !p.Applies(d) {
-			continue
-		}
-		r := p.Probe(pctx, d)
-		if r.Prober == "" {
-			r.Prober = name
-		}
-		r.At = c.cfg.Clock.Now().Round(time.Microsecond)
+	for _, r := range results {
 		c.metrics.probeRuns.WithLabelValues(r.Prober, string(r.Outcome)).Inc()
 		if r.Outcome == probes.Failed {
 			worst = probes.Failed
 		}
-		results = append(results, r)
 	}
 	if len(results) == 0 || ctx.Err() != nil {
 		return ""

@@ -274,11 +274,24 @@ func (e *Engine) Check(ctx context.Context, id string) error {
 
 // probeAll runs every prober that applies to the device.
 func (e *Engine) probeAll(ctx context.Context, d assets.Device) []Result {
+	results := ProbeDevice(ctx, e.cfg.Probers, d, e.cfg.Clock)
+	if e.cfg.Metrics != nil {
+		for _, r := range results {
+			e.cfg.Metrics.observeResult(r)
+		}
+	}
+	return results
+}
+
+// ProbeDevice runs every prober that applies to d, in name order, within
+// ProbeTimeout(d), each result stamped with the instant it came in. A
+// collector runs its checks with it too.
+func ProbeDevice(ctx context.Context, probers map[string]Prober, d assets.Device, clock clockwork.Clock) []Result {
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout(d))
 	defer cancel()
 	var results []Result
-	for _, name := range sortedProbers(e.cfg.Probers) {
-		p := e.cfg.Probers[name]
+	for _, name := range sortedProbers(probers) {
+		p := probers[name]
 		if !p.Applies(d) {
 			continue
 		}
@@ -287,10 +300,7 @@ func (e *Engine) probeAll(ctx context.Context, d assets.Device) []Result {
 			r.Prober = name
 		}
 		// At PostgreSQL's precision, so the evidence and the rows agree.
-		r.At = e.cfg.Clock.Now().Round(time.Microsecond)
-		if e.cfg.Metrics != nil {
-			e.cfg.Metrics.observeResult(r)
-		}
+		r.At = clock.Now().Round(time.Microsecond)
 		results = append(results, r)
 	}
 	return results

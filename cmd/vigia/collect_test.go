@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,24 +23,6 @@ import (
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/testpeer"
 )
-
-// startProc runs `vigia ARGS…` as a child killed at the end of the test.
-func startProc(t *testing.T, bin string, args ...string) *vigiaProcess {
-	t.Helper()
-	p := &vigiaProcess{cmd: exec.Command(bin, args...), done: make(chan struct{}), out: &strings.Builder{}}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill9()
-		if t.Failed() {
-			t.Logf("vigia %s output:\n%s", strings.Join(args[:1], " "), tail(p.out.String(), 6000))
-		}
-	})
-	return p
-}
 
 // tcpDevice is a device answering TCP connects on loopback; Down closes
 // its listener (connects are refused), Up opens it again on the same port.
