@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -29,7 +30,8 @@ type RemoteCheck struct {
 type IngestSummary struct {
 	Applied    int   `json:"applied"`
 	Duplicates int   `json:"duplicates"` // already applied: a batch pushed again
-	Missing    int64 `json:"missing"`    // sequence numbers skipped (dropped by the collector)
+	Missing    int64 `json:"missing"`    // sequence numbers never received (dropped by the collector's queue)
+	Skipped    int   `json:"skipped"`    // checks of devices retired since they were probed
 	LastSeq    int64 `json:"last_seq"`   // the highest sequence applied so far
 }
 
@@ -80,7 +82,7 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 	lock.Lock()
 	defer lock.Unlock()
 	checks = slices.Clone(checks)
-	slices.SortFunc(checks, func(a, b RemoteCheck) int { return int(min(max(a.Seq-b.Seq, -1), 1)) })
+	slices.SortFunc(checks, func(a, b RemoteCheck) int { return cmp.Compare(a.Seq, b.Seq) })
 	now := e.cfg.Clock.Now()
 	var sum IngestSummary
 	var done []*applied
@@ -109,9 +111,10 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 			}
 			d, ok := e.remoteDevice(c, ch.Device)
 			if !ok {
-				// Checked at the edge; a device retired or moved since is
-				// skipped, its number consumed.
-				sum.Missing += ch.Seq - last
+				// Retired (or moved, checked at the edge): skipped, its
+				// number consumed.
+				sum.Skipped++
+				sum.Missing += ch.Seq - last - 1
 				last = ch.Seq
 				continue
 			}

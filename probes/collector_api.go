@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -132,19 +133,47 @@ func (a *CollectorAPI) results(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.Clock.Now()
-	outside := 0
+	ids := make([]string, 0, len(batch.Checks))
 	for i, ch := range batch.Checks {
 		if err := validCheck(ch, now); err != nil {
 			a.countRefused(c, "invalid", 1)
 			httpx.Fail(w, http.StatusBadRequest, "invalid_batch", "check %d (seq %d): %v", i, ch.Seq, err)
 			return
 		}
-		if _, mine := a.Engine.remoteDevice(c, ch.Device); !mine {
-			outside++
-		}
+		ids = append(ids, ch.Device)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 	defer cancel()
+	// The scope is the inventory's, not the engine's memory: a device added
+	// since the engine's last sync is the collector's already (its
+	// configuration came from the database), and one retired meanwhile is
+	// skipped, not a reason to refuse its neighbours' results.
+	sites, err := a.Store.activeDeviceSites(ctx, ids)
+	if err != nil {
+		a.Log.Warn("collector batch scope", "collector", c.Name, "err", err)
+		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the batch was not applied; send it again")
+		return
+	}
+	outside, unsynced := 0, false
+	for _, ch := range batch.Checks {
+		site, active := sites[ch.Device]
+		switch {
+		case !active:
+		case !slices.Contains(c.Sites, site):
+			outside++
+		default:
+			if _, known := a.Engine.remoteDevice(c, ch.Device); !known {
+				unsynced = true
+			}
+		}
+	}
+	if outside == 0 && unsynced {
+		if _, err := a.Engine.Sync(ctx); err != nil {
+			a.Log.Warn("collector batch: inventory sync", "collector", c.Name, "err", err)
+			httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "the batch was not applied; send it again")
+			return
+		}
+	}
 	if outside > 0 {
 		// Nothing of the batch is applied: a collector reports on its own
 		// sites only, and a batch naming another's device is suspect whole.

@@ -291,3 +291,21 @@ func (s *Store) Collectors(ctx context.Context, customerID string) ([]CollectorS
 	}
 	return out, nil
 }
+
+// activeDeviceSites maps the active devices among ids to their sites.
+func (s *Store) activeDeviceSites(ctx context.Context, ids []string) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, site_id FROM devices WHERE id = ANY ($1) AND retired_at IS NULL`, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("probes: sites of reported devices: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, site string
+		if err := rows.Scan(&id, &site); err != nil {
+			return nil, fmt.Errorf("probes: sites of reported devices: %w", err)
+		}
+		out[id] = site
+	}
+	return out, rows.Err()
+}

@@ -1,8 +1,13 @@
 package probes
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -292,5 +297,52 @@ func TestValidCheck(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The collector API's scope is the inventory's: a device added since the
+// engine's last sync is applied, one retired is skipped without refusing
+// its neighbours, another site's device refuses the batch.
+func TestCollectorAPIScope(t *testing.T) {
+	h := newCollectorHarness(t)
+	api := &CollectorAPI{Store: h.store, Engine: h.engine, Devices: h.assets, Clock: h.clock, Log: slog.New(slog.DiscardHandler)}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	post := func(checks ...RemoteCheck) (int, IngestSummary) {
+		t.Helper()
+		body, _ := json.Marshal(ResultBatch{Checks: checks})
+		req, _ := http.NewRequest("POST", srv.URL+"/api/v1/collector/results", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+h.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sum IngestSummary
+		json.NewDecoder(resp.Body).Decode(&sum)
+		return resp.StatusCode, sum
+	}
+	at := h.clock.Now().Add(-time.Second)
+	// a3 appears in site sa after the engine's sync.
+	h.db.MustExec(`INSERT INTO devices (id, customer_id, site_id, name, kind, tcp_host, tcp_port, probe_interval_seconds, probe_retries, created_at, updated_at)
+		SELECT 'a3', customer_id, site_id, 'RIS 3', kind, tcp_host, tcp_port, probe_interval_seconds, probe_retries, created_at, updated_at FROM devices WHERE id = 'a1'`)
+	h.db.MustExec(`UPDATE devices SET retired_at = now() WHERE id = 'a2'`)
+	code, sum := post(check(1, "a1", OK, at), check(2, "a3", OK, at), check(3, "a2", OK, at), check(4, "ghost", OK, at))
+	if code != http.StatusOK || sum.Applied != 2 || sum.Skipped != 2 || sum.LastSeq != 4 || sum.Missing != 0 {
+		t.Errorf("answer %d %+v", code, sum)
+	}
+	if n := h.count(`SELECT count(*) FROM device_states WHERE device_id IN ('a1', 'a3') AND state = 'up'`); n != 2 {
+		t.Errorf("%d of a1, a3 up", n)
+	}
+	if code, _ := post(check(5, "b1", Failed, at), check(6, "a1", OK, at)); code != http.StatusForbidden {
+		t.Errorf("a batch naming site sb's device: %d", code)
+	}
+	if n := h.count(`SELECT results_refused FROM collectors`); n != 1 {
+		t.Errorf("refused counted %d", n)
+	}
+	if n := h.count(`SELECT count(*) FROM collector_results WHERE seq >= 5`); n != 0 {
+		t.Errorf("the refused batch applied %d results", n)
 	}
 }
