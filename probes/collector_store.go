@@ -309,3 +309,21 @@ func (s *Store) activeDeviceSites(ctx context.Context, ids []string) (map[string
 	}
 	return out, rows.Err()
 }
+
+// RevokeCollector disables a collector's token and frees its sites: the
+// NOC probes them itself again (or another collector may take them).
+func (s *Store) RevokeCollector(ctx context.Context, id int64, now time.Time) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE collectors SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, now)
+		if err != nil {
+			return fmt.Errorf("probes: revoke collector %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("probes: no active collector %d", id)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM collector_sites WHERE collector_id = $1`, id); err != nil {
+			return fmt.Errorf("probes: free the sites of collector %d: %w", id, err)
+		}
+		return nil
+	})
+}

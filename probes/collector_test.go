@@ -346,3 +346,33 @@ func TestCollectorAPIScope(t *testing.T) {
 		t.Errorf("the refused batch applied %d results", n)
 	}
 }
+
+func TestRevokedCollectorFreesItsSites(t *testing.T) {
+	h := newCollectorHarness(t)
+	ctx := context.Background()
+	if !h.engine.Remote(assets.Device{SiteID: "sa"}) {
+		t.Fatal("site sa is not remote")
+	}
+	if err := h.store.RevokeCollector(ctx, h.col.ID, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.RevokeCollector(ctx, h.col.ID, h.clock.Now()); err == nil {
+		t.Error("revoked twice")
+	}
+	if _, err := h.store.AuthenticateCollector(ctx, h.token, h.clock.Now()); !errors.Is(err, ErrUnknownCollector) {
+		t.Errorf("a revoked token authenticates: %v", err)
+	}
+	if _, err := h.engine.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.engine.Remote(assets.Device{SiteID: "sa"}) {
+		t.Error("site sa is still remote")
+	}
+	if _, _, err := h.store.CreateCollector(ctx, "col-a2", "c1", []string{"sa"}, h.clock.Now()); err != nil {
+		t.Errorf("a new collector for the freed site: %v", err)
+	}
+	h.clock.Advance(time.Hour)
+	if n, _ := h.engine.MarkLostCollectors(ctx, time.Minute); n != 1 {
+		t.Errorf("%d collectors lost, want only the new silent one", n)
+	}
+}

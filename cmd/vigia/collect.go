@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -183,16 +184,22 @@ func upstreamClient(caFile string) (*http.Client, error) {
 func runCollectorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = `
   create --customer ID --site ID [--site ID…] [--name NAME]
-         registers a collector for those sites and prints its token once`
+         registers a collector for those sites and prints its token once
+  revoke ID
+         disables a collector's token; the NOC probes its sites itself again`
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(stdout, "Usage: vigia collector create [flags]\n%s\n", usage)
+		fmt.Fprintf(stdout, "Usage: vigia collector create|revoke [flags]\n%s\n", usage)
 		if len(args) == 0 {
 			return &exitError{code: 2}
 		}
 		return nil
 	}
-	if args[0] != "create" {
-		return usageError("unknown subcommand %q (create)", args[0])
+	switch args[0] {
+	case "create":
+	case "revoke":
+		return runCollectorRevoke(ctx, args[1:], stdout, stderr)
+	default:
+		return usageError("unknown subcommand %q (create or revoke)", args[0])
 	}
 	fs := newFlagSet("collector create", "--customer ID --site ID [--site ID…] [flags]", `
 Registers a collector that probes the given sites of one customer and
@@ -235,5 +242,32 @@ its SHA-256 is stored. Put it in a file of mode 0600 for --token-file of
 	}
 	fmt.Fprintf(stderr, "collector %d created (%s); its token is shown only now:\n", id, *name)
 	fmt.Fprintln(stdout, token)
+	return nil
+}
+
+func runCollectorRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("collector revoke", "[flags] ID", "Disables the collector with the given id (printed when it was created) and frees its sites.", stdout, stderr)
+	var dbf dbFlags
+	dbf.register(fs)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("want exactly one collector ID")
+	}
+	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+	if err != nil {
+		return usageError("collector ID %q is not a number", fs.Arg(0))
+	}
+	log, _ := newLogger(stderr, "warn")
+	conn, closeDB, err := dbf.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if err := probes.NewStore(conn).RevokeCollector(ctx, id, time.Now()); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	fmt.Fprintf(stdout, "collector %d revoked; its sites are probed by the NOC again\n", id)
 	return nil
 }
