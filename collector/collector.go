@@ -236,15 +236,15 @@ func (c *Collector) apply(ctx context.Context, cfg probes.CollectorConfig) {
 			c.byToken[d.HeartbeatTokenHash] = d.ID
 		}
 	}
-	started, stopped := 0, 0
+	started := 0
+	var stopped []*runner
 	for id, r := range c.devices {
 		if d, ok := want[id]; ok && reflect.DeepEqual(d, r.device) {
 			continue
 		}
 		r.stop()
-		<-r.done
 		delete(c.devices, id)
-		stopped++
+		stopped = append(stopped, r)
 	}
 	ids := make([]string, 0, len(want))
 	for id := range want {
@@ -269,7 +269,14 @@ func (c *Collector) apply(ctx context.Context, cfg probes.CollectorConfig) {
 	c.version = cfg.Version
 	c.metrics.devices.Set(float64(len(c.devices)))
 	c.cfg.Log.Info("configuration applied", "version", cfg.Version, "sites", cfg.Sites, "devices", len(c.devices),
-		"started", started, "stopped", stopped)
+		"started", started, "stopped", len(stopped))
+	// A check in flight ends within its timeout; the lock is not held
+	// meanwhile, so heartbeats keep being received.
+	c.mu.Unlock()
+	for _, r := range stopped {
+		<-r.done
+	}
+	c.mu.Lock()
 }
 
 func (c *Collector) stopAll() {

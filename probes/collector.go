@@ -440,8 +440,10 @@ func (e *Engine) RunCollectorWatch(ctx context.Context, grace, every time.Durati
 			return
 		case <-e.cfg.Clock.After(every):
 		}
-		if _, err := e.MarkLostCollectors(ctx, grace); err != nil && ctx.Err() == nil {
+		pass, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if _, err := e.MarkLostCollectors(pass, grace); err != nil && ctx.Err() == nil {
 			e.cfg.Log.Warn("collector watch", "err", err)
 		}
+		cancel()
 	}
 }

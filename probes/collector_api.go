@@ -300,9 +300,9 @@ func validCheck(ch RemoteCheck, now time.Time) error {
 	return nil
 }
 
-func cleanText(what, s string, max int) error {
-	if len(s) > max || strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
-		return fmt.Errorf("%s: at most %d bytes of UTF-8 without NUL", what, max)
+func cleanText(what, s string, limit int) error {
+	if len(s) > limit || strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
+		return fmt.Errorf("%s: at most %d bytes of UTF-8 without NUL", what, limit)
 	}
 	return nil
 }

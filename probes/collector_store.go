@@ -135,19 +135,18 @@ func (s *Store) remoteSites(ctx context.Context) (map[string]int64, error) {
 // their secrets in clear (they travel over TLS and stay in the collector's
 // memory), and the hash of its heartbeat token.
 type RemoteDevice struct {
-	ID                  string                `json:"id"`
-	CustomerID          string                `json:"customer_id"`
-	SiteID              string                `json:"site_id"`
-	Name                string                `json:"name"`
-	Kind                string                `json:"kind"`
-	DICOM               *assets.DICOMEndpoint `json:"dicom,omitempty"`
-	SNMP                *RemoteSNMP           `json:"snmp,omitempty"`
-	TCP                 *assets.TCPEndpoint   `json:"tcp,omitempty"`
-	HeartbeatGrace      int                   `json:"heartbeat_grace_seconds,omitempty"`
-	HeartbeatTokenHash  string                `json:"heartbeat_token_sha256,omitempty"`
-	IntervalSeconds     int                   `json:"interval_seconds"`
-	Retries             int                   `json:"retries"`
-	SlowThresholdMillis int                   `json:"slow_threshold_ms,omitempty"`
+	ID                 string                `json:"id"`
+	CustomerID         string                `json:"customer_id"`
+	SiteID             string                `json:"site_id"`
+	Name               string                `json:"name"`
+	Kind               string                `json:"kind"`
+	DICOM              *assets.DICOMEndpoint `json:"dicom,omitempty"`
+	SNMP               *RemoteSNMP           `json:"snmp,omitempty"`
+	TCP                *assets.TCPEndpoint   `json:"tcp,omitempty"`
+	HeartbeatGrace     int                   `json:"heartbeat_grace_seconds,omitempty"`
+	HeartbeatTokenHash string                `json:"heartbeat_token_sha256,omitempty"`
+	IntervalSeconds    int                   `json:"interval_seconds"`
+	Retries            int                   `json:"retries"`
 }
 
 // RemoteSNMP is an SNMP endpoint with its credentials in clear.
