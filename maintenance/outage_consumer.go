@@ -176,7 +176,17 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent
 		_, err := s.raise(ctx, tx, tr)
 		return err
 	case "monitoring_restored":
-		return s.restore(ctx, tx, collectorKey(detail), 0, ev.At, "monitoring restored: the collector's results arrive again", data)
+		// Nobody at the hospital knows of this ticket, so there is no one
+		// to confirm a solution with: it closes as resolved.
+		t, err := openAuto(ctx, tx, collectorKey(detail))
+		if err != nil || t == nil {
+			return err
+		}
+		const text = "monitoring restored: the collector's results arrive again"
+		if err := addEvent(ctx, tx, t.ID, ev.At, System.String(), "service_restored", text, data); err != nil {
+			return err
+		}
+		return s.closeTicket(ctx, tx, t, ev.At, System.String(), "resolved", text, nil)
 	case "device_up", "site_up":
 		key := "site:" + ev.SiteID
 		if ev.Kind == "device_up" {

@@ -500,7 +500,7 @@ customers:
 		// Back: the replayed results decide; a1 is really down.
 		colA.start(t, bin)
 		waitUntil(t, "monitoring restored", grace+30*time.Second, func() bool {
-			return count(t, conn, `SELECT count(*) FROM tickets WHERE auto_key LIKE 'collector:%' AND status = 'solved'`) == 1
+			return count(t, conn, `SELECT count(*) FROM tickets WHERE auto_key LIKE 'collector:%' AND status = 'closed' AND close_reason = 'resolved'`) == 1
 		})
 		waitUntil(t, "a1 down, a2 up", 30*time.Second, func() bool { return state("a1") == "down" && state("a2") == "up" })
 		a1.Up()
