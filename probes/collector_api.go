@@ -142,7 +142,9 @@ func (a *CollectorAPI) results(w http.ResponseWriter, r *http.Request) {
 		}
 		ids = append(ids, ch.Device)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	// A batch received is applied even if the collector goes away
+	// meanwhile (it sends it again; the repeat changes nothing).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 60*time.Second)
 	defer cancel()
 	// The scope is the inventory's, not the engine's memory: a device added
 	// since the engine's last sync is the collector's already (its

@@ -524,6 +524,28 @@ customers:
 			a2.Up()
 			time.Sleep(time.Second)
 		}
+		// Then caught in the act: collector A's rows are slowed down so a
+		// batch takes seconds to apply; A is killed while the NOC applies
+		// its batch (the NOC commits, A never hears it), then the NOC is
+		// killed while it applies the replay (the transaction dies).
+		conn.MustExec(fmt.Sprintf(`CREATE FUNCTION slow_ingest() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.collector_id = %d THEN PERFORM pg_sleep(0.3); END IF; RETURN NEW; END $$`, colA.id))
+		conn.MustExec(`CREATE TRIGGER slow_ingest BEFORE INSERT ON collector_results FOR EACH ROW EXECUTE FUNCTION slow_ingest()`)
+		ingesting := func() bool {
+			return count(t, conn, `SELECT count(*) FROM pg_stat_activity WHERE xact_start IS NOT NULL AND query LIKE 'INSERT INTO collector_results%'`) > 0
+		}
+		colA.link.Cut()
+		time.Sleep(3 * time.Second) // a backlog of several checks
+		colA.link.Restore()
+		waitUntil(t, "collector A's batch being applied", 30*time.Second, ingesting)
+		colA.proc.kill9()
+		colA.start(t, bin)
+		waitUntil(t, "the replay being applied", 30*time.Second, ingesting)
+		nocProc.kill9()
+		conn.MustExec(`DROP TRIGGER slow_ingest ON collector_results`)
+		conn.MustExec(`DROP FUNCTION slow_ingest()`)
+		nocProc = startProc(t, bin, serveArgs...)
+
 		settled := func(c *collectorSetup) bool {
 			depth, ok := c.metric("vigia_collector_queue_depth")
 			return ok && depth == 0
