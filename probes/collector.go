@@ -317,7 +317,9 @@ func insertCollectorEvent(ctx context.Context, tx *sqlx.Tx, kind string, c Colle
 }
 
 // MarkLostCollectors declares lost every active collector silent for
-// longer than grace: one monitoring_lost event each, and its devices
+// longer than grace (counted from this engine's start at the earliest: a
+// NOC that was down itself heard nobody, and its collectors are backing
+// off, not lost): one monitoring_lost event each, and its devices
 // unknown (never down: nobody knows), their counters kept so the results
 // replayed when it returns decide what happened. The flip of lost_at is
 // the once-only guard, so instances racing here publish one event.
@@ -326,8 +328,9 @@ func (e *Engine) MarkLostCollectors(ctx context.Context, grace time.Duration) (i
 	var silent []Collector
 	rows, err := e.store.db.QueryContext(ctx, `SELECT c.id, c.name, c.customer_id,
 			COALESCE((SELECT array_agg(site_id ORDER BY site_id) FROM collector_sites WHERE collector_id = c.id), '{}')
-		FROM collectors c WHERE c.revoked_at IS NULL AND c.lost_at IS NULL AND COALESCE(c.last_contact_at, c.created_at) < $1`,
-		now.Add(-grace))
+		FROM collectors c WHERE c.revoked_at IS NULL AND c.lost_at IS NULL
+			AND GREATEST(COALESCE(c.last_contact_at, c.created_at), $2) < $1`,
+		now.Add(-grace), e.started)
 	if err != nil {
 		return 0, fmt.Errorf("probes: silent collectors: %w", err)
 	}
@@ -368,7 +371,7 @@ func (e *Engine) markLost(ctx context.Context, c Collector, grace time.Duration,
 	err := e.store.inTx(ctx, func(tx *sqlx.Tx) error {
 		changed, flipped = map[string]Status{}, false
 		err := tx.QueryRowContext(ctx, `UPDATE collectors SET lost_at = $2 WHERE id = $1 AND lost_at IS NULL AND revoked_at IS NULL
-			AND COALESCE(last_contact_at, created_at) < $3 RETURNING last_contact_at`, c.ID, now, now.Add(-grace)).Scan(&lastContact)
+			AND GREATEST(COALESCE(last_contact_at, created_at), $4) < $3 RETURNING last_contact_at`, c.ID, now, now.Add(-grace), e.started).Scan(&lastContact)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // it spoke meanwhile, or another instance was first
 		}

@@ -376,3 +376,20 @@ func TestRevokedCollectorFreesItsSites(t *testing.T) {
 		t.Errorf("%d collectors lost, want only the new silent one", n)
 	}
 }
+
+// A NOC down longer than the grace heard no collector: back, it gives them
+// the grace again before declaring any lost.
+func TestNOCRestartGivesCollectorsTheirGrace(t *testing.T) {
+	h := newCollectorHarness(t)
+	ctx := context.Background()
+	h.ingest(check(1, "a1", OK, h.clock.Now()))
+	h.clock.Advance(10 * time.Minute) // the NOC was down
+	h.restart()
+	if n, err := h.engine.MarkLostCollectors(ctx, 3*time.Minute); err != nil || n != 0 {
+		t.Fatalf("right after the restart: %d lost, %v", n, err)
+	}
+	h.clock.Advance(3*time.Minute + time.Second)
+	if n, err := h.engine.MarkLostCollectors(ctx, 3*time.Minute); err != nil || n != 1 {
+		t.Fatalf("a grace after the restart: %d lost, %v", n, err)
+	}
+}
