@@ -89,10 +89,9 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 	err := e.store.inTx(ctx, func(tx *sqlx.Tx) error {
 		sum, done = IngestSummary{}, nil
 		var last int64
-		var lost sql.NullTime
 		var lastResult sql.NullTime
-		if err := tx.QueryRowContext(ctx, `SELECT last_seq, lost_at, last_result_at FROM collectors WHERE id = $1 FOR UPDATE`, c.ID).
-			Scan(&last, &lost, &lastResult); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT last_seq, last_result_at FROM collectors WHERE id = $1 FOR UPDATE`, c.ID).
+			Scan(&last, &lastResult); err != nil {
 			return fmt.Errorf("probes: lock collector %d: %w", c.ID, err)
 		}
 		ids := make([]string, 0, len(checks))
@@ -164,13 +163,9 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 			newestArg = newest
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE collectors SET last_seq = $2, last_result_at = $3, results_applied = results_applied + $4,
-				results_missing = results_missing + $5, last_contact_at = GREATEST(last_contact_at, $6), lost_at = NULL WHERE id = $1`,
+				results_missing = results_missing + $5, last_contact_at = GREATEST(last_contact_at, $6) WHERE id = $1`,
 			c.ID, last, newestArg, sum.Applied, sum.Missing, now); err != nil {
 			return fmt.Errorf("probes: advance collector %d: %w", c.ID, err)
-		}
-		if lost.Valid {
-			return insertCollectorEvent(ctx, tx, "monitoring_restored", c, now, map[string]any{
-				"collector": c.Name, "lost_at": lost.Time, "results": sum.Applied})
 		}
 		return nil
 	})

@@ -27,7 +27,6 @@ type Collector struct {
 	Name       string
 	CustomerID string
 	Sites      []string
-	Lost       bool
 	LastSeq    int64 // the highest sequence applied when it authenticated
 }
 
@@ -91,24 +90,34 @@ func (s *Store) CreateCollector(ctx context.Context, name, customerID string, si
 }
 
 // AuthenticateCollector returns the collector of a clear token and
-// records the contact (its last contact is what its loss is judged by).
+// records the contact (its last contact is what its loss is judged by). A
+// collector lost until now is back: monitoring_restored is published in
+// the same transaction (its devices stay unknown until its results say).
 func (s *Store) AuthenticateCollector(ctx context.Context, token string, now time.Time) (Collector, error) {
 	var c Collector
-	var lost sql.NullTime
-	err := s.db.QueryRowContext(ctx, `UPDATE collectors SET last_contact_at = GREATEST(last_contact_at, $2)
-		WHERE token_sha256 = $1 AND revoked_at IS NULL RETURNING id, name, customer_id, lost_at, last_seq`,
-		hashCollectorToken(token), now).Scan(&c.ID, &c.Name, &c.CustomerID, &lost, &c.LastSeq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, ErrUnknownCollector
-	}
-	if err != nil {
-		return c, fmt.Errorf("probes: authenticate collector: %w", err)
-	}
-	c.Lost = lost.Valid
-	if err := s.db.SelectContext(ctx, &c.Sites, `SELECT site_id FROM collector_sites WHERE collector_id = $1 ORDER BY site_id`, c.ID); err != nil {
-		return c, fmt.Errorf("probes: sites of collector %d: %w", c.ID, err)
-	}
-	return c, nil
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		c = Collector{}
+		var lost sql.NullTime
+		err := tx.QueryRowContext(ctx, `WITH old AS (SELECT id, lost_at FROM collectors
+				WHERE token_sha256 = $1 AND revoked_at IS NULL FOR UPDATE)
+			UPDATE collectors c SET last_contact_at = GREATEST(c.last_contact_at, $2), lost_at = NULL FROM old
+			WHERE c.id = old.id RETURNING c.id, c.name, c.customer_id, old.lost_at, c.last_seq`,
+			hashCollectorToken(token), now).Scan(&c.ID, &c.Name, &c.CustomerID, &lost, &c.LastSeq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrUnknownCollector
+		}
+		if err != nil {
+			return fmt.Errorf("probes: authenticate collector: %w", err)
+		}
+		if err := tx.SelectContext(ctx, &c.Sites, `SELECT site_id FROM collector_sites WHERE collector_id = $1 ORDER BY site_id`, c.ID); err != nil {
+			return fmt.Errorf("probes: sites of collector %d: %w", c.ID, err)
+		}
+		if !lost.Valid {
+			return nil
+		}
+		return insertCollectorEvent(ctx, tx, "monitoring_restored", c, now, map[string]any{"collector": c.Name, "lost_at": lost.Time})
+	})
+	return c, err
 }
 
 // remoteSites maps every site probed by an active collector to it.

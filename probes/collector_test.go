@@ -253,8 +253,14 @@ func TestCollectorLossMarksDevicesUnknownOnce(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM device_events WHERE kind IN ('device_down', 'device_up')`); n != 1 {
 		t.Errorf("device events: %d", n)
 	}
-	// Back: results from during the silence decide; a2 still down opens no
-	// second outage, and the loss is over.
+	// Back: its first request ends the loss; results from during the
+	// silence decide; a2 still down opens no second outage.
+	if _, err := h.store.AuthenticateCollector(context.Background(), h.token, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(`SELECT count(*) FROM device_states WHERE state = 'unknown'`); n != 2 {
+		t.Errorf("before any result, %d devices unknown, want 2", n)
+	}
 	h.ingest(check(4, "a2", Failed, lostAt.Add(-time.Minute)), check(5, "a1", OK, lostAt.Add(-time.Minute)))
 	for q, want := range map[string]int{
 		`SELECT count(*) FROM device_events WHERE kind = 'monitoring_restored'`:         1,
