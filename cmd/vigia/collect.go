@@ -13,10 +13,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -246,27 +246,16 @@ its SHA-256 is stored. Put it in a file of mode 0600 for --token-file of
 }
 
 func runCollectorRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("collector revoke", "[flags] ID", "Disables the collector with the given id (printed when it was created) and frees its sites.", stdout, stderr)
-	var dbf dbFlags
-	dbf.register(fs)
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageError("want exactly one collector ID")
-	}
-	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
-	if err != nil {
-		return usageError("collector ID %q is not a number", fs.Arg(0))
-	}
-	log, _ := newLogger(stderr, "warn")
-	conn, closeDB, err := dbf.open(ctx, log)
+	id, err := revokeCommand(ctx, "collector revoke", "collector",
+		"Disables the collector with the given id (printed when it was created) and frees its sites.", args, stdout, stderr,
+		func(ctx context.Context, conn *sqlx.DB, id int64) error {
+			if err := probes.NewStore(conn).RevokeCollector(ctx, id, time.Now()); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			return nil
+		})
 	if err != nil {
 		return err
-	}
-	defer closeDB()
-	if err := probes.NewStore(conn).RevokeCollector(ctx, id, time.Now()); err != nil {
-		return &exitError{code: 2, err: err}
 	}
 	fmt.Fprintf(stdout, "collector %d revoked; its sites are probed by the NOC again\n", id)
 	return nil
