@@ -69,7 +69,6 @@ type Collector struct {
 	lastBeat map[string]time.Time
 	started  time.Time
 	sem      chan struct{}
-	pushNow  chan struct{}
 	running  sync.WaitGroup
 }
 
@@ -114,7 +113,7 @@ func New(cfg Config) (*Collector, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	c := &Collector{cfg: cfg, devices: map[string]*runner{}, byToken: map[string]string{}, lastBeat: map[string]time.Time{},
-		started: cfg.Clock.Now(), sem: make(chan struct{}, cfg.Concurrency), pushNow: make(chan struct{}, 1)}
+		started: cfg.Clock.Now(), sem: make(chan struct{}, cfg.Concurrency)}
 	probers := map[string]probes.Prober{}
 	for k, v := range cfg.Probers {
 		probers[k] = v
@@ -340,17 +339,13 @@ func (c *Collector) check(ctx context.Context, d assets.Device) probes.Outcome {
 	}
 	if _, err := c.cfg.Queue.Append(probes.RemoteCheck{Device: d.ID, Results: results}, c.cfg.Clock.Now()); err != nil {
 		c.cfg.Log.Error("result not queued", "device", d.ID, "err", err)
-		return worst
-	}
-	select {
-	case c.pushNow <- struct{}{}:
-	default:
 	}
 	return worst
 }
 
-// pushLoop sends the queue's oldest checks until it is empty, then waits
-// for more; a failed push is retried with backoff, the same batch again
+// pushLoop sends the queue's oldest checks every PushEvery, in batches
+// until it is empty: one request carries what a period gathered, not one
+// per check. A failed push is retried with backoff, the same batch again
 // (the NOC applies each sequence number once).
 func (c *Collector) pushLoop(ctx context.Context) {
 	backoff := time.Duration(0)
@@ -362,15 +357,6 @@ func (c *Collector) pushLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.pushNow:
-			if backoff > 0 {
-				// Still backing off: new results do not hurry a dead link.
-				select {
-				case <-ctx.Done():
-					return
-				case <-c.cfg.Clock.After(backoff):
-				}
-			}
 		case <-c.cfg.Clock.After(wait):
 		}
 		for ctx.Err() == nil {

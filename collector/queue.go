@@ -43,6 +43,19 @@ type Queue struct {
 	dropped  int64 // records dropped by the bounds since open
 	// rotateNext starts a new segment at the next append.
 	rotateNext bool
+	// readFrom is where the first unacknowledged record starts, when
+	// known (its seq is acked's): Batch reads on from there instead of
+	// decoding a segment's acknowledged records again at every push.
+	// batchEnd is where the last batch handed out ends, for Ack.
+	readFrom, batchEnd position
+}
+
+// position is the end of record seq in a segment file: where the next
+// record starts.
+type position struct {
+	path   string
+	offset int64
+	seq    int64
 }
 
 type segment struct {
@@ -319,9 +332,10 @@ func (q *Queue) Batch(limit int, maxBytes int) ([]probes.RemoteCheck, error) {
 	for i, s := range q.segments {
 		segs[i] = *s
 	}
-	acked := q.acked
+	acked, from := q.acked, q.readFrom
 	q.mu.Unlock()
 	var out []probes.RemoteCheck
+	var end position
 	size := 0
 	for _, s := range segs {
 		if s.last <= acked {
@@ -334,26 +348,49 @@ func (q *Queue) Batch(limit int, maxBytes int) ([]probes.RemoteCheck, error) {
 		if err != nil {
 			return nil, fmt.Errorf("collector: queue read: %w", err)
 		}
-		r := bufio.NewReader(f)
-		for n := 0; n < s.count; n++ {
-			rec, sz, err := readRecord(r)
-			if err != nil {
+		var offset int64
+		if from.path == s.path && from.seq == acked {
+			if offset, err = f.Seek(from.offset, io.SeekStart); err != nil {
 				f.Close()
-				return nil, fmt.Errorf("collector: queue read %s: %w", s.path, err)
+				return nil, fmt.Errorf("collector: queue read: %w", err)
 			}
+		}
+		r := bufio.NewReader(f)
+		for {
+			rec, sz, err := readRecord(r)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				// The last segment may end in an append still being written.
+				break
+			}
+			if rec.Check.Seq > s.last {
+				break // appended after the snapshot
+			}
+			offset += sz
 			if rec.Check.Seq <= acked {
 				continue
 			}
 			if len(out) > 0 && (len(out) >= limit || size+int(sz) > maxBytes) {
 				f.Close()
+				q.setBatchEnd(end)
 				return out, nil
 			}
 			out = append(out, rec.Check)
 			size += int(sz)
+			end = position{path: s.path, offset: offset, seq: rec.Check.Seq}
 		}
 		f.Close()
 	}
+	q.setBatchEnd(end)
 	return out, nil
+}
+
+func (q *Queue) setBatchEnd(p position) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.batchEnd = p
 }
 
 // Ack records that every check up to seq is applied at the NOC, durably,
@@ -383,6 +420,9 @@ func (q *Queue) Ack(seq int64) error {
 		return err
 	}
 	q.acked = seq
+	if q.batchEnd.seq == seq {
+		q.readFrom = q.batchEnd
+	}
 	for len(q.segments) > 1 && q.segments[0].last <= seq {
 		os.Remove(q.segments[0].path)
 		q.segments = q.segments[1:]

@@ -169,3 +169,64 @@ func TestQueueFloorAfterALostDisk(t *testing.T) {
 		t.Errorf("depth %d", st.Depth)
 	}
 }
+
+// Pushes read on from the last acknowledged record while appends go on:
+// every check is handed out in order, again until acknowledged, and never
+// after.
+func TestQueueBatchesWhileAppending(t *testing.T) {
+	q, err := OpenQueue(t.TempDir(), QueueOptions{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, q, 5, t0)
+	if got := batchSeqs(t, q, 3); len(got) != 3 || got[0] != 1 || got[2] != 3 {
+		t.Fatalf("first %v", got)
+	}
+	if got := batchSeqs(t, q, 3); len(got) != 3 || got[0] != 1 {
+		t.Fatalf("unacknowledged, again: %v", got)
+	}
+	if err := q.Ack(3); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, q, 2, t0)
+	if got := batchSeqs(t, q, 100); len(got) != 4 || got[0] != 4 || got[3] != 7 {
+		t.Fatalf("after the ack %v", got)
+	}
+
+	const total = 600
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range total - 7 {
+			if _, err := q.Append(probes.RemoteCheck{Device: "d1", Results: []probes.Result{{Outcome: probes.OK, At: t0}}}, t0); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	next := int64(4)
+	for deadline := time.Now().Add(20 * time.Second); next <= total && time.Now().Before(deadline); {
+		b, err := q.Batch(37, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range b {
+			if c.Seq != next {
+				t.Fatalf("handed out %d, want %d", c.Seq, next)
+			}
+			next++
+		}
+		if len(b) > 0 {
+			if err := q.Ack(b[len(b)-1].Seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	<-done
+	if next != total+1 {
+		t.Fatalf("delivered up to %d of %d", next-1, total)
+	}
+	if got := batchSeqs(t, q, 100); len(got) != 0 {
+		t.Errorf("after every ack: %v", got)
+	}
+}

@@ -103,33 +103,38 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 			return err
 		}
 		newest := lastResult.Time
+		// The checks to apply, in order: new numbers of known devices.
+		var fresh []RemoteCheck
+		var devices []assets.Device
 		for _, ch := range checks {
 			if ch.Seq <= last {
 				sum.Duplicates++
 				continue
 			}
+			sum.Missing += ch.Seq - last - 1
+			last = ch.Seq
 			d, ok := e.remoteDevice(c, ch.Device)
 			if !ok {
 				// Retired (or moved, checked at the edge): skipped, its
 				// number consumed.
 				sum.Skipped++
-				sum.Missing += ch.Seq - last - 1
-				last = ch.Seq
 				continue
 			}
-			sum.Missing += ch.Seq - last - 1
-			last = ch.Seq
-			results := ch.Results
-			at := observedAt(results, now)
-			res, err := tx.ExecContext(ctx, `INSERT INTO collector_results (collector_id, seq, device_id, outcome, at, applied_at)
-				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, c.ID, ch.Seq, d.ID, string(outcomeOf(results)), at, now)
-			if err != nil {
-				return fmt.Errorf("probes: record result %d of collector %d: %w", ch.Seq, c.ID, err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			fresh = append(fresh, ch)
+			devices = append(devices, d)
+		}
+		recorded, err := recordResults(ctx, tx, c.ID, fresh, now)
+		if err != nil {
+			return err
+		}
+		for i, ch := range fresh {
+			d := devices[i]
+			if !recorded[ch.Seq] {
 				sum.Duplicates++
 				continue
 			}
+			results := ch.Results
+			at := observedAt(results, now)
 			prev, ok := statuses[d.ID]
 			if !ok {
 				prev = Status{State: StateUnknown, Since: at}
@@ -180,6 +185,32 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 	}
 	e.updateOutageGauges()
 	return sum, nil
+}
+
+// recordResults inserts the checks' rows in one statement and returns the
+// sequence numbers it inserted: one already there (a repeat) is not.
+func recordResults(ctx context.Context, tx *sqlx.Tx, collectorID int64, checks []RemoteCheck, now time.Time) (map[int64]bool, error) {
+	out := make(map[int64]bool, len(checks))
+	if len(checks) == 0 {
+		return out, nil
+	}
+	seqs := make([]int64, len(checks))
+	devices := make([]string, len(checks))
+	outcomes := make([]string, len(checks))
+	ats := make([]time.Time, len(checks))
+	for i, ch := range checks {
+		seqs[i], devices[i], outcomes[i], ats[i] = ch.Seq, ch.Device, string(outcomeOf(ch.Results)), observedAt(ch.Results, now)
+	}
+	var inserted []int64
+	if err := tx.SelectContext(ctx, &inserted, `INSERT INTO collector_results (collector_id, seq, device_id, outcome, at, applied_at)
+		SELECT $1, v.seq, v.device, v.outcome, v.at, $6 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::timestamptz[]) AS v(seq, device, outcome, at)
+		ON CONFLICT DO NOTHING RETURNING seq`, collectorID, pq.Array(seqs), pq.Array(devices), pq.Array(outcomes), pq.Array(ats), now); err != nil {
+		return nil, fmt.Errorf("probes: record %d results of collector %d: %w", len(checks), collectorID, err)
+	}
+	for _, s := range inserted {
+		out[s] = true
+	}
+	return out, nil
 }
 
 // applyCommitted brings memory and metrics up to a committed remote check.
