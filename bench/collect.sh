@@ -117,11 +117,14 @@ serve_pid=
 log "vigia serve stopped for ${OUTAGE}s"
 sleep "$OUTAGE"
 depth=$(metric "$col_addr" vigia_collector_queue_depth)
+l0=$(sql "SELECT last_seq FROM collectors")
+backlog_end=$((l0 + depth))
 b0=$(applied)
-restart=$(sql "SELECT now()")
 start_serve
 d0=$SECONDS
-drained() { [ "$(metric "$col_addr" vigia_collector_queue_depth)" = 0 ]; }
+# Drained when the NOC has applied the last check queued before it came
+# back (the queue itself is never quite empty: probing goes on).
+drained() { [ "$(sql "SELECT last_seq FROM collectors")" -ge "$backlog_end" ]; }
 wait_for 900 "the backlog to drain" drained
 d1=$SECONDS
 b1=$(applied)
@@ -129,11 +132,11 @@ drain=$((d1 - d0))
 # The rate from the NOC's own instants: each batch's rows carry the instant
 # it was applied; the first batch's is the start (the collector's retry
 # backoff, still running when vigia serve came back, is not ingest time).
-read -r after first_to_last <<<"$(sql "WITH r AS (SELECT applied_at FROM collector_results WHERE applied_at >= '$restart'),
+read -r after first_to_last <<<"$(sql "WITH r AS (SELECT applied_at FROM collector_results WHERE seq > $l0 AND seq <= $backlog_end),
 	f AS (SELECT min(applied_at) AS m FROM r)
 	SELECT count(*) FILTER (WHERE applied_at > f.m), COALESCE(EXTRACT(EPOCH FROM max(applied_at) - f.m), 0) FROM r, f GROUP BY f.m" | tr '|' ' ')"
 rate=$(awk -v n="${after:-0}" -v s="${first_to_last:-0}" 'BEGIN {if (s > 0) printf "%.0f", n / s; else print "n/a"}')
-log "backlog of $depth checks drained ${drain}s after the restart; $after checks after the first batch in ${first_to_last}s"
+log "backlog of $depth checks applied ${drain}s after the restart; $after of them after the first batch, in ${first_to_last}s"
 
 # (3) The same fleet probed by vigia serve itself.
 "$vigia" collector revoke --database-url "$db_url" 1 >/dev/null
@@ -169,5 +172,5 @@ Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $cpu, $(nproc) CPUs ($(uname -sr)),
 | window; load average at start → end | ${span} s; $load0 → $load1 | ${dspan} s; → $load2 |
 | \`vigia collect\` RSS at end | $col_rss MiB | — |
 
-NOC ingest capacity: with \`vigia serve\` stopped for ${OUTAGE} s the collector queued $depth checks; restarted, it applied $((b1 - b0)), the queue empty ${drain} s after the restart (the collector's retry backoff included). From the first batch applied to the last, $after checks in $(printf '%.2f' "${first_to_last:-0}") s: **≈ $rate results/s** applied (batches of $BATCH, one transaction each, on this machine). The collector counted $runs DICOM probes answered ok.
+NOC ingest capacity: with \`vigia serve\` stopped for ${OUTAGE} s the collector queued $depth checks; restarted, the NOC had applied them all ${drain} s later (the collector's retry backoff included; $((b1 - b0)) results applied meanwhile). From the backlog's first batch applied to its last, $after checks in $(printf '%.2f' "${first_to_last:-0}") s: **≈ $rate results/s** applied, end to end (read from the collector's disk, gzip, HTTP, one transaction per batch of $BATCH, on this machine). The collector counted $runs DICOM probes answered ok in all.
 EOF
