@@ -230,7 +230,7 @@ func (s *Store) open(ctx context.Context, tx *sqlx.Tx, in openInput) (Ticket, bo
 	number := fmt.Sprintf("VG-%d-%06d", year, seq)
 	billable, reason := !cov.Covered(), cov.Reason
 	if in.NOCOnly {
-		billable, reason = false, "the NOC's own incident"
+		billable, reason = false, "noc_internal"
 	}
 	devices := in.DeviceIDs
 	if devices == nil {
