@@ -677,3 +677,27 @@ func TestDemoUsers(t *testing.T) {
 		t.Fatalf("old demo password still works: %v", err)
 	}
 }
+
+// The board shows each collector's last contact and lag, a lost one first.
+func TestBoardShowsCollectors(t *testing.T) {
+	h := newHarness(t, twoHospitals, time.Second)
+	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en"})
+	now := h.clock.Now()
+	h.db.MustExec(`INSERT INTO collectors (name, customer_id, token_sha256, created_at, last_contact_at, last_result_at)
+		VALUES ('hsr-norte', 'hsr', sha256('a'), $1, $2, $3)`, now.Add(-time.Hour), now.Add(-10*time.Second), now.Add(-100*time.Second))
+	h.db.MustExec(`INSERT INTO collectors (name, customer_id, token_sha256, created_at, last_contact_at, lost_at)
+		VALUES ('cmf-lima', 'cmf', sha256('b'), $1, $2, $3)`, now.Add(-time.Hour), now.Add(-20*time.Minute), now.Add(-15*time.Minute))
+	h.db.MustExec(`INSERT INTO collector_sites SELECT id, 'hsr-central' FROM collectors WHERE name = 'hsr-norte'`)
+	c := h.client(t)
+	c.login("ana", testPassword)
+	_, _, frag := c.do(http.MethodGet, "/console/noc", "", http.Header{liveHeader: {"1"}})
+	lost, ok := strings.Index(frag, "cmf-lima"), strings.Index(frag, "hsr-norte")
+	if lost < 0 || ok < 0 || lost > ok || !strings.Contains(frag, "monitoring lost") || !strings.Contains(frag, "<td data-lag>1m30s</td>") ||
+		!strings.Contains(frag, "hsr-central") || !strings.Contains(frag, "20m") {
+		t.Fatalf("collectors on the board:\n%s", frag[strings.Index(frag, `id="collectors"`)-100:][:1500])
+	}
+	_, _, frag = c.do(http.MethodGet, "/console/noc?customer=hsr", "", http.Header{liveHeader: {"1"}})
+	if strings.Contains(frag, "cmf-lima") {
+		t.Error("the customer filter keeps another customer's collector")
+	}
+}

@@ -113,6 +113,7 @@ func (c *Console) board(rq *request) error {
 		return err
 	}
 	holds, err := c.holdLines(rq, queue)
+	collectors, err := c.collectors(rq.ctx(), customer)
 	if err != nil {
 		return err
 	}
@@ -128,6 +129,7 @@ func (c *Console) board(rq *request) error {
 		"Customer": customer, "Site": site, "Kind": kind,
 		"Customers": customers, "Sites": sites, "Kinds": assets.DeviceKinds,
 		"Devices": devices, "Counts": countStates(devices), "Outages": outages, "Queue": queue, "Holds": holds,
+		"Collectors": collectors,
 	})
 	return nil
 }

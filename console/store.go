@@ -200,3 +200,43 @@ func (c *Console) attachmentIn(ctx context.Context, scope string, id int64) (att
 	}
 	return a, nil
 }
+
+// collectorRow is a collector on the board: when it last reached the NOC,
+// and how far its newest applied result lags behind that contact.
+type collectorRow struct {
+	ID          int64
+	Name        string
+	CustomerID  string
+	Sites       []string
+	Contacted   bool
+	LastContact time.Time
+	LostAt      *time.Time
+	Lag         string
+}
+
+func (c *Console) collectors(ctx context.Context, customer string) ([]collectorRow, error) {
+	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT c.id, c.name, c.customer_id,
+			COALESCE((SELECT array_agg(site_id ORDER BY site_id) FROM collector_sites WHERE collector_id = c.id), '{}'),
+			c.last_contact_at, c.lost_at,
+			COALESCE(EXTRACT(EPOCH FROM (c.last_contact_at - c.last_result_at)), 0)
+		FROM collectors c WHERE c.revoked_at IS NULL AND ($1 = '' OR c.customer_id = $1)
+		ORDER BY c.lost_at IS NULL, c.customer_id, c.name LIMIT 500`, customer)
+	if err != nil {
+		return nil, fmt.Errorf("console: collectors: %w", err)
+	}
+	defer rows.Close()
+	var out []collectorRow
+	for rows.Next() {
+		var r collectorRow
+		var sites pq.StringArray
+		var lag float64
+		var contact sql.NullTime
+		if err := rows.Scan(&r.ID, &r.Name, &r.CustomerID, &sites, &contact, &r.LostAt, &lag); err != nil {
+			return nil, fmt.Errorf("console: collectors: %w", err)
+		}
+		r.Sites, r.Contacted, r.LastContact = sites, contact.Valid, contact.Time
+		r.Lag = (time.Duration(max(lag, 0) * float64(time.Second))).Round(time.Second).String()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -370,6 +370,7 @@ func binaryMetrics(t *testing.T) map[string]bool {
 	if _, err := probes.NewTrapListener(conn, probes.TrapConfig{Inventory: assets.NewStore(conn), Registerer: rec}); err != nil {
 		t.Fatal(err)
 	}
+	(&probes.CollectorAPI{Store: probes.NewStore(conn), Engine: engine}).RegisterMetrics(rec)
 	maintenance.NewMetrics(rec, conn)
 	maintenance.RegisterOutboxMetrics(rec, conn)
 	dispatch.RegisterMetrics(rec, conn)

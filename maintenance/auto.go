@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance/notify"
@@ -22,7 +24,8 @@ import (
 // Trigger is an outage or a firing alert, from either source.
 type Trigger struct {
 	Source     string
-	Kind       string // device, site, worklist, or alert (with Alert)
+	Kind       string // device, site, worklist, collector, or alert (with Alert)
+	Key        string // the subject, when not the device or site (collector:ID)
 	CustomerID string
 	SiteID     string
 	Device     *assets.Device // the device down, or the site's gateway
@@ -54,7 +57,10 @@ func (s *Store) RaiseTx(ctx context.Context, tx *sqlx.Tx, tr Trigger) (*Ticket, 
 		return s.raiseAlert(ctx, tx, tr)
 	}
 	key := tr.Kind + ":" + tr.SiteID
-	if tr.Kind == "device" || tr.Kind == "worklist" {
+	switch {
+	case tr.Key != "":
+		key = tr.Key
+	case tr.Kind == "device" || tr.Kind == "worklist":
 		key = tr.Kind + ":" + tr.Device.ID
 	}
 	if tr.OutageID != 0 {
@@ -182,6 +188,10 @@ func (s *Store) triggerTicket(ctx context.Context, tx *sqlx.Tx, tr Trigger, key 
 		return in, fmt.Errorf("site %s: %w", tr.SiteID, err)
 	}
 	switch tr.Kind {
+	case "collector":
+		// The NOC's own incident: hidden from the hospital, never billed.
+		in.NOCOnly, in.Severity = true, 2
+		in.Title = notify.MonitoringLostTitle(lang, siteNames(ctx, tx, tr.Data, siteName))
 	case "device":
 		in.DeviceIDs = []string{tr.Device.ID}
 		in.Severity = outageSeverity(*tr.Device)
@@ -293,4 +303,34 @@ func (s *Store) RestoreTx(ctx context.Context, tx *sqlx.Tx, key string, outageID
 		return err
 	}
 	return s.recompute(ctx, tx, t)
+}
+
+// siteNames names the sites a collector's event lists, or the event's own.
+func siteNames(ctx context.Context, tx *sqlx.Tx, data map[string]any, fallback string) string {
+	detail, _ := data["detail"].(map[string]any)
+	ids, _ := detail["sites"].([]any)
+	var sites []string
+	for _, id := range ids {
+		if s, ok := id.(string); ok {
+			sites = append(sites, s)
+		}
+	}
+	var names []string
+	if len(sites) > 0 && tx.SelectContext(ctx, &names, `SELECT name FROM sites WHERE id = ANY ($1) ORDER BY name`, pq.Array(sites)) == nil && len(names) > 0 {
+		return strings.Join(names, ", ")
+	}
+	return fallback
+}
+
+// ResolveAutoTx closes the subject's open ticket as resolved: a ticket that
+// nobody at the hospital confirms (a collector's loss is the NOC's own).
+func (s *Store) ResolveAutoTx(ctx context.Context, tx *sqlx.Tx, key string, at time.Time, text string, data map[string]any) error {
+	t, err := s.OpenAutoTx(ctx, tx, key)
+	if err != nil || t == nil {
+		return err
+	}
+	if err := addEvent(ctx, tx, t.ID, at, System.String(), "service_restored", text, data); err != nil {
+		return err
+	}
+	return s.closeTicket(ctx, tx, t, at, System.String(), "resolved", text, nil)
 }

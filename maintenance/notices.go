@@ -14,7 +14,7 @@ import (
 func (t *Ticket) notice() notify.Ticket {
 	return notify.Ticket{ID: t.ID, Number: t.Number, CustomerID: t.CustomerID, SiteID: t.SiteID, DeviceIDs: t.DeviceIDs,
 		Title: t.Title, Status: t.Status, SLAPolicy: t.SLAPolicy, AutoKey: t.AutoKey, CloseReason: t.CloseReason,
-		Severity: t.Severity, Automatic: t.Source == SourceProbe || t.Source == SourceAlertmanager, Billable: t.Billable,
+		Severity: t.Severity, Automatic: t.Source == SourceProbe || t.Source == SourceAlertmanager, Billable: t.Billable, NOCOnly: t.NOCOnly,
 		ResponseDueAt: t.ResponseDueAt, SolvedAt: t.SolvedAt, KBLinks: t.KBLinks}
 }
 

@@ -69,7 +69,7 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) erro
 const ticketColumns = `id, number, customer_id, site_id, device_ids, title, description, category, requester, severity,
 	opened_severity, source, status, pending_reason, assignee, billable, billable_reason, contract_id, sla_policy, auto_key,
 	previous_ticket_id, opened_at, acknowledged_at, solved_at, solve_round, closed_at, close_reason, kb_links,
-	response_due_at, response_warn_at, resolution_due_at, report_due_at, created_by, updated_at`
+	response_due_at, response_warn_at, resolution_due_at, report_due_at, created_by, updated_at, noc_only`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -81,7 +81,7 @@ func scanTicket(r scanner) (Ticket, error) {
 	err := r.Scan(&t.ID, &t.Number, &t.CustomerID, &site, &devices, &t.Title, &t.Description, &t.Category, &t.Requester,
 		&t.Severity, &t.OpenedSeverity, &t.Source, &t.Status, &pending, &t.Assignee, &t.Billable, &t.BillableReason,
 		&contract, &t.SLAPolicy, &autoKey, &prev, &t.OpenedAt, &t.AcknowledgedAt, &t.SolvedAt, &t.SolveRound, &t.ClosedAt,
-		&closeReason, &kb, &t.ResponseDueAt, &t.ResponseWarnAt, &t.ResolutionDueAt, &t.ReportDueAt, &t.CreatedBy, &t.UpdatedAt)
+		&closeReason, &kb, &t.ResponseDueAt, &t.ResponseWarnAt, &t.ResolutionDueAt, &t.ReportDueAt, &t.CreatedBy, &t.UpdatedAt, &t.NOCOnly)
 	if err != nil {
 		return t, err
 	}
@@ -101,7 +101,7 @@ func scanTicket(r scanner) (Ticket, error) {
 func lockTicket(ctx context.Context, tx *sqlx.Tx, sc Scope, ref string) (Ticket, error) {
 	id, byNumber := parseRef(ref)
 	t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets
-		WHERE (($1::bigint <> 0 AND id = $1::bigint) OR ($1::bigint = 0 AND number = $2)) AND ($3 = '' OR customer_id = $3) FOR UPDATE`, id, byNumber, sc.CustomerID))
+		WHERE (($1::bigint <> 0 AND id = $1::bigint) OR ($1::bigint = 0 AND number = $2)) AND ($3 = '' OR (customer_id = $3 AND NOT noc_only)) FOR UPDATE`, id, byNumber, sc.CustomerID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, ErrNotFound
 	}
@@ -147,6 +147,9 @@ type openInput struct {
 	OpenedAt           time.Time
 	Author             string
 	Data               map[string]any // added to the "opened" timeline entry
+	// NOCOnly: the NOC's own incident (a collector lost): the customer
+	// neither sees it nor is notified, and it is never billed.
+	NOCOnly bool
 }
 
 // terms decides billable flag, reason, contract and SLA policy from the
@@ -224,18 +227,22 @@ func (s *Store) open(ctx context.Context, tx *sqlx.Tx, in openInput) (Ticket, bo
 		return Ticket{}, false, fmt.Errorf("number: %w", err)
 	}
 	number := fmt.Sprintf("VG-%d-%06d", year, seq)
+	billable, reason := !cov.Covered(), cov.Reason
+	if in.NOCOnly {
+		billable, reason = false, "noc_internal"
+	}
 	devices := in.DeviceIDs
 	if devices == nil {
 		devices = []string{}
 	}
 	t, err := scanTicket(tx.QueryRowContext(ctx, `INSERT INTO tickets (number, customer_id, site_id, device_ids, title, description,
 		category, requester, severity, opened_severity, source, status, billable, billable_reason, contract_id, sla_policy,
-		auto_key, previous_ticket_id, opened_at, created_by, updated_at)
-		VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, $8, $9, $9, $10, 'new', $11, $12, NULLIF($13, ''), $14, NULLIF($15, ''), $16, $17, $18, $17)
+		auto_key, previous_ticket_id, opened_at, created_by, updated_at, noc_only)
+		VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, $8, $9, $9, $10, 'new', $11, $12, NULLIF($13, ''), $14, NULLIF($15, ''), $16, $17, $18, $17, $19)
 		ON CONFLICT (auto_key) WHERE closed_at IS NULL AND auto_key IS NOT NULL DO NOTHING
 		RETURNING `+ticketColumns,
 		number, in.CustomerID, in.SiteID, pq.StringArray(devices), in.Title, in.Description, in.Category, in.Requester, in.Severity,
-		in.Source, !cov.Covered(), cov.Reason, cov.ContractID, policy, in.AutoKey, in.PreviousTicketID, in.OpenedAt, in.Author))
+		in.Source, billable, reason, cov.ContractID, policy, in.AutoKey, in.PreviousTicketID, in.OpenedAt, in.Author, in.NOCOnly))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Ticket{}, false, nil
 	}
@@ -359,7 +366,7 @@ type ListFilter struct {
 // List returns one page of tickets and the cursor of the next (0: none).
 func (s *Store) List(ctx context.Context, f ListFilter) ([]Ticket, int64, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+ticketColumns+` FROM tickets
-		WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR customer_id = $2) AND ($3 = '' OR status = $3)
+		WHERE ($1 = '' OR (customer_id = $1 AND NOT noc_only)) AND ($2 = '' OR customer_id = $2) AND ($3 = '' OR status = $3)
 		AND ($4::int = 0 OR severity = $4::int) AND ($5 = '' OR site_id = $5) AND ($6 = '' OR $6 = ANY (device_ids))
 		AND ($7::bigint = 0 OR id < $7::bigint)
 		ORDER BY id DESC LIMIT $8`, f.Scope.CustomerID, f.CustomerID, f.Status, f.Severity, f.SiteID, f.DeviceID, f.Cursor, f.Limit+1)
@@ -403,7 +410,7 @@ func (s *Store) Get(ctx context.Context, sc Scope, ref string, now time.Time) (D
 	err := s.inTx(ctx, "show ticket "+ref, func(tx *sqlx.Tx) error {
 		id, byNumber := parseRef(ref)
 		t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets
-			WHERE (($1::bigint <> 0 AND id = $1::bigint) OR ($1::bigint = 0 AND number = $2)) AND ($3 = '' OR customer_id = $3)`, id, byNumber, sc.CustomerID))
+			WHERE (($1::bigint <> 0 AND id = $1::bigint) OR ($1::bigint = 0 AND number = $2)) AND ($3 = '' OR (customer_id = $3 AND NOT noc_only))`, id, byNumber, sc.CustomerID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}

@@ -119,6 +119,7 @@ type Ticket struct {
 	ReportDueAt      *time.Time `json:"report_due_at,omitempty"`
 	CreatedBy        string     `json:"created_by"`
 	UpdatedAt        time.Time  `json:"updated_at"`
+	NOCOnly          bool       `json:"noc_only,omitempty"` // the NOC's own incident: hidden from the customer
 }
 
 // Event is one timeline entry.

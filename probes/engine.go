@@ -67,6 +67,10 @@ type Engine struct {
 	refreshes map[string]Status
 	gwCache   map[string]gatewayCheck
 	started   time.Time
+	// remote maps the sites probed by a collector to it: their devices are
+	// decided from the results it pushes (Ingest), never probed from here.
+	remote      map[string]int64
+	collectorMu sync.Map // collector id -> *sync.Mutex: one ingest at a time
 
 	// pending are decisions the database did not take when they were made
 	// (it was down): kept in order, with the instants of the probe results
@@ -139,8 +143,13 @@ func (e *Engine) Sync(ctx context.Context) ([]assets.Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	remote, err := e.store.remoteSites(ctx)
+	if err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.remote = remote
 	old := e.devices
 	e.devices = make(map[string]assets.Device, len(devices))
 	e.siteDevices = map[string][]string{}
@@ -265,11 +274,24 @@ func (e *Engine) Check(ctx context.Context, id string) error {
 
 // probeAll runs every prober that applies to the device.
 func (e *Engine) probeAll(ctx context.Context, d assets.Device) []Result {
+	results := ProbeDevice(ctx, e.cfg.Probers, d, e.cfg.Clock)
+	if e.cfg.Metrics != nil {
+		for _, r := range results {
+			e.cfg.Metrics.observeResult(r)
+		}
+	}
+	return results
+}
+
+// ProbeDevice runs every prober that applies to d, in name order, within
+// ProbeTimeout(d), each result stamped with the instant it came in. A
+// collector runs its checks with it too.
+func ProbeDevice(ctx context.Context, probers map[string]Prober, d assets.Device, clock clockwork.Clock) []Result {
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout(d))
 	defer cancel()
 	var results []Result
-	for _, name := range sortedProbers(e.cfg.Probers) {
-		p := e.cfg.Probers[name]
+	for _, name := range sortedProbers(probers) {
+		p := probers[name]
 		if !p.Applies(d) {
 			continue
 		}
@@ -278,10 +300,7 @@ func (e *Engine) probeAll(ctx context.Context, d assets.Device) []Result {
 			r.Prober = name
 		}
 		// At PostgreSQL's precision, so the evidence and the rows agree.
-		r.At = e.cfg.Clock.Now().Round(time.Microsecond)
-		if e.cfg.Metrics != nil {
-			e.cfg.Metrics.observeResult(r)
-		}
+		r.At = clock.Now().Round(time.Microsecond)
 		results = append(results, r)
 	}
 	return results
@@ -395,11 +414,7 @@ func (e *Engine) persist(ctx context.Context, d assets.Device, prev Status, dec 
 	last := e.lastWrite[d.ID]
 	e.mu.RUnlock()
 	next := dec.Next
-	changed := dec.Transition != nil || dec.OpenOutage || dec.CloseOutage || len(dec.Events) > 0 ||
-		next.Failures != prev.Failures || next.Successes != prev.Successes || next.Flapping != prev.Flapping ||
-		next.WorklistFailing != prev.WorklistFailing ||
-		len(next.RecentTransitions) != len(prev.RecentTransitions)
-	if !changed {
+	if !dec.changes(prev) {
 		// A live agent's uptime changes at every poll: it is kept in memory
 		// and written with the periodic refresh, or at once with a reboot
 		// event (an event is a change).
@@ -614,4 +629,15 @@ func (e *Engine) String() string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	return fmt.Sprintf("probes engine: %d devices, %d open device outages, %d site incidents", len(e.devices), len(e.deviceOutage), len(e.siteOutage))
+}
+
+// changes reports whether a decision changes more than the bookkeeping of
+// prev (last probe instant, uptime, detail): such a decision is committed
+// at once; the rest waits for the periodic refresh.
+func (d Decision) changes(prev Status) bool {
+	next := d.Next
+	return d.Transition != nil || d.OpenOutage || d.CloseOutage || len(d.Events) > 0 ||
+		next.Failures != prev.Failures || next.Successes != prev.Successes || next.Flapping != prev.Flapping ||
+		next.WorklistFailing != prev.WorklistFailing ||
+		len(next.RecentTransitions) != len(prev.RecentTransitions)
 }

@@ -234,6 +234,10 @@ func (sc *Scheduler) Sync(ctx context.Context) error {
 		if sc.cfg.Owns != nil && !sc.cfg.Owns(d.ID) {
 			continue
 		}
+		// A collector probes it, inside its hospital's network.
+		if sc.engine.Remote(d) {
+			continue
+		}
 		mine = append(mine, d)
 		if _, had := sc.jobs[d.ID]; !had {
 			adopted = append(adopted, d.ID)

@@ -101,6 +101,15 @@ type Change struct {
 	Status   Status
 	Decision Decision
 	Evidence []Result
+	// Via is set for results a collector pushed: the evidence says who
+	// observed them and when they reached the NOC.
+	Via *Via
+}
+
+// Via is the collector a result came through.
+type Via struct {
+	Collector  string    `json:"collector"`
+	ReceivedAt time.Time `json:"received_at"`
 }
 
 // Outcome of Commit: the outage opened or ended, if any.
@@ -115,10 +124,24 @@ type Committed struct {
 func (s *Store) Commit(ctx context.Context, c Change) (Committed, error) {
 	var out Committed
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		out, err = commitChange(ctx, tx, c)
+		return err
+	})
+	return out, err
+}
+
+// commitChange writes a device's decision inside tx.
+func commitChange(ctx context.Context, tx *sqlx.Tx, c Change) (Committed, error) {
+	var out Committed
+	err := func() error {
 		if err := putStatus(ctx, tx, c.Device.ID, c.Status); err != nil {
 			return err
 		}
 		evidence := evidenceJSON(c.Evidence)
+		if c.Via != nil {
+			evidence = viaEvidence(c.Evidence, c.Via)
+		}
 		if t := c.Decision.Transition; t != nil {
 			if err := insertTransition(ctx, tx, c.Device.ID, t, evidence); err != nil {
 				return err
@@ -155,7 +178,7 @@ func (s *Store) Commit(ctx context.Context, c Change) (Committed, error) {
 			}
 		}
 		return nil
-	})
+	}()
 	return out, err
 }
 
@@ -386,4 +409,15 @@ func (s *Store) LastHeartbeat(ctx context.Context, deviceID string) (time.Time, 
 		return t, false, fmt.Errorf("probes: last heartbeat of %s: %w", deviceID, err)
 	}
 	return t, true, nil
+}
+
+// viaEvidence is the evidence of a collector's results: the probes, the
+// collector, and when they arrived (later than they were observed when the
+// uplink was down).
+func viaEvidence(results []Result, via *Via) json.RawMessage {
+	b, err := json.Marshal(map[string]any{"probes": results, "collector": via.Collector, "received_at": via.ReceivedAt})
+	if err != nil {
+		return evidenceJSON(results)
+	}
+	return b
 }

@@ -33,6 +33,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		f.manufacturerCase, f.wait, f.quote
 	engineer, partBody, work := f.engineerBody, f.partBody, f.workBody
 	calibration, calibrationPath, pdf, alert := f.calibration, f.calibrationPath, f.calibrationPDF, f.alertBody
+	collectorToken := f.collectorToken
 
 	endpoints := []endpoint{
 		{"GET /api/v1/customers", "/api/v1/customers", "", 200},
@@ -57,6 +58,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /api/v1/tickets/{id}/{action}", "/api/v1/tickets/1/comment", `{"text":"hola"}`, 404},
 		{"POST /api/v1/alertmanager", "/api/v1/alertmanager", `{"version":"4","status":"firing","alerts":[]}`, 403},
 		{"POST /api/v1/heartbeats/{device}", "/api/v1/heartbeats/hsr-ris", `{}`, 401},
+		// Collectors authenticate with their own tokens: an API token is unknown there.
+		{"GET /api/v1/collector/config", "/api/v1/collector/config", "", 401},
+		{"POST /api/v1/collector/results", "/api/v1/collector/results",
+			`{"checks":[{"seq":1,"device":"hsr-ris","results":[{"prober":"tcp","outcome":"failed","at":"2026-11-23T14:00:00Z"}]}]}`, 401},
 		{"GET /api/v1/preventive-plans", "/api/v1/preventive-plans", "", 200},
 		{"POST /api/v1/preventive-plans", "/api/v1/preventive-plans",
 			`{"device":"hsr-ct1","title":"Mantenimiento trimestral","every_months":3,"first_due_on":"2027-01-15"}`, 403},
@@ -210,6 +215,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				if strings.Contains(e.pattern, "heartbeats") {
 					token = "hsr-ris-heartbeat-demo-token"
 				}
+				if strings.Contains(e.pattern, "collector") {
+					token = collectorToken
+				}
 				for _, bad := range []string{`{"title": `, `not json`, `[1,2,3]`, `{"unknown_field": 1}`} {
 					if code, body := do(method, e.path, token, bad); code != http.StatusBadRequest {
 						t.Errorf("malformed body %q: %d, want 400 (%s)", bad, code, body)
@@ -292,12 +300,13 @@ func apiPatterns(t *testing.T, root string) []string {
 }
 
 // snapshot fingerprints every table's content, except api_tokens whose
-// last_used_at is bookkeeping of authentication itself.
+// last_used_at and collectors whose last_contact_at are bookkeeping of
+// authentication itself.
 func snapshot(t *testing.T, conn *sqlx.DB) string {
 	t.Helper()
 	var tables []string
 	if err := conn.Select(&tables, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'
-		AND tablename NOT IN ('api_tokens', 'goose_db_version') ORDER BY tablename`); err != nil {
+		AND tablename NOT IN ('api_tokens', 'collectors', 'goose_db_version') ORDER BY tablename`); err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer

@@ -48,7 +48,13 @@ type vigiaProcess struct {
 
 func startServe(t *testing.T, bin string, args ...string) *vigiaProcess {
 	t.Helper()
-	p := &vigiaProcess{cmd: exec.Command(bin, append([]string{"serve"}, args...)...), done: make(chan struct{}), out: &strings.Builder{}}
+	return startProc(t, bin, append([]string{"serve"}, args...)...)
+}
+
+// startProc runs `vigia ARGS…` as a child killed at the end of the test.
+func startProc(t *testing.T, bin string, args ...string) *vigiaProcess {
+	t.Helper()
+	p := &vigiaProcess{cmd: exec.Command(bin, args...), done: make(chan struct{}), out: &strings.Builder{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -57,7 +63,7 @@ func startServe(t *testing.T, bin string, args ...string) *vigiaProcess {
 	t.Cleanup(func() {
 		p.kill9()
 		if t.Failed() {
-			t.Logf("vigia %s output:\n%s", strings.Join(args, " "), tail(p.out.String(), 4000))
+			t.Logf("vigia %s output:\n%s", strings.Join(args, " "), tail(p.out.String(), 6000))
 		}
 	})
 	return p

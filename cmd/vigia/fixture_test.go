@@ -43,6 +43,7 @@ type apiFixture struct {
 
 	ticket, visit, part, partRequest, manufacturerCase, wait, quote string // ids
 	calibration                                                     string // a biomedical calibration record's id
+	collectorToken                                                  string // a collector of hsr-central
 	calibrationPath, calibrationPDF, alertBody                      string // its upload, and an alert file
 	engineerBody, partBody, workBody                                string // valid bodies
 }
@@ -99,6 +100,16 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	probeStore := probes.NewStore(f.conn)
 	tickets := maintenance.NewStore(f.conn, store, maintenance.Options{})
 	dispatchStore := dispatch.NewStore(f.conn, store, tickets)
+	engine, err := probes.NewEngine(ctx, probeStore, store, probes.Config{Clock: f.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.collectorToken, _, err = probeStore.CreateCollector(ctx, "hsr on site", "hsr", []string{"hsr-central"}, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.DiscardHandler)
 	f.users = console.NewUsers(f.conn, tickets)
 	mail := mailintake.New(f.conn, tickets, store, f.clock.Now, log)
@@ -110,7 +121,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		t.Fatal(err)
 	}
 	f.h = server.Handler(httpConfig(httpDeps{conn: f.conn, health: health, tokens: tokens, reg: reg, log: log,
-		assets: store, probes: probeStore, probeMetrics: probes.NewMetrics(reg), tickets: tickets,
+		assets: store, probes: probeStore, probeMetrics: probes.NewMetrics(reg), engine: engine, tickets: tickets,
 		dispatch: dispatchStore, clock: f.clock, mail: mail, console: web}))
 
 	// One ticket of hsr to aim at.

@@ -68,6 +68,8 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	fs.Var(&imapURLs, "imap-url", "read customers' e-mail from `imap[s]://USER@HOST[:PORT]/MAILBOX` (repeatable; password in VIGIA_IMAP_PASSWORD or VIGIA_IMAP_PASSWORD_FILE)")
 	imapPoll := fs.Duration("imap-poll", 30*time.Second, "how often a mailbox is read when its server has no IDLE")
 	imapArchive := fs.String("imap-archive", envOr("VIGIA_IMAP_ARCHIVE", "Archive"), "mailbox that read messages are moved to (env VIGIA_IMAP_ARCHIVE)")
+	collectorGrace := fs.Duration("collector-grace", 3*time.Minute,
+		"a collector silent this long is lost: one monitoring-lost ticket, its devices unknown")
 	webhookURL := fs.String("notify-webhook", os.Getenv("VIGIA_NOTIFY_WEBHOOK_URL"),
 		"URL receiving every notification as signed JSON (env VIGIA_NOTIFY_WEBHOOK_URL; secret in VIGIA_NOTIFY_WEBHOOK_SECRET or _FILE)")
 	var trapf trapFlags
@@ -221,7 +223,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		return err
 	}
 	handler := server.Handler(httpConfig(httpDeps{conn: conn, health: health, tokens: tokens, reg: reg, log: log, assets: store,
-		probes: probeStore, probeMetrics: probeMetrics, tickets: tickets, dispatch: dispatchStore, clock: clock, mail: mail, console: web}))
+		probes: probeStore, probeMetrics: probeMetrics, engine: engine, tickets: tickets, dispatch: dispatchStore, clock: clock, mail: mail, console: web}))
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -253,12 +255,16 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 		if err := leaser.Step(ctx); err != nil {
 			return err
 		}
-		probingDone.Add(2)
+		probingDone.Add(3)
 		go func() {
 			defer probingDone.Done()
 			if err := leaser.Run(probeCtx); err != nil {
 				log.Warn("probe leases", "err", err)
 			}
+		}()
+		go func() {
+			defer probingDone.Done()
+			engine.RunCollectorWatch(probeCtx, *collectorGrace, min(max(*collectorGrace/6, time.Second), 30*time.Second))
 		}()
 		go func() {
 			defer probingDone.Done()
@@ -345,6 +351,7 @@ type httpDeps struct {
 	assets       *assets.Store
 	probes       *probes.Store
 	probeMetrics *probes.Metrics
+	engine       *probes.Engine // decides collectors' results
 	tickets      *maintenance.Store
 	dispatch     *dispatch.Store
 	clock        clockwork.Clock
@@ -368,6 +375,10 @@ func httpConfig(d httpDeps) server.Config {
 			mailintake.NewAPI(d.mail, d.log), biomed.NewAPI(bio, now, d.log)},
 		Public: []server.Routes{&probes.HeartbeatAPI{Devices: d.assets, Log: d.probes, Clock: d.clock, Metrics: d.probeMetrics}},
 	}
+	// Collectors authenticate with their own tokens, scoped to their sites.
+	collectorAPI := &probes.CollectorAPI{Store: d.probes, Engine: d.engine, Devices: d.assets, Clock: d.clock, Log: d.log}
+	collectorAPI.RegisterMetrics(d.reg)
+	c.Public = append(c.Public, collectorAPI)
 	if d.console != nil {
 		c.Public = append(c.Public, d.console)
 	}

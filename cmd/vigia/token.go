@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
@@ -84,28 +85,39 @@ Use it as "Authorization: Bearer TOKEN".`, stdout, stderr)
 }
 
 func runTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token revoke", "[flags] ID", "Disables the token with the given id.", stdout, stderr)
-	var dbf dbFlags
-	dbf.register(fs)
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageError("want exactly one token ID")
-	}
-	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+	id, err := revokeCommand(ctx, "token revoke", "token", "Disables the token with the given id.", args, stdout, stderr,
+		func(ctx context.Context, conn *sqlx.DB, id int64) error {
+			return auth.NewTokens(conn, time.Now).Revoke(ctx, id)
+		})
 	if err != nil {
-		return usageError("token ID %q is not a number", fs.Arg(0))
-	}
-	log, _ := newLogger(stderr, "warn")
-	conn, closeDB, err := dbf.open(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	if err := auth.NewTokens(conn, time.Now).Revoke(ctx, id); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "token %d revoked\n", id)
 	return nil
+}
+
+// revokeCommand runs a `revoke [flags] ID` subcommand: it parses the id,
+// opens the database and calls revoke with it.
+func revokeCommand(ctx context.Context, name, what, description string, args []string, stdout, stderr io.Writer,
+	revoke func(ctx context.Context, conn *sqlx.DB, id int64) error) (int64, error) {
+	fs := newFlagSet(name, "[flags] ID", description, stdout, stderr)
+	var dbf dbFlags
+	dbf.register(fs)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return 0, err
+	}
+	if fs.NArg() != 1 {
+		return 0, usageError("want exactly one %s ID", what)
+	}
+	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+	if err != nil {
+		return 0, usageError("%s ID %q is not a number", what, fs.Arg(0))
+	}
+	log, _ := newLogger(stderr, "warn")
+	conn, closeDB, err := dbf.open(ctx, log)
+	if err != nil {
+		return 0, err
+	}
+	defer closeDB()
+	return id, revoke(ctx, conn, id)
 }

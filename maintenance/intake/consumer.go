@@ -173,6 +173,16 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent
 		_, err = c.tickets.RaiseTx(ctx, tx, maintenance.Trigger{Source: maintenance.SourceProbe, Kind: "worklist", CustomerID: ev.CustomerID, SiteID: ev.SiteID,
 			Device: &d, At: ev.At, Data: data})
 		return err
+	case "monitoring_lost":
+		// A collector silent past its grace: one ticket for the NOC, not
+		// the hospital's, and none per device (they show unknown).
+		_, err := c.tickets.RaiseTx(ctx, tx, maintenance.Trigger{Source: maintenance.SourceProbe, Kind: "collector",
+			Key: collectorKey(detail), CustomerID: ev.CustomerID, SiteID: ev.SiteID, At: ev.At, Data: data})
+		return err
+	case "monitoring_restored":
+		// Nobody at the hospital knows of this ticket, so there is no one
+		// to confirm a solution with: it closes as resolved.
+		return c.tickets.ResolveAutoTx(ctx, tx, collectorKey(detail), ev.At, "monitoring restored: the collector's results arrive again", data)
 	case "worklist_restored":
 		return c.tickets.RestoreTx(ctx, tx, "worklist:"+ev.DeviceID.String, 0, ev.At, notify.WorklistRestoredText, data)
 	case "device_up", "site_up":
@@ -195,4 +205,9 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent
 		}
 		return maintenance.AddEventTx(ctx, tx, t.ID, ev.At, maintenance.System.String(), ev.Kind, notify.DeviceEventText(ev.Kind), data)
 	}
+}
+
+// collectorKey is the ticket subject of a collector's loss.
+func collectorKey(detail map[string]any) string {
+	return fmt.Sprintf("collector:%v", detail["collector_id"])
 }

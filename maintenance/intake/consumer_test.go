@@ -240,3 +240,53 @@ func TestOutageTickets(t *testing.T) {
 		t.Fatalf("%d tickets, want %d", n, len(tests))
 	}
 }
+
+// A collector lost is one ticket for the NOC alone: the customer's scope
+// does not see it, its e-mail address gets nothing (the NOC's webhook
+// does), it is never billed; monitoring restored closes it as resolved.
+func TestMonitoringLostTicketIsTheNOCs(t *testing.T) {
+	f := newFixture(t, "https://noc.example/hook")
+	ctx := context.Background()
+	detail := `{"collector": "acme on site", "collector_id": 7, "sites": ["acme-main"]}`
+	lost := func(kind string, at time.Time) {
+		f.db.MustExec(`INSERT INTO device_events (kind, customer_id, site_id, detail, at) VALUES ($1, 'acme', 'acme-main', $2, $3)`, kind, detail, at)
+	}
+	lost("monitoring_lost", monday15)
+	if n := f.consume(t); n != 1 {
+		t.Fatalf("handled %d", n)
+	}
+	lost("monitoring_lost", monday15.Add(time.Minute)) // a repeat attaches, opens nothing
+	f.consume(t)
+	d := f.ticket(t, "1")
+	if !d.NOCOnly || d.Billable || d.AutoKey != "collector:7" || len(d.DeviceIDs) != 0 || !strings.HasPrefix(d.Title, "Monitorización perdida en ") ||
+		!d.OpenedAt.Equal(monday15) {
+		t.Fatalf("ticket %+v", d.Ticket)
+	}
+	for q, want := range map[string]int{
+		`SELECT count(*) FROM tickets`:                          1,
+		`SELECT count(*) FROM outbox WHERE channel = 'email'`:   0,
+		`SELECT count(*) FROM outbox WHERE channel = 'webhook'`: 1,
+	} {
+		if n := f.count(t, q); n != want {
+			t.Errorf("%s = %d, want %d", q, n, want)
+		}
+	}
+	if _, err := f.store.Get(ctx, maintenance.Scope{CustomerID: "acme"}, "1", monday15); err == nil {
+		t.Error("the customer reads the NOC's ticket")
+	}
+	if list, _, err := f.store.List(ctx, maintenance.ListFilter{Scope: maintenance.Scope{CustomerID: "acme"}, Limit: 10}); err != nil || len(list) != 0 {
+		t.Errorf("the customer's list: %d tickets, %v", len(list), err)
+	}
+	if list, _, err := f.store.List(ctx, maintenance.ListFilter{Limit: 10}); err != nil || len(list) != 1 {
+		t.Errorf("the NOC's list: %d tickets, %v", len(list), err)
+	}
+	lost("monitoring_restored", monday15.Add(20*time.Minute))
+	f.consume(t)
+	d = f.ticket(t, "1")
+	if d.Status != maintenance.StatusClosed || d.CloseReason != "resolved" || !d.ClosedAt.Equal(monday15.Add(20*time.Minute)) {
+		t.Errorf("after monitoring restored: %s %s %v", d.Status, d.CloseReason, d.ClosedAt)
+	}
+	if n := f.count(t, `SELECT count(*) FROM outbox WHERE channel = 'email'`); n != 0 {
+		t.Errorf("%d e-mails about the NOC's ticket", n)
+	}
+}

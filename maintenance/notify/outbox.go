@@ -70,7 +70,8 @@ func EnqueueTicket(ctx context.Context, tx *sqlx.Tx, key string, webhooks []stri
 			Subject: m.Subject, Body: m.Body, Payload: payload, At: at})
 		return err
 	}
-	if strings.TrimSpace(c.NotifyEmail) != "" {
+	// The NOC's own incidents reach its webhooks only, never the hospital.
+	if strings.TrimSpace(c.NotifyEmail) != "" && !t.NOCOnly {
 		addrs, err := mail.ParseAddressList(c.NotifyEmail)
 		if err != nil {
 			return fmt.Errorf("notify %s: customer %s notify_email: %w", key, t.CustomerID, err)

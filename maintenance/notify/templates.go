@@ -35,6 +35,7 @@ type Ticket struct {
 	Severity                   int
 	Automatic                  bool // opened by a probe or Alertmanager
 	Billable                   bool
+	NOCOnly                    bool // the NOC's own incident: never mailed to the hospital
 	ResponseDueAt, SolvedAt    *time.Time
 	KBLinks                    []string
 }
@@ -108,6 +109,15 @@ func nameAfter(prefix, name string) string {
 		words = words[:len(words)-1]
 	}
 	return strings.TrimSpace(strings.Join(append(words, name), " "))
+}
+
+// MonitoringLostTitle is the title of the NOC's ticket for a collector gone
+// silent at sites.
+func MonitoringLostTitle(lang, sites string) string {
+	if lang == "en" {
+		return "Monitoring lost at " + sites
+	}
+	return "Monitorización perdida en " + sites
 }
 
 // AutoTitle is the title of an automatic (probe) ticket in the customer's
