@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/collector"
 	"github.com/vigia-noc/vigia/probes"
 )
@@ -94,6 +95,11 @@ only, never written to disk.`, stdout, stderr)
 			"dicom": &probes.DICOM{Slow: 2 * time.Second},
 			"snmp":  probes.NewSNMPProber(),
 			"tcp":   &probes.TCP{Slow: 2 * time.Second},
+			"hl7":   &probes.HL7{},
+			// The collector holds no contract calendar: its worklist check
+			// reports failing queries, and leaves "empty during working
+			// hours" to the NOC's own probes (README, Collectors).
+			"worklist": &probes.Worklist{Hours: outsideWorkingHours{}},
 		}})
 	if err != nil {
 		return err
@@ -259,4 +265,13 @@ func runCollectorRevoke(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	fmt.Fprintf(stdout, "collector %d revoked; its sites are probed by the NOC again\n", id)
 	return nil
+}
+
+// outsideWorkingHours tells the worklist prober that no instant is working
+// time, so that an empty worklist is never judged without the customer's
+// calendar; the query is still made, and a failing one still counts.
+type outsideWorkingHours struct{}
+
+func (outsideWorkingHours) WorkingTime(_ context.Context, _ assets.Device, t time.Time) (time.Time, bool) {
+	return t.UTC(), false
 }
