@@ -3,7 +3,6 @@ package probes
 import (
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,6 +95,9 @@ func (a *CollectorAPI) authenticate(w http.ResponseWriter, r *http.Request) (Col
 func (a *CollectorAPI) config(w http.ResponseWriter, r *http.Request) {
 	c, ok := a.authenticate(w, r)
 	if !ok {
+		return
+	}
+	if _, err := httpx.ParseQuery(r); httpx.Refuse(w, err) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
@@ -241,16 +243,9 @@ func readBatch(w http.ResponseWriter, r *http.Request) (ResultBatch, int, error)
 	case len(data) > maxBatchPlain:
 		return batch, http.StatusRequestEntityTooLarge, fmt.Errorf("a batch is at most %d bytes uncompressed", maxBatchPlain)
 	}
-	if !utf8.Valid(data) {
-		return batch, http.StatusBadRequest, errors.New("the body is not valid UTF-8")
-	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&batch); err != nil {
-		return batch, http.StatusBadRequest, fmt.Errorf("invalid JSON: %w", err)
-	}
-	if dec.More() {
-		return batch, http.StatusBadRequest, errors.New("unexpected data after the JSON value")
+	// Decoded as every API body is: a refusal names the value's place.
+	if err := httpx.DecodeBytes(data, &batch); err != nil {
+		return batch, http.StatusBadRequest, err
 	}
 	if len(batch.Checks) == 0 || len(batch.Checks) > MaxBatchChecks {
 		return batch, http.StatusBadRequest, fmt.Errorf("a batch has 1 to %d checks, not %d", MaxBatchChecks, len(batch.Checks))

@@ -90,6 +90,11 @@ func writeRoutes(f *apiFixture) []writeRoute {
 		{"POST /api/v1/billing/flags", "/api/v1/billing/flags", `{"ticket":` + tk + `,"cause":"misuse","note":"x"}`, nil},
 		{"POST /api/v1/mail/unmatched/{id}/assign", "/api/v1/mail/unmatched/1/assign", `{"customer":"hsr"}`, nil},
 		{"POST /api/v1/mail/unmatched/{id}/discard", "/api/v1/mail/unmatched/1/discard", `{}`, nil},
+		// A collector's batch (with its own token): a sequence number past
+		// int32 is a number a collector may reach, not sent here.
+		{"POST /api/v1/collector/results", "/api/v1/collector/results",
+			`{"checks":[{"seq":1,"device":"hsr-pacs","results":[{"prober":"dicom","outcome":"ok","detail":"x","at":"2026-11-23T14:00:00Z"}]}]}`,
+			map[string][]string{"seq": {"int32+1", "int64 max"}}},
 		{"POST /api/v1/biomed/visits/{id}/safety-tests", "/api/v1/biomed/visits/" + f.visit + "/safety-tests",
 			`{"tests":[{"device":"hsr-monitor-uci","type":"recurrent","device_class":"I","applied_part":"BF","method":"direct",` +
 				`"instrument":{"model":"Fluke ESA615","serial":"X1","calibrated_on":"2026-06-01"},"accessories":["cable"]}]}`, nil},
@@ -134,6 +139,7 @@ func readRoutes(f *apiFixture) []readRoute {
 		{"GET /api/v1/work-entries", "/api/v1/work-entries", map[string]string{"ticket": "id"}, true},
 		{"GET /api/v1/billing/report", "/api/v1/billing/report?customer=hsr&month=2026-11", map[string]string{"format": "text"}, true},
 		{"GET /api/v1/mail/unmatched", "/api/v1/mail/unmatched", nil, true},
+		{"GET /api/v1/collector/config", "/api/v1/collector/config", nil, true},
 		{"GET /api/v1/devices/{id}/events", "/api/v1/devices/{id}/events", map[string]string{"limit": "id", "before": "time"}, true},
 		{"GET /api/v1/availability", "/api/v1/availability?customer=hsr&from=2026-11-01&to=2026-11-30", map[string]string{"device": "text", "format": "text"}, true},
 		{"GET /api/v1/reports/monthly", "/api/v1/reports/monthly?customer=hsr&month=2026-11", map[string]string{"format": "text"}, true},
@@ -302,8 +308,11 @@ func TestHostileInput(t *testing.T) {
 	for _, w := range writes {
 		method := strings.Fields(w.pattern)[0]
 		token := f.noc
-		if strings.Contains(w.pattern, "heartbeats") {
+		switch {
+		case strings.Contains(w.pattern, "heartbeats"):
 			token = heartbeatToken
+		case strings.Contains(w.pattern, "/collector/"):
+			token = f.collectorToken
 		}
 		t.Run(w.pattern, func(t *testing.T) {
 			var doc any
@@ -358,6 +367,10 @@ func TestHostileInput(t *testing.T) {
 		}
 	})
 	for _, r := range reads {
+		token := f.noc
+		if strings.Contains(r.pattern, "/collector/") {
+			token = f.collectorToken
+		}
 		t.Run(r.pattern, func(t *testing.T) {
 			base := strings.ReplaceAll(r.path, "{id}", "eng-laura")
 			if strings.Contains(r.pattern, "visits/{id}") {
@@ -365,7 +378,7 @@ func TestHostileInput(t *testing.T) {
 			}
 			if strings.Contains(r.path, "{id}") {
 				for _, id := range pathIDHostile {
-					code, out := f.do("GET", strings.ReplaceAll(r.path, "{id}", id), f.noc, "")
+					code, out := f.do("GET", strings.ReplaceAll(r.path, "{id}", id), token, "")
 					refused(t, "path "+id[:min(len(id), 20)], code, out, "")
 				}
 			}
@@ -374,7 +387,7 @@ func TestHostileInput(t *testing.T) {
 				sep = "&"
 			}
 			if r.list {
-				code, out := f.do("GET", base+sep+"bogus=1", f.noc, "")
+				code, out := f.do("GET", base+sep+"bogus=1", token, "")
 				refused(t, "unknown parameter", code, out, "bogus")
 			}
 			for name, kind := range r.params {
@@ -383,7 +396,7 @@ func TestHostileInput(t *testing.T) {
 					values = append(slices.Clone(values), numericHostile...)
 				}
 				for _, v := range values {
-					code, out := f.do("GET", base+sep+name+"="+v, f.noc, "")
+					code, out := f.do("GET", base+sep+name+"="+v, token, "")
 					refused(t, name+"="+v[:min(len(v), 20)], code, out, "")
 				}
 			}
