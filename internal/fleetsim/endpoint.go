@@ -21,6 +21,10 @@ type endpoint struct {
 	addr    string
 	ae      string // called AE title; empty for a plain TCP endpoint
 	timeout time.Duration
+	profile Profile
+	// agent, when not nil, makes this a UDP SNMP endpoint.
+	agent *snmpAgent
+	udp   net.PacketConn // nil while closed
 
 	l     net.Listener // nil while closed
 	dicom *dicomping.Server
@@ -33,6 +37,19 @@ type endpoint struct {
 // taken but completes no handshake (darken): a prober's connect times
 // out, at the cost of no goroutine at all.
 func (e *endpoint) open(blackhole bool) error {
+	if e.agent != nil {
+		// Blackholed, the socket is held but never read: requests pile
+		// up in its buffer and then are dropped, unanswered.
+		pc, err := net.ListenPacket("udp", e.addr)
+		if err != nil {
+			return err
+		}
+		e.udp = pc
+		if !blackhole {
+			go e.agent.serve(pc)
+		}
+		return nil
+	}
 	l, err := net.Listen("tcp", e.addr)
 	if err != nil {
 		return err
@@ -56,7 +73,11 @@ func (e *endpoint) open(blackhole bool) error {
 func (e *endpoint) serve() {
 	if e.ae != "" {
 		e.dicom = &dicomping.Server{AETitle: e.ae, Timeout: e.timeout}
-		go e.dicom.Serve(e.l) // its error is ours: we close l
+		l := e.l
+		if !e.profile.IsZero() {
+			l = profiledListener{Listener: l, p: e.profile}
+		}
+		go e.dicom.Serve(l) // its error is ours: we close l
 		return
 	}
 	e.tcp = &tcpServer{l: e.l, conns: map[net.Conn]struct{}{}}
@@ -68,6 +89,9 @@ func (e *endpoint) serve() {
 func (e *endpoint) stopAccepting() {
 	if e.l != nil {
 		e.l.Close()
+	}
+	if e.udp != nil {
+		e.udp.Close()
 	}
 }
 
@@ -87,7 +111,12 @@ func (e *endpoint) close() {
 		e.l.Close()
 	}
 	closeAll(e.fillers)
-	e.l, e.dicom, e.tcp, e.fillers = nil, nil, nil, nil
+	// A closed UDP socket makes the kernel answer "port unreachable":
+	// the poller's read fails at once, as with a refused connection.
+	if e.udp != nil {
+		e.udp.Close()
+	}
+	e.l, e.dicom, e.tcp, e.fillers, e.udp = nil, nil, nil, nil, nil
 }
 
 // shutdown lets open associations end until ctx is done.

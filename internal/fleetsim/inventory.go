@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,12 +70,30 @@ func FromInventory(f *assets.File) Plan {
 						p.Skipped = append(p.Skipped, fd.ID+" tcp "+addr)
 					}
 				}
+				if x := fd.SNMP; x != nil {
+					port := x.Port
+					if port == 0 {
+						port = 161
+					}
+					addr := net.JoinHostPort(x.Host, strconv.Itoa(port))
+					if IsLoopback(x.Host) {
+						d.SNMP = &SNMP{Addr: addr, Server: slices.Contains(snmpServerKinds, fd.Kind)}
+						if strings.EqualFold(x.Version, "v3") {
+							d.SNMP.User, d.SNMP.AuthProtocol, d.SNMP.AuthPassphrase = x.User, x.AuthProtocol, x.AuthPassphrase.Reveal()
+							d.SNMP.PrivProtocol, d.SNMP.PrivPassphrase = x.PrivProtocol, x.PrivPassphrase.Reveal()
+						} else {
+							d.SNMP.Community = x.Community.Reveal()
+						}
+					} else {
+						p.Skipped = append(p.Skipped, fd.ID+" snmp "+addr)
+					}
+				}
 				if x := fd.Heartbeat; x != nil && !x.Token.IsZero() && x.Grace.Duration > 0 {
 					// Three beats per grace period: one lost beat never
 					// looks like an outage.
 					d.Heartbeat = &Heartbeat{Token: x.Token, Every: x.Grace.Duration / 3}
 				}
-				if d.DICOM != nil || d.TCP != "" || d.Heartbeat != nil {
+				if d.DICOM != nil || d.TCP != "" || d.Heartbeat != nil || d.SNMP != nil {
 					p.Devices = append(p.Devices, d)
 				}
 			}
@@ -82,6 +101,10 @@ func FromInventory(f *assets.File) Plan {
 	}
 	return p
 }
+
+// snmpServerKinds are the device kinds whose agents serve hrStorageTable,
+// the kinds Vigía reads storage from.
+var snmpServerKinds = []string{"pacs", "ris", "broker"}
 
 // IsLoopback reports whether host is "localhost" or a loopback address.
 func IsLoopback(host string) bool {
