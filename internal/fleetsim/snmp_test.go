@@ -148,4 +148,3 @@ func splitAddr(t *testing.T, addr string) (string, int) {
 	n, _ := strconv.Atoi(p)
 	return h, n
 }
-
