@@ -644,7 +644,7 @@ func (d *device) status() Status {
 	if !d.Profile.IsZero() {
 		st.Profile = d.Profile.Name
 		if d.Profile.Loss > 0 {
-			st.Profile += fmt.Sprintf(" (loss %g%%)", d.Profile.Loss*100)
+			st.Profile += fmt.Sprintf(" (loss %.3g%%)", d.Profile.Loss*100)
 		}
 	}
 	d.mu.Lock()

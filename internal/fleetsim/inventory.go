@@ -132,7 +132,30 @@ type GenerateOptions struct {
 	// zero interval leaves the block out (the NOC's defaults apply).
 	ProbeInterval time.Duration
 	ProbeRetries  int
+	// SNMPDevices more devices are SNMP agents, device Devices+j on UDP
+	// port BasePort+Devices+j: network switches, every tenth a broker (a
+	// server, whose storage is read), SNMPv2c and SNMPv3 authPriv
+	// (SHA/AES) alternating. They are spread over the sites.
+	SNMPDevices int
+	// HeartbeatDevices more devices (biomedical centrals) post a heartbeat
+	// every HeartbeatEvery (default 10 s; the grace written is three
+	// times that). They listen on nothing.
+	HeartbeatDevices int
+	HeartbeatEvery   time.Duration
 }
+
+// The credentials of generated SNMP agents (a simulated fleet's secrets are
+// no secret).
+const (
+	SimCommunity      = "sim-community"
+	SimSNMPUser       = "vigia-sim"
+	SimAuthPassphrase = "sim-auth-passphrase"
+	SimPrivPassphrase = "sim-priv-passphrase"
+)
+
+// LastPort is the highest port a generated fleet uses (TCP for its DICOM
+// and TCP devices, UDP for its SNMP agents).
+func (o GenerateOptions) LastPort() int { return o.BasePort + o.Devices + o.SNMPDevices - 1 }
 
 // DefaultDevicesPerSite sizes sites when GenerateOptions.Sites is zero.
 const DefaultDevicesPerSite = 20
@@ -164,8 +187,10 @@ func Generate(o GenerateOptions) ([]byte, error) {
 		return nil, errors.New("fleetsim: a fleet needs at least 2 devices (a gateway and a PACS)")
 	case o.Sites < 1 || o.Sites*2 > o.Devices:
 		return nil, fmt.Errorf("fleetsim: %d sites need at least %d devices (a gateway and one device behind it each)", o.Sites, o.Sites*2)
-	case o.BasePort < 1 || o.BasePort+o.Devices-1 > 65535:
-		return nil, fmt.Errorf("fleetsim: ports %d to %d are not all valid TCP ports", o.BasePort, o.BasePort+o.Devices-1)
+	case o.BasePort < 1 || o.LastPort() > 65535:
+		return nil, fmt.Errorf("fleetsim: ports %d to %d are not all valid ports", o.BasePort, o.LastPort())
+	case o.SNMPDevices < 0 || o.HeartbeatDevices < 0 || o.HeartbeatEvery < 0:
+		return nil, errors.New("fleetsim: negative SNMP or heartbeat device count or period")
 	case !customerIDRE.MatchString(o.Customer):
 		return nil, fmt.Errorf("fleetsim: %q is not a valid customer id (lower-case letters, digits, '.', '_', '-')", o.Customer)
 	case o.ProbeInterval < 0 || o.ProbeInterval > 0 && o.ProbeInterval < time.Second:
@@ -173,7 +198,10 @@ func Generate(o GenerateOptions) ([]byte, error) {
 	case o.ProbeInterval > 0 && (o.ProbeRetries < 0 || o.ProbeRetries > 10):
 		return nil, fmt.Errorf("fleetsim: probe retries %d out of range 0-10", o.ProbeRetries)
 	}
-	devWidth, siteWidth := len(strconv.Itoa(o.Devices-1)), len(strconv.Itoa(o.Sites))
+	if o.HeartbeatEvery == 0 {
+		o.HeartbeatEvery = 10 * time.Second
+	}
+	devWidth, siteWidth := len(strconv.Itoa(o.Devices+o.SNMPDevices+o.HeartbeatDevices-1)), len(strconv.Itoa(o.Sites))
 	host := o.Host
 	if strings.Contains(host, ":") {
 		host = `"` + host + `"` // an IPv6 literal is not a plain YAML scalar in a flow mapping
@@ -187,6 +215,10 @@ func Generate(o GenerateOptions) ([]byte, error) {
 	b.Grow(o.Devices * 220)
 	fmt.Fprintf(&b, "# Simulated fleet written by `vigia simulate fleet`: %d devices on %d sites,\n", o.Devices, o.Sites)
 	fmt.Fprintf(&b, "# device i listening on %s port %d+i. Import it with `vigia import`.\n", o.Host, o.BasePort)
+	if o.SNMPDevices > 0 || o.HeartbeatDevices > 0 {
+		fmt.Fprintf(&b, "# Also %d SNMP agents (UDP port %d+i) and %d devices posting heartbeats every %s.\n",
+			o.SNMPDevices, o.BasePort, o.HeartbeatDevices, o.HeartbeatEvery)
+	}
 	fmt.Fprintf(&b, "customers:\n  - id: %s\n    name: Red simulada %s (%d equipos)\n", o.Customer, o.Customer, o.Devices)
 	b.WriteString("    country: CO\n    time_zone: America/Bogota\n    language: es\n    sites:\n")
 	pacsDone := false
@@ -220,6 +252,25 @@ func Generate(o GenerateOptions) ([]byte, error) {
 				endpoint = fmt.Sprintf("            dicom: {host: %s, port: %d, called_ae: %s}\n", host, port, AETitle(m, i))
 			}
 			fmt.Fprintf(&b, "          - id: %s\n            name: %s\n%s%s%s", id, name, extra, endpoint, probe)
+		}
+		for k := j * o.SNMPDevices / o.Sites; k < (j+1)*o.SNMPDevices/o.Sites; k++ {
+			i := o.Devices + k
+			kind, what := "network", "Switch"
+			if k%10 == 9 {
+				kind, what = "broker", "Servidor de integración"
+			}
+			auth := fmt.Sprintf("version: v2c, community: %s", SimCommunity)
+			if k%2 == 1 {
+				auth = fmt.Sprintf("version: v3, user: %s, auth_protocol: SHA, auth_passphrase: %s, priv_protocol: AES, priv_passphrase: %s",
+					SimSNMPUser, SimAuthPassphrase, SimPrivPassphrase)
+			}
+			fmt.Fprintf(&b, "          - id: %s-%s-%0*d\n            name: %s simulado %d\n            kind: %s\n            snmp: {host: %s, port: %d, %s}\n%s",
+				o.Customer, kind, devWidth, i, what, i, kind, host, o.BasePort+i, auth, probe)
+		}
+		for k := j * o.HeartbeatDevices / o.Sites; k < (j+1)*o.HeartbeatDevices/o.Sites; k++ {
+			i := o.Devices + o.SNMPDevices + k
+			fmt.Fprintf(&b, "          - id: %s-hb-%0*d\n            name: Central de monitoreo simulada %d\n            kind: biomedical\n"+
+				"            heartbeat: {grace: %s, token: %s-heartbeat-token-%0*d}\n", o.Customer, devWidth, i, i, 3*o.HeartbeatEvery, o.Customer, devWidth, i)
 		}
 	}
 	fmt.Fprintf(&b, `    contracts:

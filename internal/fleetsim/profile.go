@@ -182,6 +182,9 @@ func AssignProfiles(fleet []Device, sites, devices Mix, loss float64) {
 		if loss > 0 {
 			p = Combine(p, Profile{Loss: loss})
 		}
+		if p.Name == "" && !p.IsZero() {
+			p.Name = "lan"
+		}
 		d.Profile = p
 	}
 }
