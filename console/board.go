@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -285,15 +286,17 @@ func (c *Console) board(rq *request) error {
 	}
 	siteCounts := map[string]classCounts{}
 	listed := map[string]bool{}
-	var shown []deviceRow
-	for _, r := range all {
+	// Indices into all: a device row is large, and ten thousand of them
+	// copied and sorted cost more than the rest of the page.
+	shown := make([]int, 0, len(all))
+	for i, r := range all {
 		v.Counts.add(r)
 		if siteCounts[r.SiteID] == nil {
 			siteCounts[r.SiteID] = classCounts{}
 		}
 		siteCounts[r.SiteID].add(r)
 		if keep(r) {
-			shown = append(shown, r)
+			shown = append(shown, i)
 			listed[r.SiteID] = true
 		}
 	}
@@ -342,21 +345,19 @@ func (c *Console) board(rq *request) error {
 	}
 
 	// Devices: worst first, then by customer, site and name.
-	sort.SliceStable(shown, func(i, j int) bool {
-		a, b := shown[i], shown[j]
-		if ra, rb := rankOf(a), rankOf(b); ra != rb {
-			return ra < rb
-		}
-		if a.CustomerID != b.CustomerID {
-			return a.CustomerID < b.CustomerID
-		}
-		if a.SiteName != b.SiteName {
-			return a.SiteName < b.SiteName
-		}
-		return a.Name < b.Name
+	rank := make([]int, len(all))
+	for _, i := range shown {
+		rank[i] = rankOf(all[i])
+	}
+	slices.SortStableFunc(shown, func(i, j int) int {
+		a, b := &all[i], &all[j]
+		return cmp.Or(cmp.Compare(rank[i], rank[j]), cmp.Compare(a.CustomerID, b.CustomerID),
+			cmp.Compare(a.SiteName, b.SiteName), cmp.Compare(a.Name, b.Name))
 	})
 	v.DevicePager = paginate(len(shown), bq.Page, boardDevicesPerPage, "page")
-	v.Devices = shown[v.DevicePager.From:v.DevicePager.To]
+	for _, i := range shown[v.DevicePager.From:v.DevicePager.To] {
+		v.Devices = append(v.Devices, all[i])
+	}
 
 	if v.Outages, err = c.openOutages(rq.ctx(), bq.Customer, bq.Site); err != nil {
 		return err
