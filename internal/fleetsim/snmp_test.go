@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gosnmp/gosnmp"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/testpeer"
@@ -147,4 +150,72 @@ func splitAddr(t *testing.T, addr string) (string, int) {
 	}
 	n, _ := strconv.Atoi(p)
 	return h, n
+}
+
+// BenchmarkSNMPAnswer measures the CPU an agent spends on one request, as
+// a poller sends it (a Get of sysUpTime, a GetBulk of the interface
+// columns), v2c and v3 authPriv: 10 000 agents polled every 10 s take
+// about 2 000 such requests a second.
+//
+//	go test -run '^$' -bench SNMPAnswer ./internal/fleetsim
+func BenchmarkSNMPAnswer(b *testing.B) {
+	cfgs := map[string]*SNMP{
+		"v2c":         {Community: simCommunity},
+		"v3-authPriv": {User: simUser, AuthProtocol: "SHA", AuthPassphrase: simAuth, PrivProtocol: "AES", PrivPassphrase: simPriv},
+	}
+	for _, name := range []string{"v2c", "v3-authPriv"} {
+		agent, err := newSNMPAgent("dev", cfgs[name], Profile{}, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, req := range []struct {
+			kind string
+			pdu  gosnmp.PDUType
+			oids []string
+		}{
+			{"get", gosnmp.GetRequest, []string{".1.3.6.1.2.1.1.3.0"}},
+			{"getbulk", gosnmp.GetBulkRequest, []string{".1.3.6.1.2.1.2.2.1.2", ".1.3.6.1.2.1.2.2.1.7", ".1.3.6.1.2.1.2.2.1.8"}},
+		} {
+			raw := clientRequest(b, agent, name, req.pdu, req.oids)
+			b.Run(name+"/"+req.kind, func(b *testing.B) {
+				buf := make([]byte, len(raw))
+				for b.Loop() {
+					// The parser works in place (it blanks the MAC), as on
+					// the agent's read buffer.
+					copy(buf, raw)
+					if agent.answer(buf) == nil {
+						b.Fatal("no answer")
+					}
+				}
+			})
+		}
+	}
+}
+
+// clientRequest is the request gosnmp sends for pdu, after engine
+// discovery for v3, marshalled as it goes on the wire.
+func clientRequest(b *testing.B, agent *snmpAgent, version string, pdu gosnmp.PDUType, oids []string) []byte {
+	b.Helper()
+	var vars []gosnmp.SnmpPDU
+	for _, o := range oids {
+		vars = append(vars, gosnmp.SnmpPDU{Name: o, Type: gosnmp.Null})
+	}
+	pkt := &gosnmp.SnmpPacket{Version: gosnmp.Version2c, Community: simCommunity, PDUType: pdu, RequestID: 7, Variables: vars,
+		MaxRepetitions: 10, Logger: snmpLog}
+	if version != "v2c" {
+		usm := &gosnmp.UsmSecurityParameters{UserName: simUser, AuthoritativeEngineID: agent.engineID, AuthoritativeEngineBoots: 1,
+			AuthenticationProtocol: gosnmp.SHA, AuthenticationPassphrase: simAuth, PrivacyProtocol: gosnmp.AES, PrivacyPassphrase: simPriv,
+			PrivacyParameters: []byte{0, 0, 0, 0, 0, 0, 0, 1}, Logger: snmpLog}
+		if err := usm.InitSecurityKeys(); err != nil {
+			b.Fatal(err)
+		}
+		pkt.Version, pkt.Community, pkt.MsgFlags, pkt.SecurityModel, pkt.SecurityParameters = gosnmp.Version3, "", gosnmp.AuthPriv|gosnmp.Reportable,
+			gosnmp.UserSecurityModel, usm
+		pkt.MsgID, pkt.ContextEngineID = 9, agent.engineID
+	}
+	raw, err := pkt.MarshalMsg()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
 }
