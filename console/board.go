@@ -99,7 +99,7 @@ func parseBoardQuery(q url.Values) (boardQuery, error) {
 
 // classOf is the board class of a device: its state, or flapping when it
 // flaps in a state that is not itself a problem.
-func classOf(r deviceRow) string {
+func classOf(r *deviceRow) string {
 	if r.Flapping && !slices.Contains(problemClasses[:4], r.State) {
 		return "flapping"
 	}
@@ -108,7 +108,7 @@ func classOf(r deviceRow) string {
 
 // rankOf orders devices worst first; a device failing its probes but not
 // yet confirmed down comes right after the down ones.
-func rankOf(r deviceRow) int {
+func rankOf(r *deviceRow) int {
 	if r.Failing {
 		return 1
 	}
@@ -124,7 +124,7 @@ func rankOf(r deviceRow) int {
 // classCounts are device counts per board class.
 type classCounts map[string]int
 
-func (c classCounts) add(r deviceRow) {
+func (c classCounts) add(r *deviceRow) {
 	c[r.State]++
 	if r.Flapping {
 		c["flapping"]++
@@ -132,12 +132,13 @@ func (c classCounts) add(r deviceRow) {
 	c["total"]++
 }
 
-// worse reports whether a has more serious problems than b: more down
-// devices, then more unreachable, and so on.
-func (a classCounts) worse(b classCounts) (worse, differ bool) {
+// worse reports whether c has more serious problems than other: more
+// down devices, then more unreachable, and so on; differ is false when
+// they tie.
+func (c classCounts) worse(other classCounts) (worse, differ bool) {
 	for _, s := range problemClasses {
-		if a[s] != b[s] {
-			return a[s] > b[s], true
+		if c[s] != other[s] {
+			return c[s] > other[s], true
 		}
 	}
 	return false, false
@@ -172,7 +173,7 @@ func paginate(total, page, per int, param string) pager {
 
 // matches reports whether a device matches the search: its id, name,
 // serial number or AE title contains the text, ignoring case.
-func matches(d deviceRow, needle string) bool {
+func matches(d *deviceRow, needle string) bool {
 	if needle == "" {
 		return true
 	}
@@ -266,7 +267,7 @@ func (c *Console) board(rq *request) error {
 		States: append([]string{"problems"}, boardClasses...), Counts: classCounts{}}
 
 	needle := strings.ToLower(bq.Search)
-	keep := func(r deviceRow) bool {
+	keep := func(r *deviceRow) bool {
 		switch bq.State {
 		case "":
 		case "problems":
@@ -289,7 +290,8 @@ func (c *Console) board(rq *request) error {
 	// Indices into all: a device row is large, and ten thousand of them
 	// copied and sorted cost more than the rest of the page.
 	shown := make([]int, 0, len(all))
-	for i, r := range all {
+	for i := range all {
+		r := &all[i]
 		v.Counts.add(r)
 		if siteCounts[r.SiteID] == nil {
 			siteCounts[r.SiteID] = classCounts{}
@@ -309,7 +311,8 @@ func (c *Console) board(rq *request) error {
 		customerName[cu.ID] = cu.Name
 	}
 	customerCounts := map[string]classCounts{}
-	for _, r := range all {
+	for i := range all {
+		r := &all[i]
 		if customerCounts[r.CustomerID] == nil {
 			customerCounts[r.CustomerID] = classCounts{}
 		}
@@ -347,7 +350,7 @@ func (c *Console) board(rq *request) error {
 	// Devices: worst first, then by customer, site and name.
 	rank := make([]int, len(all))
 	for _, i := range shown {
-		rank[i] = rankOf(all[i])
+		rank[i] = rankOf(&all[i])
 	}
 	slices.SortStableFunc(shown, func(i, j int) int {
 		a, b := &all[i], &all[j]
