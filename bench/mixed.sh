@@ -11,8 +11,10 @@
 # PACS, measured one after the other by the same vigia serve.
 #
 # Everything runs on loopback: a private PostgreSQL under var/bench-mixed/pg
-# (recreated), `vigia simulate fleet`, `vigia serve`, bench/mixed (the
-# measuring helper). Every process it starts is stopped on exit; every wait
+# (recreated), `vigia simulate fleet` (two of them for the mixed fleet, one
+# serving its DICOM and TCP endpoints, the other its SNMP agents and
+# heartbeats: over 20 000 listeners do not fit one process's usual limit of
+# file descriptors), `vigia serve`, bench/mixed (the measuring helper). Every process it starts is stopped on exit; every wait
 # is bounded. Prints a Markdown section on stdout; logs go to stderr and
 # var/bench-mixed/. A benchmark on a loaded machine measures the load: run
 # it on a quiet one (the load average is reported).
@@ -52,19 +54,28 @@ VIGIA_PORT=${VIGIA_PORT:-18080}
 
 workdir=var/bench-mixed
 pgdir=$workdir/pg
-sim_pid='' serve_pid='' helper_pid=''
-bench_start mixed "$workdir" "$pgdir" 'helper_pid serve_pid sim_pid' '*.log' '*.out'
+sim_pid='' sim2_pid='' serve_pid='' helper_pid=''
+bench_start mixed "$workdir" "$pgdir" 'helper_pid serve_pid sim_pid sim2_pid' '*.log' '*.out'
 
 build_vigia
 fresh_pg vigia_bench_mixed
 
 # start_fleet LOG ARGS...: vigia simulate fleet, up to 3 minutes to bind
-# its ports; sets sim_pid and control.
+# its ports; sets sim_pid and control (the previous ones are kept in
+# sim2_pid and control2 when KEEP=1).
 start_fleet() {
 	local name=$1
 	shift
-	"$vigia" simulate fleet --base-port "$BASE_PORT" --interval "$INTERVAL" --retries "$RETRIES" --control 127.0.0.1:0 \
-		--vigia "http://127.0.0.1:$VIGIA_PORT" "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
+	if [ "${KEEP:-}" = 1 ]; then
+		sim2_pid=$sim_pid control2=$control
+	fi
+	# Over 20 000 listeners: more file descriptors than the usual hard
+	# limit, which root may raise for this process alone.
+	(
+		ulimit -n 65536 2>/dev/null || true
+		exec "$vigia" simulate fleet --base-port "$BASE_PORT" --interval "$INTERVAL" --retries "$RETRIES" --control 127.0.0.1:0 \
+			--vigia "http://127.0.0.1:$VIGIA_PORT" "$@"
+	) >"$tmp/$name.out" 2>"$tmp/$name.log" &
 	sim_pid=$!
 	wait_for 180 "the simulator" fleet_ready "$sim_pid" "$name"
 	control=$(grep -o '^control on http://[^ ]*' "$tmp/$name.out" | sed 's/^control on //')
@@ -95,16 +106,19 @@ measure() {
 # 1. The mixed fleet.
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
-start_fleet fleet --devices $((DICOM + SITES)) --snmp "$SNMP" --heartbeats "$HEARTBEATS" --sites "$SITES" \
-	--profiles "$PROFILES" --device-profiles "$DEVICE_PROFILES" --loss "$LOSS" --write-inventory "$tmp/fleet.yaml"
+mixed=(--devices $((DICOM + SITES)) --snmp "$SNMP" --heartbeats "$HEARTBEATS" --sites "$SITES"
+	--profiles "$PROFILES" --device-profiles "$DEVICE_PROFILES" --loss "$LOSS")
+start_fleet fleet "${mixed[@]}" --serve dicom,tcp --write-inventory "$tmp/fleet.yaml"
+KEEP=1 start_fleet fleet-snmp "${mixed[@]}" --serve snmp,heartbeat
 "$vigia" import --database-url "$db_url" "$tmp/fleet.yaml" >"$tmp/import.log" 2>&1
 log "mixed inventory imported"
 start_serve "$db_url" serve
-measure -phase steady -db "$db_url" -expect $((DICOM + SITES + SNMP + HEARTBEATS)) -down "$DOWN" >"$tmp/steady.md"
+control="$control,$control2" measure -phase steady -db "$db_url" -expect $((DICOM + SITES + SNMP + HEARTBEATS)) -down "$DOWN" >"$tmp/steady.md"
 stop "$serve_pid"
 serve_pid=
 stop "$sim_pid"
-sim_pid=
+stop "$sim2_pid"
+sim_pid='' sim2_pid=
 
 # 2. CPU per echo: ECHO_N DICOM nodes on the lan profile, then the same
 # nodes as slow PACS, watched by one vigia serve on a database of its own.
@@ -126,7 +140,7 @@ Command: \`$(env | grep -E '^(DICOM|SNMP|HEARTBEATS|SITES|INTERVAL|RETRIES|PROFI
 
 Measured $started on $cpu, $(nproc) CPUs, ${mem} GiB ($(uname -sr)), $(go version | awk '{print $3}'), vigia built from the $built; \`vigia serve --probe-concurrency $CONCURRENCY --log-level warn\`, PostgreSQL $(cat "$pgdir/PG_VERSION") with fsync on, the simulator on the same machine, all on loopback. Load average $load_start at start, $load_end at end.
 
-Mixed fleet: $(head -n 1 "$tmp/fleet.out" | sed 's/; file descriptor limit [0-9]*//'), every device every $INTERVAL, $RETRIES retries.
+Mixed fleet, two simulators: $(head -n 1 "$tmp/fleet.out" | sed 's/; file descriptor limit [0-9]*//'); and $(head -n 1 "$tmp/fleet-snmp.out" | sed 's/; file descriptor limit [0-9]*//'). Every device every $INTERVAL, $RETRIES retries.
 
 | measure | value |
 |---|---|

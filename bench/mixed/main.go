@@ -33,7 +33,7 @@ func main() {
 	phase := flag.String("phase", "steady", "steady or echo")
 	label := flag.String("label", "", "the row's label (phase echo)")
 	metricsURL := flag.String("metrics", "", "vigia's /metrics `URL`")
-	control := flag.String("control", "", "the simulator's control API `URL`")
+	control := flag.String("control", "", "the simulators' control API `URLs`, comma-separated")
 	dbURL := flag.String("db", "", "PostgreSQL `URL`")
 	vigiaPID := flag.Int("vigia-pid", 0, "PID of vigia serve")
 	pgPID := flag.Int("pg-pid", 0, "PID of the postmaster")
@@ -110,15 +110,23 @@ func detection(ctx context.Context, db *sql.DB, control string, n int, interval 
 	if n == 0 {
 		return
 	}
-	resp, err := http.Get(control + "/devices")
-	if err != nil {
-		fail(err)
-	}
 	var all []simDevice
-	err = json.NewDecoder(resp.Body).Decode(&all)
-	resp.Body.Close()
-	if err != nil {
-		fail(err)
+	owner := map[string]string{} // device id → its simulator's control URL
+	for c := range strings.SplitSeq(control, ",") {
+		resp, err := http.Get(c + "/devices")
+		if err != nil {
+			fail(err)
+		}
+		var some []simDevice
+		err = json.NewDecoder(resp.Body).Decode(&some)
+		resp.Body.Close()
+		if err != nil {
+			fail(err)
+		}
+		for _, d := range some {
+			owner[d.ID] = c
+		}
+		all = append(all, some...)
 	}
 	var picked []simDevice
 	used := map[string]bool{}
@@ -143,7 +151,7 @@ func detection(ctx context.Context, db *sql.DB, control string, n int, interval 
 	dark := map[string]time.Time{}
 	for _, d := range picked {
 		dark[d.ID] = time.Now()
-		post(control + "/devices/" + d.ID + "/down")
+		post(owner[d.ID] + "/devices/" + d.ID + "/down")
 		time.Sleep(100 * time.Millisecond)
 	}
 	bound := interval*time.Duration(retries+1) + 2*time.Second
@@ -178,7 +186,7 @@ func detection(ctx context.Context, db *sql.DB, control string, n int, interval 
 		}
 	}
 	for _, d := range picked {
-		post(control + "/devices/" + d.ID + "/up")
+		post(owner[d.ID] + "/devices/" + d.ID + "/up")
 	}
 	slices.Sort(took)
 	row("detection (dark → deciding probe) p50 / p99 / max", fmt.Sprintf("%s / **%s** / %s of %d devices, %d never detected (acceptance: p99 ≤ %s)",

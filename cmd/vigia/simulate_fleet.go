@@ -67,6 +67,8 @@ A JSON control API on --control (loopback only) takes devices down and up:
   POST /devices/ID/flap?period=2s       alternates down and up
   POST /sites/ID/down | /sites/ID/up    the whole site, gateway included
 A down device's heartbeats stop. --outage schedules one for demos.
+--serve dicom,tcp (or snmp,heartbeat…) serves only those endpoints, to split
+a fleet bigger than one process's file descriptor limit over simulators.
 
 Prints where the control API is and how much it serves once ready, one line
 per scheduled outage step, and shuts down gracefully on SIGINT or SIGTERM.`
@@ -115,6 +117,7 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	siteMix := fs.String("profiles", "", "network profiles of the sites' links, `MIX` such as lan:60,wan:35,satellite:5")
 	deviceMix := fs.String("device-profiles", "", "profiles of the devices themselves, `MIX` such as slow-pacs:20")
 	lossFlag := fs.String("loss", "", "packet loss on every exchange, `RATE` such as 1%")
+	serveKinds := fs.String("serve", "", "serve only these endpoint `KINDS` (dicom,tcp,snmp,heartbeat): split a fleet over several simulators")
 	verbose := fs.Bool("v", false, "log every state change, flaps included")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -208,6 +211,14 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	if len(plan.Devices) == 0 {
 		return fmt.Errorf("%s has no loopback endpoint or heartbeat to simulate", name)
+	}
+	if *serveKinds != "" {
+		if plan.Devices, err = fleetsim.Only(plan.Devices, strings.Split(*serveKinds, ",")); err != nil {
+			return usageError("--serve: %s", strings.TrimPrefix(err.Error(), "fleetsim: "))
+		}
+		if len(plan.Devices) == 0 {
+			return fmt.Errorf("%s has no endpoint of the kinds %s", name, *serveKinds)
+		}
 	}
 	fleetsim.AssignProfiles(plan.Devices, sitesProfiles, devicesProfiles, loss)
 	profiled := map[string]int{}

@@ -317,6 +317,7 @@ func TestFleetUsage(t *testing.T) {
 		{"unknown profile", []string{"simulate", "fleet", "--devices", "3", "--profiles", "lan:50,moon:50", ctl}, 2, "", `--profiles: unknown profile "moon"`},
 		{"shares over 100", []string{"simulate", "fleet", "--devices", "3", "--device-profiles", "slow-pacs:120", ctl}, 2, "", "--device-profiles: profile share"},
 		{"bad loss", []string{"simulate", "fleet", "--devices", "3", "--loss", "100%", ctl}, 2, "", "--loss: loss"},
+		{"unknown serve kind", []string{"simulate", "fleet", "--devices", "3", "--serve", "dicom,icmp", ctl}, 2, "", `--serve: unknown endpoint kind "icmp"`},
 		{"snmp with from", []string{"simulate", "fleet", "--from", "x.yaml", "--snmp", "3", ctl}, 2, "", "--snmp and --heartbeats are for a generated fleet"},
 	}
 	for _, tt := range tests {
@@ -341,6 +342,12 @@ func TestFleetMixedWithProfiles(t *testing.T) {
 	}))
 	t.Cleanup(vigia.Close)
 	base := fleetFreeBlock(t, 14)
+	// Another simulator serves the same fleet's SNMP agents only.
+	_, _, snmpOnly, _ := fleetStart(t, "--devices", "10", "--snmp", "4", "--sites", "2", "--base-port", strconv.Itoa(fleetFreeBlock(t, 14)),
+		"--serve", "snmp")
+	if !strings.Contains(snmpOnly.String(), "serving 4 endpoints (0 DICOM, 0 TCP, 4 SNMP) of 4 devices") {
+		t.Fatalf("--serve snmp: %s", snmpOnly.String())
+	}
 	api, _, stdout, _ := fleetStart(t, "--devices", "10", "--snmp", "4", "--heartbeats", "2", "--heartbeat-every", "200ms",
 		"--sites", "2", "--base-port", strconv.Itoa(base), "--vigia", vigia.URL,
 		"--profiles", "wan:100", "--device-profiles", "slow-pacs:100", "--loss", "0.1%")

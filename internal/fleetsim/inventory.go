@@ -290,3 +290,45 @@ func Generate(o GenerateOptions) ([]byte, error) {
 func AETitle(kind string, i int) string {
 	return fmt.Sprintf("%s%05d", kind, i)
 }
+
+// Endpoint kinds a simulator can be asked to serve alone (Only).
+const (
+	KindDICOM     = "dicom"
+	KindTCP       = "tcp"
+	KindSNMP      = "snmp"
+	KindHeartbeat = "heartbeat"
+)
+
+// Only keeps the endpoints of the given kinds, and the devices left with
+// one: a fleet larger than one process's file descriptor limit is served
+// by several simulators, each its share of the kinds.
+func Only(devices []Device, kinds []string) ([]Device, error) {
+	want := map[string]bool{}
+	for _, k := range kinds {
+		switch k {
+		case KindDICOM, KindTCP, KindSNMP, KindHeartbeat:
+			want[k] = true
+		default:
+			return nil, fmt.Errorf("fleetsim: unknown endpoint kind %q (want dicom, tcp, snmp or heartbeat)", k)
+		}
+	}
+	var out []Device
+	for _, d := range devices {
+		if !want[KindDICOM] {
+			d.DICOM = nil
+		}
+		if !want[KindTCP] {
+			d.TCP = ""
+		}
+		if !want[KindSNMP] {
+			d.SNMP = nil
+		}
+		if !want[KindHeartbeat] {
+			d.Heartbeat = nil
+		}
+		if d.DICOM != nil || d.TCP != "" || d.SNMP != nil || d.Heartbeat != nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}

@@ -371,3 +371,41 @@ func TestGenerateMixedFleet(t *testing.T) {
 		t.Fatal("SNMP ports past 65535 accepted")
 	}
 }
+
+func TestOnly(t *testing.T) {
+	fleet := []Device{
+		{ID: "pacs", DICOM: &DICOM{Addr: "127.0.0.1:1", AETitle: "PACS"}, TCP: "127.0.0.1:1"},
+		{ID: "gw", TCP: "127.0.0.1:2"},
+		{ID: "sw", SNMP: &SNMP{Addr: "127.0.0.1:3", Community: "c"}},
+		{ID: "monitor", Heartbeat: &Heartbeat{Every: time.Second}},
+	}
+	for _, tc := range []struct {
+		kinds []string
+		want  string
+	}{
+		{[]string{"dicom", "tcp"}, "pacs gw"},
+		{[]string{"snmp", "heartbeat"}, "sw monitor"},
+		{[]string{"tcp"}, "pacs gw"},
+		{[]string{"dicom"}, "pacs"},
+	} {
+		t.Run(strings.Join(tc.kinds, ","), func(t *testing.T) {
+			got, err := Only(fleet, tc.kinds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, d := range got {
+				ids = append(ids, d.ID)
+			}
+			if strings.Join(ids, " ") != tc.want {
+				t.Fatalf("%v keeps %v, want %s", tc.kinds, ids, tc.want)
+			}
+		})
+	}
+	if fleet[0].DICOM == nil || fleet[0].TCP == "" {
+		t.Fatal("Only changed the fleet it was given")
+	}
+	if _, err := Only(fleet, []string{"icmp"}); err == nil {
+		t.Fatal("unknown kind accepted")
+	}
+}
