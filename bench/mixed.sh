@@ -29,7 +29,8 @@
 # (1%), CONCURRENCY (512, vigia's --probe-concurrency), WARMUP (60s), WINDOW
 # (120s), DOWN (100) devices taken dark, ECHO_N (10000), BASE_PORT (10000:
 # TCP and UDP ports BASE_PORT to BASE_PORT+DICOM+SITES+SNMP-1, below the
-# ephemeral range), VIGIA_PORT (18080), VIGIA (empty: build the working tree).
+# ephemeral range), VIGIA_PORT (9180, below the fleet's ports), VIGIA (empty:
+# build the working tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -50,7 +51,7 @@ WINDOW=${WINDOW:-120s}
 DOWN=${DOWN:-100}
 ECHO_N=${ECHO_N:-10000}
 BASE_PORT=${BASE_PORT:-10000}
-VIGIA_PORT=${VIGIA_PORT:-18080}
+VIGIA_PORT=${VIGIA_PORT:-9180}
 
 workdir=var/bench-mixed
 pgdir=$workdir/pg

@@ -19,7 +19,8 @@
 # Environment (defaults): SITES (250), PER_SITE (20, the gateway included),
 # SPREAD (10s), KILL_AFTER (5s; 0: no kill), MODE (refuse, or blackhole:
 # nothing answers), INTERVAL (10s), RETRIES (2), BASE_PORT (10000, below
-# the ephemeral range), VIGIA_PORT (18081), VIGIA (empty: build the working
+# the ephemeral range), VIGIA_PORT (9181, below the fleet's ports), VIGIA
+# (empty: build the working
 # tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,7 @@ MODE=${MODE:-refuse}
 INTERVAL=${INTERVAL:-10s}
 RETRIES=${RETRIES:-2}
 BASE_PORT=${BASE_PORT:-10000}
-VIGIA_PORT=${VIGIA_PORT:-18081}
+VIGIA_PORT=${VIGIA_PORT:-9181}
 
 workdir=var/bench-storm
 pgdir=$workdir/pg

@@ -37,7 +37,7 @@ func main() {
 	vigiaBin := flag.String("vigia", "", "vigia `binary`")
 	dbURL := flag.String("db", "", "PostgreSQL `URL`")
 	control := flag.String("control", "", "the simulator's control API `URL`")
-	listen := flag.String("listen", "127.0.0.1:18081", "vigia serve's listen `address`")
+	listen := flag.String("listen", "127.0.0.1:9181", "vigia serve's listen `address`")
 	serveLog := flag.String("serve-log", "serve.log", "where vigia serve's output goes")
 	expect := flag.Int("expect", 0, "devices that must be up before the storm")
 	spread := flag.Duration("spread", 10*time.Second, "every site goes dark within this long")
