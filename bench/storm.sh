@@ -20,8 +20,7 @@
 # SPREAD (10s), KILL_AFTER (5s; 0: no kill), MODE (refuse, or blackhole:
 # nothing answers), INTERVAL (10s), RETRIES (2), BASE_PORT (10000, below
 # the ephemeral range), VIGIA_PORT (9181, below the fleet's ports), VIGIA
-# (empty: build the working
-# tree).
+# (empty: build the working tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
