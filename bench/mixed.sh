@@ -123,6 +123,8 @@ sim_pid='' sim2_pid=
 
 # 2. CPU per echo: ECHO_N DICOM nodes on the lan profile, then the same
 # nodes as slow PACS, watched by one vigia serve on a database of its own.
+# ECHO_N=0 skips it.
+if [ "$ECHO_N" -gt 0 ]; then
 psql -q "$db_url" -c "CREATE DATABASE vigia_bench_echo" >/dev/null
 echo_url=${db_url/\/vigia_bench_mixed\?//vigia_bench_echo?}
 start_fleet echo-lan --devices "$ECHO_N" --sites $((ECHO_N / 20 > 0 ? ECHO_N / 20 : 1)) --write-inventory "$tmp/echo.yaml"
@@ -132,6 +134,7 @@ measure -phase echo -label "lan (loopback speed)" -db "$echo_url" -expect "$ECHO
 stop "$sim_pid"
 start_fleet echo-slow --devices "$ECHO_N" --sites $((ECHO_N / 20 > 0 ? ECHO_N / 20 : 1)) --device-profiles slow-pacs:100
 measure -phase echo -label "slow-pacs (40 ms per association step)" -db "$echo_url" -expect "$ECHO_N" >>"$tmp/echo.md"
+fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | sed -n 1p)
@@ -147,6 +150,7 @@ Mixed fleet, two simulators: $(head -n 1 "$tmp/fleet.out" | sed 's/; file descri
 |---|---|
 EOF
 cat "$tmp/steady.md"
+[ "$ECHO_N" -gt 0 ] || exit 0
 cat <<EOF
 
 CPU per DICOM echo, $ECHO_N nodes every $INTERVAL, the same vigia serve: all on the lan profile, then all slow PACS.

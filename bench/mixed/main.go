@@ -129,24 +129,25 @@ func detection(ctx context.Context, db *sql.DB, control string, n int, interval 
 		}
 		all = append(all, some...)
 	}
+	// Half DICOM nodes, half SNMP agents, one per site while sites last.
 	var picked []simDevice
 	used := map[string]bool{}
-	for pass := 0; pass < 2 && len(picked) < n; pass++ {
-		dicom, snmp := 0, 0
-		for _, d := range all {
-			if d.Gateway || used[d.ID] || pass == 0 && used["site:"+d.Site] || len(picked) >= n {
-				continue
+	for _, want := range []func(simDevice) bool{
+		func(d simDevice) bool { return d.AETitle != "" },
+		func(d simDevice) bool { return d.SNMPPort != 0 },
+	} {
+		quota := len(picked) + (n-len(picked)+1)/2
+		if len(picked) > 0 {
+			quota = n
+		}
+		for pass := 0; pass < 2 && len(picked) < quota; pass++ {
+			for _, d := range all {
+				if len(picked) >= quota || d.Gateway || used[d.ID] || !want(d) || pass == 0 && used["site:"+d.Site] {
+					continue
+				}
+				picked = append(picked, d)
+				used[d.ID], used["site:"+d.Site] = true, true
 			}
-			switch {
-			case d.AETitle != "" && dicom <= snmp:
-				dicom++
-			case d.SNMPPort != 0 && snmp <= dicom:
-				snmp++
-			default:
-				continue
-			}
-			picked = append(picked, d)
-			used[d.ID], used["site:"+d.Site] = true, true
 		}
 	}
 	dark := map[string]time.Time{}
