@@ -152,6 +152,32 @@ func TestStoreCoverageAndScope(t *testing.T) {
 	if hb, err := s.DeviceByHeartbeatToken(ctx, "acme-pacs-heartbeat-0001"); err != nil || hb.ID != "acme-pacs" {
 		t.Errorf("DeviceByHeartbeatToken = %v, %v", hb.ID, err)
 	}
+
+	// Summaries name the same devices with what identifies them, and carry
+	// no endpoint address or secret.
+	for _, sc := range []DeviceFilter{{}, {Scope: Scope{CustomerID: "acme"}}, {Scope: Scope{CustomerID: "someone-else"}}, {Kind: "pacs"}} {
+		full, err := s.Devices(ctx, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		brief, err := s.DeviceSummaries(ctx, sc)
+		if err != nil || len(brief) != len(full) {
+			t.Fatalf("%+v: %d summaries (%v), %d devices", sc, len(brief), err, len(full))
+		}
+		for i, b := range brief {
+			f := full[i]
+			if b.ID != f.ID || b.CustomerID != f.CustomerID || b.SiteID != f.SiteID || b.Name != f.Name || b.Kind != f.Kind ||
+				b.Serial != f.Serial || b.Model != f.Model || (f.DICOM == nil) != (b.DICOM == nil) {
+				t.Errorf("summary %+v of %+v", b, f)
+			}
+			if f.DICOM != nil && (b.DICOM.CalledAE != f.DICOM.CalledAE || b.DICOM.Host != "" || b.DICOM.Port != 0) {
+				t.Errorf("summary DICOM %+v of %+v", b.DICOM, f.DICOM)
+			}
+			if b.SNMP != nil || b.TCP != nil || b.Heartbeat != nil {
+				t.Errorf("summary of %s carries endpoints: %+v", b.ID, b)
+			}
+		}
+	}
 }
 
 // A sender is a contact first (with the contact's language, the

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# The helpers that bench/latency.sh, portal.sh, probes.sh and snmp.sh share:
-# logging, stopping processes, undoing a run on any exit, bounded waits,
-# building vigia and a fresh private PostgreSQL. Each script sources it after
-# its `cd` to the repository root and then calls bench_start.
+# The helpers that bench/latency.sh, portal.sh, probes.sh, snmp.sh, board.sh,
+# mixed.sh and storm.sh share: logging, stopping processes, undoing a run on
+# any exit, bounded waits, building vigia and a fresh private PostgreSQL.
+# Each script sources it after its `cd` to the repository root and then
+# calls bench_start.
 #
 # Sourced under the script's `set -euo pipefail`: call these functions as
 # plain commands (not inside `if`, `||`, `&&`, `!` or `$(...)`, where bash

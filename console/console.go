@@ -135,6 +135,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/login", c.login)
 	mux.HandleFunc("POST /console/lang", c.switchLanguage)
 	mux.Handle("POST /console/logout", c.handle(anyRole, c.logout))
+	mux.Handle("POST /console/timezone", c.handle(anyRole, c.setTimeZone))
 
 	staff := []string{auth.RoleNOC, auth.RoleEngineer}
 	noc := []string{auth.RoleNOC}
@@ -234,6 +235,8 @@ func (c *Console) handle(roles []string, h func(rq *request) error) http.Handler
 				rq.loc = cu.Location()
 			}
 		}
+		// A zone the user chose wins over their customer's or the server's.
+		rq.loc = rq.sess.User.Location(rq.loc)
 		rq.flash = takeFlash(w, r)
 		if !contains(roles, rq.sess.User.Role) {
 			c.fail(rq, http.StatusForbidden, "err.forbidden")
@@ -424,6 +427,23 @@ func (c *Console) logout(rq *request) error {
 	}
 	setCookie(rq.w, rq.r, sessionCookie, "", -1)
 	http.Redirect(rq.w, rq.r, "/console/login", http.StatusSeeOther)
+	return nil
+}
+
+// setTimeZone records the zone the user reads times in ("" for the
+// default) and goes back to the page the form was on.
+func (c *Console) setTimeZone(rq *request) error {
+	zone, next := strings.TrimSpace(rq.r.PostFormValue("zone")), safeNext(rq.r.PostFormValue("next"), "/console/")
+	if err := CheckTimeZone(zone); err != nil {
+		setFlash(rq, "error", translate(rq.lang, "tz.unknown", zone))
+		http.Redirect(rq.w, rq.r, next, http.StatusSeeOther)
+		return nil
+	}
+	if err := c.cfg.Users.SetTimeZone(rq.ctx(), rq.sess.User.Username, zone); err != nil {
+		return err
+	}
+	setFlash(rq, "ok", translate(rq.lang, "tz.saved"))
+	http.Redirect(rq.w, rq.r, next, http.StatusSeeOther)
 	return nil
 }
 

@@ -600,6 +600,7 @@ func TestLanguages(t *testing.T) {
 	// Every value of the families the templates build keys from is there.
 	for family, values := range map[string][]string{
 		"state":  stateOrder,
+		"class":  append([]string{"problems"}, boardClasses...),
 		"status": {"new", "acknowledged", "in_progress", "pending", "solved", "closed", "reopened"},
 		"pause":  maintenance.PauseReasons,
 		"kind":   {"pacs", "ris", "broker", "modality", "biomedical", "network"},

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/httpx"
@@ -86,52 +85,6 @@ func countStates(rows []deviceRow) []stateCount {
 		}
 	}
 	return out
-}
-
-func (c *Console) board(rq *request) error {
-	q := rq.r.URL.Query()
-	customer, site, kind := q.Get("customer"), q.Get("site"), q.Get("kind")
-	if kind != "" && !slices.Contains(assets.DeviceKinds, kind) {
-		kind = ""
-	}
-	devices, err := c.devicesWithState(rq.ctx(), assets.DeviceFilter{Scope: assets.Scope{CustomerID: customer}, SiteID: site, Kind: kind})
-	if err != nil {
-		return err
-	}
-	// Worst first, so a red tile is never below the fold.
-	rank := map[string]int{}
-	for i, s := range stateOrder {
-		rank[s] = i
-	}
-	sort.SliceStable(devices, func(i, j int) bool { return rank[devices[i].State] < rank[devices[j].State] })
-	outages, err := c.openOutages(rq.ctx(), customer, site)
-	if err != nil {
-		return err
-	}
-	queue, err := c.openTickets(rq, maintenance.Scope{}, customer, site)
-	if err != nil {
-		return err
-	}
-	holds, err := c.holdLines(rq, queue)
-	collectors, err := c.collectors(rq.ctx(), customer)
-	if err != nil {
-		return err
-	}
-	customers, err := c.cfg.Assets.Customers(rq.ctx(), assets.Scope{})
-	if err != nil {
-		return err
-	}
-	sites, err := c.cfg.Assets.Sites(rq.ctx(), assets.Scope{CustomerID: customer}, false)
-	if err != nil {
-		return err
-	}
-	c.render(rq, http.StatusOK, "board", translate(rq.lang, "board.title"), map[string]any{
-		"Customer": customer, "Site": site, "Kind": kind,
-		"Customers": customers, "Sites": sites, "Kinds": assets.DeviceKinds,
-		"Devices": devices, "Counts": countStates(devices), "Outages": outages, "Queue": queue, "Holds": holds,
-		"Collectors": collectors,
-	})
-	return nil
 }
 
 // ticketPage gathers what a ticket page shows.

@@ -64,6 +64,15 @@ type view struct {
 // T translates key into the page's language.
 func (v view) T(key string, args ...any) string { return translate(v.Lang, key, args...) }
 
+// Zones are the time zones the console suggests (any IANA name is
+// accepted): those of the region the NOCs serve, and UTC.
+func (view) Zones() []string { return suggestedZones }
+
+var suggestedZones = []string{"America/Bogota", "America/Lima", "America/Guayaquil", "America/Caracas", "America/Panama",
+	"America/Mexico_City", "America/Santiago", "America/Argentina/Buenos_Aires", "America/Sao_Paulo", "America/Montevideo",
+	"America/La_Paz", "America/Asuncion", "America/Costa_Rica", "America/Guatemala", "America/Santo_Domingo",
+	"America/New_York", "Europe/Madrid", "UTC"}
+
 // Other is the language the switch offers.
 func (v view) Other() string {
 	if v.Lang == "es" {
@@ -123,6 +132,7 @@ func human(d time.Duration) string {
 }
 
 var funcs = template.FuncMap{
+	"add":  func(a, b int) int { return a + b },
 	"join": func(s []string) string { return strings.Join(s, ", ") },
 	"deref": func(p *int64) int64 {
 		if p == nil {

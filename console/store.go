@@ -35,7 +35,13 @@ func (c *Console) devicesWithState(ctx context.Context, f assets.DeviceFilter) (
 	if err != nil {
 		return nil, err
 	}
-	sites, err := c.cfg.Assets.Sites(ctx, f.Scope, false)
+	return c.withStates(ctx, f.Scope, devices)
+}
+
+// withStates joins devices (read in scope sc) with their site names and
+// probe states.
+func (c *Console) withStates(ctx context.Context, sc assets.Scope, devices []assets.Device) ([]deviceRow, error) {
+	sites, err := c.cfg.Assets.Sites(ctx, sc, false)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,35 @@ type User struct {
 	CustomerID string
 	EngineerID string
 	Language   string
-	CreatedAt  time.Time
+	// TimeZone is the IANA zone the user reads times in; "" for the
+	// default (their customer's zone, or the server's for staff).
+	TimeZone  string
+	CreatedAt time.Time
+}
+
+// Location is the user's time zone, or def when they chose none.
+func (u User) Location(def *time.Location) *time.Location {
+	if u.TimeZone != "" {
+		if loc, err := time.LoadLocation(u.TimeZone); err == nil {
+			return loc
+		}
+	}
+	return def
+}
+
+// CheckTimeZone accepts "" (the default) or an IANA time zone name known
+// to this machine; "Local" is refused, as it names no zone a reader knows.
+func CheckTimeZone(tz string) error {
+	if tz == "" {
+		return nil
+	}
+	if len(tz) > 64 || tz == "Local" || strings.ContainsFunc(tz, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return invalidUser("unknown time zone %q: use an IANA name such as America/Bogota", tz)
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return invalidUser("unknown time zone %q: use an IANA name such as America/Bogota", tz)
+	}
+	return nil
 }
 
 // Principal is the user as the domain stores see a caller.
@@ -81,6 +109,7 @@ type UserInput struct {
 	CustomerID string
 	EngineerID string
 	Language   string // es (default) or en
+	TimeZone   string // IANA name; "" for the default
 }
 
 // Seats tells how many portal users a customer's plan allows
@@ -114,6 +143,9 @@ func (in *UserInput) check() error {
 		return invalidUser("the password is longer than %d bytes", maxPasswordLength)
 	case in.Language != "es" && in.Language != "en":
 		return invalidUser("language must be es or en")
+	}
+	if err := CheckTimeZone(in.TimeZone); err != nil {
+		return err
 	}
 	switch in.Role {
 	case auth.RoleNOC:
@@ -167,11 +199,11 @@ func (u *Users) Create(ctx context.Context, in UserInput, now time.Time) (User, 
 			}
 		}
 		var customer, engineer sql.NullString
-		err := tx.QueryRowContext(ctx, `INSERT INTO console_users (username, password_hash, role, customer_id, engineer_id, language, created_at)
-			VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7)
-			RETURNING id, username, role, customer_id, engineer_id, language, created_at`,
-			in.Username, hash, in.Role, in.CustomerID, in.EngineerID, in.Language, now).Scan(
-			&out.ID, &out.Username, &out.Role, &customer, &engineer, &out.Language, &out.CreatedAt)
+		err := tx.QueryRowContext(ctx, `INSERT INTO console_users (username, password_hash, role, customer_id, engineer_id, language, time_zone, created_at)
+			VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7, $8)
+			RETURNING id, username, role, customer_id, engineer_id, language, time_zone, created_at`,
+			in.Username, hash, in.Role, in.CustomerID, in.EngineerID, in.Language, in.TimeZone, now).Scan(
+			&out.ID, &out.Username, &out.Role, &customer, &engineer, &out.Language, &out.TimeZone, &out.CreatedAt)
 		var pqErr *pq.Error
 		if errors.As(err, &pqErr) {
 			switch pqErr.Constraint {
@@ -240,9 +272,9 @@ func (u *Users) Login(ctx context.Context, username, password, remote string, no
 	var user User
 	var hash string
 	var customer, engineer sql.NullString
-	err := u.db.QueryRowContext(ctx, `SELECT id, username, role, customer_id, engineer_id, language, created_at, password_hash
+	err := u.db.QueryRowContext(ctx, `SELECT id, username, role, customer_id, engineer_id, language, time_zone, created_at, password_hash
 		FROM console_users WHERE username = $1 AND disabled_at IS NULL`, username).Scan(
-		&user.ID, &user.Username, &user.Role, &customer, &engineer, &user.Language, &user.CreatedAt, &hash)
+		&user.ID, &user.Username, &user.Role, &customer, &engineer, &user.Language, &user.TimeZone, &user.CreatedAt, &hash)
 	known := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", Session{}, fmt.Errorf("console: look up user: %w", err)
@@ -317,12 +349,12 @@ func (u *Users) Session(ctx context.Context, id string, now time.Time) (Session,
 	var s Session
 	var customer, engineer sql.NullString
 	var lastSeen time.Time
-	err := u.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.role, u.customer_id, u.engineer_id, u.language, u.created_at,
+	err := u.db.QueryRowContext(ctx, `SELECT u.id, u.username, u.role, u.customer_id, u.engineer_id, u.language, u.time_zone, u.created_at,
 		s.csrf_token, s.last_seen_at
 		FROM console_sessions s JOIN console_users u ON u.id = s.user_id
 		WHERE s.id_sha256 = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL`,
 		sessionHash(id), now, now.Add(-sessionIdle)).Scan(&s.User.ID, &s.User.Username, &s.User.Role, &customer, &engineer,
-		&s.User.Language, &s.User.CreatedAt, &s.CSRF, &lastSeen)
+		&s.User.Language, &s.User.TimeZone, &s.User.CreatedAt, &s.CSRF, &lastSeen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNoSession
 	}
@@ -354,6 +386,22 @@ func (u *Users) SetLanguage(ctx context.Context, userID int64, lang string) erro
 	}
 	if _, err := u.db.ExecContext(ctx, `UPDATE console_users SET language = $2 WHERE id = $1`, userID, lang); err != nil {
 		return fmt.Errorf("console: set language: %w", err)
+	}
+	return nil
+}
+
+// SetTimeZone records the time zone a user reads times in ("" for the
+// default).
+func (u *Users) SetTimeZone(ctx context.Context, username, tz string) error {
+	if err := CheckTimeZone(tz); err != nil {
+		return err
+	}
+	res, err := u.db.ExecContext(ctx, `UPDATE console_users SET time_zone = $2 WHERE username = $1`, strings.ToLower(username), tz)
+	if err != nil {
+		return fmt.Errorf("console: set time zone of %s: %w", username, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: no user %q", ErrInvalidUser, username)
 	}
 	return nil
 }

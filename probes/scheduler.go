@@ -57,6 +57,8 @@ type Scheduler struct {
 	// scheduled mirrors len(jobs) for readers outside the lock.
 	scheduled atomic.Int64
 	resync    chan struct{}
+	// lateness is how long after its due instant each check started.
+	lateness prometheus.Histogram
 }
 
 // probeJob is one device's place in the schedule.
@@ -64,8 +66,9 @@ type probeJob struct {
 	id       string
 	interval time.Duration
 	next     time.Time
-	index    int  // in the heap; -1 when removed
-	running  bool // handed out and not finished
+	index    int       // in the heap; -1 when removed
+	running  bool      // handed out and not finished
+	dueAt    time.Time // the due instant it was handed out for
 }
 
 // NewScheduler prepares a scheduler on the engine's clock.
@@ -77,7 +80,10 @@ func NewScheduler(e *Engine, cfg SchedulerConfig) (*Scheduler, error) {
 		cfg.SyncEvery = 15 * time.Second
 	}
 	return &Scheduler{engine: e, cfg: cfg, jobs: map[string]*probeJob{}, wake: make(chan struct{}, 1),
-		resync: make(chan struct{}, 1)}, nil
+		resync: make(chan struct{}, 1),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigia_probe_start_lateness_seconds",
+			Help:    "How long after its due instant each device check started: probing falling behind its schedule.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}})}, nil
 }
 
 // TriggerSync asks Run to sync now (when leases change hands) instead of
@@ -133,6 +139,8 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		workers.Go(func() {
 			for j := range work {
 				sc.waiting.Add(-1)
+				// The dispatcher wrote dueAt before the hand-off.
+				sc.lateness.Observe(max(0, sc.engine.cfg.Clock.Now().Sub(j.dueAt)).Seconds())
 				sc.check(ctx, j.id)
 				sc.mu.Lock()
 				j.running = false
@@ -184,12 +192,13 @@ func (sc *Scheduler) dispatch(ctx context.Context, work chan<- *probeJob) {
 		ready = ready[:0]
 		for len(sc.due) > 0 && !sc.due[0].next.After(now.Add(schedulerSlack)) {
 			j := sc.due[0]
+			due := j.next
 			for !j.next.After(now.Add(schedulerSlack)) {
 				j.next = j.next.Add(j.interval)
 			}
 			heap.Fix(&sc.due, 0)
 			if !j.running {
-				j.running = true
+				j.running, j.dueAt = true, due
 				ready = append(ready, j)
 			}
 		}
@@ -298,6 +307,7 @@ func (sc *Scheduler) RegisterMetrics(reg prometheus.Registerer) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigia_probe_devices_scheduled",
 			Help: "Devices this instance probes."},
 			func() float64 { return float64(sc.scheduled.Load()) }),
+		sc.lateness,
 	)
 }
 

@@ -201,6 +201,37 @@ func TestSchedulerBoundsConcurrencyAndNeverOverlaps(t *testing.T) {
 	if p.maxTotal > 2 {
 		t.Errorf("%d checks ran at once, limit 2", p.maxTotal)
 	}
+	// The two checks held back by the busy workers started late, by the
+	// driven seconds they waited: vigia_probe_start_lateness_seconds says so.
+	n, late := lateness(t, reg)
+	if n < 4 || late < 2 {
+		t.Errorf("lateness histogram: %d checks, %d started over half a second late; want at least 4 and 2", n, late)
+	}
+}
+
+// lateness reads vigia_probe_start_lateness_seconds: how many checks, and
+// how many started over half a second after they were due.
+func lateness(t *testing.T, reg *prometheus.Registry) (total, overHalfSecond uint64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "vigia_probe_start_lateness_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		var under uint64
+		for _, b := range h.GetBucket() {
+			if b.GetUpperBound() < 1 {
+				under = b.GetCumulativeCount()
+			}
+		}
+		return h.GetSampleCount(), h.GetSampleCount() - under
+	}
+	t.Fatal("no vigia_probe_start_lateness_seconds")
+	return 0, 0
 }
 
 // gaugeValue reads a gauge as /metrics would show it.

@@ -32,10 +32,12 @@ type fleet struct {
 
 // startFleet generates n devices over sites and serves them on a port range
 // below the kernel's ephemeral range (so free-port tests never collide).
+// Benchmarks and other tests on the machine may hold much of that range:
+// a taken range is skipped, up to 20 times.
 func startFleet(t *testing.T, n, sites int, interval time.Duration, retries int) *fleet {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		base := 20000 + rand.IntN(10000-n)
+		base := 10000 + rand.IntN(22000-n)
 		inv, err := fleetsim.Generate(fleetsim.GenerateOptions{Devices: n, BasePort: base, Sites: sites, Customer: "sim",
 			ProbeInterval: interval, ProbeRetries: retries})
 		if err != nil {
@@ -52,7 +54,7 @@ func startFleet(t *testing.T, n, sites int, interval time.Duration, retries int)
 		}
 		if err := sim.Start(); err != nil {
 			sim.Close()
-			if attempt < 5 {
+			if attempt < 20 {
 				continue // a port of the range is taken: try another range
 			}
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,13 +36,32 @@ Runs a fleet of simulated devices, defined one of two ways:
                               default), where outgoing connections take their
                               ports and would keep a device from coming back
                               up: such a range is refused.
-  --from FILE                 every DICOM and TCP endpoint of an inventory
-                              whose host is a loopback address (DICOM answers
-                              the device's called AE title exactly), and the
-                              heartbeats of devices with a token, every grace/3
-                              to --vigia. With --worklist-dir DIR, a device
-                              with a worklist check answers worklist queries
+                              --snmp M adds M SNMP agents on UDP ports P+N to
+                              P+N+M-1 (switches, every tenth a server with
+                              storage; v2c and v3 authPriv SHA/AES alternating),
+                              --heartbeats H adds H devices posting heartbeats
+                              every --heartbeat-every to --vigia.
+  --from FILE                 every DICOM, TCP and SNMP endpoint of an
+                              inventory whose host is a loopback address (DICOM
+                              answers the device's called AE title exactly, SNMP
+                              its community or v3 user), and the heartbeats of
+                              devices with a token, every grace/3 to --vigia.
+                              With --worklist-dir DIR, a device with a
+                              worklist check answers worklist queries
                               (C-FIND) from DIR/DEVICE-ID/*.wl.
+
+Devices answer at loopback speed unless given network profiles:
+  --profiles lan:60,wan:35,satellite:5   each site's link, by share of sites
+  --device-profiles slow-pacs:20         a device's own slowness, by share of
+                                         DICOM nodes and SNMP agents
+  --loss 1%                              packets lost on every exchange
+Profiles: lan (nothing added), wan (20-80 ms per exchange), satellite
+(600-650 ms), slow-pacs (40 ms per step of an association or SNMP request);
+"wan+slow-pacs" combines. Over TCP (DICOM, heartbeats) a lost packet delays
+the answer by a retransmission (200 ms or more); over UDP (SNMP) it is lost.
+A plain TCP check only connects, and the handshake is the kernel's: its
+latency cannot be added from a program, so TCP checks answer at loopback
+speed whatever the profile.
 
 A JSON control API on --control (loopback only) takes devices down and up:
   GET  /devices                         id, site, state, port of each device
@@ -50,6 +70,8 @@ A JSON control API on --control (loopback only) takes devices down and up:
   POST /devices/ID/flap?period=2s       alternates down and up
   POST /sites/ID/down | /sites/ID/up    the whole site, gateway included
 A down device's heartbeats stop. --outage schedules one for demos.
+--serve dicom,tcp (or snmp,heartbeat…) serves only those endpoints, to split
+a fleet bigger than one process's file descriptor limit over simulators.
 
 Prints where the control API is and how much it serves once ready, one line
 per scheduled outage step, and shuts down gracefully on SIGINT or SIGTERM.`
@@ -93,6 +115,13 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	var outages outageFlags
 	fs.Var(&outages, "outage", "schedule an outage, `DEVICE@AFTER+DURATION` such as hsr-pacs@60s+5m (repeatable)")
 	worklistDir := fs.String("worklist-dir", "", "with --from, a device with a worklist check answers worklist queries from `DIR`/DEVICE-ID/*.wl")
+	snmpN := fs.Int("snmp", 0, "generate `M` more devices with an SNMP agent")
+	heartbeats := fs.Int("heartbeats", 0, "generate `H` more devices posting heartbeats")
+	heartbeatEvery := fs.Duration("heartbeat-every", 10*time.Second, "how often generated devices post heartbeats")
+	siteMix := fs.String("profiles", "", "network profiles of the sites' links, `MIX` such as lan:60,wan:35,satellite:5")
+	deviceMix := fs.String("device-profiles", "", "profiles of the devices themselves, `MIX` such as slow-pacs:20")
+	lossFlag := fs.String("loss", "", "packet loss on every exchange, `RATE` such as 1%")
+	serveKinds := fs.String("serve", "", "serve only these endpoint `KINDS` (dicom,tcp,snmp,heartbeat): split a fleet over several simulators")
 	verbose := fs.Bool("v", false, "log every state change, flaps included")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -106,6 +135,23 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *from != "" && *writeInv != "" {
 		return usageError("--write-inventory is for a generated fleet; --from already has its file")
 	}
+	if *from != "" && (*snmpN != 0 || *heartbeats != 0) {
+		return usageError("--snmp and --heartbeats are for a generated fleet; --from serves what its file has")
+	}
+	sitesProfiles, err := fleetsim.ParseMix(*siteMix)
+	if err != nil {
+		return usageError("--profiles: %s", strings.TrimPrefix(err.Error(), "fleetsim: "))
+	}
+	devicesProfiles, err := fleetsim.ParseMix(*deviceMix)
+	if err != nil {
+		return usageError("--device-profiles: %s", strings.TrimPrefix(err.Error(), "fleetsim: "))
+	}
+	loss, err := fleetsim.ParseLoss(*lossFlag)
+	if err != nil {
+		return usageError("--loss: %s", strings.TrimPrefix(err.Error(), "fleetsim: "))
+	}
+	gen := fleetsim.GenerateOptions{Devices: *devices, BasePort: *basePort, Sites: *sites, Customer: *customer,
+		ProbeInterval: *interval, ProbeRetries: *retries, SNMPDevices: *snmpN, HeartbeatDevices: *heartbeats, HeartbeatEvery: *heartbeatEvery}
 	if host, _, err := net.SplitHostPort(*control); err != nil || !fleetsim.IsLoopback(host) {
 		return usageError("--control %q: want a loopback host:port; the control API has no authentication", *control)
 	}
@@ -115,7 +161,7 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	ephemeral := err == nil
-	if last := *basePort + *devices - 1; *devices > 0 && ephemeral && *basePort <= hi && last >= lo {
+	if last := gen.LastPort(); *devices > 0 && ephemeral && *basePort <= hi && last >= lo {
 		return usageError("--base-port %d: ports %d to %d overlap the kernel's ephemeral ports %d to %d (net.ipv4.ip_local_port_range), "+
 			"which outgoing connections take: a device taken down could find its port taken and not come back up; choose a range below %d or above %d",
 			*basePort, *basePort, last, lo, hi, lo, hi)
@@ -135,10 +181,7 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	} else {
 		var err error
-		data, err = fleetsim.Generate(fleetsim.GenerateOptions{
-			Devices: *devices, BasePort: *basePort, Sites: *sites, Customer: *customer,
-			ProbeInterval: *interval, ProbeRetries: *retries,
-		})
+		data, err = fleetsim.Generate(gen)
 		if err != nil {
 			return usageError("%s", strings.TrimPrefix(err.Error(), "fleetsim: "))
 		}
@@ -176,6 +219,21 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	if len(plan.Devices) == 0 {
 		return fmt.Errorf("%s has no loopback endpoint or heartbeat to simulate", name)
 	}
+	if *serveKinds != "" {
+		if plan.Devices, err = fleetsim.Only(plan.Devices, strings.Split(*serveKinds, ",")); err != nil {
+			return usageError("--serve: %s", strings.TrimPrefix(err.Error(), "fleetsim: "))
+		}
+		if len(plan.Devices) == 0 {
+			return fmt.Errorf("%s has no endpoint of the kinds %s", name, *serveKinds)
+		}
+	}
+	fleetsim.AssignProfiles(plan.Devices, sitesProfiles, devicesProfiles, loss)
+	profiled := map[string]int{}
+	for _, d := range plan.Devices {
+		if !d.Profile.IsZero() {
+			profiled[d.Profile.Name]++
+		}
+	}
 	sim, err := fleetsim.New(plan.Devices, fleetsim.Options{VigiaURL: *vigia, Logger: log})
 	if err != nil {
 		return err
@@ -211,12 +269,27 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	inv, data, plan = nil, nil, fleetsim.Plan{}
 	debug.FreeOSMemory()
 
-	fmt.Fprintf(stdout, "serving %d endpoints (%d DICOM, %d TCP) of %d devices on %d sites", counts.Endpoints(), counts.DICOM, counts.TCP, counts.Devices, counts.Sites)
+	fmt.Fprintf(stdout, "serving %d endpoints (%d DICOM, %d TCP, %d SNMP) of %d devices on %d sites",
+		counts.Endpoints(), counts.DICOM, counts.TCP, counts.SNMP, counts.Devices, counts.Sites)
 	if counts.Heartbeats > 0 {
 		fmt.Fprintf(stdout, "; %d devices post heartbeats to %s", counts.Heartbeats, *vigia)
 	}
 	if fdLimit > 0 {
 		fmt.Fprintf(stdout, "; file descriptor limit %d", fdLimit)
+	}
+	if len(profiled) > 0 {
+		names := make([]string, 0, len(profiled))
+		for n := range profiled {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for i, n := range names {
+			names[i] = fmt.Sprintf("%s %d", n, profiled[n])
+		}
+		fmt.Fprintf(stdout, "; profiles: %s", strings.Join(names, ", "))
+		if loss > 0 {
+			fmt.Fprintf(stdout, " (loss %.3g%% on every exchange)", loss*100)
+		}
 	}
 	fmt.Fprintf(stdout, "\ncontrol on http://%s (GET /devices, POST /devices/ID/down|up|flap, POST /sites/ID/down|up)\n", ln.Addr())
 	if *writeInv != "" {

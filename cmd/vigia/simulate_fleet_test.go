@@ -121,7 +121,7 @@ func TestFleetGenerated(t *testing.T) {
 	inv := filepath.Join(t.TempDir(), "fleet.yaml")
 	api, stop, stdout, stderr := fleetStart(t, "--devices", strconv.Itoa(n), "--base-port", strconv.Itoa(base), "--sites", "3",
 		"--customer", "demo", "--write-inventory", inv, "--outage", "demo-gw-04@100ms+200ms")
-	for _, want := range []string{"serving 12 endpoints (9 DICOM, 3 TCP) of 12 devices on 3 sites", "inventory written to " + inv, "outage scheduled: demo-gw-04 down in 100ms for 200ms"} {
+	for _, want := range []string{"serving 12 endpoints (9 DICOM, 3 TCP, 0 SNMP) of 12 devices on 3 sites", "inventory written to " + inv, "outage scheduled: demo-gw-04 down in 100ms for 200ms"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Fatalf("stdout %q lacks %q", stdout.String(), want)
 		}
@@ -229,7 +229,7 @@ func TestFleetFromInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	api, stop, stdout, stderr := fleetStart(t, "--from", inv, "--vigia", vigia.URL)
-	if want := "serving 2 endpoints (1 DICOM, 1 TCP) of 2 devices on 1 sites; 1 devices post heartbeats to " + vigia.URL; !strings.Contains(stdout.String(), want) {
+	if want := "serving 2 endpoints (1 DICOM, 1 TCP, 0 SNMP) of 2 devices on 1 sites; 1 devices post heartbeats to " + vigia.URL; !strings.Contains(stdout.String(), want) {
 		t.Fatalf("stdout %q lacks %q", stdout.String(), want)
 	}
 	if !strings.Contains(stderr.String(), "far dicom 192.0.2.10:104") {
@@ -314,6 +314,11 @@ func TestFleetUsage(t *testing.T) {
 		{"missing file", []string{"simulate", "fleet", "--from", "/nonexistent/inventory.yaml", ctl}, 1, "", "no such file"},
 		{"invalid inventory", []string{"simulate", "fleet", "--from", invalid, ctl}, 1, "", "3: colour: unknown key"},
 		{"port taken", []string{"simulate", "fleet", "--devices", "2", "--base-port", takenPort, ctl}, 1, "", "address already in use"},
+		{"unknown profile", []string{"simulate", "fleet", "--devices", "3", "--profiles", "lan:50,moon:50", ctl}, 2, "", `--profiles: unknown profile "moon"`},
+		{"shares over 100", []string{"simulate", "fleet", "--devices", "3", "--device-profiles", "slow-pacs:120", ctl}, 2, "", "--device-profiles: profile share"},
+		{"bad loss", []string{"simulate", "fleet", "--devices", "3", "--loss", "100%", ctl}, 2, "", "--loss: loss"},
+		{"unknown serve kind", []string{"simulate", "fleet", "--devices", "3", "--serve", "dicom,icmp", ctl}, 2, "", `--serve: unknown endpoint kind "icmp"`},
+		{"snmp with from", []string{"simulate", "fleet", "--from", "x.yaml", "--snmp", "3", ctl}, 2, "", "--snmp and --heartbeats are for a generated fleet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -322,5 +327,57 @@ func TestFleetUsage(t *testing.T) {
 				t.Fatalf("exit %d (want %d)\nstdout %q (want %q)\nstderr %q (want %q)", code, tt.wantCode, stdout, tt.wantOut, stderr, tt.wantErr)
 			}
 		})
+	}
+}
+
+// A mixed generated fleet behind a WAN, its DICOM nodes and SNMP agents
+// slow PACS: the counts and profiles are reported, a C-ECHO takes three
+// slow exchanges, and the heartbeats still arrive.
+func TestFleetMixedWithProfiles(t *testing.T) {
+	t.Parallel()
+	var beats sync.Map
+	vigia := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		beats.Store(r.URL.Path, true)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(vigia.Close)
+	base := fleetFreeBlock(t, 14)
+	// Another simulator serves the same fleet's SNMP agents only.
+	_, _, snmpOnly, _ := fleetStart(t, "--devices", "10", "--snmp", "4", "--sites", "2", "--base-port", strconv.Itoa(fleetFreeBlock(t, 14)),
+		"--serve", "snmp")
+	if !strings.Contains(snmpOnly.String(), "serving 4 endpoints (0 DICOM, 0 TCP, 4 SNMP) of 4 devices") {
+		t.Fatalf("--serve snmp: %s", snmpOnly.String())
+	}
+	api, _, stdout, _ := fleetStart(t, "--devices", "10", "--snmp", "4", "--heartbeats", "2", "--heartbeat-every", "200ms",
+		"--sites", "2", "--base-port", strconv.Itoa(base), "--vigia", vigia.URL,
+		"--profiles", "wan:100", "--device-profiles", "slow-pacs:100", "--loss", "0.1%")
+	for _, want := range []string{"serving 14 endpoints (8 DICOM, 2 TCP, 4 SNMP) of 16 devices on 2 sites",
+		"2 devices post heartbeats", "profiles: wan 4, wan+slow-pacs 12 (loss 0.1% on every exchange)"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Fatalf("stdout %q lacks %q", stdout.String(), want)
+		}
+	}
+	devices := fleetDevices(t, api)
+	pacs := devices["sim-pacs-01"]
+	if pacs.Profile != "wan+slow-pacs (loss 0.1%)" || devices["sim-network-10"].SNMPPort != base+10 {
+		t.Fatalf("PACS %+v, switch %+v", pacs, devices["sim-network-10"])
+	}
+	start := time.Now()
+	if err := fleetEcho(pacs.Port, pacs.AETitle); err != nil {
+		t.Fatal(err)
+	}
+	// Three exchanges of at least 20 ms of WAN and 40 ms of PACS each.
+	if took := time.Since(start); took < 180*time.Millisecond {
+		t.Fatalf("echo over a WAN to a slow PACS took %s, want at least 180 ms", took)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n := 0; n < 2 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		n = 0
+		beats.Range(func(any, any) bool { n++; return true })
+	}
+	for _, id := range []string{"sim-hb-14", "sim-hb-15"} {
+		if _, ok := beats.Load("/api/v1/heartbeats/" + id); !ok {
+			t.Errorf("no heartbeat from %s", id)
+		}
 	}
 }

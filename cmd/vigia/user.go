@@ -25,10 +25,12 @@ var userStdin io.Reader = os.Stdin
 func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := `
 Subcommands:
-  create --role noc|engineer|customer --username U [--customer ID] [--engineer ID] [--language es|en]
+  create --role noc|engineer|customer --username U [--customer ID] [--engineer ID] [--language es|en] [--time-zone ZONE]
          creates a web console user
   password --username U
          sets a user's password and ends its sessions
+  time-zone --username U --zone ZONE
+         sets the time zone the user reads times in (IANA name; "" for the default)
 
 The password is read from VIGIA_USER_PASSWORD or, when that is unset, from
 the first line of standard input; never from a flag, which would leave it
@@ -46,8 +48,10 @@ its plan (seed 004: desk-standard 2, desk-premium 5), as its API tokens do.`
 		return runUserCreate(ctx, args[1:], stdout, stderr)
 	case "password":
 		return runUserPassword(ctx, args[1:], stdout, stderr)
+	case "time-zone":
+		return runUserTimeZone(ctx, args[1:], stdout, stderr)
 	default:
-		return usageError("unknown subcommand %q (create or password)", args[0])
+		return usageError("unknown subcommand %q (create, password or time-zone)", args[0])
 	}
 }
 
@@ -79,6 +83,7 @@ argon2id hash is stored.`, stdout, stderr)
 	customer := fs.String("customer", "", "customer id (required for --role customer)")
 	engineer := fs.String("engineer", "", "engineer id whose visits the user sees (required for --role engineer)")
 	language := fs.String("language", "es", "console language: es or en")
+	timeZone := fs.String("time-zone", "", "IANA time zone the user reads times in, e.g. America/Bogota (default: the customer's zone, or the server's for staff)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -100,7 +105,7 @@ argon2id hash is stored.`, stdout, stderr)
 	defer closeDB()
 	tickets := maintenance.NewStore(conn, assets.NewStore(conn), maintenance.Options{})
 	u, err := console.NewUsers(conn, tickets).Create(ctx, console.UserInput{Username: *username, Password: password, Role: *role,
-		CustomerID: *customer, EngineerID: *engineer, Language: *language}, time.Now())
+		CustomerID: *customer, EngineerID: *engineer, Language: *language, TimeZone: *timeZone}, time.Now())
 	switch {
 	case errors.Is(err, console.ErrInvalidUser), errors.Is(err, console.ErrUserExists), errors.Is(err, console.ErrNoSeats):
 		return &exitError{code: 2, err: err}
@@ -151,5 +156,46 @@ of standard input) and logs the user out everywhere.`, stdout, stderr)
 		return err
 	}
 	fmt.Fprintf(stdout, "password of %s set; its sessions have ended\n", *username)
+	return nil
+}
+
+func runUserTimeZone(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("user time-zone", "--username U --zone ZONE [flags]", `
+Sets the time zone a console user reads every time in: an IANA name such as
+America/Bogota, or "" for the default (the customer's zone for a customer's
+users, the server's for staff). The user can also change it in the console.`, stdout, stderr)
+	var dbf dbFlags
+	dbf.register(fs)
+	username := fs.String("username", "", "login name (required)")
+	zone := fs.String("zone", "", "IANA time zone, e.g. America/Bogota; empty for the default")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	if *username == "" {
+		return usageError("--username is required")
+	}
+	if err := console.CheckTimeZone(*zone); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	log, _ := newLogger(stderr, "warn")
+	conn, closeDB, err := dbf.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if err := console.NewUsers(conn, nil).SetTimeZone(ctx, *username, *zone); err != nil {
+		if errors.Is(err, console.ErrInvalidUser) {
+			return &exitError{code: 2, err: err}
+		}
+		return err
+	}
+	shown := *zone
+	if shown == "" {
+		shown = "the default"
+	}
+	fmt.Fprintf(stdout, "%s reads times in %s\n", *username, shown)
 	return nil
 }

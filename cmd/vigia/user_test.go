@@ -53,6 +53,14 @@ func TestUserCommand(t *testing.T) {
 		{name: "missing role", args: []string{"create", "--username", "x3"}, env: "una clave bastante larga", code: 2, stderr: "--role and --username are required"},
 		{name: "set password", args: []string{"password", "--username", "ana"}, stdin: "la nueva clave de ana\n", stdout: "password of ana set"},
 		{name: "set password of nobody", args: []string{"password", "--username", "nadie"}, env: "la nueva clave de nadie", code: 2, stderr: `no user "nadie"`},
+		{name: "created with a time zone", args: []string{"create", "--role", "noc", "--username", "carla", "--time-zone", "America/Lima"},
+			env: "una clave bastante larga", stdout: "user carla created (noc)"},
+		{name: "created with an unknown time zone", args: []string{"create", "--role", "noc", "--username", "dora", "--time-zone", "Lima"},
+			env: "una clave bastante larga", code: 2, stderr: `unknown time zone "Lima"`},
+		{name: "set time zone", args: []string{"time-zone", "--username", "ana", "--zone", "America/Mexico_City"}, stdout: "ana reads times in America/Mexico_City"},
+		{name: "back to the default", args: []string{"time-zone", "--username", "carla", "--zone", ""}, stdout: "carla reads times in the default"},
+		{name: "unknown time zone", args: []string{"time-zone", "--username", "ana", "--zone", "Mars/Olympus"}, code: 2, stderr: `unknown time zone "Mars/Olympus"`},
+		{name: "time zone of nobody", args: []string{"time-zone", "--username", "nadie", "--zone", "UTC"}, code: 2, stderr: `no user "nadie"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -85,8 +93,14 @@ func TestUserCommand(t *testing.T) {
 	if _, _, err := users.Login(ctx, "ana", "otra clave larga de ana", "127.0.0.1", time.Now()); err == nil {
 		t.Fatal("ana's old password still works after `vigia user password`")
 	}
+	for user, want := range map[string]string{"ana": "America/Mexico_City", "carla": "", "imagenes.hsr": ""} {
+		var got string
+		if err := conn.Get(&got, `SELECT time_zone FROM console_users WHERE username = $1`, user); err != nil || got != want {
+			t.Errorf("%s's time zone %q (%v), want %q", user, got, err, want)
+		}
+	}
 	var n int
-	if err := conn.Get(&n, `SELECT count(*) FROM console_users`); err != nil || n != 2 {
+	if err := conn.Get(&n, `SELECT count(*) FROM console_users`); err != nil || n != 3 {
 		t.Fatalf("%d users; the refused commands created some (%v)", n, err)
 	}
 }

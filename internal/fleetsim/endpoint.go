@@ -18,11 +18,15 @@ const tcpIdle = 10 * time.Second
 // endpoint is one listening address of a device. Its methods are called
 // with the device's lock held.
 type endpoint struct {
-	addr string
-	ae   string // called AE title; empty for a plain TCP endpoint
+	addr    string
+	ae      string // called AE title; empty for a plain TCP endpoint
+	timeout time.Duration
+	profile Profile
 	// worklist is the folder of worklist files; empty: no worklist service.
 	worklist string
-	timeout  time.Duration
+	// agent, when not nil, makes this a UDP SNMP endpoint.
+	agent *snmpAgent
+	udp   net.PacketConn // nil while closed
 
 	l     net.Listener // nil while closed
 	dicom *dicomping.Server
@@ -35,6 +39,19 @@ type endpoint struct {
 // taken but completes no handshake (darken): a prober's connect times
 // out, at the cost of no goroutine at all.
 func (e *endpoint) open(blackhole bool) error {
+	if e.agent != nil {
+		// Blackholed, the socket is held but never read: requests pile
+		// up in its buffer and then are dropped, unanswered.
+		pc, err := net.ListenPacket("udp", e.addr)
+		if err != nil {
+			return err
+		}
+		e.udp = pc
+		if !blackhole {
+			go e.agent.serve(pc)
+		}
+		return nil
+	}
 	l, err := net.Listen("tcp", e.addr)
 	if err != nil {
 		return err
@@ -61,7 +78,11 @@ func (e *endpoint) serve() {
 		if e.worklist != "" {
 			e.dicom.Worklist = dicomping.WorklistDir(e.worklist)
 		}
-		go e.dicom.Serve(e.l) // its error is ours: we close l
+		l := e.l
+		if !e.profile.IsZero() {
+			l = profiledListener{Listener: l, p: e.profile}
+		}
+		go e.dicom.Serve(l) // its error is ours: we close l
 		return
 	}
 	e.tcp = &tcpServer{l: e.l, conns: map[net.Conn]struct{}{}}
@@ -73,6 +94,9 @@ func (e *endpoint) serve() {
 func (e *endpoint) stopAccepting() {
 	if e.l != nil {
 		e.l.Close()
+	}
+	if e.udp != nil {
+		e.udp.Close()
 	}
 }
 
@@ -92,7 +116,12 @@ func (e *endpoint) close() {
 		e.l.Close()
 	}
 	closeAll(e.fillers)
-	e.l, e.dicom, e.tcp, e.fillers = nil, nil, nil, nil
+	// A closed UDP socket makes the kernel answer "port unreachable":
+	// the poller's read fails at once, as with a refused connection.
+	if e.udp != nil {
+		e.udp.Close()
+	}
+	e.l, e.dicom, e.tcp, e.fillers, e.udp = nil, nil, nil, nil, nil
 }
 
 // shutdown lets open associations end until ctx is done.

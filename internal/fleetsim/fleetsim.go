@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +45,12 @@ type Device struct {
 	TCP string
 	// Heartbeat, when not nil, makes the device post heartbeats to Vigía.
 	Heartbeat *Heartbeat
+	// SNMP, when not nil, is an SNMP agent to serve.
+	SNMP *SNMP
+	// Profile is how the device answers across its network: its site's
+	// link and its own slowness (AssignProfiles). The zero value answers
+	// at loopback speed.
+	Profile Profile
 }
 
 // DICOM is a simulated DICOM node.
@@ -162,8 +169,9 @@ func New(devices []Device, opts Options) (*Simulator, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Simulator{opts: opts, log: log, byID: map[string]*device{}, bySite: map[string][]*device{}, ctx: ctx, cancel: cancel}
 	owner := map[string]string{} // address -> device id
+	started := time.Now()
 	claim := func(id, addr string) error {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
+		if _, _, err := net.SplitHostPort(strings.TrimPrefix(addr, "udp ")); err != nil {
 			return fmt.Errorf("fleetsim: device %s: address %q: %w", id, addr, err)
 		}
 		if other, ok := owner[addr]; ok {
@@ -187,13 +195,24 @@ func New(devices []Device, opts Options) (*Simulator, error) {
 			if err := claim(dev.ID, x.Addr); err != nil {
 				return nil, err
 			}
-			d.eps = append(d.eps, &endpoint{addr: x.Addr, ae: x.AETitle, worklist: x.Worklist, timeout: opts.DICOMTimeout})
+			d.eps = append(d.eps, &endpoint{addr: x.Addr, ae: x.AETitle, worklist: x.Worklist, timeout: opts.DICOMTimeout, profile: dev.Profile})
 		}
 		if dev.TCP != "" && (dev.DICOM == nil || dev.TCP != dev.DICOM.Addr) {
 			if err := claim(dev.ID, dev.TCP); err != nil {
 				return nil, err
 			}
 			d.eps = append(d.eps, &endpoint{addr: dev.TCP})
+		}
+		if x := dev.SNMP; x != nil {
+			// UDP ports are another space than TCP's.
+			if err := claim(dev.ID, "udp "+x.Addr); err != nil {
+				return nil, err
+			}
+			agent, err := newSNMPAgent(dev.ID, x, dev.Profile, started)
+			if err != nil {
+				return nil, fmt.Errorf("fleetsim: device %s: %w", dev.ID, err)
+			}
+			d.eps = append(d.eps, &endpoint{addr: x.Addr, agent: agent})
 		}
 		if hb := dev.Heartbeat; hb != nil && (hb.Token.IsZero() || hb.Every <= 0) {
 			return nil, fmt.Errorf("fleetsim: device %s: a heartbeat needs a token and a positive period", dev.ID)
@@ -210,20 +229,23 @@ func New(devices []Device, opts Options) (*Simulator, error) {
 
 // Counts says how much the simulator serves.
 type Counts struct {
-	Devices, Sites, DICOM, TCP, Heartbeats int
+	Devices, Sites, DICOM, TCP, SNMP, Heartbeats int
 }
 
 // Endpoints is the number of listeners, one file descriptor each.
-func (c Counts) Endpoints() int { return c.DICOM + c.TCP }
+func (c Counts) Endpoints() int { return c.DICOM + c.TCP + c.SNMP }
 
 // Counts reports the size of the fleet.
 func (s *Simulator) Counts() Counts {
 	c := Counts{Devices: len(s.devices), Sites: len(s.sites)}
 	for _, d := range s.devices {
 		for _, e := range d.eps {
-			if e.ae != "" {
+			switch {
+			case e.agent != nil:
+				c.SNMP++
+			case e.ae != "":
 				c.DICOM++
-			} else {
+			default:
 				c.TCP++
 			}
 		}
@@ -569,6 +591,10 @@ type Status struct {
 	// TCPPort is the TCP port of a device that also serves DICOM elsewhere.
 	TCPPort   int  `json:"tcp_port,omitempty"`
 	Heartbeat bool `json:"heartbeat,omitempty"`
+	// SNMPPort is the UDP port of its SNMP agent.
+	SNMPPort int `json:"snmp_port,omitempty"`
+	// Profile names how it answers across its network, when not loopback.
+	Profile string `json:"profile,omitempty"`
 }
 
 // Devices returns the status of every device, in fleet order.
@@ -614,6 +640,15 @@ func (d *device) status() Status {
 		}
 	} else if d.TCP != "" {
 		st.Port = port(d.TCP)
+	}
+	if d.SNMP != nil {
+		st.SNMPPort = port(d.SNMP.Addr)
+	}
+	if !d.Profile.IsZero() {
+		st.Profile = d.Profile.Name
+		if d.Profile.Loss > 0 {
+			st.Profile += fmt.Sprintf(" (loss %.3g%%)", d.Profile.Loss*100)
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -52,8 +52,16 @@ func (s *Simulator) heartbeats(d *device) {
 	}
 }
 
-// beat posts one heartbeat with the device's bearer token and no body.
+// beat posts one heartbeat with the device's bearer token and no body,
+// after the time the device's network takes to carry it.
 func (s *Simulator) beat(endpoint string, d *device) error {
+	if delay, _ := d.Profile.delay(); delay > 0 {
+		select {
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 	// Never less than 5 s: a loaded Vigía answering late has still got
 	// the beat, and a retry would only add to its load.
 	ctx, cancel := context.WithTimeout(s.ctx, max(d.Heartbeat.Every, 5*time.Second))

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,12 +80,30 @@ func FromInventoryWithWorklists(f *assets.File, worklistDir string) Plan {
 						p.Skipped = append(p.Skipped, fd.ID+" tcp "+addr)
 					}
 				}
+				if x := fd.SNMP; x != nil {
+					port := x.Port
+					if port == 0 {
+						port = 161
+					}
+					addr := net.JoinHostPort(x.Host, strconv.Itoa(port))
+					if IsLoopback(x.Host) {
+						d.SNMP = &SNMP{Addr: addr, Server: slices.Contains(snmpServerKinds, fd.Kind)}
+						if strings.EqualFold(x.Version, "v3") {
+							d.SNMP.User, d.SNMP.AuthProtocol, d.SNMP.AuthPassphrase = x.User, x.AuthProtocol, x.AuthPassphrase.Reveal()
+							d.SNMP.PrivProtocol, d.SNMP.PrivPassphrase = x.PrivProtocol, x.PrivPassphrase.Reveal()
+						} else {
+							d.SNMP.Community = x.Community.Reveal()
+						}
+					} else {
+						p.Skipped = append(p.Skipped, fd.ID+" snmp "+addr)
+					}
+				}
 				if x := fd.Heartbeat; x != nil && !x.Token.IsZero() && x.Grace.Duration > 0 {
 					// Three beats per grace period: one lost beat never
 					// looks like an outage.
 					d.Heartbeat = &Heartbeat{Token: x.Token, Every: x.Grace.Duration / 3}
 				}
-				if d.DICOM != nil || d.TCP != "" || d.Heartbeat != nil {
+				if d.DICOM != nil || d.TCP != "" || d.Heartbeat != nil || d.SNMP != nil {
 					p.Devices = append(p.Devices, d)
 				}
 			}
@@ -92,6 +111,10 @@ func FromInventoryWithWorklists(f *assets.File, worklistDir string) Plan {
 	}
 	return p
 }
+
+// snmpServerKinds are the device kinds whose agents serve hrStorageTable,
+// the kinds Vigía reads storage from.
+var snmpServerKinds = []string{"pacs", "ris", "broker"}
 
 // IsLoopback reports whether host is "localhost" or a loopback address.
 func IsLoopback(host string) bool {
@@ -119,7 +142,30 @@ type GenerateOptions struct {
 	// zero interval leaves the block out (the NOC's defaults apply).
 	ProbeInterval time.Duration
 	ProbeRetries  int
+	// SNMPDevices more devices are SNMP agents, device Devices+j on UDP
+	// port BasePort+Devices+j: network switches, every tenth a broker (a
+	// server, whose storage is read), SNMPv2c and SNMPv3 authPriv
+	// (SHA/AES) alternating. They are spread over the sites.
+	SNMPDevices int
+	// HeartbeatDevices more devices (biomedical centrals) post a heartbeat
+	// every HeartbeatEvery (default 10 s; the grace written is three
+	// times that). They listen on nothing.
+	HeartbeatDevices int
+	HeartbeatEvery   time.Duration
 }
+
+// The credentials of generated SNMP agents (a simulated fleet's secrets are
+// no secret).
+const (
+	SimCommunity      = "sim-community"
+	SimSNMPUser       = "vigia-sim"
+	SimAuthPassphrase = "sim-auth-passphrase"
+	SimPrivPassphrase = "sim-priv-passphrase"
+)
+
+// LastPort is the highest port a generated fleet uses (TCP for its DICOM
+// and TCP devices, UDP for its SNMP agents).
+func (o GenerateOptions) LastPort() int { return o.BasePort + o.Devices + o.SNMPDevices - 1 }
 
 // DefaultDevicesPerSite sizes sites when GenerateOptions.Sites is zero.
 const DefaultDevicesPerSite = 20
@@ -151,8 +197,10 @@ func Generate(o GenerateOptions) ([]byte, error) {
 		return nil, errors.New("fleetsim: a fleet needs at least 2 devices (a gateway and a PACS)")
 	case o.Sites < 1 || o.Sites*2 > o.Devices:
 		return nil, fmt.Errorf("fleetsim: %d sites need at least %d devices (a gateway and one device behind it each)", o.Sites, o.Sites*2)
-	case o.BasePort < 1 || o.BasePort+o.Devices-1 > 65535:
-		return nil, fmt.Errorf("fleetsim: ports %d to %d are not all valid TCP ports", o.BasePort, o.BasePort+o.Devices-1)
+	case o.BasePort < 1 || o.LastPort() > 65535:
+		return nil, fmt.Errorf("fleetsim: ports %d to %d are not all valid ports", o.BasePort, o.LastPort())
+	case o.SNMPDevices < 0 || o.HeartbeatDevices < 0 || o.HeartbeatEvery < 0:
+		return nil, errors.New("fleetsim: negative SNMP or heartbeat device count or period")
 	case !customerIDRE.MatchString(o.Customer):
 		return nil, fmt.Errorf("fleetsim: %q is not a valid customer id (lower-case letters, digits, '.', '_', '-')", o.Customer)
 	case o.ProbeInterval < 0 || o.ProbeInterval > 0 && o.ProbeInterval < time.Second:
@@ -160,7 +208,10 @@ func Generate(o GenerateOptions) ([]byte, error) {
 	case o.ProbeInterval > 0 && (o.ProbeRetries < 0 || o.ProbeRetries > 10):
 		return nil, fmt.Errorf("fleetsim: probe retries %d out of range 0-10", o.ProbeRetries)
 	}
-	devWidth, siteWidth := len(strconv.Itoa(o.Devices-1)), len(strconv.Itoa(o.Sites))
+	if o.HeartbeatEvery == 0 {
+		o.HeartbeatEvery = 10 * time.Second
+	}
+	devWidth, siteWidth := len(strconv.Itoa(o.Devices+o.SNMPDevices+o.HeartbeatDevices-1)), len(strconv.Itoa(o.Sites))
 	host := o.Host
 	if strings.Contains(host, ":") {
 		host = `"` + host + `"` // an IPv6 literal is not a plain YAML scalar in a flow mapping
@@ -174,6 +225,10 @@ func Generate(o GenerateOptions) ([]byte, error) {
 	b.Grow(o.Devices * 220)
 	fmt.Fprintf(&b, "# Simulated fleet written by `vigia simulate fleet`: %d devices on %d sites,\n", o.Devices, o.Sites)
 	fmt.Fprintf(&b, "# device i listening on %s port %d+i. Import it with `vigia import`.\n", o.Host, o.BasePort)
+	if o.SNMPDevices > 0 || o.HeartbeatDevices > 0 {
+		fmt.Fprintf(&b, "# Also %d SNMP agents (UDP port %d+i) and %d devices posting heartbeats every %s.\n",
+			o.SNMPDevices, o.BasePort, o.HeartbeatDevices, o.HeartbeatEvery)
+	}
 	fmt.Fprintf(&b, "customers:\n  - id: %s\n    name: Red simulada %s (%d equipos)\n", o.Customer, o.Customer, o.Devices)
 	b.WriteString("    country: CO\n    time_zone: America/Bogota\n    language: es\n    sites:\n")
 	pacsDone := false
@@ -208,6 +263,25 @@ func Generate(o GenerateOptions) ([]byte, error) {
 			}
 			fmt.Fprintf(&b, "          - id: %s\n            name: %s\n%s%s%s", id, name, extra, endpoint, probe)
 		}
+		for k := j * o.SNMPDevices / o.Sites; k < (j+1)*o.SNMPDevices/o.Sites; k++ {
+			i := o.Devices + k
+			kind, what := "network", "Switch"
+			if k%10 == 9 {
+				kind, what = "broker", "Servidor de integración"
+			}
+			auth := fmt.Sprintf("version: v2c, community: %s", SimCommunity)
+			if k%2 == 1 {
+				auth = fmt.Sprintf("version: v3, user: %s, auth_protocol: SHA, auth_passphrase: %s, priv_protocol: AES, priv_passphrase: %s",
+					SimSNMPUser, SimAuthPassphrase, SimPrivPassphrase)
+			}
+			fmt.Fprintf(&b, "          - id: %s-%s-%0*d\n            name: %s simulado %d\n            kind: %s\n            snmp: {host: %s, port: %d, %s}\n%s",
+				o.Customer, kind, devWidth, i, what, i, kind, host, o.BasePort+i, auth, probe)
+		}
+		for k := j * o.HeartbeatDevices / o.Sites; k < (j+1)*o.HeartbeatDevices/o.Sites; k++ {
+			i := o.Devices + o.SNMPDevices + k
+			fmt.Fprintf(&b, "          - id: %s-hb-%0*d\n            name: Central de monitoreo simulada %d\n            kind: biomedical\n"+
+				"            heartbeat: {grace: %s, token: %s-heartbeat-token-%0*d}\n", o.Customer, devWidth, i, i, 3*o.HeartbeatEvery, o.Customer, devWidth, i)
+		}
 	}
 	fmt.Fprintf(&b, `    contracts:
       - id: %s-imaging
@@ -225,4 +299,46 @@ func Generate(o GenerateOptions) ([]byte, error) {
 // AETitle is the AE title Generate gives device i of a kind: "CT00042".
 func AETitle(kind string, i int) string {
 	return fmt.Sprintf("%s%05d", kind, i)
+}
+
+// Endpoint kinds a simulator can be asked to serve alone (Only).
+const (
+	KindDICOM     = "dicom"
+	KindTCP       = "tcp"
+	KindSNMP      = "snmp"
+	KindHeartbeat = "heartbeat"
+)
+
+// Only keeps the endpoints of the given kinds, and the devices left with
+// one: a fleet larger than one process's file descriptor limit is served
+// by several simulators, each its share of the kinds.
+func Only(devices []Device, kinds []string) ([]Device, error) {
+	want := map[string]bool{}
+	for _, k := range kinds {
+		switch k {
+		case KindDICOM, KindTCP, KindSNMP, KindHeartbeat:
+			want[k] = true
+		default:
+			return nil, fmt.Errorf("fleetsim: unknown endpoint kind %q (want dicom, tcp, snmp or heartbeat)", k)
+		}
+	}
+	var out []Device
+	for _, d := range devices {
+		if !want[KindDICOM] {
+			d.DICOM = nil
+		}
+		if !want[KindTCP] {
+			d.TCP = ""
+		}
+		if !want[KindSNMP] {
+			d.SNMP = nil
+		}
+		if !want[KindHeartbeat] {
+			d.Heartbeat = nil
+		}
+		if d.DICOM != nil || d.TCP != "" || d.SNMP != nil || d.Heartbeat != nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }

@@ -319,3 +319,93 @@ func cmp(s, def string) string {
 	}
 	return s
 }
+
+// A mixed fleet: DICOM devices, SNMP agents (v2c and v3 alternating, every
+// tenth a server) and heartbeat senders, all over the sites, imported and
+// planned back as the simulator serves them.
+func TestGenerateMixedFleet(t *testing.T) {
+	data, err := Generate(GenerateOptions{Devices: 40, BasePort: 21000, Sites: 4, SNMPDevices: 20, HeartbeatDevices: 8,
+		HeartbeatEvery: 10 * time.Second, ProbeInterval: 10 * time.Second, ProbeRetries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := assets.ParseFile("fleet.yaml", data, parseOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := FromInventory(f)
+	var dicom, v2, v3, servers, hb int
+	sites := map[string]int{}
+	for _, d := range plan.Devices {
+		if d.DICOM != nil {
+			dicom++
+		}
+		if x := d.SNMP; x != nil {
+			sites[d.Site]++
+			switch {
+			case x.User == SimSNMPUser && x.AuthPassphrase == SimAuthPassphrase && x.PrivProtocol == "AES":
+				v3++
+			case x.Community == SimCommunity:
+				v2++
+			default:
+				t.Fatalf("SNMP agent %s: %+v", d.ID, x)
+			}
+			if x.Server {
+				servers++
+			}
+			if _, p := splitAddr(t, x.Addr); p < 21040 || p >= 21060 {
+				t.Errorf("SNMP agent %s on port %d, want 21040 to 21059", d.ID, p)
+			}
+		}
+		if d.Heartbeat != nil {
+			hb++
+			if d.Heartbeat.Every != 10*time.Second {
+				t.Errorf("%s beats every %s", d.ID, d.Heartbeat.Every)
+			}
+		}
+	}
+	if dicom != 36 || v2 != 10 || v3 != 10 || servers != 2 || hb != 8 || len(sites) != 4 {
+		t.Fatalf("DICOM %d, SNMP v2c %d v3 %d (servers %d), heartbeats %d, SNMP on %d sites", dicom, v2, v3, servers, hb, len(sites))
+	}
+	if _, err := Generate(GenerateOptions{Devices: 40, BasePort: 65500, SNMPDevices: 100}); err == nil {
+		t.Fatal("SNMP ports past 65535 accepted")
+	}
+}
+
+func TestOnly(t *testing.T) {
+	fleet := []Device{
+		{ID: "pacs", DICOM: &DICOM{Addr: "127.0.0.1:1", AETitle: "PACS"}, TCP: "127.0.0.1:1"},
+		{ID: "gw", TCP: "127.0.0.1:2"},
+		{ID: "sw", SNMP: &SNMP{Addr: "127.0.0.1:3", Community: "c"}},
+		{ID: "monitor", Heartbeat: &Heartbeat{Every: time.Second}},
+	}
+	for _, tc := range []struct {
+		kinds []string
+		want  string
+	}{
+		{[]string{"dicom", "tcp"}, "pacs gw"},
+		{[]string{"snmp", "heartbeat"}, "sw monitor"},
+		{[]string{"tcp"}, "pacs gw"},
+		{[]string{"dicom"}, "pacs"},
+	} {
+		t.Run(strings.Join(tc.kinds, ","), func(t *testing.T) {
+			got, err := Only(fleet, tc.kinds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, d := range got {
+				ids = append(ids, d.ID)
+			}
+			if strings.Join(ids, " ") != tc.want {
+				t.Fatalf("%v keeps %v, want %s", tc.kinds, ids, tc.want)
+			}
+		})
+	}
+	if fleet[0].DICOM == nil || fleet[0].TCP == "" {
+		t.Fatal("Only changed the fleet it was given")
+	}
+	if _, err := Only(fleet, []string{"icmp"}); err == nil {
+		t.Fatal("unknown kind accepted")
+	}
+}

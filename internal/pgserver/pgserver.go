@@ -336,6 +336,24 @@ func (c *Cluster) URL(name string) string {
 	return (&url.URL{Scheme: "postgres", User: url.User(superuser), Path: "/" + name, RawQuery: q.Encode()}).String()
 }
 
+// FailoverURL returns a lib/pq URL for database name that lists the
+// sockets of clusters in order and asks for target_session_attrs=read-write:
+// a connection goes to the first of them that accepts writes, so a client
+// finds the new primary by itself after a standby is promoted.
+func FailoverURL(name string, clusters ...*Cluster) string {
+	hosts := make([]string, len(clusters))
+	for i, c := range clusters {
+		hosts[i] = c.Dir
+	}
+	q := url.Values{}
+	q.Set("host", strings.Join(hosts, ","))
+	q.Set("port", strconv.Itoa(socketPort))
+	q.Set("sslmode", "disable")
+	q.Set("target_session_attrs", "read-write")
+	q.Set("connect_timeout", "5")
+	return (&url.URL{Scheme: "postgres", User: url.User(superuser), Path: "/" + name, RawQuery: q.Encode()}).String()
+}
+
 // CreateDatabase creates database name unless it exists.
 func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
 	db, err := sql.Open("postgres", c.URL("postgres"))
@@ -371,6 +389,8 @@ func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
+func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+
 func (c *Cluster) initdb(ctx context.Context) error {
 	if c.Relocated() {
 		if err := c.prepareRelocated(ctx); err != nil {
@@ -378,6 +398,27 @@ func (c *Cluster) initdb(ctx context.Context) error {
 		}
 	}
 	c.logf("pgserver: creating a PostgreSQL cluster in %s", c.Dir)
+	if err := c.makeDataDir(); err != nil {
+		return err
+	}
+	args := []string{"-D", c.Dir, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"}
+	if c.opts.Fast {
+		args = append(args, "--no-sync")
+	}
+	if out, err := c.exec(ctx, "initdb", args...); err != nil {
+		return fmt.Errorf("pgserver: initdb: %w\n%s", err, out)
+	}
+	if c.Relocated() {
+		// Written last: a data directory that names its cluster names one
+		// that is whole.
+		return c.writeLocation()
+	}
+	return nil
+}
+
+// makeDataDir creates the empty data directory, owned by the user the
+// server runs as.
+func (c *Cluster) makeDataDir() error {
 	// Parents stay traversable: as root, the postgres user must reach the
 	// data directory through them.
 	if err := os.MkdirAll(filepath.Dir(c.Dir), 0o755); err != nil {
@@ -396,17 +437,86 @@ func (c *Cluster) initdb(ctx context.Context) error {
 			return err
 		}
 	}
-	args := []string{"-D", c.Dir, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"}
+	return nil
+}
+
+// StandbyOf creates this (not yet initialised) cluster as a streaming
+// replication standby of primary, which must be running: pg_basebackup
+// copies it and, with -R, writes standby.signal and a primary_conninfo
+// naming primary's socket and application_name name (the name
+// WaitForStandby takes). Start then runs it as a hot standby, read-only until Promote.
+func (c *Cluster) StandbyOf(ctx context.Context, primary *Cluster, name string) error {
+	if c.Initialized() {
+		return fmt.Errorf("pgserver: %s already holds a cluster", c.Dir)
+	}
+	if c.Relocated() {
+		if err := c.prepareRelocated(ctx); err != nil {
+			return err
+		}
+	}
+	c.logf("pgserver: copying the cluster in %s to the standby %s in %s", primary.Dir, name, c.Dir)
+	if err := c.makeDataDir(); err != nil {
+		return err
+	}
+	conninfo := fmt.Sprintf("host=%s port=%d user=%s application_name=%s", primary.Dir, socketPort, superuser, name)
+	args := []string{"-D", c.Dir, "-d", conninfo, "-R", "-X", "stream", "-c", "fast"}
 	if c.opts.Fast {
 		args = append(args, "--no-sync")
 	}
-	if out, err := c.exec(ctx, "initdb", args...); err != nil {
-		return fmt.Errorf("pgserver: initdb: %w\n%s", err, out)
+	if out, err := c.exec(ctx, "pg_basebackup", args...); err != nil {
+		return fmt.Errorf("pgserver: pg_basebackup: %w\n%s", err, out)
+	}
+	// The primary's log and socket lock file came along with the copy (both
+	// live in its data directory): the standby has its own.
+	for _, f := range []string{"server.log", fmt.Sprintf(".s.PGSQL.%d.lock", socketPort)} {
+		if err := os.Remove(filepath.Join(c.Dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("pgserver: standby: %w", err)
+		}
 	}
 	if c.Relocated() {
-		// Written last: a data directory that names its cluster names one
-		// that is whole.
 		return c.writeLocation()
+	}
+	return nil
+}
+
+// WaitForStandby makes every later commit on this (primary) cluster wait
+// until the standby of application_name name has flushed it, so that a
+// commit the client saw succeed survives the primary's loss. It is set once
+// the standby runs: set earlier, the primary's own commits would wait for a
+// standby not there yet.
+func (c *Cluster) WaitForStandby(ctx context.Context, name string) error {
+	db, err := sql.Open("postgres", c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("pgserver: connect: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `ALTER SYSTEM SET synchronous_standby_names = `+quoteLiteral(quoteIdent(name))); err != nil {
+		return fmt.Errorf("pgserver: synchronous standby %s: %w", name, err)
+	}
+	if _, err := db.ExecContext(ctx, `SELECT pg_reload_conf()`); err != nil {
+		return fmt.Errorf("pgserver: reload configuration: %w", err)
+	}
+	// The reload is asynchronous: wait until the standby is listed as sync.
+	for {
+		var state string
+		err := db.QueryRowContext(ctx, `SELECT sync_state FROM pg_stat_replication WHERE application_name = $1`, name).Scan(&state)
+		if err == nil && state == "sync" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pgserver: standby %s never became synchronous (state %q, %v): %w", name, state, err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Promote turns a running standby into a primary that accepts writes and
+// waits until it does.
+func (c *Cluster) Promote(ctx context.Context) error {
+	c.logf("pgserver: promoting the standby in %s", c.Dir)
+	if err := c.pgctl(ctx, "promote", "-D", c.Dir, "-w", "-t", "60", "-s"); err != nil {
+		return fmt.Errorf("pgserver: promote: %w", err)
 	}
 	return nil
 }
