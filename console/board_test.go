@@ -169,8 +169,12 @@ func TestBoardGroupsSearchAndPages(t *testing.T) {
 		for _, q := range []string{"?sort=name", "?page=0", "?page=x", "?state=sleepy", "?kind=toaster",
 			"?q=" + url.QueryEscape(strings.Repeat("x", maxBoardSearch+1)), "?q=a%00b", "?q=%ff", "?site=a&site=b",
 			"?customer=" + strings.Repeat("c", 65)} {
-			if code, body := c.get("/console/noc" + q); code != http.StatusBadRequest || !strings.Contains(body, "filter it does not understand") {
-				t.Errorf("%s: %d", q, code)
+			code, body := c.get("/console/noc" + q)
+			// Bytes no parameter may hold are refused before the board by
+			// the console's edge check, which names the parameter.
+			edge := (q == "?q=a%00b" || q == "?q=%ff") && strings.Contains(body, "q:")
+			if code != http.StatusBadRequest || !(strings.Contains(body, "filter it does not understand") || edge) {
+				t.Errorf("%s: %d %.300s", q, code, body)
 			}
 		}
 	})
