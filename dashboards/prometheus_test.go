@@ -364,7 +364,13 @@ func startHospital(t *testing.T, vigiaURL string, snmpPort int) (*assets.File, *
 		if err != nil {
 			t.Fatal(err)
 		}
-		sim, err := fleetsim.New(fleetsim.FromInventory(file).Devices, fleetsim.Options{VigiaURL: vigiaURL})
+		// The SNMP endpoint is the real snmpd's: the simulator serves the
+		// rest, not an agent of its own on snmpd's port.
+		devices, err := fleetsim.Only(fleetsim.FromInventory(file).Devices, []string{"dicom", "tcp", "heartbeat"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim, err := fleetsim.New(devices, fleetsim.Options{VigiaURL: vigiaURL})
 		if err != nil {
 			t.Fatal(err)
 		}

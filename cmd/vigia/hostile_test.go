@@ -530,6 +530,7 @@ func hostileConsole(t *testing.T, f *apiFixture, refused func(*testing.T, string
 		{consoleForm{"/console/portal/tickets", url.Values{"title": {"Falla"}, "description": {"No abre"}, "severity": {"3"}, "device": {"hsr-ct1"}}, []string{"severity"}}, custSession, custCSRF},
 		{consoleForm{"/console/portal/tickets/" + f.ticket + "/act", url.Values{"action": {"comment"}, "text": {"hola"}}, nil}, custSession, custCSRF},
 		{consoleForm{"/console/noc/mail/1/assign", url.Values{"customer": {"hsr"}}, nil}, nocSession, nocCSRF},
+		{consoleForm{"/console/timezone", url.Values{"zone": {"America/Lima"}, "next": {"/console/noc"}}, nil}, nocSession, nocCSRF},
 		{consoleForm{"/console/logout", url.Values{}, nil}, custSession, custCSRF},
 	}
 	t.Run("every console form is covered", func(t *testing.T) {
