@@ -4,21 +4,18 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
-	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/maintenance/sla"
+	"github.com/vigia-noc/vigia/maintenance/ticketstest"
 )
 
-var bogota, _ = time.LoadLocation("America/Bogota")
-
-// monday15 is Monday 1 June 2026, 15:00 in Bogotá (a working day).
-var monday15 = time.Date(2026, 6, 1, 15, 0, 0, 0, bogota)
+// bogota and monday15 (Monday 1 June 2026, 15:00 in Bogotá, a working
+// day) are the seeded database's zone and import instant.
+var bogota, monday15 = ticketstest.Bogota, ticketstest.Monday15
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -28,29 +25,10 @@ type fixture struct {
 	inv   *assets.Store
 }
 
-// newFixture is a migrated database with testdata/inventory.yaml imported
-// and notification addresses set.
+// newFixture is the seeded database of ticketstest.
 func newFixture(t *testing.T, webhooks ...string) *fixture {
 	t.Helper()
-	db := pgtest.DB(t)
-	raw, err := os.ReadFile("testdata/inventory.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := assets.ParseFile("inventory.yaml", raw, assets.ParseOptions{KnownPolicy: func(n string) bool {
-		_, err := sla.Presets().Lookup(n)
-		return err == nil
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv := assets.NewStore(db)
-	if _, err := inv.Import(context.Background(), f, monday15, false); err != nil {
-		t.Fatal(err)
-	}
-	for id, addr := range map[string]string{"acme": "noc@acme.example", "beta": "it@beta.example", "gamma": "sistemas@gamma.example"} {
-		db.MustExec(`UPDATE customers SET notify_email = $2 WHERE id = $1`, id, addr)
-	}
+	db, inv := ticketstest.Seed(t)
 	return &fixture{db: db, inv: inv, store: NewStore(db, inv, Options{WebhookURLs: webhooks})}
 }
 
