@@ -1,0 +1,257 @@
+package ownership
+
+import (
+	"go/build"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/vigia-noc/vigia/"
+
+// knownCrossings lists "package table" pairs still reaching into a table they
+// do not own. It only ever shrinks; an entry that no longer crosses fails the
+// test so the list cannot rot.
+var knownCrossings = map[string]bool{
+	"biomed customers": true,
+	"console collector_sites": true,
+	"console collectors": true,
+	"console console_login_failures": true,
+	"console console_sessions": true,
+	"console console_users": true,
+	"console customers": true,
+	"console device_states": true,
+	"console outages": true,
+	"console ticket_attachments": true,
+	"dispatch customers": true,
+	"dispatch devices": true,
+	"dispatch tickets": true,
+	"mailintake customers": true,
+	"mailintake outbox": true,
+	"mailintake tickets": true,
+	"maintenance customers": true,
+	"maintenance maintenance_windows": true,
+	"maintenance sites": true,
+	"maintenance/intake customers": true,
+	"maintenance/intake device_events": true,
+	"maintenance/intake outages": true,
+	"maintenance/intake sites": true,
+	"maintenance/intake tickets": true,
+	"maintenance/notify customers": true,
+	"maintenance/notify devices": true,
+	"maintenance/notify sites": true,
+	"maintenance/sweeps customers": true,
+	"probes devices": true,
+	"probes sites": true,
+}
+
+func root(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		t.Fatalf("module root not found from %s: %v", dir, err)
+	}
+	return dir
+}
+
+// outside reports whether a folder is bench code or a test-support package,
+// which seed and inspect tables directly on purpose.
+func outside(rel string) bool {
+	return rel == "bench" || strings.HasPrefix(rel, "bench/") || strings.HasSuffix(filepath.Base(rel), "test")
+}
+
+// sources maps each project package (relative folder) to its non-test Go files.
+func sources(t *testing.T) map[string][]string {
+	t.Helper()
+	base := root(t)
+	pkgs := map[string][]string{}
+	err := filepath.WalkDir(base, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if path != base && (strings.HasPrefix(name, ".") || name == "testdata" || name == "var" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(base, filepath.Dir(path))
+		rel = filepath.ToSlash(rel)
+		if outside(rel) {
+			return nil
+		}
+		pkgs[rel] = append(pkgs[rel], path)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkgs
+}
+
+var createTable = regexp.MustCompile(`(?i)CREATE TABLE (?:IF NOT EXISTS )?([a-z_0-9]+)`)
+
+// SQL keywords are written in capitals in this code base, which keeps English
+// prose in comments ("from devices") out of the scan.
+var tableRef = regexp.MustCompile(`\b(?:INSERT INTO|UPDATE|DELETE FROM|JOIN|FROM|TRUNCATE)\s+([a-z_0-9]+)\b`)
+
+func TestEveryTableHasAnOwner(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(root(t), "internal/db/migrations/*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migrations found: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range createTable.FindAllStringSubmatch(string(b), -1) {
+			seen[m[1]] = true
+			if _, ok := Owners[m[1]]; !ok {
+				t.Errorf("table %s (%s) has no owner in ownership.Owners", m[1], filepath.Base(f))
+			}
+		}
+	}
+	for table := range Owners {
+		if !seen[table] {
+			t.Errorf("ownership.Owners names %s, which no migration creates", table)
+		}
+	}
+}
+
+// crossings returns "package table" for every table named in SQL outside its
+// owner, with one file:line per pair.
+func crossings(t *testing.T, pkgs map[string][]string) map[string]string {
+	t.Helper()
+	base := root(t)
+	found := map[string]string{}
+	for pkg, files := range pkgs {
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, line := range strings.Split(string(b), "\n") {
+				for _, m := range tableRef.FindAllStringSubmatch(line, -1) {
+					owner, ok := Owners[m[1]]
+					if !ok || owner == pkg {
+						continue
+					}
+					key := pkg + " " + m[1]
+					if _, dup := found[key]; !dup {
+						rel, _ := filepath.Rel(base, f)
+						found[key] = rel + ":" + itoa(i+1)
+					}
+				}
+			}
+		}
+	}
+	return found
+}
+
+func itoa(n int) string { return fmtInt(n) }
+
+func fmtInt(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var d []byte
+	for ; n > 0; n /= 10 {
+		d = append([]byte{byte('0' + n%10)}, d...)
+	}
+	return string(d)
+}
+
+func TestTablesAreNamedOnlyByTheirOwner(t *testing.T) {
+	found := crossings(t, sources(t))
+	var keys []string
+	for k := range found {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if knownCrossings[k] {
+			continue
+		}
+		pkg, table, _ := strings.Cut(k, " ")
+		t.Errorf("%s: package %s names table %s, owned by %s; call the owner's exported functions instead",
+			found[k], pkg, table, Owners[table])
+	}
+	for k := range knownCrossings {
+		if _, ok := found[k]; !ok {
+			t.Errorf("knownCrossings lists %q, which no longer crosses: remove it", k)
+		}
+	}
+}
+
+// A planted cross-package INSERT must be caught: the scanner is run over a
+// fake package whose only file writes another package's table.
+func TestPlantedCrossingIsCaught(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "planted.go")
+	src := "package planted\n\nconst q = `INSERT INTO outbox (event_key) VALUES ($1)`\n"
+	if err := os.WriteFile(f, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	found := crossings(t, map[string][]string{"dispatch": {f}})
+	if _, ok := found["dispatch outbox"]; !ok {
+		t.Fatalf("a planted INSERT INTO outbox in dispatch was not reported: %v", found)
+	}
+}
+
+func layerOf() map[string]int {
+	m := map[string]int{}
+	for i, layer := range Layers {
+		for _, p := range layer {
+			m[p] = i
+		}
+	}
+	return m
+}
+
+func TestImportsFollowTheFlow(t *testing.T) {
+	layers := layerOf()
+	base := root(t)
+	for pkg := range sources(t) {
+		if _, err := os.Stat(filepath.Join(base, pkg)); err != nil {
+			continue
+		}
+		mine, ok := layers[pkg]
+		if !ok {
+			t.Errorf("package %s has no place in ownership.Layers", pkg)
+			continue
+		}
+		bp, err := build.ImportDir(filepath.Join(base, pkg), 0)
+		if err != nil {
+			if _, none := err.(*build.NoGoError); none {
+				continue
+			}
+			t.Fatalf("%s: %v", pkg, err)
+		}
+		for _, imp := range bp.Imports {
+			dep, ok := strings.CutPrefix(imp, module)
+			if !ok || outside(dep) {
+				continue
+			}
+			theirs, ok := layers[dep]
+			if !ok {
+				t.Errorf("%s imports %s, which has no place in ownership.Layers", pkg, dep)
+				continue
+			}
+			if theirs >= mine && !(theirs == 0 && mine == 0) {
+				t.Errorf("%s (layer %d) imports %s (layer %d): imports go only up the flow", pkg, mine, dep, theirs)
+			}
+		}
+	}
+}
