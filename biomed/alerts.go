@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -193,8 +194,8 @@ type AlertMatch struct {
 
 // Matches lists the devices affected by alerts in a's scope, newest
 // alert first; from/to (zero: unbounded) bound the match instant.
-func (s *Store) Matches(ctx context.Context, a Actor, customerID string, from, to time.Time) ([]AlertMatch, error) {
-	customerID, err := a.scope(customerID)
+func (s *Store) Matches(ctx context.Context, a auth.Actor, customerID string, from, to time.Time) ([]AlertMatch, error) {
+	customerID, err := scope(a, customerID)
 	if err != nil {
 		return nil, err
 	}

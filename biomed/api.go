@@ -45,11 +45,6 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/biomed/report", a.report)
 }
 
-func actor(r *http.Request) Actor {
-	p, _ := auth.FromContext(r.Context())
-	return ActorOf(p)
-}
-
 // query checks the parameters as every list does (httpx.ParseQuery): only
 // allowed names, each once, valid text within bounds; a refusal names the
 // parameter.
@@ -87,7 +82,7 @@ func (a *API) workOrders(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "overdue must be true or false")
 		return
 	}
-	ws, err := a.store.WorkOrders(r.Context(), actor(r), WorkOrderFilter{CustomerID: q["customer"], DeviceID: q["device"],
+	ws, err := a.store.WorkOrders(r.Context(), auth.RequestActor(r), WorkOrderFilter{CustomerID: q["customer"], DeviceID: q["device"],
 		From: q["from"], To: q["to"], Overdue: q["overdue"] == "true"}, a.now())
 	if err != nil {
 		a.errs.Fail(w, err, "customer", q["customer"])
@@ -108,7 +103,7 @@ func (a *API) recordTests(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	recs, err := a.store.RecordTests(r.Context(), actor(r), id, in.Tests, a.now())
+	recs, err := a.store.RecordTests(r.Context(), auth.RequestActor(r), id, in.Tests, a.now())
 	if err != nil {
 		a.errs.Fail(w, err, "visit", r.PathValue("id"))
 		return
@@ -121,7 +116,7 @@ func (a *API) tests(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ts, err := a.store.Tests(r.Context(), actor(r), TestFilter{CustomerID: q["customer"], DeviceID: q["device"], FailedOnly: q["failed"] == "true"})
+	ts, err := a.store.Tests(r.Context(), auth.RequestActor(r), TestFilter{CustomerID: q["customer"], DeviceID: q["device"], FailedOnly: q["failed"] == "true"})
 	if err != nil {
 		a.errs.Fail(w, err, "customer", q["customer"])
 		return
@@ -134,7 +129,7 @@ func (a *API) calibrations(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cs, err := a.store.Calibrations(r.Context(), actor(r), q["customer"], a.now())
+	cs, err := a.store.Calibrations(r.Context(), auth.RequestActor(r), q["customer"], a.now())
 	if err != nil {
 		a.errs.Fail(w, err, "customer", q["customer"])
 		return
@@ -154,7 +149,7 @@ func (a *API) recordCalibration(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusRequestEntityTooLarge, "too_large", "the certificate has at most %d bytes", httpx.MaxBody)
 		return
 	}
-	c, err := a.store.RecordCalibration(r.Context(), actor(r), r.PathValue("id"), CalibrationInput{CalibratedOn: q["calibrated_on"],
+	c, err := a.store.RecordCalibration(r.Context(), auth.RequestActor(r), r.PathValue("id"), CalibrationInput{CalibratedOn: q["calibrated_on"],
 		Laboratory: q["laboratory"], CertificateNumber: q["certificate_number"], Filename: q["filename"], Certificate: data}, a.now())
 	if err != nil {
 		a.errs.Fail(w, err, "device", r.PathValue("id"))
@@ -169,7 +164,7 @@ func (a *API) certificate(w http.ResponseWriter, r *http.Request) {
 		httpx.NotFound(w, "calibration", r.PathValue("id"))
 		return
 	}
-	f, err := a.store.Certificate(r.Context(), actor(r), id)
+	f, err := a.store.Certificate(r.Context(), auth.RequestActor(r), id)
 	if err != nil {
 		a.errs.Fail(w, err, "calibration", r.PathValue("id"))
 		return
@@ -201,7 +196,7 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 		httpx.Refuse(w, httpx.Invalid("value", "a counter reading between 0 and %g", float64(maxUsage)))
 		return
 	}
-	if err := a.store.RecordUsage(r.Context(), actor(r), r.PathValue("id"), in.Counter, *in.Value, a.now()); err != nil {
+	if err := a.store.RecordUsage(r.Context(), auth.RequestActor(r), r.PathValue("id"), in.Counter, *in.Value, a.now()); err != nil {
 		a.errs.Fail(w, err, "device", r.PathValue("id"))
 		return
 	}
@@ -213,7 +208,7 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ms, err := a.store.Matches(r.Context(), actor(r), q["customer"], time.Time{}, time.Time{})
+	ms, err := a.store.Matches(r.Context(), auth.RequestActor(r), q["customer"], time.Time{}, time.Time{})
 	if err != nil {
 		a.errs.Fail(w, err, "customer", q["customer"])
 		return
@@ -223,7 +218,7 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 
 // importAlerts takes the alert file's JSON array (NOC only).
 func (a *API) importAlerts(w http.ResponseWriter, r *http.Request) {
-	if actor(r).Role != auth.RoleNOC {
+	if auth.RequestActor(r).Role != auth.RoleNOC {
 		httpx.Fail(w, http.StatusForbidden, "forbidden", "only the NOC imports safety alerts")
 		return
 	}
@@ -264,7 +259,7 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 	if !ok2 {
 		return
 	}
-	customerID, err := actor(r).scope(q["customer"])
+	customerID, err := scope(auth.RequestActor(r), q["customer"])
 	if err != nil || customerID == "" || from.IsZero() || !to.After(from) {
 		if err != nil {
 			a.errs.Fail(w, err, "customer", q["customer"])
@@ -273,7 +268,7 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "customer, from and to (after from) are required")
 		return
 	}
-	if actor(r).Role == auth.RoleEngineer {
+	if auth.RequestActor(r).Role == auth.RoleEngineer {
 		httpx.Fail(w, http.StatusForbidden, "forbidden", "engineers read no customer reports")
 		return
 	}

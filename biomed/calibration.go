@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -63,8 +64,8 @@ func checkCertificate(name string, data []byte) (maintenance.Attachment, error) 
 // RecordCalibration stores a calibration of a flagged device with its
 // certificate; staff only. The next due date is the calibration date plus
 // the device's interval.
-func (s *Store) RecordCalibration(ctx context.Context, a Actor, deviceID string, in CalibrationInput, now time.Time) (Calibration, error) {
-	if !a.staff() {
+func (s *Store) RecordCalibration(ctx context.Context, a auth.Actor, deviceID string, in CalibrationInput, now time.Time) (Calibration, error) {
+	if !staff(a) {
 		return Calibration{}, ErrForbidden.Errorf("calibrations are recorded by the provider's staff")
 	}
 	on, err := time.Parse(dateLayout, in.CalibratedOn)
@@ -134,8 +135,8 @@ const DueSoonDays = 30
 
 // Calibrations lists the flagged devices in a's scope with their state on
 // the customer's calendar day of at.
-func (s *Store) Calibrations(ctx context.Context, a Actor, customerID string, at time.Time) ([]CalibrationStatus, error) {
-	customerID, err := a.scope(customerID)
+func (s *Store) Calibrations(ctx context.Context, a auth.Actor, customerID string, at time.Time) ([]CalibrationStatus, error) {
+	customerID, err := scope(a, customerID)
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +190,8 @@ func (s *Store) Calibrations(ctx context.Context, a Actor, customerID string, at
 }
 
 // Certificate returns a calibration's certificate in a's scope.
-func (s *Store) Certificate(ctx context.Context, a Actor, id int64) (maintenance.Attachment, error) {
-	customerID, err := a.scope("")
+func (s *Store) Certificate(ctx context.Context, a auth.Actor, id int64) (maintenance.Attachment, error) {
+	customerID, err := scope(a, "")
 	if err != nil {
 		return maintenance.Attachment{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -304,8 +305,8 @@ func cut(s string, n int) string {
 
 // RecordUsage records a usage counter reading (tube hours, exam count) of
 // a device; staff only. Counters only grow.
-func (s *Store) RecordUsage(ctx context.Context, a Actor, deviceID, counter string, value float64, at time.Time) error {
-	if !a.staff() {
+func (s *Store) RecordUsage(ctx context.Context, a auth.Actor, deviceID, counter string, value float64, at time.Time) error {
+	if !staff(a) {
 		return ErrForbidden.Errorf("usage is recorded by the provider's staff")
 	}
 	if !counterRE.MatchString(counter) || !(value >= 0 && value < 1e12) {

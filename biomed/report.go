@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // Work order states.
@@ -54,8 +55,8 @@ type WorkOrderFilter struct {
 // WorkOrders lists work orders in a's scope by due day, with their state
 // at now in each customer's calendar. A work order is done when a visit on
 // its ticket is done (dispatch).
-func (s *Store) WorkOrders(ctx context.Context, a Actor, f WorkOrderFilter, now time.Time) ([]WorkOrder, error) {
-	customerID, err := a.scope(f.CustomerID)
+func (s *Store) WorkOrders(ctx context.Context, a auth.Actor, f WorkOrderFilter, now time.Time) ([]WorkOrder, error) {
+	customerID, err := scope(a, f.CustomerID)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func (s *Store) Summary(ctx context.Context, customerID string, from, to, now ti
 	}
 	loc := cu.Location()
 	sm := Summary{CustomerID: customerID, From: from.In(loc), To: to.In(loc)}
-	staff := Actor{Name: "report", Role: "noc"}
+	staff := auth.Actor{Name: "report", Role: "noc"}
 	if sm.WorkOrders, err = s.WorkOrders(ctx, staff, WorkOrderFilter{CustomerID: customerID, From: from.In(loc).Format(dateLayout),
 		To: to.In(loc).Format(dateLayout)}, now); err != nil {
 		return sm, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -94,8 +95,8 @@ const InstrumentValidity = 12
 // one Sev 2 ticket for it (one while it is open, however many tests
 // fail); a passed test puts a device that was out of service back in
 // service. All of it commits together or not at all.
-func (s *Store) RecordTests(ctx context.Context, a Actor, visitID int64, tests []TestInput, now time.Time) ([]SafetyTest, error) {
-	if !a.staff() {
+func (s *Store) RecordTests(ctx context.Context, a auth.Actor, visitID int64, tests []TestInput, now time.Time) ([]SafetyTest, error) {
+	if !staff(a) {
 		return nil, ErrForbidden.Errorf("safety tests are recorded by the provider's staff")
 	}
 	if len(tests) == 0 || len(tests) > 50 {
@@ -103,7 +104,7 @@ func (s *Store) RecordTests(ctx context.Context, a Actor, visitID int64, tests [
 	}
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
-	v, err := s.visits.Visit(ctx, dispatch.Actor{Name: a.Name, Role: a.Role, CustomerID: a.CustomerID, EngineerID: a.EngineerID}, visitID)
+	v, err := s.visits.Visit(ctx, auth.Actor{Name: a.Name, Role: a.Role, CustomerID: a.CustomerID, EngineerID: a.EngineerID}, visitID)
 	if errors.Is(err, dispatch.ErrNotFound) {
 		return nil, ErrNotFound.Errorf("visit %d", visitID)
 	}
@@ -162,7 +163,7 @@ func (s *Store) checkTest(t *TestInput, v dispatch.Visit, now time.Time) (Evalua
 	return s.limits.Evaluate(t.Class, t.AppliedPart, t.Method, t.Measurements)
 }
 
-func (s *Store) insertTest(ctx context.Context, tx *sqlx.Tx, a Actor, v dispatch.Visit, in TestInput, ev Evaluation, now time.Time) (SafetyTest, error) {
+func (s *Store) insertTest(ctx context.Context, tx *sqlx.Tx, a auth.Actor, v dispatch.Visit, in TestInput, ev Evaluation, now time.Time) (SafetyTest, error) {
 	m, err := json.Marshal(struct {
 		Measurements Measurements `json:"measurements"`
 		Checks       []Check      `json:"checks"`
@@ -238,8 +239,8 @@ type TestFilter struct {
 }
 
 // Tests lists test records in a's scope, newest first.
-func (s *Store) Tests(ctx context.Context, a Actor, f TestFilter) ([]SafetyTest, error) {
-	customerID, err := a.scope(f.CustomerID)
+func (s *Store) Tests(ctx context.Context, a auth.Actor, f TestFilter) ([]SafetyTest, error) {
+	customerID, err := scope(a, f.CustomerID)
 	if err != nil {
 		return nil, err
 	}

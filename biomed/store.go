@@ -43,7 +43,7 @@ type Tickets interface {
 
 // Visits is what it needs of dispatch.
 type Visits interface {
-	Visit(ctx context.Context, a dispatch.Actor, id int64) (dispatch.Visit, error)
+	Visit(ctx context.Context, a auth.Actor, id int64) (dispatch.Visit, error)
 	FirstDoneVisits(ctx context.Context, ticketIDs []int64) (map[int64]time.Time, error)
 }
 
@@ -62,30 +62,13 @@ func NewStore(db *sqlx.DB, inv *assets.Store, tickets Tickets, visits Visits) *S
 	return &Store{db: db, inv: inv, tickets: tickets, visits: visits, limits: DefaultLimits}
 }
 
-// Actor is who calls: NOC staff, an engineer or a customer's user.
-type Actor struct {
-	Name, Role, CustomerID, EngineerID string
-}
-
-// ActorOf is the actor of an authenticated principal.
-func ActorOf(p auth.Principal) Actor {
-	return Actor{Name: p.Name, Role: p.Role, CustomerID: p.CustomerScope(), EngineerID: p.EngineerID}
-}
-
 // System is Vigía acting by itself (the sweeper, the command line).
-var System = Actor{Name: "vigia", Role: auth.RoleNOC}
+var System = auth.Actor{Name: "vigia", Role: auth.RoleNOC}
 
-func (a Actor) staff() bool { return a.Role == auth.RoleNOC || a.Role == auth.RoleEngineer }
-
-func (a Actor) String() string {
-	if a.Name == "" {
-		return a.Role
-	}
-	return a.Name + " (" + a.Role + ")"
-}
+func staff(a auth.Actor) bool { return a.IsProvider() }
 
 // scope is the customer a's reads are confined to ("" for staff).
-func (a Actor) scope(customerID string) (string, error) {
+func scope(a auth.Actor, customerID string) (string, error) {
 	if a.Role == auth.RoleCustomer {
 		if customerID != "" && customerID != a.CustomerID {
 			return "", ErrNotFound.Errorf("customer %s", customerID)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/calendar"
@@ -194,7 +195,7 @@ func TestProgrammeWorkOrders(t *testing.T) {
 			t.Fatalf("overdue %v", overdue)
 		}
 		// hsr's Vent 500s are not cmf's: a customer sees its own only.
-		ws, err := f.store.WorkOrders(context.Background(), Actor{Role: "customer", CustomerID: "cmf"}, WorkOrderFilter{Overdue: true}, later)
+		ws, err := f.store.WorkOrders(context.Background(), auth.Actor{Role: "customer", CustomerID: "cmf"}, WorkOrderFilter{Overdue: true}, later)
 		if err != nil || len(ws) != 1 || ws[0].DeviceID != "cmf-vent-9" {
 			t.Fatalf("cmf's overdue list %+v, %v", ws, err)
 		}
@@ -234,7 +235,7 @@ func (f *fixture) doVisit(t *testing.T, device string, done time.Time) dispatch.
 		done.Add(-3*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	eng := dispatch.Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bio"}
+	eng := auth.Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bio"}
 	if _, err := f.disp.Transition(ctx, eng, v.ID, dispatch.TransitionInput{To: dispatch.VisitOnSite}, done.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -252,13 +253,13 @@ func TestFailedSafetyTest(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	now := at(2026, 3, 10, 15)
-	_, err := f.tickets.Create(ctx, maintenance.Actor{Name: "ana", Role: "noc"}, maintenance.CreateInput{CustomerID: "hsr",
+	_, err := f.tickets.Create(ctx, auth.Actor{Name: "ana", Role: "noc"}, maintenance.CreateInput{CustomerID: "hsr",
 		DeviceIDs: []string{"hsr-vent-2"}, Severity: 4, Title: "Prueba de seguridad eléctrica anual"}, now.Add(-24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := f.doVisit(t, "hsr-vent-2", now)
-	eng := Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bio"}
+	eng := auth.Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bio"}
 	test := func(typ string, earth float64) TestInput {
 		return TestInput{DeviceID: "hsr-vent-2", Type: typ, Class: "I", AppliedPart: "BF", Method: "direct",
 			Instrument:   Instrument{Model: "Fluke ESA615", Serial: "3344556", CalibratedOn: "2025-11-20"},
@@ -309,7 +310,7 @@ func TestFailedSafetyTest(t *testing.T) {
 	if _, err := f.store.RecordTests(ctx, eng, v.ID, []TestInput{old}, now); err == nil || !strings.Contains(err.Error(), "more than 12 months") {
 		t.Fatalf("stale analyser: %v", err)
 	}
-	if _, err := f.store.RecordTests(ctx, Actor{Role: "customer", CustomerID: "hsr"}, v.ID, []TestInput{test("recurrent", 0.1)}, now); err == nil {
+	if _, err := f.store.RecordTests(ctx, auth.Actor{Role: "customer", CustomerID: "hsr"}, v.ID, []TestInput{test("recurrent", 0.1)}, now); err == nil {
 		t.Fatal("a customer recorded a test")
 	}
 	// A passed test after repair on a later visit puts it back in service.
@@ -320,11 +321,11 @@ func TestFailedSafetyTest(t *testing.T) {
 	if d, _ := f.inv.Device(ctx, assets.Scope{}, "hsr-vent-2"); d.OutOfService() {
 		t.Fatalf("still out of service after a passed test: %+v", d.Operational)
 	}
-	failed, err := f.store.Tests(ctx, Actor{Role: "customer", CustomerID: "hsr"}, TestFilter{FailedOnly: true})
+	failed, err := f.store.Tests(ctx, auth.Actor{Role: "customer", CustomerID: "hsr"}, TestFilter{FailedOnly: true})
 	if err != nil || len(failed) != 2 || failed[0].Evaluation.Checks[0].Pass || failed[0].Ticket != "" || failed[1].Ticket != firstTicket {
 		t.Fatalf("failed tests %+v, %v", failed, err)
 	}
-	if other, _ := f.store.Tests(ctx, Actor{Role: "customer", CustomerID: "cmf"}, TestFilter{}); len(other) != 0 {
+	if other, _ := f.store.Tests(ctx, auth.Actor{Role: "customer", CustomerID: "cmf"}, TestFilter{}); len(other) != 0 {
 		t.Fatalf("cmf sees hsr's tests: %+v", other)
 	}
 }
@@ -381,11 +382,11 @@ func TestAlertImport(t *testing.T) {
 		t.Fatalf("%d tickets after re-imports", n)
 	}
 	// The hospital sees its own matches with the ticket, not another's.
-	ms, err := f.store.Matches(ctx, Actor{Role: "customer", CustomerID: "cmf"}, "", time.Time{}, time.Time{})
+	ms, err := f.store.Matches(ctx, auth.Actor{Role: "customer", CustomerID: "cmf"}, "", time.Time{}, time.Time{})
 	if err != nil || len(ms) != 1 || ms[0].DeviceID != "cmf-vent-9" || ms[0].Ticket == "" || ms[0].Status != "new" || !ms[0].PatientRisk {
 		t.Fatalf("cmf's matches %+v, %v", ms, err)
 	}
-	if _, err := f.store.Matches(ctx, Actor{Role: "customer", CustomerID: "cmf"}, "hsr", time.Time{}, time.Time{}); err == nil {
+	if _, err := f.store.Matches(ctx, auth.Actor{Role: "customer", CustomerID: "cmf"}, "hsr", time.Time{}, time.Time{}); err == nil {
 		t.Fatal("cmf read hsr's matches")
 	}
 }
@@ -396,7 +397,7 @@ func TestCalibration(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.importProgrammes(t, at(2026, 3, 2, 15))
-	eng := Actor{Name: "laura", Role: "engineer"}
+	eng := auth.Actor{Name: "laura", Role: "engineer"}
 	st, err := f.store.Calibrations(ctx, System, "hsr", at(2026, 3, 2, 15))
 	if err != nil || len(st) != 1 || st[0].DueOn != "2026-03-20" || st[0].State != "due_soon" {
 		t.Fatalf("status %+v, %v", st, err)
@@ -420,11 +421,11 @@ func TestCalibration(t *testing.T) {
 	if err != nil || c.NextDueOn != "2027-03-22" || c.Filename != "certificado.pdf" || c.ContentType != "application/pdf" {
 		t.Fatalf("calibration %+v, %v", c, err)
 	}
-	st, _ = f.store.Calibrations(ctx, Actor{Role: "customer", CustomerID: "hsr"}, "", at(2026, 3, 23, 15))
+	st, _ = f.store.Calibrations(ctx, auth.Actor{Role: "customer", CustomerID: "hsr"}, "", at(2026, 3, 23, 15))
 	if len(st) != 1 || st[0].State != "ok" || st[0].LastCalibrated != "2026-03-22" || st[0].CalibrationID != c.ID {
 		t.Fatalf("status after calibration %+v", st)
 	}
-	if _, err := f.store.Certificate(ctx, Actor{Role: "customer", CustomerID: "cmf"}, c.ID); err == nil {
+	if _, err := f.store.Certificate(ctx, auth.Actor{Role: "customer", CustomerID: "cmf"}, c.ID); err == nil {
 		t.Fatal("cmf downloaded hsr's certificate")
 	}
 	if _, err := f.store.RecordCalibration(ctx, eng, "hsr-vent-1", CalibrationInput{CalibratedOn: "2026-03-22", Laboratory: "x",
@@ -439,7 +440,7 @@ func TestUsageWorkOrder(t *testing.T) {
 	ctx := context.Background()
 	now := at(2026, 3, 2, 15)
 	f.importProgrammes(t, now)
-	eng := Actor{Name: "laura", Role: "engineer"}
+	eng := auth.Actor{Name: "laura", Role: "engineer"}
 	for _, v := range []float64{40000, 49999} {
 		now = now.Add(time.Hour)
 		if err := f.store.RecordUsage(ctx, eng, "hsr-ct-1", "exams", v, now); err != nil {

@@ -7,13 +7,14 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/biomed"
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // Biomedical is what the console reads of the biomedical service.
 type Biomedical interface {
-	WorkOrders(ctx context.Context, a biomed.Actor, f biomed.WorkOrderFilter, now time.Time) ([]biomed.WorkOrder, error)
-	Matches(ctx context.Context, a biomed.Actor, customerID string, from, to time.Time) ([]biomed.AlertMatch, error)
-	Calibrations(ctx context.Context, a biomed.Actor, customerID string, at time.Time) ([]biomed.CalibrationStatus, error)
+	WorkOrders(ctx context.Context, a auth.Actor, f biomed.WorkOrderFilter, now time.Time) ([]biomed.WorkOrder, error)
+	Matches(ctx context.Context, a auth.Actor, customerID string, from, to time.Time) ([]biomed.AlertMatch, error)
+	Calibrations(ctx context.Context, a auth.Actor, customerID string, at time.Time) ([]biomed.CalibrationStatus, error)
 }
 
 // upcomingDays is how far ahead the biomedical page lists work orders.
@@ -28,7 +29,7 @@ func (c *Console) biomedical(rq *request) error {
 		c.fail(rq, http.StatusNotFound, "err.notfound")
 		return nil
 	}
-	a := biomed.ActorOf(rq.principal())
+	a := auth.ActorOf(rq.principal())
 	customer := rq.sess.User.CustomerID
 	alerts, err := c.cfg.Biomedical.Matches(rq.ctx(), a, customer, time.Time{}, time.Time{})
 	if err != nil {

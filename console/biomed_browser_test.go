@@ -84,12 +84,12 @@ func TestBrowserBiomedical(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := h.scheduledVisit(t, ticketID, "eng-laura")
-	eng := dispatch.Actor{Name: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"}
+	eng := auth.Actor{Name: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"}
 	if _, err := h.disp.Transition(ctx, eng, v.ID, dispatch.TransitionInput{To: dispatch.VisitOnSite}, now.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	earth, leak := 0.8, 90.0
-	if _, err := bio.RecordTests(ctx, biomed.Actor{Name: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"}, v.ID, []biomed.TestInput{{
+	if _, err := bio.RecordTests(ctx, auth.Actor{Name: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"}, v.ID, []biomed.TestInput{{
 		DeviceID: "hsr-vent-2", Type: "recurrent", Class: "I", AppliedPart: "BF", Method: "direct",
 		Instrument:   biomed.Instrument{Model: "Fluke ESA615", Serial: "3344556", CalibratedOn: now.AddDate(0, -2, 0).Format(time.DateOnly)},
 		Measurements: biomed.Measurements{ProtectiveEarthOhm: &earth, EquipmentLeakageUA: &leak, AppliedPartLeakageUA: &leak}}},

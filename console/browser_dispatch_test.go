@@ -133,7 +133,7 @@ func TestBrowserDispatch(t *testing.T) {
 		VALUES ('hsr-ct1', 'degraded', now(), 'C-ECHO 4.8 s', now(), now())`); err != nil {
 		t.Fatal(err)
 	}
-	tk, err := h.tickets.Create(ctx, maintenance.Actor{Name: "ana", Role: auth.RoleNOC}, maintenance.CreateInput{CustomerID: "hsr",
+	tk, err := h.tickets.Create(ctx, auth.Actor{Name: "ana", Role: auth.RoleNOC}, maintenance.CreateInput{CustomerID: "hsr",
 		DeviceIDs: []string{"hsr-ct1"}, Severity: 2, Title: "Tomógrafo: falla del gantry",
 		Description: "El gantry se detiene a mitad del estudio; error 4711 en consola."}, h.clock.Now())
 	if err != nil {

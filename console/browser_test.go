@@ -307,7 +307,7 @@ func TestBrowser(t *testing.T) {
 		}
 
 		// The NOC solves it; the portal shows it live, then the customer confirms.
-		if _, err := h.tickets.Act(context.Background(), maintenance.Actor{Name: "ana", Role: auth.RoleNOC}, number, "solve",
+		if _, err := h.tickets.Act(context.Background(), auth.Actor{Name: "ana", Role: auth.RoleNOC}, number, "solve",
 			maintenance.ActionInput{Text: "Se liberó la cola DICOM del tomógrafo y se reenviaron los estudios."}, h.clock.Now()); err != nil {
 			t.Fatal(err)
 		}

@@ -183,10 +183,7 @@ type request struct {
 
 func (rq *request) principal() auth.Principal { return rq.sess.User.Principal() }
 func (rq *request) ctx() context.Context      { return rq.r.Context() }
-func (rq *request) ticketActor() maintenance.Actor {
-	return maintenance.ActorOf(rq.principal())
-}
-func (rq *request) dispatchActor() dispatch.Actor { return dispatch.ActorOf(rq.principal()) }
+func (rq *request) actor() auth.Actor         { return auth.ActorOf(rq.principal()) }
 
 // homeOf is where a role lands after login.
 func homeOf(role string) string {

@@ -446,7 +446,7 @@ func TestPortalConfirmRejectReopen(t *testing.T) {
 	c := h.client(t)
 	c.login("hsr", testPassword)
 	ctx := context.Background()
-	noc := maintenance.Actor{Name: "ana", Role: auth.RoleNOC}
+	noc := auth.Actor{Name: "ana", Role: auth.RoleNOC}
 	tk := h.openTicket(t, "hsr", "hsr-ct1", 2, "CT no envía")
 	solve := func() {
 		t.Helper()

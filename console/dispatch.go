@@ -121,7 +121,7 @@ func holdItemText(lang string, it dispatch.HoldItem, customer bool) string {
 
 // holds returns the hold lines of tickets for the request's reader.
 func (c *Console) holds(rq *request, ids []int64) (map[int64]*holdView, error) {
-	hs, err := c.cfg.Dispatch.Holds(rq.ctx(), rq.dispatchActor(), ids)
+	hs, err := c.cfg.Dispatch.Holds(rq.ctx(), rq.actor(), ids)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ var caseNextStates = map[string][]string{
 
 // loadDispatchPanel gathers the NOC's dispatch tools for ticket p.
 func (c *Console) loadDispatchPanel(rq *request, p *ticketPage) error {
-	actor := rq.dispatchActor()
+	actor := rq.actor()
 	loc := c.siteZone(rq, p.CustomerID)
 	q := rq.r.URL.Query()
 	panel := &dispatchPanel{Zone: loc.String(), WaitReasons: []string{dispatch.WaitCustomer, dispatch.WaitThirdParty},
@@ -353,7 +353,7 @@ func (c *Console) proposeVisit(rq *request) error {
 			extra = append(extra, line)
 		}
 	}
-	v, err := c.cfg.Dispatch.CreateVisit(rq.ctx(), rq.dispatchActor(), dispatch.VisitInput{TicketID: d.ID, Engineers: engineers,
+	v, err := c.cfg.Dispatch.CreateVisit(rq.ctx(), rq.actor(), dispatch.VisitInput{TicketID: d.ID, Engineers: engineers,
 		WindowStart: from, WindowEnd: to, Notes: f.Get("notes"), Checklist: extra}, rq.now)
 	msg := ""
 	if err == nil {
@@ -369,7 +369,7 @@ func (c *Console) scheduleVisit(rq *request) error {
 	if err != nil {
 		return err
 	}
-	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.dispatchActor(), id)
+	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.actor(), id)
 	if err != nil {
 		return err
 	}
@@ -379,7 +379,7 @@ func (c *Console) scheduleVisit(rq *request) error {
 	if err != nil {
 		return c.afterAction(rq, back, err, "")
 	}
-	_, err = c.cfg.Dispatch.Transition(rq.ctx(), rq.dispatchActor(), id, dispatch.TransitionInput{To: dispatch.VisitScheduled,
+	_, err = c.cfg.Dispatch.Transition(rq.ctx(), rq.actor(), id, dispatch.TransitionInput{To: dispatch.VisitScheduled,
 		WindowStart: from, WindowEnd: to, Note: f.Get("note"), WithoutQuote: f.Get("without_quote") == "on"}, rq.now)
 	return c.afterAction(rq, back, err, translate(rq.lang, "disp.scheduled", id))
 }
@@ -389,7 +389,7 @@ func (c *Console) cancelVisit(rq *request) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.cfg.Dispatch.Transition(rq.ctx(), rq.dispatchActor(), id, dispatch.TransitionInput{To: dispatch.VisitCancelled,
+	res, err := c.cfg.Dispatch.Transition(rq.ctx(), rq.actor(), id, dispatch.TransitionInput{To: dispatch.VisitCancelled,
 		Note: rq.r.PostFormValue("note")}, rq.now)
 	back := backToTicket(rq)
 	if err == nil {
@@ -414,7 +414,7 @@ func (c *Console) requestPart(rq *request) error {
 	if err1 != nil || err2 != nil {
 		return c.afterAction(rq, back, fmt.Errorf("%w: choose a part and a quantity", dispatch.ErrInvalid), "")
 	}
-	actor := rq.dispatchActor()
+	actor := rq.actor()
 	r, err := c.cfg.Dispatch.RequestPart(rq.ctx(), actor, dispatch.PartRequestInput{TicketID: d.ID, PartID: partID, Quantity: qty,
 		Note: f.Get("note")}, rq.now)
 	if err != nil {
@@ -447,7 +447,7 @@ func (c *Console) movePartRequest(rq *request) error {
 		return err
 	}
 	f := rq.r.PostForm
-	_, err = c.cfg.Dispatch.MovePart(rq.ctx(), rq.dispatchActor(), id, dispatch.PartMoveInput{To: f.Get("to"), ETA: f.Get("eta"),
+	_, err = c.cfg.Dispatch.MovePart(rq.ctx(), rq.actor(), id, dispatch.PartMoveInput{To: f.Get("to"), ETA: f.Get("eta"),
 		SupplierRef: f.Get("supplier_ref"), WarehouseID: f.Get("warehouse"), Note: f.Get("note")}, rq.now)
 	return c.afterAction(rq, backToTicket(rq), err, translate(rq.lang, "act.done"))
 }
@@ -458,7 +458,7 @@ func (c *Console) openCase(rq *request) error {
 		return err
 	}
 	f := rq.r.PostForm
-	_, err = c.cfg.Dispatch.OpenCase(rq.ctx(), rq.dispatchActor(), dispatch.CaseInput{TicketID: d.ID, Manufacturer: f.Get("manufacturer"),
+	_, err = c.cfg.Dispatch.OpenCase(rq.ctx(), rq.actor(), dispatch.CaseInput{TicketID: d.ID, Manufacturer: f.Get("manufacturer"),
 		CaseNumber: f.Get("case_number"), Summary: f.Get("summary")}, rq.now)
 	return c.afterAction(rq, back, err, translate(rq.lang, "act.done"))
 }
@@ -469,7 +469,7 @@ func (c *Console) moveCase(rq *request) error {
 		return err
 	}
 	f := rq.r.PostForm
-	_, err = c.cfg.Dispatch.MoveCase(rq.ctx(), rq.dispatchActor(), id, dispatch.CaseMoveInput{To: f.Get("to"), Answer: f.Get("answer"),
+	_, err = c.cfg.Dispatch.MoveCase(rq.ctx(), rq.actor(), id, dispatch.CaseMoveInput{To: f.Get("to"), Answer: f.Get("answer"),
 		Note: f.Get("note")}, rq.now)
 	return c.afterAction(rq, backToTicket(rq), err, translate(rq.lang, "act.done"))
 }
@@ -479,7 +479,7 @@ func (c *Console) startWait(rq *request) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.cfg.Dispatch.StartWait(rq.ctx(), rq.dispatchActor(), dispatch.WaitInput{TicketID: d.ID, Reason: rq.r.PostFormValue("reason"),
+	_, err = c.cfg.Dispatch.StartWait(rq.ctx(), rq.actor(), dispatch.WaitInput{TicketID: d.ID, Reason: rq.r.PostFormValue("reason"),
 		Note: rq.r.PostFormValue("note")}, rq.now)
 	return c.afterAction(rq, back, err, translate(rq.lang, "act.done"))
 }
@@ -489,7 +489,7 @@ func (c *Console) endWait(rq *request) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.cfg.Dispatch.EndWait(rq.ctx(), rq.dispatchActor(), id, rq.r.PostFormValue("note"), rq.now)
+	_, err = c.cfg.Dispatch.EndWait(rq.ctx(), rq.actor(), id, rq.r.PostFormValue("note"), rq.now)
 	return c.afterAction(rq, backToTicket(rq), err, translate(rq.lang, "act.done"))
 }
 
@@ -531,7 +531,7 @@ func (c *Console) dispatchBoard(rq *request) error {
 		from = day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7)) // Monday
 		to = from.AddDate(0, 0, 7)
 	}
-	b, err := c.cfg.Dispatch.DispatchBoard(rq.ctx(), rq.dispatchActor(), from, to, time.Duration(days)*24*time.Hour, rq.now)
+	b, err := c.cfg.Dispatch.DispatchBoard(rq.ctx(), rq.actor(), from, to, time.Duration(days)*24*time.Hour, rq.now)
 	if err != nil {
 		return err
 	}
@@ -600,7 +600,7 @@ func (c *Console) dispatchBoard(rq *request) error {
 	// dispatcher still has to plan.
 	var overdue []biomed.WorkOrder
 	if c.cfg.Biomedical != nil {
-		if overdue, err = c.cfg.Biomedical.WorkOrders(rq.ctx(), biomed.ActorOf(rq.principal()), biomed.WorkOrderFilter{Overdue: true}, rq.now); err != nil {
+		if overdue, err = c.cfg.Biomedical.WorkOrders(rq.ctx(), auth.ActorOf(rq.principal()), biomed.WorkOrderFilter{Overdue: true}, rq.now); err != nil {
 			return err
 		}
 	}
@@ -621,7 +621,7 @@ func (c *Console) visitPhotos(rq *request) error {
 	if err != nil {
 		return err
 	}
-	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.dispatchActor(), id)
+	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.actor(), id)
 	if err != nil {
 		return err
 	}

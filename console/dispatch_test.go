@@ -214,7 +214,7 @@ func TestEquipmentUnavailableLinksBothTickets(t *testing.T) {
 	h.engineer(t, "eng-laura", "Laura Gómez")
 	tk := h.openTicket(t, "hsr", "hsr-ct1", 2, "Tomógrafo sin imagen")
 	v := h.scheduledVisit(t, tk.ID, "eng-laura")
-	res, err := h.disp.Transition(context.Background(), dispatch.Actor{Name: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"}, v.ID,
+	res, err := h.disp.Transition(context.Background(), auth.Actor{Name: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"}, v.ID,
 		dispatch.TransitionInput{To: dispatch.VisitEquipmentUnavailable, Note: "el equipo estaba en uso"}, h.clock.Now())
 	if err != nil || res.NewTicket == "" {
 		t.Fatalf("equipment unavailable: %+v %v", res, err)

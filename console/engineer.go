@@ -22,7 +22,7 @@ func (c *Console) visits(rq *request) error {
 	if rq.sess.User.EngineerID != "" {
 		f.EngineerID = rq.sess.User.EngineerID
 	}
-	all, err := c.cfg.Dispatch.Visits(rq.ctx(), rq.dispatchActor(), f)
+	all, err := c.cfg.Dispatch.Visits(rq.ctx(), rq.actor(), f)
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (c *Console) visit(rq *request) error {
 	if err != nil {
 		return err
 	}
-	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.dispatchActor(), id)
+	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.actor(), id)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func (c *Console) moveVisit(rq *request) error {
 	if to != dispatch.VisitEnRoute && to != dispatch.VisitOnSite && to != dispatch.VisitEquipmentUnavailable {
 		return fmt.Errorf("%w: unknown move %q", dispatch.ErrInvalid, to)
 	}
-	_, err = c.cfg.Dispatch.Transition(rq.ctx(), rq.dispatchActor(), id, dispatch.TransitionInput{To: to, Note: rq.r.PostFormValue("note")}, rq.now)
+	_, err = c.cfg.Dispatch.Transition(rq.ctx(), rq.actor(), id, dispatch.TransitionInput{To: to, Note: rq.r.PostFormValue("note")}, rq.now)
 	return c.afterAction(rq, fmt.Sprintf("/console/engineer/visits/%d", id), err, translate(rq.lang, "act.done"))
 }
 
@@ -108,7 +108,7 @@ func (c *Console) outcome(rq *request) error {
 	if err != nil {
 		return err
 	}
-	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.dispatchActor(), id)
+	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.actor(), id)
 	if err != nil {
 		return err
 	}
@@ -156,6 +156,6 @@ func (c *Console) outcome(rq *request) error {
 	if err := httpx.Validate(in); err != nil {
 		return err
 	}
-	_, err = c.cfg.Dispatch.Outcome(rq.ctx(), rq.dispatchActor(), id, in, rq.now)
+	_, err = c.cfg.Dispatch.Outcome(rq.ctx(), rq.actor(), id, in, rq.now)
 	return c.afterAction(rq, fmt.Sprintf("/console/engineer/visits/%d", id), err, translate(rq.lang, "act.done"))
 }

@@ -191,7 +191,7 @@ func (h *harness) engineer(t testing.TB, id, name string) {
 // openTicket opens a ticket as the NOC.
 func (h *harness) openTicket(t testing.TB, customer, device string, severity int, title string) maintenance.Ticket {
 	t.Helper()
-	tk, err := h.tickets.Create(context.Background(), maintenance.Actor{Name: "ana", Role: auth.RoleNOC}, maintenance.CreateInput{
+	tk, err := h.tickets.Create(context.Background(), auth.Actor{Name: "ana", Role: auth.RoleNOC}, maintenance.CreateInput{
 		CustomerID: customer, DeviceIDs: []string{device}, Severity: severity, Title: title}, h.clock.Now())
 	if err != nil {
 		t.Fatal(err)

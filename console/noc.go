@@ -113,7 +113,7 @@ func (c *Console) loadTicket(rq *request, scope maintenance.Scope, ref string, s
 			return p, err
 		}
 	}
-	actor := rq.dispatchActor()
+	actor := rq.actor()
 	if p.Visits, err = c.cfg.Dispatch.Visits(rq.ctx(), actor, dispatch.VisitFilter{TicketID: d.ID}); err != nil {
 		return p, err
 	}
@@ -164,7 +164,7 @@ func (c *Console) staffAct(rq *request) error {
 	if err := httpx.Validate(in); err != nil {
 		return err
 	}
-	t, err := c.cfg.Tickets.Act(rq.ctx(), rq.ticketActor(), ref, action, in, rq.now)
+	t, err := c.cfg.Tickets.Act(rq.ctx(), rq.actor(), ref, action, in, rq.now)
 	to := "/console/noc/tickets/" + urlPathEscape(ref)
 	if err == nil {
 		to = "/console/noc/tickets/" + urlPathEscape(t.Number)

@@ -72,7 +72,7 @@ func (c *Console) portalAct(rq *request) error {
 	if !slices.Contains([]string{"confirm", "reopen", "comment"}, action) {
 		return fmt.Errorf("%w: unknown action %q", maintenance.ErrInvalid, action)
 	}
-	t, err := c.cfg.Tickets.Act(rq.ctx(), rq.ticketActor(), ref, action, maintenance.ActionInput{Text: rq.r.PostFormValue("text")}, rq.now)
+	t, err := c.cfg.Tickets.Act(rq.ctx(), rq.actor(), ref, action, maintenance.ActionInput{Text: rq.r.PostFormValue("text")}, rq.now)
 	to := "/console/portal/tickets/" + urlPathEscape(ref)
 	if err == nil {
 		to = "/console/portal/tickets/" + urlPathEscape(t.Number)
@@ -168,7 +168,7 @@ func (c *Console) createTicket(rq *request) error {
 	files, err := readUploads(rq.lang, form.File["attachments"])
 	if err == nil {
 		var t maintenance.Ticket
-		t, err = c.cfg.Tickets.Create(rq.ctx(), rq.ticketActor(), in, rq.now)
+		t, err = c.cfg.Tickets.Create(rq.ctx(), rq.actor(), in, rq.now)
 		if err == nil {
 			if err := c.saveAttachments(rq.ctx(), t.ID, as.CustomerID, rq.sess.User.Username, files, rq.now); err != nil {
 				return err

@@ -16,6 +16,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/db"
 )
 
 // Errors of the user store.
@@ -184,7 +185,7 @@ func (u *Users) Create(ctx context.Context, in UserInput, now time.Time) (User, 
 		return User{}, err
 	}
 	var out User
-	err = u.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = db.InTx(ctx, u.db, func(tx *sqlx.Tx) error {
 		if in.Role == auth.RoleCustomer && u.seats != nil {
 			var known bool
 			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND retired_at IS NULL)`,
@@ -239,7 +240,7 @@ func (u *Users) SetPassword(ctx context.Context, username, password string) erro
 	if err != nil {
 		return err
 	}
-	return u.inTx(ctx, func(tx *sqlx.Tx) error {
+	return db.InTx(ctx, u.db, func(tx *sqlx.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `UPDATE console_users SET password_hash = $2 WHERE username = $1 RETURNING id`,
 			strings.ToLower(username), hash).Scan(&id)
@@ -302,7 +303,7 @@ func (u *Users) Login(ctx context.Context, username, password, remote string, no
 	if err != nil {
 		return "", Session{}, err
 	}
-	err = u.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = db.InTx(ctx, u.db, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM console_login_failures WHERE username = $1 AND remote = $2`, username, remote); err != nil {
 			return err
 		}
@@ -414,18 +415,6 @@ func (u *Users) Exists(ctx context.Context, username string) (bool, error) {
 		return false, fmt.Errorf("console: look up user %s: %w", username, err)
 	}
 	return ok, nil
-}
-
-func (u *Users) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := u.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 func sessionHash(id string) []byte {

@@ -60,12 +60,12 @@ func (c *Console) loadVisitExtras(rq *request, v dispatch.Visit) (visitExtras, e
 	}
 	// The stock the engineer carries: parts used from it are withdrawn.
 	if id := rq.sess.User.EngineerID; id != "" {
-		e, err := c.cfg.Dispatch.Engineer(rq.ctx(), rq.dispatchActor(), id)
+		e, err := c.cfg.Dispatch.Engineer(rq.ctx(), rq.actor(), id)
 		if err != nil {
 			return x, err
 		}
 		if e.WarehouseID != "" {
-			levels, err := c.cfg.Dispatch.Stock(rq.ctx(), rq.dispatchActor(), 0)
+			levels, err := c.cfg.Dispatch.Stock(rq.ctx(), rq.actor(), 0)
 			if err != nil {
 				return x, err
 			}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/fleetsim"
 	"github.com/vigia-noc/vigia/internal/pgtest"
@@ -390,7 +391,7 @@ func produceTicketsAndDispatch(t *testing.T, conn *sqlx.DB, inv *assets.Store, n
 	t.Helper()
 	ctx := context.Background()
 	tickets := maintenance.NewStore(conn, inv, maintenance.Options{})
-	staff := maintenance.Actor{Name: "ana", Role: "noc"}
+	staff := auth.Actor{Name: "ana", Role: "noc"}
 	if _, err := tickets.Create(ctx, staff, maintenance.CreateInput{CustomerID: "hsr", DeviceIDs: []string{"hsr-pacs"}, Severity: 2,
 		Title: "Lentitud del PACS"}, now.Add(-30*24*time.Hour)); err != nil {
 		t.Fatal(err)

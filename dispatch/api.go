@@ -68,11 +68,6 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/billing/report", a.report)
 }
 
-func actor(r *http.Request) Actor {
-	p, _ := auth.FromContext(r.Context())
-	return ActorOf(p)
-}
-
 // answer writes out with status, or err as the refusal of a request
 // about what (id): the status comes from the error's kind (httpx.Errors).
 func (a *API) answer(w http.ResponseWriter, status int, out any, err error, what, id string) {
@@ -86,7 +81,7 @@ func (a *API) answer(w http.ResponseWriter, status int, out any, err error, what
 // onID serves POST …/{id}/…: the path id of what, a JSON body of type In,
 // call, and its result with status.
 func onID[In, Out any](a *API, what string, status int,
-	call func(context.Context, Actor, int64, In, time.Time) (Out, error)) http.HandlerFunc {
+	call func(context.Context, auth.Actor, int64, In, time.Time) (Out, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := pathID(w, r, what)
 		if !ok {
@@ -96,7 +91,7 @@ func onID[In, Out any](a *API, what string, status int,
 		if !httpx.Decode(w, r, &in) {
 			return
 		}
-		out, err := call(r.Context(), actor(r), id, in, a.now())
+		out, err := call(r.Context(), auth.RequestActor(r), id, in, a.now())
 		a.answer(w, status, out, err, what, r.PathValue("id"))
 	}
 }
@@ -138,12 +133,12 @@ func (a *API) listEngineers(w http.ResponseWriter, r *http.Request) {
 	if _, ok := query(w, r); !ok {
 		return
 	}
-	es, err := a.store.Engineers(r.Context(), actor(r))
+	es, err := a.store.Engineers(r.Context(), auth.RequestActor(r))
 	a.answer(w, http.StatusOK, map[string]any{"engineers": es}, err, "engineer", "")
 }
 
 func (a *API) getEngineer(w http.ResponseWriter, r *http.Request) {
-	e, err := a.store.Engineer(r.Context(), actor(r), r.PathValue("id"))
+	e, err := a.store.Engineer(r.Context(), auth.RequestActor(r), r.PathValue("id"))
 	a.answer(w, http.StatusOK, e, err, "engineer", r.PathValue("id"))
 }
 
@@ -152,7 +147,7 @@ func (a *API) putEngineer(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	e, err := a.store.PutEngineer(r.Context(), actor(r), r.PathValue("id"), in, a.now())
+	e, err := a.store.PutEngineer(r.Context(), auth.RequestActor(r), r.PathValue("id"), in, a.now())
 	a.answer(w, http.StatusOK, e, err, "engineer", r.PathValue("id"))
 }
 
@@ -164,7 +159,7 @@ func (a *API) addOnCall(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	id, err := a.store.AddOnCall(r.Context(), actor(r), r.PathValue("id"), in.From, in.To)
+	id, err := a.store.AddOnCall(r.Context(), auth.RequestActor(r), r.PathValue("id"), in.From, in.To)
 	a.answer(w, http.StatusCreated, map[string]any{"id": id, "engineer": r.PathValue("id"), "from": in.From, "to": in.To}, err, "engineer", r.PathValue("id"))
 }
 
@@ -185,7 +180,7 @@ func (a *API) availability(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusBadRequest, "invalid_parameter", "from and to are required")
 		return
 	}
-	av, err := a.store.Availability(r.Context(), actor(r), r.PathValue("id"), *from, *to)
+	av, err := a.store.Availability(r.Context(), auth.RequestActor(r), r.PathValue("id"), *from, *to)
 	a.answer(w, http.StatusOK, av, err, "engineer", r.PathValue("id"))
 }
 
@@ -198,7 +193,7 @@ func (a *API) listVisits(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	vs, err := a.store.Visits(r.Context(), actor(r), VisitFilter{State: q["state"], TicketID: ticket, EngineerID: q["engineer"]})
+	vs, err := a.store.Visits(r.Context(), auth.RequestActor(r), VisitFilter{State: q["state"], TicketID: ticket, EngineerID: q["engineer"]})
 	a.answer(w, http.StatusOK, map[string]any{"visits": vs}, err, "visit", "")
 }
 
@@ -207,7 +202,7 @@ func (a *API) createVisit(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	v, err := a.store.CreateVisit(r.Context(), actor(r), in, a.now())
+	v, err := a.store.CreateVisit(r.Context(), auth.RequestActor(r), in, a.now())
 	a.answer(w, http.StatusCreated, v, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
@@ -216,7 +211,7 @@ func (a *API) getVisit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, err := a.store.Visit(r.Context(), actor(r), id)
+	v, err := a.store.Visit(r.Context(), auth.RequestActor(r), id)
 	a.answer(w, http.StatusOK, v, err, "visit", r.PathValue("id"))
 }
 
@@ -234,7 +229,7 @@ func (a *API) suggest(w http.ResponseWriter, r *http.Request) {
 	if !ok1 || !ok2 {
 		return
 	}
-	ss, err := a.store.Suggest(r.Context(), actor(r), id, from, to, a.now())
+	ss, err := a.store.Suggest(r.Context(), auth.RequestActor(r), id, from, to, a.now())
 	a.answer(w, http.StatusOK, map[string]any{"suggestions": ss}, err, "visit", r.PathValue("id"))
 }
 
@@ -243,7 +238,7 @@ func (a *API) listParts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ps, err := a.store.Parts(r.Context(), actor(r), q["manufacturer"])
+	ps, err := a.store.Parts(r.Context(), auth.RequestActor(r), q["manufacturer"])
 	a.answer(w, http.StatusOK, map[string]any{"parts": ps}, err, "part", "")
 }
 
@@ -252,7 +247,7 @@ func (a *API) putPart(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	p, err := a.store.PutPart(r.Context(), actor(r), in, a.now())
+	p, err := a.store.PutPart(r.Context(), auth.RequestActor(r), in, a.now())
 	a.answer(w, http.StatusOK, p, err, "part", in.PartNumber)
 }
 
@@ -264,7 +259,7 @@ func (a *API) putWarehouse(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	wh, err := a.store.PutWarehouse(r.Context(), actor(r), Warehouse{ID: r.PathValue("id"), Name: in.Name, City: in.City})
+	wh, err := a.store.PutWarehouse(r.Context(), auth.RequestActor(r), Warehouse{ID: r.PathValue("id"), Name: in.Name, City: in.City})
 	a.answer(w, http.StatusOK, wh, err, "warehouse", r.PathValue("id"))
 }
 
@@ -280,7 +275,7 @@ func (a *API) setStock(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	if err := a.store.SetStock(r.Context(), actor(r), r.PathValue("id"), part, in.Quantity); err != nil {
+	if err := a.store.SetStock(r.Context(), auth.RequestActor(r), r.PathValue("id"), part, in.Quantity); err != nil {
 		a.errs.Fail(w, err, "warehouse", r.PathValue("id"))
 		return
 	}
@@ -296,7 +291,7 @@ func (a *API) listStock(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ls, err := a.store.Stock(r.Context(), actor(r), part)
+	ls, err := a.store.Stock(r.Context(), auth.RequestActor(r), part)
 	a.answer(w, http.StatusOK, map[string]any{"stock": ls}, err, "stock", "")
 }
 
@@ -309,7 +304,7 @@ func (a *API) listPartRequests(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rs, err := a.store.PartRequests(r.Context(), actor(r), ticket)
+	rs, err := a.store.PartRequests(r.Context(), auth.RequestActor(r), ticket)
 	a.answer(w, http.StatusOK, map[string]any{"part_requests": rs}, err, "part request", "")
 }
 
@@ -318,7 +313,7 @@ func (a *API) requestPart(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	pr, err := a.store.RequestPart(r.Context(), actor(r), in, a.now())
+	pr, err := a.store.RequestPart(r.Context(), auth.RequestActor(r), in, a.now())
 	a.answer(w, http.StatusCreated, pr, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
@@ -327,7 +322,7 @@ func (a *API) getPartRequest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	pr, err := a.store.partRequest(r.Context(), actor(r), id)
+	pr, err := a.store.partRequest(r.Context(), auth.RequestActor(r), id)
 	a.answer(w, http.StatusOK, pr, err, "part request", r.PathValue("id"))
 }
 
@@ -340,7 +335,7 @@ func (a *API) listCases(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cs, err := a.store.Cases(r.Context(), actor(r), ticket)
+	cs, err := a.store.Cases(r.Context(), auth.RequestActor(r), ticket)
 	a.answer(w, http.StatusOK, map[string]any{"manufacturer_cases": cs}, err, "manufacturer case", "")
 }
 
@@ -349,7 +344,7 @@ func (a *API) openCase(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	c, err := a.store.OpenCase(r.Context(), actor(r), in, a.now())
+	c, err := a.store.OpenCase(r.Context(), auth.RequestActor(r), in, a.now())
 	a.answer(w, http.StatusCreated, c, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
@@ -357,7 +352,7 @@ func (a *API) listWaits(w http.ResponseWriter, r *http.Request) {
 	if _, ok := query(w, r); !ok {
 		return
 	}
-	ws, err := a.store.OpenWaits(r.Context(), actor(r))
+	ws, err := a.store.OpenWaits(r.Context(), auth.RequestActor(r))
 	a.answer(w, http.StatusOK, map[string]any{"tickets": ws}, err, "wait", "")
 }
 
@@ -366,7 +361,7 @@ func (a *API) startWait(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	wt, err := a.store.StartWait(r.Context(), actor(r), in, a.now())
+	wt, err := a.store.StartWait(r.Context(), auth.RequestActor(r), in, a.now())
 	a.answer(w, http.StatusCreated, wt, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
@@ -381,7 +376,7 @@ func (a *API) endWait(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 && !httpx.Decode(w, r, &in) {
 		return
 	}
-	wt, err := a.store.EndWait(r.Context(), actor(r), id, in.Note, a.now())
+	wt, err := a.store.EndWait(r.Context(), auth.RequestActor(r), id, in.Note, a.now())
 	a.answer(w, http.StatusOK, wt, err, "wait", r.PathValue("id"))
 }
 
@@ -394,7 +389,7 @@ func (a *API) listWork(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	es, err := a.store.WorkEntries(r.Context(), actor(r), ticket)
+	es, err := a.store.WorkEntries(r.Context(), auth.RequestActor(r), ticket)
 	a.answer(w, http.StatusOK, map[string]any{"work_entries": es}, err, "work entry", "")
 }
 
@@ -403,7 +398,7 @@ func (a *API) recordWork(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	e, err := a.store.RecordWork(r.Context(), actor(r), in, a.now())
+	e, err := a.store.RecordWork(r.Context(), auth.RequestActor(r), in, a.now())
 	a.answer(w, http.StatusCreated, e, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
@@ -412,7 +407,7 @@ func (a *API) proposeQuote(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	q, err := a.store.ProposeQuote(r.Context(), actor(r), in, a.now())
+	q, err := a.store.ProposeQuote(r.Context(), auth.RequestActor(r), in, a.now())
 	a.answer(w, http.StatusCreated, q, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 }
 
@@ -431,7 +426,7 @@ func (a *API) decideQuote(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 && !httpx.Decode(w, r, &struct{}{}) {
 		return
 	}
-	q, err := a.store.DecideQuote(r.Context(), actor(r), id, d == "approve", a.now())
+	q, err := a.store.DecideQuote(r.Context(), auth.RequestActor(r), id, d == "approve", a.now())
 	a.answer(w, http.StatusOK, q, err, "quote", r.PathValue("id"))
 }
 
@@ -440,7 +435,7 @@ func (a *API) flagBillable(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	if err := a.store.FlagBillable(r.Context(), actor(r), in, a.now()); err != nil {
+	if err := a.store.FlagBillable(r.Context(), auth.RequestActor(r), in, a.now()); err != nil {
 		a.errs.Fail(w, err, "ticket", strconv.FormatInt(in.TicketID, 10))
 		return
 	}
@@ -452,7 +447,7 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ac := actor(r)
+	ac := auth.RequestActor(r)
 	customer := q["customer"]
 	if customer == "" {
 		customer = ac.CustomerID

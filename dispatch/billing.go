@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -217,8 +218,8 @@ type WorkInput struct {
 
 // RecordWork records a work entry (staff only) and bills it by the
 // ticket's terms.
-func (s *Store) RecordWork(ctx context.Context, a Actor, in WorkInput, now time.Time) (WorkEntry, error) {
-	if !a.staff() {
+func (s *Store) RecordWork(ctx context.Context, a auth.Actor, in WorkInput, now time.Time) (WorkEntry, error) {
+	if !staff(a) {
 		return WorkEntry{}, ErrForbidden.Errorf("the provider records work")
 	}
 	var e WorkEntry
@@ -233,7 +234,7 @@ func (s *Store) RecordWork(ctx context.Context, a Actor, in WorkInput, now time.
 	return e, err
 }
 
-func (s *Store) recordWork(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketRef, in WorkInput, now time.Time) (WorkEntry, error) {
+func (s *Store) recordWork(ctx context.Context, tx *sqlx.Tx, a auth.Actor, t ticketRef, in WorkInput, now time.Time) (WorkEntry, error) {
 	switch {
 	case in.Kind != "remote" && in.Kind != "on_site":
 		return WorkEntry{}, invalid("kind must be remote or on_site")
@@ -244,7 +245,7 @@ func (s *Store) recordWork(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketRe
 	case in.EndedAt.After(now.Add(time.Minute)):
 		return WorkEntry{}, invalid("work cannot end in the future")
 	}
-	if a.engineer() {
+	if a.IsEngineer() {
 		if in.EngineerID != "" && in.EngineerID != a.EngineerID && in.VisitID == 0 {
 			return WorkEntry{}, ErrForbidden.Errorf("engineers record their own work")
 		}
@@ -412,9 +413,9 @@ func (s *Store) partLine(ctx context.Context, tx *sqlx.Tx, t ticketRef, requestI
 
 // WorkEntries lists work entries of a ticket (0: all) in a's scope;
 // engineers see their own.
-func (s *Store) WorkEntries(ctx context.Context, a Actor, ticketID int64) ([]WorkEntry, error) {
+func (s *Store) WorkEntries(ctx context.Context, a auth.Actor, ticketID int64) ([]WorkEntry, error) {
 	engineer := ""
-	if a.engineer() {
+	if a.IsEngineer() {
 		engineer = a.EngineerID
 		if engineer == "" {
 			return []WorkEntry{}, nil
@@ -475,8 +476,8 @@ func scanQuote(r interface{ Scan(...any) error }) (Quote, error) {
 }
 
 // ProposeQuote records a quote for a ticket (NOC only).
-func (s *Store) ProposeQuote(ctx context.Context, a Actor, in QuoteInput, now time.Time) (Quote, error) {
-	if !a.noc() {
+func (s *Store) ProposeQuote(ctx context.Context, a auth.Actor, in QuoteInput, now time.Time) (Quote, error) {
+	if !a.IsNOC() {
 		return Quote{}, ErrForbidden.Errorf("the NOC quotes")
 	}
 	if in.Hours <= 0 || in.HourPriceCents < 0 {
@@ -501,8 +502,8 @@ func (s *Store) ProposeQuote(ctx context.Context, a Actor, in QuoteInput, now ti
 
 // DecideQuote approves or rejects a proposed quote: the customer of the
 // ticket, or the NOC recording the customer's written approval.
-func (s *Store) DecideQuote(ctx context.Context, a Actor, id int64, approve bool, now time.Time) (Quote, error) {
-	if a.engineer() {
+func (s *Store) DecideQuote(ctx context.Context, a auth.Actor, id int64, approve bool, now time.Time) (Quote, error) {
+	if a.IsEngineer() {
 		return Quote{}, ErrForbidden.Errorf("the customer decides a quote")
 	}
 	state := "rejected"
@@ -544,8 +545,8 @@ type FlagInput struct {
 
 // FlagBillable marks a ticket's work billable (NOC only): the customer
 // caused the fault (seed 000 limits) or misused the system (seed 000 §10).
-func (s *Store) FlagBillable(ctx context.Context, a Actor, in FlagInput, now time.Time) error {
-	if !a.noc() {
+func (s *Store) FlagBillable(ctx context.Context, a auth.Actor, in FlagInput, now time.Time) error {
+	if !a.IsNOC() {
 		return ErrForbidden.Errorf("the NOC decides what is billable")
 	}
 	if in.Cause != ReasonCustomerFault && in.Cause != ReasonMisuse {

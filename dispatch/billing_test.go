@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 func mx(y int, m time.Month, d, hh, mm int) time.Time {
@@ -94,7 +96,7 @@ func TestHourBankExpiresAfterOneYear(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if c.quote {
 				q := must[Quote](t)(f.store.ProposeQuote(ctx, noc, QuoteInput{TicketID: tk.ID, Hours: 5, HourPriceCents: 25000}, c.in.StartedAt))
-				must[Quote](t)(f.store.DecideQuote(ctx, Actor{Name: "jefe", Role: "customer", CustomerID: "lima"}, q.ID, true, c.in.StartedAt))
+				must[Quote](t)(f.store.DecideQuote(ctx, auth.Actor{Name: "jefe", Role: "customer", CustomerID: "lima"}, q.ID, true, c.in.StartedAt))
 			}
 			e, err := f.store.RecordWork(ctx, noc, c.in, c.in.EndedAt)
 			if c.wantErr != nil {
@@ -169,10 +171,10 @@ func TestBillingReportTotals(t *testing.T) {
 		t.Fatalf("csv:\n%s", buf.String())
 	}
 	// The customer reads its own report; another customer's is not found.
-	if _, err := f.store.Report(ctx, Actor{Role: "customer", CustomerID: "andes"}, "andes", "2026-09"); err != nil {
+	if _, err := f.store.Report(ctx, auth.Actor{Role: "customer", CustomerID: "andes"}, "andes", "2026-09"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.Report(ctx, Actor{Role: "customer", CustomerID: "lima"}, "andes", "2026-09"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.Report(ctx, auth.Actor{Role: "customer", CustomerID: "lima"}, "andes", "2026-09"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another customer's report: %v", err)
 	}
 }

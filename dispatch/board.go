@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // Board is the NOC's dispatch board: the visits of a period, the tickets
@@ -35,8 +37,8 @@ type TicketSummary struct {
 // DispatchBoard reads the board (NOC only): visits whose window meets
 // [from, to), and manufacturer cases open or waiting for longer than
 // caseAge at now.
-func (s *Store) DispatchBoard(ctx context.Context, a Actor, from, to time.Time, caseAge time.Duration, now time.Time) (Board, error) {
-	if !a.noc() {
+func (s *Store) DispatchBoard(ctx context.Context, a auth.Actor, from, to time.Time, caseAge time.Duration, now time.Time) (Board, error) {
+	if !a.IsNOC() {
 		return Board{}, ErrForbidden.Errorf("the dispatch board is the NOC's")
 	}
 	if !to.After(from) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -71,8 +72,8 @@ type CaseInput struct {
 // OpenCase records a case opened with a manufacturer (staff only): the
 // ticket waits for the manufacturer from now on. The same manufacturer
 // case number cannot be recorded twice.
-func (s *Store) OpenCase(ctx context.Context, a Actor, in CaseInput, now time.Time) (ManufacturerCase, error) {
-	if !a.staff() {
+func (s *Store) OpenCase(ctx context.Context, a auth.Actor, in CaseInput, now time.Time) (ManufacturerCase, error) {
+	if !staff(a) {
 		return ManufacturerCase{}, ErrForbidden.Errorf("the provider opens manufacturer cases")
 	}
 	in.Manufacturer, in.CaseNumber = strings.TrimSpace(in.Manufacturer), strings.TrimSpace(in.CaseNumber)
@@ -110,8 +111,8 @@ type CaseMoveInput struct {
 
 // MoveCase moves case id at now (staff only); the ticket's manufacturer
 // wait ends when the case is answered or closed.
-func (s *Store) MoveCase(ctx context.Context, a Actor, id int64, in CaseMoveInput, now time.Time) (ManufacturerCase, error) {
-	if !a.staff() {
+func (s *Store) MoveCase(ctx context.Context, a auth.Actor, id int64, in CaseMoveInput, now time.Time) (ManufacturerCase, error) {
+	if !staff(a) {
 		return ManufacturerCase{}, ErrForbidden.Errorf("the provider follows manufacturer cases")
 	}
 	if !slices.Contains([]string{CaseWaiting, CaseAnswered, CaseClosed}, in.To) {
@@ -160,7 +161,7 @@ func (s *Store) MoveCase(ctx context.Context, a Actor, id int64, in CaseMoveInpu
 }
 
 // Cases lists manufacturer cases in a's scope (ticketID 0: all).
-func (s *Store) Cases(ctx context.Context, a Actor, ticketID int64) ([]ManufacturerCase, error) {
+func (s *Store) Cases(ctx context.Context, a auth.Actor, ticketID int64) ([]ManufacturerCase, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+caseColumns+` FROM manufacturer_cases c JOIN tickets t ON t.id = c.ticket_id
 		WHERE ($1::bigint = 0 OR c.ticket_id = $1::bigint) AND ($2 = '' OR t.customer_id = $2) ORDER BY c.id`, ticketID, a.CustomerID)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // Checklists are data reviewed by the field team, not Go literals.
@@ -128,8 +129,8 @@ func checklistFor(devices []assets.Device, purpose string) (string, []ChecklistI
 
 // ChecklistPreview is the checklist a visit to the ticket's devices gets
 // (before the dispatcher's own items), for the dispatch form.
-func (s *Store) ChecklistPreview(ctx context.Context, a Actor, deviceIDs []string, purpose string) ([]ChecklistItem, error) {
-	if !a.staff() {
+func (s *Store) ChecklistPreview(ctx context.Context, a auth.Actor, deviceIDs []string, purpose string) ([]ChecklistItem, error) {
+	if !staff(a) {
 		return nil, ErrForbidden.Errorf("checklists are the provider's")
 	}
 	var devices []assets.Device

@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance/calendar"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
@@ -105,8 +106,8 @@ type EngineerInput struct {
 }
 
 // PutEngineer creates or replaces engineer id (NOC only).
-func (s *Store) PutEngineer(ctx context.Context, a Actor, id string, in EngineerInput, now time.Time) (Engineer, error) {
-	if !a.noc() {
+func (s *Store) PutEngineer(ctx context.Context, a auth.Actor, id string, in EngineerInput, now time.Time) (Engineer, error) {
+	if !a.IsNOC() {
 		return Engineer{}, ErrForbidden.Errorf("only the NOC manages engineers")
 	}
 	in.Name, in.HomeCity, in.Email = strings.TrimSpace(in.Name), strings.TrimSpace(in.HomeCity), strings.TrimSpace(in.Email)
@@ -193,8 +194,8 @@ func scanEngineer(r interface{ Scan(...any) error }) (Engineer, error) {
 
 // Engineer returns one engineer; engineers may read only themselves,
 // customers none.
-func (s *Store) Engineer(ctx context.Context, a Actor, id string) (Engineer, error) {
-	if a.customer() || (a.engineer() && a.EngineerID != id) {
+func (s *Store) Engineer(ctx context.Context, a auth.Actor, id string) (Engineer, error) {
+	if a.IsCustomer() || (a.IsEngineer() && a.EngineerID != id) {
 		return Engineer{}, ErrNotFound.Errorf("engineer %q", id)
 	}
 	e, err := scanEngineer(s.db.QueryRowContext(ctx, `SELECT `+engineerColumns+` FROM engineers WHERE id = $1`, id))
@@ -208,8 +209,8 @@ func (s *Store) Engineer(ctx context.Context, a Actor, id string) (Engineer, err
 }
 
 // Engineers lists engineers (NOC only).
-func (s *Store) Engineers(ctx context.Context, a Actor) ([]Engineer, error) {
-	if !a.noc() {
+func (s *Store) Engineers(ctx context.Context, a auth.Actor) ([]Engineer, error) {
+	if !a.IsNOC() {
 		return nil, ErrForbidden.Errorf("only the NOC lists engineers")
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+engineerColumns+` FROM engineers ORDER BY id`)
@@ -228,8 +229,8 @@ func (s *Store) Engineers(ctx context.Context, a Actor) ([]Engineer, error) {
 	return out, rows.Err()
 }
 
-func redactEngineer(a Actor, e Engineer) Engineer {
-	if !a.noc() {
+func redactEngineer(a auth.Actor, e Engineer) Engineer {
+	if !a.IsNOC() {
 		e.HourlyCostCents = nil
 	}
 	return e
@@ -237,8 +238,8 @@ func redactEngineer(a Actor, e Engineer) Engineer {
 
 // AddOnCall records an on-call shift (NOC only); shifts of one engineer
 // never overlap.
-func (s *Store) AddOnCall(ctx context.Context, a Actor, engineerID string, from, to time.Time) (int64, error) {
-	if !a.noc() {
+func (s *Store) AddOnCall(ctx context.Context, a auth.Actor, engineerID string, from, to time.Time) (int64, error) {
+	if !a.IsNOC() {
 		return 0, ErrForbidden.Errorf("only the NOC keeps the on-call roster")
 	}
 	if from.IsZero() || !to.After(from) {
@@ -304,7 +305,7 @@ func (s *Store) availability(ctx context.Context, q querier, e Engineer, from, t
 }
 
 // Availability answers for one engineer and window (NOC, or the engineer).
-func (s *Store) Availability(ctx context.Context, a Actor, id string, from, to time.Time) (Availability, error) {
+func (s *Store) Availability(ctx context.Context, a auth.Actor, id string, from, to time.Time) (Availability, error) {
 	if !to.After(from) {
 		return Availability{}, invalid("from must be before to")
 	}

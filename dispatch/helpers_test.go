@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/sla"
@@ -85,7 +86,7 @@ func (f *fixture) count(t *testing.T, q string, args ...any) int {
 // openTicket opens a ticket as the NOC at when.
 func (f *fixture) openTicket(t *testing.T, customer string, devices []string, severity int, when time.Time) maintenance.Ticket {
 	t.Helper()
-	tk, err := f.tickets.Create(context.Background(), maintenance.Actor{Name: "ana", Role: "noc"}, maintenance.CreateInput{
+	tk, err := f.tickets.Create(context.Background(), auth.Actor{Name: "ana", Role: "noc"}, maintenance.CreateInput{
 		CustomerID: customer, DeviceIDs: devices, Severity: severity, Title: "Falla en " + strings.Join(devices, ", ")}, when)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // Hold is what holds a ticket: its open waits with what each is about,
@@ -49,7 +51,7 @@ func (h Hold) Empty() bool {
 
 // Holds answers "what holds these tickets" in a's scope (another
 // customer's tickets are left out), by ticket id.
-func (s *Store) Holds(ctx context.Context, a Actor, ticketIDs []int64) (map[int64]Hold, error) {
+func (s *Store) Holds(ctx context.Context, a auth.Actor, ticketIDs []int64) (map[int64]Hold, error) {
 	out := map[int64]Hold{}
 	if len(ticketIDs) == 0 {
 		return out, nil
@@ -80,7 +82,7 @@ func (s *Store) Holds(ctx context.Context, a Actor, ticketIDs []int64) (map[int6
 		if ended != nil {
 			continue
 		}
-		if !a.staff() {
+		if !staff(a) {
 			it.Note = ""
 		}
 		h := out[id]

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // What holds a ticket: a part moving from order to customs is one
@@ -26,7 +28,7 @@ func TestHolds(t *testing.T) {
 	from, to := at(2026, 9, 28, 9, 0), at(2026, 9, 28, 11, 0)
 	must[TransitionResult](t)(f.store.Transition(ctx, noc, v.ID, TransitionInput{To: VisitScheduled, WindowStart: &from, WindowEnd: &to}, at(2026, 9, 16, 11, 0)))
 
-	hs := must[map[int64]Hold](t)(f.store.Holds(ctx, Actor{Role: "customer", CustomerID: "andes"}, []int64{tk.ID, idle.ID}))
+	hs := must[map[int64]Hold](t)(f.store.Holds(ctx, auth.Actor{Role: "customer", CustomerID: "andes"}, []int64{tk.ID, idle.ID}))
 	h := hs[tk.ID]
 	if h.PausedSince == nil || !h.PausedSince.Equal(requested) {
 		t.Errorf("paused since %v; want %v, when the part was requested", h.PausedSince, requested)
@@ -41,7 +43,7 @@ func TestHolds(t *testing.T) {
 	if !hs[idle.ID].Empty() {
 		t.Errorf("a ticket nothing holds: %+v", hs[idle.ID])
 	}
-	if other := must[map[int64]Hold](t)(f.store.Holds(ctx, Actor{Role: "customer", CustomerID: "other"}, []int64{tk.ID})); len(other) != 0 {
+	if other := must[map[int64]Hold](t)(f.store.Holds(ctx, auth.Actor{Role: "customer", CustomerID: "other"}, []int64{tk.ID})); len(other) != 0 {
 		t.Errorf("another customer reads %+v", other)
 	}
 	// An ETA is a date, and goes with a part on its way.

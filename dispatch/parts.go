@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -73,8 +74,8 @@ type PartInput struct {
 }
 
 // PutPart upserts a catalogue entry (NOC only).
-func (s *Store) PutPart(ctx context.Context, a Actor, in PartInput, now time.Time) (Part, error) {
-	if !a.noc() {
+func (s *Store) PutPart(ctx context.Context, a auth.Actor, in PartInput, now time.Time) (Part, error) {
+	if !a.IsNOC() {
 		return Part{}, ErrForbidden.Errorf("only the NOC keeps the catalogue")
 	}
 	in.Manufacturer, in.PartNumber = strings.TrimSpace(in.Manufacturer), strings.TrimSpace(in.PartNumber)
@@ -99,8 +100,8 @@ func (s *Store) PutPart(ctx context.Context, a Actor, in PartInput, now time.Tim
 }
 
 // Parts lists the catalogue (staff only), optionally by manufacturer.
-func (s *Store) Parts(ctx context.Context, a Actor, manufacturer string) ([]Part, error) {
-	if !a.staff() {
+func (s *Store) Parts(ctx context.Context, a auth.Actor, manufacturer string) ([]Part, error) {
+	if !staff(a) {
 		return nil, ErrForbidden.Errorf("the catalogue is the provider's")
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, manufacturer, part_number, description, unit_price_cents, unit_cost_cents FROM parts
@@ -116,7 +117,7 @@ func (s *Store) Parts(ctx context.Context, a Actor, manufacturer string) ([]Part
 		if err := rows.Scan(&p.ID, &p.Manufacturer, &p.PartNumber, &p.Description, &p.UnitPriceCents, &cost); err != nil {
 			return nil, fmt.Errorf("dispatch: parts: %w", err)
 		}
-		if a.noc() {
+		if a.IsNOC() {
 			p.UnitCostCents = &cost
 		}
 		out = append(out, p)
@@ -132,8 +133,8 @@ type Warehouse struct {
 }
 
 // PutWarehouse creates or renames a warehouse (NOC only).
-func (s *Store) PutWarehouse(ctx context.Context, a Actor, w Warehouse) (Warehouse, error) {
-	if !a.noc() {
+func (s *Store) PutWarehouse(ctx context.Context, a auth.Actor, w Warehouse) (Warehouse, error) {
+	if !a.IsNOC() {
 		return w, ErrForbidden.Errorf("only the NOC keeps warehouses")
 	}
 	if !idPattern.MatchString(w.ID) || strings.TrimSpace(w.Name) == "" {
@@ -156,8 +157,8 @@ type StockLevel struct {
 }
 
 // SetStock sets a part's quantity in a warehouse after a count (NOC only).
-func (s *Store) SetStock(ctx context.Context, a Actor, warehouse string, partID int64, quantity int) error {
-	if !a.noc() {
+func (s *Store) SetStock(ctx context.Context, a auth.Actor, warehouse string, partID int64, quantity int) error {
+	if !a.IsNOC() {
 		return ErrForbidden.Errorf("only the NOC keeps stock")
 	}
 	if quantity < 0 {
@@ -175,8 +176,8 @@ func (s *Store) SetStock(ctx context.Context, a Actor, warehouse string, partID 
 }
 
 // Stock lists stock levels (staff only), optionally of one part.
-func (s *Store) Stock(ctx context.Context, a Actor, partID int64) ([]StockLevel, error) {
-	if !a.staff() {
+func (s *Store) Stock(ctx context.Context, a auth.Actor, partID int64) ([]StockLevel, error) {
+	if !staff(a) {
 		return nil, ErrForbidden.Errorf("stock is the provider's")
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT s.warehouse_id, s.part_id, p.manufacturer, p.part_number, s.quantity
@@ -225,18 +226,18 @@ const partRequestColumns = `r.id, r.ticket_id, r.visit_id, r.part_id, p.manufact
 	r.quote_price_cents, p.unit_cost_cents, COALESCE(r.warehouse_id, ''), r.supplier_ref, r.note, r.requested_by, r.requested_at, r.updated_at,
 	COALESCE(to_char(r.eta, 'YYYY-MM-DD'), '')`
 
-func scanPartRequest(row interface{ Scan(...any) error }, a Actor) (PartRequest, error) {
+func scanPartRequest(row interface{ Scan(...any) error }, a auth.Actor) (PartRequest, error) {
 	var r PartRequest
 	var cost int64
 	err := row.Scan(&r.ID, &r.TicketID, &r.VisitID, &r.PartID, &r.Manufacturer, &r.PartNumber, &r.Description, &r.Quantity, &r.State,
 		&r.QuotePriceCents, &cost, &r.WarehouseID, &r.SupplierRef, &r.Note, &r.RequestedBy, &r.RequestedAt, &r.UpdatedAt, &r.ETA)
-	if a.noc() {
+	if a.IsNOC() {
 		r.UnitCostCents = &cost
 	}
 	return r, err
 }
 
-func (s *Store) partRequests(ctx context.Context, q queryer, a Actor, ticketID int64) ([]PartRequest, error) {
+func (s *Store) partRequests(ctx context.Context, q queryer, a auth.Actor, ticketID int64) ([]PartRequest, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+partRequestColumns+` FROM part_requests r JOIN parts p ON p.id = r.part_id
 		JOIN tickets t ON t.id = r.ticket_id WHERE ($1::bigint = 0 OR r.ticket_id = $1::bigint) AND ($2 = '' OR t.customer_id = $2) ORDER BY r.id`,
 		ticketID, a.CustomerID)
@@ -256,7 +257,7 @@ func (s *Store) partRequests(ctx context.Context, q queryer, a Actor, ticketID i
 }
 
 // PartRequests lists part requests in a's scope (ticketID 0: all).
-func (s *Store) PartRequests(ctx context.Context, a Actor, ticketID int64) ([]PartRequest, error) {
+func (s *Store) PartRequests(ctx context.Context, a auth.Actor, ticketID int64) ([]PartRequest, error) {
 	out, err := s.partRequests(ctx, s.db, a, ticketID)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: %w", err)
@@ -275,8 +276,8 @@ type PartRequestInput struct {
 
 // RequestPart records a part request (staff only); the ticket waits for
 // spare parts from now on.
-func (s *Store) RequestPart(ctx context.Context, a Actor, in PartRequestInput, now time.Time) (PartRequest, error) {
-	if !a.staff() {
+func (s *Store) RequestPart(ctx context.Context, a auth.Actor, in PartRequestInput, now time.Time) (PartRequest, error) {
+	if !staff(a) {
 		return PartRequest{}, ErrForbidden.Errorf("the provider requests parts")
 	}
 	if in.Quantity <= 0 || in.Quantity > 1000 {
@@ -327,7 +328,7 @@ func (s *Store) RequestPart(ctx context.Context, a Actor, in PartRequestInput, n
 	return s.partRequest(ctx, a, id)
 }
 
-func (s *Store) partRequest(ctx context.Context, a Actor, id int64) (PartRequest, error) {
+func (s *Store) partRequest(ctx context.Context, a auth.Actor, id int64) (PartRequest, error) {
 	r, err := scanPartRequest(s.db.QueryRowContext(ctx, `SELECT `+partRequestColumns+` FROM part_requests r JOIN parts p ON p.id = r.part_id
 		JOIN tickets t ON t.id = r.ticket_id WHERE r.id = $1 AND ($2 = '' OR t.customer_id = $2)`, id, a.CustomerID), a)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -363,7 +364,7 @@ type PartMoveInput struct {
 // MovePart moves part request id at now: the ticket's wait follows (parts,
 // customer approval, customs) and its SLA pause with it. Customers may
 // only approve or reject (cancel) a quote of theirs.
-func (s *Store) MovePart(ctx context.Context, a Actor, id int64, in PartMoveInput, now time.Time) (PartRequest, error) {
+func (s *Store) MovePart(ctx context.Context, a auth.Actor, id int64, in PartMoveInput, now time.Time) (PartRequest, error) {
 	if !slices.ContainsFunc(allPartStates, func(st string) bool { return st == in.To }) || in.To == PartRequested {
 		return PartRequest{}, invalid("to must be one of quoted, approved, ordered, in_transit, in_customs, received, installed, cancelled")
 	}
@@ -387,7 +388,7 @@ func (s *Store) MovePart(ctx context.Context, a Actor, id int64, in PartMoveInpu
 var allPartStates = []string{PartRequested, PartQuoted, PartApproved, PartOrdered, PartInTransit, PartInCustoms, PartReceived, PartInstalled, PartCancelled}
 
 // movePart is MovePart in tx; t is the already locked ticket, if any.
-func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a Actor, id int64, in PartMoveInput, t *ticketRef, now time.Time) error {
+func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a auth.Actor, id int64, in PartMoveInput, t *ticketRef, now time.Time) error {
 	var ticketID, partID int64
 	var state string
 	var qty int
@@ -401,7 +402,7 @@ func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a Actor, id int64, in
 	if err != nil {
 		return fmt.Errorf("part request %d: %w", id, err)
 	}
-	if a.customer() && !(state == PartQuoted && (in.To == PartApproved || in.To == PartCancelled)) {
+	if a.IsCustomer() && !(state == PartQuoted && (in.To == PartApproved || in.To == PartCancelled)) {
 		return ErrForbidden.Errorf("customers approve or reject quoted parts only")
 	}
 	if !slices.Contains(partMoves[state], in.To) {

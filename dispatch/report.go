@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // Report is a customer's billing for one month (in the customer's zone):
@@ -64,11 +65,11 @@ type BankSummary struct {
 
 // Report builds the billing report of customerID for month (YYYY-MM).
 // Customers may read only their own; engineers none.
-func (s *Store) Report(ctx context.Context, a Actor, customerID, month string) (Report, error) {
-	if a.engineer() {
+func (s *Store) Report(ctx context.Context, a auth.Actor, customerID, month string) (Report, error) {
+	if a.IsEngineer() {
 		return Report{}, ErrForbidden.Errorf("billing is for the NOC and the customer")
 	}
-	if a.customer() && customerID != a.CustomerID {
+	if a.IsCustomer() && customerID != a.CustomerID {
 		return Report{}, ErrNotFound.Errorf("customer %q", customerID)
 	}
 	first, err := time.Parse("2006-01", month)

@@ -39,7 +39,7 @@ func (s *Store) VisitsBetween(ctx context.Context, customerID string, from, to t
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("dispatch: visits of %s: %w", customerID, err)
 	}
-	reader := Actor{Name: "report", Role: auth.RoleCustomer, CustomerID: customerID}
+	reader := auth.Actor{Name: "report", Role: auth.RoleCustomer, CustomerID: customerID}
 	for i := range out {
 		if out[i].Engineers, err = visitEngineers(ctx, s.db, reader, out[i].ID); err != nil {
 			return nil, fmt.Errorf("dispatch: %w", err)

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -74,54 +73,17 @@ func NewStore(db *sqlx.DB, inv *assets.Store, tickets *maintenance.Store) *Store
 
 // system is dispatch acting on tickets by itself (waits starting and
 // ending): its pauses are its own to end.
-var system = maintenance.Actor{Name: "dispatch", Role: "system"}
-
-// Actor is who calls: staff, an engineer or a customer's user.
-type Actor struct {
-	Name       string
-	Role       string
-	CustomerID string
-	EngineerID string
-}
-
-// ActorOf is the actor of an authenticated principal.
-func ActorOf(p auth.Principal) Actor {
-	return Actor{Name: p.Name, Role: p.Role, CustomerID: p.CustomerScope(), EngineerID: p.EngineerID}
-}
+var system = auth.Actor{Name: "dispatch", Role: auth.RoleSystem}
 
 // NOC is an actor with every right, for the command line and tests.
-func NOC(name string) Actor { return Actor{Name: name, Role: auth.RoleNOC} }
-
-func (a Actor) noc() bool      { return a.Role == auth.RoleNOC }
-func (a Actor) engineer() bool { return a.Role == auth.RoleEngineer }
-func (a Actor) customer() bool { return a.Role == auth.RoleCustomer }
+func NOC(name string) auth.Actor { return auth.NOCActor(name) }
 
 // staff is NOC or engineer: people of the provider.
-func (a Actor) staff() bool { return a.noc() || a.engineer() }
-
-func (a Actor) String() string {
-	name := strings.TrimSpace(a.Name)
-	if name == "" {
-		return a.Role
-	}
-	return name + " (" + a.Role + ")"
-}
-
-func (a Actor) ticketActor() maintenance.Actor {
-	return maintenance.Actor{Name: a.Name, Role: a.Role, CustomerID: a.CustomerID}
-}
+func staff(a auth.Actor) bool { return a.IsProvider() }
 
 func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("dispatch: %s: begin: %w", what, err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if err := db.InTx(ctx, s.db, fn); err != nil {
 		return fmt.Errorf("dispatch: %s: %w", what, translate(err))
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("dispatch: %s: commit: %w", what, err)
 	}
 	return nil
 }
@@ -167,12 +129,12 @@ type ticketRef struct {
 
 // lockTicket reads and locks a ticket in the actor's scope (another
 // customer's ticket is not found).
-func (s *Store) lockTicket(ctx context.Context, tx *sqlx.Tx, a Actor, id int64) (ticketRef, error) {
+func (s *Store) lockTicket(ctx context.Context, tx *sqlx.Tx, a auth.Actor, id int64) (ticketRef, error) {
 	t, err := s.tickets.LockTx(ctx, tx, id)
 	if err != nil {
 		return ticketRef{}, err
 	}
-	if a.customer() && t.CustomerID != a.CustomerID {
+	if a.IsCustomer() && t.CustomerID != a.CustomerID {
 		return ticketRef{}, ErrNotFound.Errorf("ticket %d", id)
 	}
 	return ticketRef{ID: t.ID, Number: t.Number, CustomerID: t.CustomerID, SiteID: t.SiteID, DeviceIDs: t.DeviceIDs,
@@ -182,7 +144,7 @@ func (s *Store) lockTicket(ctx context.Context, tx *sqlx.Tx, a Actor, id int64) 
 
 // lockOpenTicket is lockTicket for new work on the ticket (a visit, a
 // manufacturer case, a wait): a solved or closed ticket refuses it.
-func (s *Store) lockOpenTicket(ctx context.Context, tx *sqlx.Tx, a Actor, id int64) (ticketRef, error) {
+func (s *Store) lockOpenTicket(ctx context.Context, tx *sqlx.Tx, a auth.Actor, id int64) (ticketRef, error) {
 	t, err := s.lockTicket(ctx, tx, a, id)
 	if err != nil {
 		return t, err

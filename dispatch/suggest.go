@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -37,8 +38,8 @@ type Suggestion struct {
 // visit's, or from/to) and the site's city. Available engineers come
 // first, then by score, then the least loaded; now is the instant of "on
 // call now" and of today's load without a window.
-func (s *Store) Suggest(ctx context.Context, a Actor, id int64, from, to *time.Time, now time.Time) ([]Suggestion, error) {
-	if !a.noc() {
+func (s *Store) Suggest(ctx context.Context, a auth.Actor, id int64, from, to *time.Time, now time.Time) ([]Suggestion, error) {
+	if !a.IsNOC() {
 		return nil, ErrForbidden.Errorf("only the NOC dispatches")
 	}
 	if err := checkWindow(from, to); err != nil {
@@ -57,8 +58,8 @@ func (s *Store) Suggest(ctx context.Context, a Actor, id int64, from, to *time.T
 // SuggestForTicket ranks engineers for a ticket that has no visit yet, as
 // Suggest does, for its site and devices and the window from/to (optional);
 // now is the instant of "on call now" and of today's load without a window.
-func (s *Store) SuggestForTicket(ctx context.Context, a Actor, ticketID int64, from, to *time.Time, now time.Time) ([]Suggestion, error) {
-	if !a.noc() {
+func (s *Store) SuggestForTicket(ctx context.Context, a auth.Actor, ticketID int64, from, to *time.Time, now time.Time) ([]Suggestion, error) {
+	if !a.IsNOC() {
 		return nil, ErrForbidden.Errorf("only the NOC dispatches")
 	}
 	if err := checkWindow(from, to); err != nil {
@@ -74,7 +75,7 @@ func (s *Store) SuggestForTicket(ctx context.Context, a Actor, ticketID int64, f
 	return s.suggest(ctx, a, t.SiteID, t.DeviceIDs, from, to, 0, now)
 }
 
-func (s *Store) suggest(ctx context.Context, a Actor, siteID string, deviceIDs []string, from, to *time.Time, exceptVisit int64, now time.Time) ([]Suggestion, error) {
+func (s *Store) suggest(ctx context.Context, a auth.Actor, siteID string, deviceIDs []string, from, to *time.Time, exceptVisit int64, now time.Time) ([]Suggestion, error) {
 	site, err := s.inv.Site(ctx, assets.Scope{}, siteID)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: site %s: %w", siteID, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -150,11 +151,11 @@ func scanVisit(r interface{ Scan(...any) error }) (Visit, error) {
 
 // visitScope is the WHERE clause confining visits to what a may see:
 // customers their customer's, engineers the visits they are sent on.
-func visitScope(a Actor, args []any) (string, []any) {
+func visitScope(a auth.Actor, args []any) (string, []any) {
 	switch {
-	case a.customer():
+	case a.IsCustomer():
 		return " AND v.customer_id = $" + fmt.Sprint(len(args)+1), append(args, a.CustomerID)
-	case a.engineer():
+	case a.IsEngineer():
 		return " AND EXISTS (SELECT 1 FROM visit_engineers ve WHERE ve.visit_id = v.id AND ve.engineer_id = $" +
 			fmt.Sprint(len(args)+1) + ")", append(args, a.EngineerID)
 	}
@@ -166,7 +167,7 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func (s *Store) loadVisit(ctx context.Context, q queryer, a Actor, id int64, lock bool) (Visit, error) {
+func (s *Store) loadVisit(ctx context.Context, q queryer, a auth.Actor, id int64, lock bool) (Visit, error) {
 	where, args := visitScope(a, []any{id})
 	query := `SELECT ` + visitColumns + ` FROM visits v JOIN tickets t ON t.id = v.ticket_id WHERE v.id = $1` + where
 	if lock {
@@ -185,7 +186,7 @@ func (s *Store) loadVisit(ctx context.Context, q queryer, a Actor, id int64, loc
 	return v, nil
 }
 
-func visitEngineers(ctx context.Context, q queryer, a Actor, visitID int64) ([]VisitEngineer, error) {
+func visitEngineers(ctx context.Context, q queryer, a auth.Actor, visitID int64) ([]VisitEngineer, error) {
 	rows, err := q.QueryContext(ctx, `SELECT e.id, e.name, ve.lead, e.hourly_cost_cents FROM visit_engineers ve
 		JOIN engineers e ON e.id = ve.engineer_id WHERE ve.visit_id = $1 ORDER BY ve.lead DESC, e.id`, visitID)
 	if err != nil {
@@ -199,7 +200,7 @@ func visitEngineers(ctx context.Context, q queryer, a Actor, visitID int64) ([]V
 		if err := rows.Scan(&e.ID, &e.Name, &e.Lead, &cost); err != nil {
 			return nil, fmt.Errorf("engineers of visit %d: %w", visitID, err)
 		}
-		if a.noc() {
+		if a.IsNOC() {
 			e.HourlyCostCents = &cost
 		}
 		out = append(out, e)
@@ -208,7 +209,7 @@ func visitEngineers(ctx context.Context, q queryer, a Actor, visitID int64) ([]V
 }
 
 // Visit returns a visit in a's scope with the ticket's part requests.
-func (s *Store) Visit(ctx context.Context, a Actor, id int64) (Visit, error) {
+func (s *Store) Visit(ctx context.Context, a auth.Actor, id int64) (Visit, error) {
 	v, err := s.loadVisit(ctx, s.db, a, id, false)
 	if err != nil {
 		return v, fmt.Errorf("dispatch: %w", err)
@@ -227,8 +228,8 @@ type VisitFilter struct {
 }
 
 // Visits lists visits in a's scope, newest first.
-func (s *Store) Visits(ctx context.Context, a Actor, f VisitFilter) ([]Visit, error) {
-	if a.engineer() && a.EngineerID == "" {
+func (s *Store) Visits(ctx context.Context, a auth.Actor, f VisitFilter) ([]Visit, error) {
+	if a.IsEngineer() && a.EngineerID == "" {
 		return []Visit{}, nil // a token not bound to an engineer is sent on nothing
 	}
 	args := []any{f.State, f.TicketID, f.EngineerID}
@@ -278,8 +279,8 @@ type VisitInput struct {
 }
 
 // CreateVisit proposes a visit (NOC only).
-func (s *Store) CreateVisit(ctx context.Context, a Actor, in VisitInput, now time.Time) (Visit, error) {
-	if !a.noc() {
+func (s *Store) CreateVisit(ctx context.Context, a auth.Actor, in VisitInput, now time.Time) (Visit, error) {
+	if !a.IsNOC() {
 		return Visit{}, ErrForbidden.Errorf("only the NOC dispatches visits")
 	}
 	if err := checkWindow(in.WindowStart, in.WindowEnd); err != nil {
@@ -318,7 +319,7 @@ func checkWindow(from, to *time.Time) error {
 
 // insertVisit writes a proposed visit for ticket t; from is the visit it
 // reschedules, if any.
-func (s *Store) insertVisit(ctx context.Context, tx *sqlx.Tx, a Actor, t ticketRef, in VisitInput, from *int64, now time.Time) (int64, error) {
+func (s *Store) insertVisit(ctx context.Context, tx *sqlx.Tx, a auth.Actor, t ticketRef, in VisitInput, from *int64, now time.Time) (int64, error) {
 	site := in.SiteID
 	if site == "" {
 		site = t.SiteID
@@ -442,15 +443,15 @@ type TransitionResult struct {
 // Transition moves visit id to in.To at now. NOC staff schedule and
 // cancel; the visit's engineers (and the NOC) report en route, on site and
 // equipment unavailable.
-func (s *Store) Transition(ctx context.Context, a Actor, id int64, in TransitionInput, now time.Time) (TransitionResult, error) {
+func (s *Store) Transition(ctx context.Context, a auth.Actor, id int64, in TransitionInput, now time.Time) (TransitionResult, error) {
 	from, ok := visitMoves[in.To]
 	if !ok {
 		return TransitionResult{}, invalid("to must be one of scheduled, en_route, on_site, equipment_unavailable, cancelled (done: record the outcome)")
 	}
-	if a.customer() {
+	if a.IsCustomer() {
 		return TransitionResult{}, ErrForbidden.Errorf("customers follow visits, the provider moves them")
 	}
-	if (in.To == VisitScheduled || in.To == VisitCancelled) && !a.noc() {
+	if (in.To == VisitScheduled || in.To == VisitCancelled) && !a.IsNOC() {
 		return TransitionResult{}, ErrForbidden.Errorf("only the NOC schedules or cancels a visit")
 	}
 	if err := checkWindow(in.WindowStart, in.WindowEnd); err != nil {
@@ -465,7 +466,7 @@ func (s *Store) Transition(ctx context.Context, a Actor, id int64, in Transition
 		if !slices.Contains(from, v.State) {
 			return conflict("a %s visit cannot move to %s", v.State, in.To)
 		}
-		t, err := s.lockTicket(ctx, tx, Actor{Role: "system"}, v.TicketID)
+		t, err := s.lockTicket(ctx, tx, auth.Actor{Role: auth.RoleSystem}, v.TicketID)
 		if err != nil {
 			return err
 		}
@@ -588,7 +589,7 @@ func (s *Store) finishVisit(ctx context.Context, tx *sqlx.Tx, id int64, state st
 // reason, a new linked ticket is opened to reschedule, the open part
 // requests and manufacturer cases (and their waits) move to it, a proposed
 // visit with the same engineers is created on it, and the customer is told.
-func (s *Store) equipmentUnavailable(ctx context.Context, tx *sqlx.Tx, a Actor, v Visit, t ticketRef, note string, now time.Time, res *TransitionResult) error {
+func (s *Store) equipmentUnavailable(ctx context.Context, tx *sqlx.Tx, a auth.Actor, v Visit, t ticketRef, note string, now time.Time, res *TransitionResult) error {
 	if err := s.finishVisit(ctx, tx, v.ID, VisitEquipmentUnavailable, now); err != nil {
 		return err
 	}
@@ -611,7 +612,7 @@ func (s *Store) equipmentUnavailable(ctx context.Context, tx *sqlx.Tx, a Actor, 
 	if note != "" {
 		text += ": " + note
 	}
-	closed, next, err := s.tickets.RescheduleTx(ctx, tx, a.ticketActor(), t.ID, text, now)
+	closed, next, err := s.tickets.RescheduleTx(ctx, tx, a, t.ID, text, now)
 	if err != nil {
 		return err
 	}
@@ -678,8 +679,8 @@ type SignatureInput struct {
 // moves it to done: the engineers' time on site becomes work entries
 // (billed by the ticket's terms), travel becomes a billable line, and
 // part requests named in parts_used are installed.
-func (s *Store) Outcome(ctx context.Context, a Actor, id int64, in OutcomeInput, now time.Time) (Visit, error) {
-	if !a.staff() {
+func (s *Store) Outcome(ctx context.Context, a auth.Actor, id int64, in OutcomeInput, now time.Time) (Visit, error) {
+	if !staff(a) {
 		return Visit{}, ErrForbidden.Errorf("the engineer records the outcome")
 	}
 	in.WorkPerformed = strings.TrimSpace(in.WorkPerformed)
@@ -703,7 +704,7 @@ func (s *Store) Outcome(ctx context.Context, a Actor, id int64, in OutcomeInput,
 		if v.State != VisitOnSite {
 			return conflict("the outcome is recorded on site; the visit is %s", v.State)
 		}
-		t, err := s.lockTicket(ctx, tx, Actor{Role: "system"}, v.TicketID)
+		t, err := s.lockTicket(ctx, tx, auth.Actor{Role: auth.RoleSystem}, v.TicketID)
 		if err != nil {
 			return err
 		}

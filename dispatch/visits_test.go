@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -38,7 +39,7 @@ func TestEquipmentUnavailableClosesAndReschedules(t *testing.T) {
 			}
 			must[TransitionResult](t)(f.store.Transition(ctx, noc, v.ID, TransitionInput{To: VisitScheduled,
 				WindowStart: ptr(at(2026, 9, 8, 10, 0)), WindowEnd: ptr(at(2026, 9, 8, 12, 0))}, at(2026, 9, 7, 10, 0)))
-			engineer := Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bog"}
+			engineer := auth.Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bog"}
 			now := at(2026, 9, 8, 9, 0)
 			for _, st := range c.before {
 				now = now.Add(30 * time.Minute)
@@ -212,7 +213,7 @@ func TestOutcomeNeedsSignatureAndBillsTheVisit(t *testing.T) {
 		TravelPriceCents: 90000000}, at(2026, 9, 7, 9, 0)))
 	must[TransitionResult](t)(f.store.Transition(ctx, noc, v.ID, TransitionInput{To: VisitScheduled,
 		WindowStart: ptr(at(2026, 9, 8, 10, 0)), WindowEnd: ptr(at(2026, 9, 8, 14, 0))}, at(2026, 9, 7, 10, 0)))
-	eng := Actor{Name: "mateo", Role: "engineer", EngineerID: "eng-med"}
+	eng := auth.Actor{Name: "mateo", Role: "engineer", EngineerID: "eng-med"}
 	must[TransitionResult](t)(f.store.Transition(ctx, eng, v.ID, TransitionInput{To: VisitOnSite}, at(2026, 9, 8, 10, 5)))
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

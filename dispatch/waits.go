@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // Wait reasons: what holds a ticket (seed 000: engineer availability,
@@ -125,8 +127,8 @@ type WaitInput struct {
 }
 
 // StartWait records a manual wait (staff only) and pauses the ticket.
-func (s *Store) StartWait(ctx context.Context, a Actor, in WaitInput, now time.Time) (Wait, error) {
-	if !a.staff() {
+func (s *Store) StartWait(ctx context.Context, a auth.Actor, in WaitInput, now time.Time) (Wait, error) {
+	if !staff(a) {
 		return Wait{}, ErrForbidden.Errorf("the provider records waits")
 	}
 	if in.Reason != WaitCustomer && in.Reason != WaitThirdParty {
@@ -150,8 +152,8 @@ func (s *Store) StartWait(ctx context.Context, a Actor, in WaitInput, now time.T
 
 // EndWait ends a manual wait (staff only); the ticket resumes when nothing
 // else holds it.
-func (s *Store) EndWait(ctx context.Context, a Actor, id int64, note string, now time.Time) (Wait, error) {
-	if !a.staff() {
+func (s *Store) EndWait(ctx context.Context, a auth.Actor, id int64, note string, now time.Time) (Wait, error) {
+	if !staff(a) {
 		return Wait{}, ErrForbidden.Errorf("the provider records waits")
 	}
 	var w Wait
@@ -202,7 +204,7 @@ type WaitView struct {
 
 // OpenWaits answers "what is each open ticket waiting for, since when",
 // longest-waiting first, in a's scope.
-func (s *Store) OpenWaits(ctx context.Context, a Actor) ([]TicketWaits, error) {
+func (s *Store) OpenWaits(ctx context.Context, a auth.Actor) ([]TicketWaits, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT w.id, w.ticket_id, w.reason, w.source, w.source_id, w.note, w.started_at, w.ended_at,
 		w.started_by, COALESCE(w.ended_by, ''), t.number, t.customer_id, t.title, t.status,
 		COALESCE(CASE w.source

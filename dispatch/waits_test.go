@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/calendar"
 	"github.com/vigia-noc/vigia/maintenance/sla"
@@ -177,7 +178,7 @@ func TestManualPauseIsNotEndedByDispatch(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	tk := f.openTicket(t, "andes", []string{"andes-mr"}, 3, at(2026, 9, 7, 9, 0))
-	if _, err := f.tickets.Act(ctx, maintenance.Actor{Name: "ana", Role: "noc"}, itoa(tk.ID), "pause",
+	if _, err := f.tickets.Act(ctx, auth.Actor{Name: "ana", Role: "noc"}, itoa(tk.ID), "pause",
 		maintenance.ActionInput{Reason: "third_party", Text: "bug del proveedor del RIS"}, at(2026, 9, 7, 9, 30)); err != nil {
 		t.Fatal(err)
 	}

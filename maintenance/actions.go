@@ -17,26 +17,13 @@ import (
 	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
-// Actor is who acts on a ticket: the API's principal, or Vigía itself.
-type Actor struct {
-	Name       string
-	Role       string
-	CustomerID string
-}
-
-// ActorOf is the actor for an authenticated principal.
-func ActorOf(p auth.Principal) Actor {
-	return Actor{Name: p.Name, Role: p.Role, CustomerID: p.CustomerScope()}
-}
-
 // System is Vigía acting on its own (probes, Alertmanager, the protocol).
-var System = Actor{Name: "vigia", Role: "system"}
+var System = auth.Actor{Name: "vigia", Role: auth.RoleSystem}
 
-func (a Actor) staff() bool  { return a.Role != auth.RoleCustomer }
-func (a Actor) scope() Scope { return Scope{CustomerID: a.CustomerID} }
-func (a Actor) String() string {
-	return author(a.Name, a.Role)
-}
+// staff is anyone but a hospital's user: the provider's people and Vigía.
+func staff(a auth.Actor) bool { return !a.IsCustomer() }
+
+func scopeOf(a auth.Actor) Scope { return Scope{CustomerID: a.CustomerID} }
 
 // CreateInput is a ticket raised by a person (portal or API).
 type CreateInput struct {
@@ -57,7 +44,7 @@ func invalid(format string, a ...any) error {
 }
 
 // Create opens a ticket for a person at now.
-func (s *Store) Create(ctx context.Context, a Actor, in CreateInput, now time.Time) (Ticket, error) {
+func (s *Store) Create(ctx context.Context, a auth.Actor, in CreateInput, now time.Time) (Ticket, error) {
 	in.Title = strings.TrimSpace(in.Title)
 	in.Category = strings.ToLower(strings.TrimSpace(in.Category))
 	switch {
@@ -69,7 +56,7 @@ func (s *Store) Create(ctx context.Context, a Actor, in CreateInput, now time.Ti
 		return Ticket{}, invalid("at most 50 devices")
 	}
 	source := SourceAPI
-	if !a.staff() {
+	if !staff(a) {
 		if in.CustomerID != "" && in.CustomerID != a.CustomerID {
 			// Naming another customer reads as naming none that exists.
 			return Ticket{}, invalid("unknown customer %q", in.CustomerID)
@@ -165,7 +152,7 @@ type ActionInput struct {
 }
 
 // Act performs action on the ticket ref at now and returns the ticket.
-func (s *Store) Act(ctx context.Context, a Actor, ref, action string, in ActionInput, now time.Time) (Ticket, error) {
+func (s *Store) Act(ctx context.Context, a auth.Actor, ref, action string, in ActionInput, now time.Time) (Ticket, error) {
 	rule, known := actionRules[Action(action)]
 	if !known {
 		return Ticket{}, invalid("unknown action %q", action)
@@ -173,10 +160,10 @@ func (s *Store) Act(ctx context.Context, a Actor, ref, action string, in ActionI
 	var t Ticket
 	err := s.inTx(ctx, action+" ticket "+ref, func(tx *sqlx.Tx) error {
 		var err error
-		if t, err = lockTicket(ctx, tx, a.scope(), ref); err != nil {
+		if t, err = lockTicket(ctx, tx, scopeOf(a), ref); err != nil {
 			return err
 		}
-		if rule.staffOnly && !a.staff() {
+		if rule.staffOnly && !staff(a) {
 			return ErrForbidden.Errorf("only the NOC can %s a ticket", action)
 		}
 		if !canDo(Action(action), t.Status) {
@@ -200,7 +187,7 @@ func (s *Store) Act(ctx context.Context, a Actor, ref, action string, in ActionI
 	return t, err
 }
 
-func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, action string, in ActionInput, now time.Time) error {
+func (s *Store) apply(ctx context.Context, tx *sqlx.Tx, a auth.Actor, t *Ticket, action string, in ActionInput, now time.Time) error {
 	text := strings.TrimSpace(in.Text)
 	who := a.String()
 	exec := func(q string, args ...any) error {
@@ -408,14 +395,14 @@ func (s *Store) closeTicket(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time
 // reopens a closed ticket: customers only within the policy's window
 // (seed 003: 5 business days after the solution; seed 000: never); staff
 // always, as a correction.
-func (s *Store) reopen(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, now time.Time, text string) error {
+func (s *Store) reopen(ctx context.Context, tx *sqlx.Tx, a auth.Actor, t *Ticket, now time.Time, text string) error {
 	switch t.Status {
 	case StatusSolved:
 	case StatusClosed:
-		if t.CloseReason == CloseMisuse && !a.staff() {
+		if t.CloseReason == CloseMisuse && !staff(a) {
 			return ErrRefused.Errorf("a ticket closed as misuse cannot be reopened")
 		}
-		if !a.staff() {
+		if !staff(a) {
 			p, err := s.policies.Lookup(t.SLAPolicy)
 			if err != nil {
 				return err

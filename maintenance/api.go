@@ -40,19 +40,14 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/tickets/{id}/{action}", a.act)
 }
 
-func actor(r *http.Request) Actor {
-	p, _ := auth.FromContext(r.Context())
-	return ActorOf(p)
-}
-
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	q, err := httpx.ParseQuery(r, "status", "severity", "customer", "site", "device", "limit", "cursor")
 	if err != nil {
 		httpx.Refuse(w, err)
 		return
 	}
-	ac := actor(r)
-	f := ListFilter{Scope: ac.scope(), Status: q["status"], CustomerID: q["customer"], SiteID: q["site"],
+	ac := auth.RequestActor(r)
+	f := ListFilter{Scope: scopeOf(ac), Status: q["status"], CustomerID: q["customer"], SiteID: q["site"],
 		DeviceID: q["device"], Limit: 50}
 	if f.Status != "" && !slices.Contains([]string{StatusNew, StatusAcknowledged, StatusInProgress, StatusPending, StatusSolved,
 		StatusClosed, StatusReopened}, f.Status) {
@@ -88,7 +83,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	t, err := a.store.Create(r.Context(), actor(r), in, a.now())
+	t, err := a.store.Create(r.Context(), auth.RequestActor(r), in, a.now())
 	if err != nil {
 		a.errs.Fail(w, err, "ticket", "")
 		return
@@ -97,7 +92,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) show(w http.ResponseWriter, r *http.Request) {
-	d, err := a.store.Get(r.Context(), actor(r).scope(), r.PathValue("id"), a.now())
+	d, err := a.store.Get(r.Context(), scopeOf(auth.RequestActor(r)), r.PathValue("id"), a.now())
 	if err != nil {
 		a.errs.Fail(w, err, "ticket", r.PathValue("id"))
 		return
@@ -116,7 +111,7 @@ func (a *API) act(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 && !httpx.Decode(w, r, &in) {
 		return
 	}
-	t, err := a.store.Act(r.Context(), actor(r), r.PathValue("id"), action, in, a.now())
+	t, err := a.store.Act(r.Context(), auth.RequestActor(r), r.PathValue("id"), action, in, a.now())
 	if err != nil {
 		a.errs.Fail(w, err, "ticket", r.PathValue("id"))
 		return

@@ -8,6 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
@@ -20,7 +21,7 @@ const CauseCustomer = "customer_caused"
 // applyCause records the cause given with a solve or close. A covered
 // ticket becomes billable with reason customer_caused from that instant;
 // the timeline keeps what it was before.
-func (s *Store) applyCause(ctx context.Context, tx *sqlx.Tx, a Actor, t *Ticket, action, cause string, now time.Time) error {
+func (s *Store) applyCause(ctx context.Context, tx *sqlx.Tx, a auth.Actor, t *Ticket, action, cause string, now time.Time) error {
 	switch {
 	case cause == "":
 		return nil

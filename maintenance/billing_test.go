@@ -173,7 +173,7 @@ func TestSeatsRace(t *testing.T) {
 func TestCustomerCaused(t *testing.T) {
 	tests := []struct {
 		name       string
-		who        Actor
+		who        auth.Actor
 		action     string
 		in         ActionInput
 		wantErr    error
@@ -184,7 +184,7 @@ func TestCustomerCaused(t *testing.T) {
 		{name: "solve without a cause stays covered", who: noc, action: "solve", in: ActionInput{Text: "reiniciado"}},
 		{name: "unknown cause", who: noc, action: "solve", in: ActionInput{Text: "x", Cause: "weather"}, wantErr: ErrInvalid},
 		{name: "a cause on a comment", who: noc, action: "comment", in: ActionInput{Text: "x", Cause: CauseCustomer}, wantErr: ErrInvalid},
-		{name: "customers do not solve", who: Actor{Name: "acme user", Role: auth.RoleCustomer, CustomerID: "acme"}, action: "solve",
+		{name: "customers do not solve", who: auth.Actor{Name: "acme user", Role: auth.RoleCustomer, CustomerID: "acme"}, action: "solve",
 			in: ActionInput{Text: "x", Cause: CauseCustomer}, wantErr: ErrForbidden},
 	}
 	for _, tc := range tests {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // inTestTx runs fn in a committed transaction, as e-mail intake does.
@@ -54,7 +56,7 @@ func TestReplyByEmail(t *testing.T) {
 		})
 		return r
 	}
-	staff := Actor{Name: "marta", Role: "noc"}
+	staff := auth.Actor{Name: "marta", Role: "noc"}
 	act := func(action string, ai ActionInput, at time.Time) {
 		t.Helper()
 		if _, err := f.store.Act(ctx, staff, tk.Number, action, ai, at); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
@@ -37,7 +38,7 @@ func (s *Store) LockTx(ctx context.Context, tx *sqlx.Tx, id int64) (Ticket, erro
 //     pause is theirs to end).
 //
 // A solved or closed ticket has no running clock to hold: nothing happens.
-func (s *Store) HoldTx(ctx context.Context, tx *sqlx.Tx, a Actor, ticketID int64, reasons []string, note string, now time.Time) error {
+func (s *Store) HoldTx(ctx context.Context, tx *sqlx.Tx, a auth.Actor, ticketID int64, reasons []string, note string, now time.Time) error {
 	for _, r := range reasons {
 		if !slices.Contains(PauseReasons, r) {
 			return invalid("unknown pause reason %q", r)
@@ -116,7 +117,7 @@ func (s *Store) HoldTx(ctx context.Context, tx *sqlx.Tx, a Actor, ticketID int64
 // linked to it, is opened to reschedule the visit. Both changes notify the
 // customer through the outbox. The new ticket inherits the automatic
 // subject, so a later outage of the same device joins it.
-func (s *Store) RescheduleTx(ctx context.Context, tx *sqlx.Tx, a Actor, ticketID int64, text string, now time.Time) (closed, next Ticket, err error) {
+func (s *Store) RescheduleTx(ctx context.Context, tx *sqlx.Tx, a auth.Actor, ticketID int64, text string, now time.Time) (closed, next Ticket, err error) {
 	t, err := s.LockTx(ctx, tx, ticketID)
 	if err != nil {
 		return t, next, err

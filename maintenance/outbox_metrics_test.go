@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // seriesOf returns every series of the family name as "k=v,k=v" → value.
@@ -39,7 +41,7 @@ func TestOutboxMetrics(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	now := monday15
-	noc := Actor{Name: "ana", Role: "noc"}
+	noc := auth.Actor{Name: "ana", Role: "noc"}
 
 	// Pauses: acme has one ticket waiting on the customer and one on a
 	// pause with two reasons; beta's pause ended; gamma's paused ticket

@@ -15,7 +15,7 @@ import (
 	"github.com/vigia-noc/vigia/internal/auth"
 )
 
-var noc = Actor{Name: "ana", Role: auth.RoleNOC}
+var noc = auth.Actor{Name: "ana", Role: auth.RoleNOC}
 
 // usePolicy points acme's contract at policy, so acme's tickets run on it.
 func (f *fixture) usePolicy(t *testing.T, policy string) {

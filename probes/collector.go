@@ -15,6 +15,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/db"
 )
 
 // RemoteCheck is one check of a device made by a collector: every
@@ -86,7 +87,7 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 	now := e.cfg.Clock.Now()
 	var sum IngestSummary
 	var done []*applied
-	err := e.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, e.store.db, func(tx *sqlx.Tx) error {
 		sum, done = IngestSummary{}, nil
 		var last int64
 		var lastResult sql.NullTime
@@ -394,7 +395,7 @@ func (e *Engine) markLost(ctx context.Context, c Collector, grace time.Duration,
 	changed := map[string]Status{}
 	var lastContact sql.NullTime
 	flipped := false
-	err := e.store.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, e.store.db, func(tx *sqlx.Tx) error {
 		changed, flipped = map[string]Status{}, false
 		err := tx.QueryRowContext(ctx, `UPDATE collectors SET lost_at = $2 WHERE id = $1 AND lost_at IS NULL AND revoked_at IS NULL
 			AND GREATEST(COALESCE(last_contact_at, created_at), $4) < $3 RETURNING last_contact_at`, c.ID, now, now.Add(-grace), e.started).Scan(&lastContact)

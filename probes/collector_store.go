@@ -18,6 +18,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/db"
 )
 
 // Collector is a `vigia collect` process as the NOC knows it: the sites
@@ -57,7 +58,7 @@ func (s *Store) CreateCollector(ctx context.Context, name, customerID string, si
 	}
 	token := collectorTokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	var id int64
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		for _, site := range sites {
 			var owner string
 			err := tx.QueryRowContext(ctx, `SELECT customer_id FROM sites WHERE id = $1 AND retired_at IS NULL`, site).Scan(&owner)
@@ -95,7 +96,7 @@ func (s *Store) CreateCollector(ctx context.Context, name, customerID string, si
 // the same transaction (its devices stay unknown until its results say).
 func (s *Store) AuthenticateCollector(ctx context.Context, token string, now time.Time) (Collector, error) {
 	var c Collector
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		c = Collector{}
 		var lost sql.NullTime
 		err := tx.QueryRowContext(ctx, `WITH old AS (SELECT id, lost_at FROM collectors
@@ -321,7 +322,7 @@ func (s *Store) activeDeviceSites(ctx context.Context, ids []string) (map[string
 // RevokeCollector disables a collector's token and frees its sites: the
 // NOC probes them itself again (or another collector may take them).
 func (s *Store) RevokeCollector(ctx context.Context, id int64, now time.Time) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE collectors SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, now)
 		if err != nil {
 			return fmt.Errorf("probes: revoke collector %d: %w", id, err)

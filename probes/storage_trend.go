@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/db"
 )
 
 // EventStorageTrend is published when a volume's forecast changes what its
@@ -216,7 +217,7 @@ type VolumeTrend struct {
 // verdicts and one event for those that changed.
 func (t *StorageTrend) record(ctx context.Context, d assets.Device, vols []snmpVolume, now time.Time) error {
 	forecasts := make([]StorageForecast, 0, len(vols))
-	err := inTx(ctx, t.db, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, t.db, func(tx *sqlx.Tx) error {
 		var changed []VolumeTrend
 		for _, v := range vols {
 			if v.SizeBytes == 0 || v.SizeBytes > math.MaxInt64 || v.UsedBytes > math.MaxInt64 {
@@ -340,19 +341,4 @@ func (t *StorageTrend) Forecasts(ctx context.Context, deviceID string) ([]Storag
 		i = j
 	}
 	return out, nil
-}
-
-func inTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
-	tx, err := db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("probes: begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return fmt.Errorf("probes: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("probes: commit: %w", err)
-	}
-	return nil
 }

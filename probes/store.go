@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/db"
 )
 
 // Store persists device state, transitions, outages and the events the
@@ -123,7 +124,7 @@ type Committed struct {
 // other events.
 func (s *Store) Commit(ctx context.Context, c Change) (Committed, error) {
 	var out Committed
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		var err error
 		out, err = commitChange(ctx, tx, c)
 		return err
@@ -187,7 +188,7 @@ func commitChange(ctx context.Context, tx *sqlx.Tx, c Change) (Committed, error)
 func (s *Store) OpenSiteIncident(ctx context.Context, gateway assets.Device, gwStatus Status, gwDecision Decision,
 	affected map[string]Status, transitions map[string]*Transition, cause string, at time.Time, evidence []Result) (int64, error) {
 	var id int64
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		ev := evidenceJSON(evidence)
 		if err := putStatus(ctx, tx, gateway.ID, gwStatus); err != nil {
 			return err
@@ -231,7 +232,7 @@ func (s *Store) OpenSiteIncident(ctx context.Context, gateway assets.Device, gwS
 // EndSiteIncident ends the site's incident and publishes site_up once.
 func (s *Store) EndSiteIncident(ctx context.Context, gateway assets.Device, gwStatus Status, gwDecision Decision, at time.Time, evidence []Result) (int64, error) {
 	var id int64
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		ev := evidenceJSON(evidence)
 		if err := putStatus(ctx, tx, gateway.ID, gwStatus); err != nil {
 			return err
@@ -254,21 +255,6 @@ func (s *Store) EndSiteIncident(ctx context.Context, gateway assets.Device, gwSt
 // PutStatus writes a device's status alone (counters, last probe).
 func (s *Store) PutStatus(ctx context.Context, deviceID string, st Status) error {
 	return putStatus(ctx, s.db, deviceID, st)
-}
-
-func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("probes: begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("probes: commit: %w", err)
-	}
-	return nil
 }
 
 // Refresh writes, in one statement, the bookkeeping of statuses that did

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/db"
 )
 
 // The trap listener hears SNMP traps and informs (v1, v2c, v3) and turns
@@ -583,7 +584,7 @@ func (l *TrapListener) apply(ctx context.Context, d assets.Device, pkt *gosnmp.S
 	changed := false
 	var raised *TrapCondition
 	var cleared string
-	err := inTx(ctx, l.db, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, l.db, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_traps (device_id, customer_id, site_id, at, source, version, inform,
 				trap_oid, rule, effect, condition, varbinds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			d.ID, d.CustomerID, d.SiteID, now, source, version, inform, storableText(oid), e.rule, e.effect, e.condition,

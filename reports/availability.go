@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/sla"
@@ -51,7 +52,7 @@ type Tickets interface {
 type Field interface {
 	CustomerCaused(ctx context.Context, ticketIDs []int64) (map[int64]string, error)
 	VisitsBetween(ctx context.Context, customerID string, from, to time.Time) ([]dispatch.Visit, error)
-	Report(ctx context.Context, a dispatch.Actor, customerID, month string) (dispatch.Report, error)
+	Report(ctx context.Context, a auth.Actor, customerID, month string) (dispatch.Report, error)
 }
 
 // Reporter builds the reports.

@@ -249,7 +249,7 @@ func (r *Reporter) Monthly(ctx context.Context, customerID, month string) (Month
 		}
 	}
 
-	bill, err := r.Field.Report(ctx, dispatch.Actor{Name: "report", Role: auth.RoleCustomer, CustomerID: customerID}, customerID, month)
+	bill, err := r.Field.Report(ctx, auth.Actor{Name: "report", Role: auth.RoleCustomer, CustomerID: customerID}, customerID, month)
 	if errors.Is(err, dispatch.ErrNotFound) {
 		return m, ErrNotFound.Errorf("customer %q", customerID)
 	}

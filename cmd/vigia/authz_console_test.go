@@ -147,7 +147,7 @@ func TestConsoleDispatchAuthorization(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tk, err := tickets.Create(ctx, maintenance.Actor{Name: "ana", Role: auth.RoleNOC}, maintenance.CreateInput{CustomerID: "hsr",
+	tk, err := tickets.Create(ctx, auth.Actor{Name: "ana", Role: auth.RoleNOC}, maintenance.CreateInput{CustomerID: "hsr",
 		DeviceIDs: []string{"hsr-ct1"}, Severity: 2, Title: "Tomógrafo de San Rafael sin imagen"}, clock.Now())
 	if err != nil {
 		t.Fatal(err)

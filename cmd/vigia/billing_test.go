@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/maintenance"
@@ -50,7 +51,7 @@ func billingFixture(t *testing.T) string {
 	store := dispatch.NewStore(conn, inv, tickets)
 	noc := dispatch.NOC("ana")
 	// The ventilator is in no contract: its work is billable (seed 000 §5).
-	tk, err := tickets.Create(ctx, maintenance.Actor{Name: "ana", Role: "noc"}, maintenance.CreateInput{CustomerID: "andes",
+	tk, err := tickets.Create(ctx, auth.Actor{Name: "ana", Role: "noc"}, maintenance.CreateInput{CustomerID: "andes",
 		DeviceIDs: []string{"andes-vent"}, Severity: 3, Title: "Alarma del ventilador"}, at(9, 1, 9))
 	if err != nil {
 		t.Fatal(err)

@@ -104,7 +104,7 @@ func monthFixture(t *testing.T) string {
 	}
 
 	tickets := maintenance.NewStore(conn, inv, maintenance.Options{})
-	staff := maintenance.Actor{Name: "ana", Role: "noc"}
+	staff := auth.Actor{Name: "ana", Role: "noc"}
 	open := func(device string, severity int, title string, when time.Time) maintenance.Ticket {
 		t.Helper()
 		tk, err := tickets.Create(ctx, staff, maintenance.CreateInput{CustomerID: "clinica", DeviceIDs: []string{device}, Severity: severity, Title: title}, when)
@@ -175,7 +175,7 @@ func monthFixture(t *testing.T) string {
 	if _, err := field.Transition(ctx, noc, v.ID, dispatch.TransitionInput{To: dispatch.VisitScheduled, WindowStart: &ws, WindowEnd: &we}, at(24, 14, 0)); err != nil {
 		t.Fatal(err)
 	}
-	eng := dispatch.Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bog"}
+	eng := auth.Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bog"}
 	if _, err := field.Transition(ctx, eng, v.ID, dispatch.TransitionInput{To: dispatch.VisitOnSite}, at(25, 9, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func monthFixture(t *testing.T) string {
 	if _, err := bio.Import(ctx, programme, time.Date(2026, 10, 20, 9, 0, 0, 0, bogota)); err != nil {
 		t.Fatal(err)
 	}
-	bioStaff := biomed.Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bog"}
+	bioStaff := auth.Actor{Name: "laura", Role: "engineer", EngineerID: "eng-bog"}
 	if _, err := bio.RecordCalibration(ctx, bioStaff, "cl-monitor", biomed.CalibrationInput{CalibratedOn: "2026-11-06", Laboratory: "Metrología Andina",
 		CertificateNumber: "MC-2026-118", Filename: "certificado.pdf", Certificate: []byte("%PDF-1.4\n% MC-2026-118\n%%EOF\n")}, at(6, 15, 0)); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/smtptest"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
@@ -158,7 +159,7 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 		t.Fatalf("%d contact attempts recorded, want 6", n)
 	}
 	// Seed 000: closed as accepted, no reopening by the customer.
-	_, err = f.store.Act(ctx, maintenance.Actor{Name: "acme user", Role: "customer", CustomerID: "acme"}, "1", "reopen", maintenance.ActionInput{}, solved.Add(41*h))
+	_, err = f.store.Act(ctx, auth.Actor{Name: "acme user", Role: "customer", CustomerID: "acme"}, "1", "reopen", maintenance.ActionInput{}, solved.Add(41*h))
 	if err == nil || !strings.Contains(err.Error(), "does not allow reopening") {
 		t.Fatalf("customer reopen after seed 000 closure: %v", err)
 	}

@@ -28,18 +28,13 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/preventive-plans", a.createPlan)
 }
 
-func actor(r *http.Request) maintenance.Actor {
-	p, _ := auth.FromContext(r.Context())
-	return maintenance.ActorOf(p)
-}
-
 // createPlan: POST /api/v1/preventive-plans (NOC only).
 func (a *API) createPlan(w http.ResponseWriter, r *http.Request) {
 	var in PlanInput
 	if !httpx.Decode(w, r, &in) {
 		return
 	}
-	p, err := a.plans.CreatePlan(r.Context(), actor(r), in, a.now())
+	p, err := a.plans.CreatePlan(r.Context(), auth.RequestActor(r), in, a.now())
 	if err != nil {
 		maintenance.FailHTTP(w, a.log, "preventive plans", err)
 		return
@@ -54,7 +49,7 @@ func (a *API) listPlans(w http.ResponseWriter, r *http.Request) {
 		httpx.Refuse(w, err)
 		return
 	}
-	ps, err := a.plans.Plans(r.Context(), maintenance.Scope{CustomerID: actor(r).CustomerID}, q["device"])
+	ps, err := a.plans.Plans(r.Context(), maintenance.Scope{CustomerID: auth.RequestActor(r).CustomerID}, q["device"])
 	if err != nil {
 		maintenance.FailHTTP(w, a.log, "preventive plans", err)
 		return

@@ -109,7 +109,7 @@ func (a *apiFixture) do(t *testing.T, who, method, path, body string) (int, map[
 	return rec.Code, out
 }
 
-var noc = maintenance.Actor{Name: "ana", Role: auth.RoleNOC}
+var noc = auth.Actor{Name: "ana", Role: auth.RoleNOC}
 
 // usePolicy points acme's contract at policy, so acme's tickets run on it.
 func (f *fixture) usePolicy(t *testing.T, policy string) {

@@ -76,7 +76,7 @@ func addMonths(d time.Time, n int) time.Time {
 }
 
 // CreatePlan records a plan; only NOC staff plan visits.
-func (s *Preventive) CreatePlan(ctx context.Context, a maintenance.Actor, in PlanInput, now time.Time) (Plan, error) {
+func (s *Preventive) CreatePlan(ctx context.Context, a auth.Actor, in PlanInput, now time.Time) (Plan, error) {
 	if a.Role != auth.RoleNOC {
 		return Plan{}, maintenance.ErrForbidden.Errorf("only the NOC creates preventive plans")
 	}
