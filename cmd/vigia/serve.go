@@ -88,7 +88,9 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	if err != nil {
 		return err
 	}
-	now := time.Now
+	// One clock from here down: probes take it whole (timers), the rest its Now.
+	clock := clockwork.NewRealClock()
+	now := clock.Now
 	smtpPassword, err := secretFromEnv("VIGIA_SMTP_PASSWORD")
 	if err != nil {
 		return err
@@ -158,7 +160,6 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 
-	clock := clockwork.NewRealClock()
 	probeMetrics := probes.NewMetrics(reg)
 	probeStore := probes.NewStore(conn)
 	traps, err := trapf.build(ctx, conn, store, clock, log, reg)
