@@ -142,13 +142,16 @@ func (s *Store) Calibrations(ctx context.Context, a auth.Actor, customerID strin
 	}
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
+	ids, days, err := s.customerDays(ctx, customerID, at)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT p.device_id, p.customer_id, p.every_months, l.id, l.calibrated_on, l.certificate_number,
-			COALESCE(l.next_due_on, p.first_due_on), p.alert_ticket_id,
-			(COALESCE(l.next_due_on, p.first_due_on) - ($2::timestamptz AT TIME ZONE c.time_zone)::date)
-		FROM biomed_calibration_plans p JOIN customers c ON c.id = p.customer_id
+			COALESCE(l.next_due_on, p.first_due_on), p.alert_ticket_id, (COALESCE(l.next_due_on, p.first_due_on) - c.today)
+		FROM biomed_calibration_plans p JOIN unnest($2::text[], $3::date[]) AS c (id, today) ON c.id = p.customer_id
 		LEFT JOIN LATERAL (SELECT id, calibrated_on, certificate_number, next_due_on FROM biomed_calibrations k
 			WHERE k.device_id = p.device_id ORDER BY calibrated_on DESC LIMIT 1) l ON true
-		WHERE ($1 = '' OR p.customer_id = $1) ORDER BY p.customer_id, p.device_id`, customerID, at)
+		WHERE ($1 = '' OR p.customer_id = $1) ORDER BY p.customer_id, p.device_id`, customerID, ids, days)
 	if err != nil {
 		return nil, fmt.Errorf("biomed: calibrations: %w", err)
 	}
@@ -217,11 +220,15 @@ func (s *Store) calibrationAlerts(ctx context.Context, cs *customers, now time.T
 		CustomerID string    `db:"customer_id"`
 		DueOn      time.Time `db:"due_on"`
 	}
+	ids, days, err := s.customerDays(ctx, "", now)
+	if err != nil {
+		return 0, err
+	}
 	if err := s.db.SelectContext(ctx, &due, `SELECT p.device_id, p.customer_id, COALESCE(l.next_due_on, p.first_due_on) AS due_on
-		FROM biomed_calibration_plans p JOIN customers c ON c.id = p.customer_id
+		FROM biomed_calibration_plans p JOIN unnest($1::text[], $2::date[]) AS c (id, today) ON c.id = p.customer_id
 		LEFT JOIN LATERAL (SELECT next_due_on FROM biomed_calibrations k WHERE k.device_id = p.device_id ORDER BY calibrated_on DESC LIMIT 1) l ON true
-		WHERE COALESCE(l.next_due_on, p.first_due_on) < ($1::timestamptz AT TIME ZONE c.time_zone)::date
-		AND p.alerted_due_on IS DISTINCT FROM COALESCE(l.next_due_on, p.first_due_on)`, now); err != nil {
+		WHERE COALESCE(l.next_due_on, p.first_due_on) < c.today
+		AND p.alerted_due_on IS DISTINCT FROM COALESCE(l.next_due_on, p.first_due_on)`, ids, days); err != nil {
 		return 0, fmt.Errorf("biomed: overdue calibrations: %w", err)
 	}
 	n := 0

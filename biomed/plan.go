@@ -212,9 +212,13 @@ func nonNil[T any](s []T) []T {
 // openDue opens the ticket and the maintenance window of every work order
 // whose lead time has begun in its customer's calendar.
 func (s *Store) openDue(ctx context.Context, cs *customers, now time.Time) (int, error) {
+	customerIDs, days, err := s.customerDays(ctx, "", now)
+	if err != nil {
+		return 0, err
+	}
 	var ids []int64
-	if err := s.db.SelectContext(ctx, &ids, `SELECT w.id FROM biomed_work_orders w JOIN customers c ON c.id = w.customer_id
-		WHERE w.ticket_id IS NULL AND w.due_on - w.lead_days <= ($1::timestamptz AT TIME ZONE c.time_zone)::date ORDER BY w.due_on, w.id`, now); err != nil {
+	if err := s.db.SelectContext(ctx, &ids, `SELECT w.id FROM biomed_work_orders w JOIN unnest($1::text[], $2::date[]) AS c (id, today) ON c.id = w.customer_id
+		WHERE w.ticket_id IS NULL AND w.due_on - w.lead_days <= c.today ORDER BY w.due_on, w.id`, customerIDs, days); err != nil {
 		return 0, fmt.Errorf("biomed: work orders to open: %w", err)
 	}
 	n := 0

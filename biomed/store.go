@@ -204,6 +204,23 @@ func (c *customers) get(ctx context.Context, id string, now time.Time) (*custome
 	return cc, nil
 }
 
+// customerDays lists the customers in scope ("" for all) with their
+// calendar day at now in their own zone, as the parallel arrays a query
+// joins with unnest($n::text[], $m::date[]) AS c (id, today): what is due
+// is decided by the day it is where the customer is.
+func (s *Store) customerDays(ctx context.Context, customerID string, now time.Time) (ids, days pq.StringArray, err error) {
+	cs, err := s.inv.Customers(ctx, assets.Scope{CustomerID: customerID})
+	if err != nil {
+		return nil, nil, fmt.Errorf("biomed: customers: %w", err)
+	}
+	ids, days = pq.StringArray{}, pq.StringArray{}
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+		days = append(days, now.In(c.Location()).Format(dateLayout))
+	}
+	return ids, days, nil
+}
+
 func jsonOf(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {

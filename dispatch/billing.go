@@ -276,9 +276,9 @@ func (s *Store) recordWork(ctx context.Context, tx *sqlx.Tx, a auth.Actor, t tic
 		}
 		e.Unquoted = !quoted
 	}
-	err = tx.QueryRowContext(ctx, `INSERT INTO work_entries (ticket_id, visit_id, engineer_id, kind, activity, started_at, ended_at, note,
-		mode, unquoted, created_by, created_at) VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-		t.ID, e.VisitID, e.EngineerID, e.Kind, e.Activity, e.StartedAt, e.EndedAt, e.Note, e.Mode, e.Unquoted, a.String(), now).Scan(&e.ID)
+	err = tx.QueryRowContext(ctx, `INSERT INTO work_entries (ticket_id, customer_id, visit_id, engineer_id, kind, activity, started_at, ended_at,
+		note, mode, unquoted, created_by, created_at) VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+		t.ID, t.CustomerID, e.VisitID, e.EngineerID, e.Kind, e.Activity, e.StartedAt, e.EndedAt, e.Note, e.Mode, e.Unquoted, a.String(), now).Scan(&e.ID)
 	if err != nil {
 		return e, fmt.Errorf("insert work entry: %w", err)
 	}
@@ -423,10 +423,10 @@ func (s *Store) WorkEntries(ctx context.Context, a auth.Actor, ticketID int64) (
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT w.id, w.ticket_id, w.visit_id, COALESCE(w.engineer_id, ''), w.kind, w.activity, w.started_at,
 		w.ended_at, w.note, w.mode, w.unquoted, COALESCE(u.minutes, 0), COALESCE(b.quantity, 0)::int, COALESCE(b.reason, '')
-		FROM work_entries w JOIN tickets t ON t.id = w.ticket_id
+		FROM work_entries w
 		LEFT JOIN hour_bank_uses u ON u.work_entry_id = w.id
 		LEFT JOIN billable_lines b ON b.source = 'work' AND b.source_id = w.id
-		WHERE ($1::bigint = 0 OR w.ticket_id = $1::bigint) AND ($2 = '' OR t.customer_id = $2) AND ($3 = '' OR w.engineer_id = $3)
+		WHERE ($1::bigint = 0 OR w.ticket_id = $1::bigint) AND ($2 = '' OR w.customer_id = $2) AND ($3 = '' OR w.engineer_id = $3)
 		ORDER BY w.started_at, w.id`, ticketID, a.CustomerID, engineer)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: work entries: %w", err)

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/lib/pq"
-
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 // Board is the NOC's dispatch board: the visits of a period, the tickets
@@ -45,52 +44,19 @@ func (s *Store) DispatchBoard(ctx context.Context, a auth.Actor, from, to time.T
 		return Board{}, invalid("the board's period must end after it starts")
 	}
 	var b Board
-	rows, err := s.db.QueryContext(ctx, `SELECT `+visitColumns+` FROM visits v JOIN tickets t ON t.id = v.ticket_id
+	var err error
+	b.Visits, err = s.listVisits(ctx, a, `SELECT `+visitColumns+` FROM visits v
 		WHERE v.window_start < $2 AND v.window_end > $1 AND v.state <> 'cancelled' ORDER BY v.window_start, v.id LIMIT 1000`, from, to)
 	if err != nil {
 		return b, fmt.Errorf("dispatch: board visits: %w", err)
 	}
-	for rows.Next() {
-		v, err := scanVisit(rows)
-		if err != nil {
-			rows.Close()
-			return b, fmt.Errorf("dispatch: board visits: %w", err)
-		}
-		b.Visits = append(b.Visits, v)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return b, fmt.Errorf("dispatch: board visits: %w", err)
-	}
-	for i := range b.Visits {
-		if b.Visits[i].Engineers, err = visitEngineers(ctx, s.db, a, b.Visits[i].ID); err != nil {
-			return b, fmt.Errorf("dispatch: %w", err)
-		}
-	}
 	// Field equipment, or a part received and waiting to be installed,
 	// needs someone on site; a visit proposed or under way answers it.
-	trows, err := s.db.QueryContext(ctx, `SELECT t.id, t.number, t.customer_id, COALESCE(t.site_id, ''), t.severity, t.title, t.status, t.opened_at
-		FROM tickets t WHERE t.status NOT IN ('solved', 'closed')
-		AND (EXISTS (SELECT 1 FROM devices d WHERE d.id = ANY (t.device_ids) AND d.kind IN ('modality', 'biomedical'))
-			OR EXISTS (SELECT 1 FROM part_requests r WHERE r.ticket_id = t.id AND r.state = 'received'))
-		AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.ticket_id = t.id AND v.state IN ('proposed', 'scheduled', 'en_route', 'on_site'))
-		ORDER BY t.severity, t.opened_at LIMIT 500`)
-	if err != nil {
-		return b, fmt.Errorf("dispatch: tickets needing a visit: %w", err)
-	}
-	defer trows.Close()
-	for trows.Next() {
-		var t TicketSummary
-		if err := trows.Scan(&t.ID, &t.Number, &t.CustomerID, &t.SiteID, &t.Severity, &t.Title, &t.Status, &t.OpenedAt); err != nil {
-			return b, fmt.Errorf("dispatch: tickets needing a visit: %w", err)
-		}
-		b.NeedVisit = append(b.NeedVisit, t)
-	}
-	if err := trows.Err(); err != nil {
+	if b.NeedVisit, err = s.needVisit(ctx); err != nil {
 		return b, fmt.Errorf("dispatch: tickets needing a visit: %w", err)
 	}
 	prows, err := s.db.QueryContext(ctx, `SELECT `+partRequestColumns+` FROM part_requests r JOIN parts p ON p.id = r.part_id
-		JOIN tickets t ON t.id = r.ticket_id WHERE r.state IN ('ordered', 'in_transit', 'in_customs')
+		WHERE r.state IN ('ordered', 'in_transit', 'in_customs')
 		ORDER BY r.eta NULLS LAST, r.id LIMIT 500`)
 	if err != nil {
 		return b, fmt.Errorf("dispatch: parts on their way: %w", err)
@@ -129,25 +95,35 @@ func (s *Store) DispatchBoard(ctx context.Context, a auth.Actor, from, to time.T
 	for _, c := range b.StaleCases {
 		ids = append(ids, c.TicketID)
 	}
-	b.Tickets, err = s.ticketNumbers(ctx, ids)
+	b.Tickets, err = maintenance.TicketNumbers(ctx, s.db, ids)
 	return b, err
 }
 
-// ticketNumbers names tickets by id.
-func (s *Store) ticketNumbers(ctx context.Context, ids []int64) (map[int64]string, error) {
-	out := map[int64]string{}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, number FROM tickets WHERE id = ANY ($1)`, pq.Int64Array(ids))
+// needVisit lists the open tickets that need someone on site and have no
+// visit proposed or under way: those naming field equipment (a modality,
+// a biomedical device) and those with a part received and waiting to be
+// installed. The most severe first, then the oldest.
+func (s *Store) needVisit(ctx context.Context) ([]TicketSummary, error) {
+	field, err := s.inv.DeviceIDsOfKinds(ctx, "modality", "biomedical")
 	if err != nil {
-		return nil, fmt.Errorf("dispatch: ticket numbers: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var n string
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, fmt.Errorf("dispatch: ticket numbers: %w", err)
-		}
-		out[id] = n
+	var received, visited []int64
+	if err := s.db.SelectContext(ctx, &received, `SELECT DISTINCT ticket_id FROM part_requests WHERE state = 'received'`); err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	if err := s.db.SelectContext(ctx, &visited, `SELECT DISTINCT ticket_id FROM visits
+		WHERE state IN ('proposed', 'scheduled', 'en_route', 'on_site')`); err != nil {
+		return nil, err
+	}
+	open, err := s.tickets.OpenTicketsAmong(ctx, field, received, visited, 500)
+	if err != nil {
+		return nil, err
+	}
+	var out []TicketSummary
+	for _, t := range open {
+		out = append(out, TicketSummary{ID: t.ID, Number: t.Number, CustomerID: t.CustomerID, SiteID: t.SiteID, Severity: t.Severity,
+			Title: t.Title, Status: t.Status, OpenedAt: t.OpenedAt})
+	}
+	return out, nil
 }

@@ -86,9 +86,9 @@ func (s *Store) OpenCase(ctx context.Context, a auth.Actor, in CaseInput, now ti
 		if err != nil {
 			return err
 		}
-		c, err = scanCase(tx.QueryRowContext(ctx, `INSERT INTO manufacturer_cases AS c (ticket_id, manufacturer, case_number, state, summary,
-			opened_by, opened_at, updated_at) VALUES ($1, $2, $3, 'opened', $4, $5, $6, $6) RETURNING `+caseColumns,
-			t.ID, in.Manufacturer, in.CaseNumber, in.Summary, a.String(), now))
+		c, err = scanCase(tx.QueryRowContext(ctx, `INSERT INTO manufacturer_cases AS c (ticket_id, customer_id, manufacturer, case_number, state, summary,
+			opened_by, opened_at, updated_at) VALUES ($1, $2, $3, $4, 'opened', $5, $6, $7, $7) RETURNING `+caseColumns,
+			t.ID, t.CustomerID, in.Manufacturer, in.CaseNumber, in.Summary, a.String(), now))
 		if err != nil {
 			return fmt.Errorf("insert case: %w", err)
 		}
@@ -97,7 +97,7 @@ func (s *Store) OpenCase(ctx context.Context, a auth.Actor, in CaseInput, now ti
 			map[string]any{"case": c.ID, "case_number": in.CaseNumber}); err != nil {
 			return err
 		}
-		return s.setSourceWait(ctx, tx, t.ID, SourceManufacturerCase, c.ID, caseWait(CaseOpened), text, system.String(), now)
+		return s.setSourceWait(ctx, tx, t, SourceManufacturerCase, c.ID, caseWait(CaseOpened), text, system.String(), now)
 	})
 	return c, err
 }
@@ -134,7 +134,8 @@ func (s *Store) MoveCase(ctx context.Context, a auth.Actor, id int64, in CaseMov
 		if in.To == CaseAnswered && strings.TrimSpace(in.Answer) == "" {
 			return invalid("answered needs the manufacturer's answer")
 		}
-		if _, err := s.lockTicket(ctx, tx, a, c.TicketID); err != nil {
+		t, err := s.lockTicket(ctx, tx, a, c.TicketID)
+		if err != nil {
 			return err
 		}
 		from := c.State
@@ -155,15 +156,15 @@ func (s *Store) MoveCase(ctx context.Context, a auth.Actor, id int64, in CaseMov
 		if err := maintenance.AddEventTx(ctx, tx, c.TicketID, now, a.String(), "manufacturer_case_"+in.To, text, map[string]any{"case": id}); err != nil {
 			return err
 		}
-		return s.setSourceWait(ctx, tx, c.TicketID, SourceManufacturerCase, id, caseWait(in.To), text, system.String(), now)
+		return s.setSourceWait(ctx, tx, t, SourceManufacturerCase, id, caseWait(in.To), text, system.String(), now)
 	})
 	return c, err
 }
 
 // Cases lists manufacturer cases in a's scope (ticketID 0: all).
 func (s *Store) Cases(ctx context.Context, a auth.Actor, ticketID int64) ([]ManufacturerCase, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+caseColumns+` FROM manufacturer_cases c JOIN tickets t ON t.id = c.ticket_id
-		WHERE ($1::bigint = 0 OR c.ticket_id = $1::bigint) AND ($2 = '' OR t.customer_id = $2) ORDER BY c.id`, ticketID, a.CustomerID)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+caseColumns+` FROM manufacturer_cases c
+		WHERE ($1::bigint = 0 OR c.ticket_id = $1::bigint) AND ($2 = '' OR c.customer_id = $2) ORDER BY c.id`, ticketID, a.CustomerID)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: cases: %w", err)
 	}

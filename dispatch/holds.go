@@ -9,6 +9,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 // Hold is what holds a ticket: its open waits with what each is about,
@@ -60,10 +61,10 @@ func (s *Store) Holds(ctx context.Context, a auth.Actor, ticketIDs []int64) (map
 	rows, err := s.db.QueryContext(ctx, `SELECT w.ticket_id, w.reason, w.source, w.note, w.started_at, w.ended_at,
 		COALESCE(p.manufacturer || ' ' || p.part_number, ''), COALESCE(r.state, ''), COALESCE(to_char(r.eta, 'YYYY-MM-DD'), ''),
 		COALESCE(c.manufacturer || ' ' || c.case_number, '')
-		FROM waits w JOIN tickets t ON t.id = w.ticket_id
+		FROM waits w
 		LEFT JOIN part_requests r ON w.source = 'part_request' AND r.id = w.source_id LEFT JOIN parts p ON p.id = r.part_id
 		LEFT JOIN manufacturer_cases c ON w.source = 'manufacturer_case' AND c.id = w.source_id
-		WHERE w.ticket_id = ANY ($1) AND ($2 = '' OR t.customer_id = $2) ORDER BY w.ticket_id, w.started_at, w.id`, ids, a.CustomerID)
+		WHERE w.ticket_id = ANY ($1) AND ($2 = '' OR w.customer_id = $2) ORDER BY w.ticket_id, w.started_at, w.id`, ids, a.CustomerID)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: holds: %w", err)
 	}
@@ -125,32 +126,54 @@ func (s *Store) Holds(ctx context.Context, a auth.Actor, ticketIDs []int64) (map
 	}
 	vrows, err := s.db.QueryContext(ctx, `SELECT v.ticket_id, min(v.window_start) FILTER (WHERE v.state IN ('scheduled', 'en_route', 'on_site')),
 		bool_or(v.state = 'proposed'),
-		(SELECT nt.number FROM visits nv JOIN tickets nt ON nt.id = nv.ticket_id WHERE nv.rescheduled_from = ANY (array_agg(v.id)) LIMIT 1),
-		(SELECT ot.number FROM visits ov JOIN tickets ot ON ot.id = ov.ticket_id
-			WHERE ov.id = ANY (array_agg(v.rescheduled_from)) LIMIT 1)
-		FROM visits v JOIN tickets t ON t.id = v.ticket_id
-		WHERE v.ticket_id = ANY ($1) AND ($2 = '' OR t.customer_id = $2) GROUP BY v.ticket_id`, ids, a.CustomerID)
+		(SELECT nv.ticket_id FROM visits nv WHERE nv.rescheduled_from = ANY (array_agg(v.id)) LIMIT 1),
+		(SELECT ov.ticket_id FROM visits ov WHERE ov.id = ANY (array_agg(v.rescheduled_from)) LIMIT 1)
+		FROM visits v
+		WHERE v.ticket_id = ANY ($1) AND ($2 = '' OR v.customer_id = $2) GROUP BY v.ticket_id`, ids, a.CustomerID)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: holds of visits: %w", err)
 	}
 	defer vrows.Close()
+	// The tickets that took over from, or handed over to, these are named
+	// by the ticket core, all at once.
+	as, from := map[int64]int64{}, map[int64]int64{}
+	var others []int64
 	for vrows.Next() {
 		var id int64
 		var next *time.Time
 		var proposed bool
-		var as, from *string
-		if err := vrows.Scan(&id, &next, &proposed, &as, &from); err != nil {
+		var asID, fromID *int64
+		if err := vrows.Scan(&id, &next, &proposed, &asID, &fromID); err != nil {
 			return nil, fmt.Errorf("dispatch: holds of visits: %w", err)
 		}
 		h := out[id]
 		h.TicketID, h.NextVisit, h.VisitProposed = id, next, proposed
-		if as != nil {
-			h.RescheduledAs = *as
+		out[id] = h
+		if asID != nil {
+			as[id] = *asID
+			others = append(others, *asID)
 		}
-		if from != nil {
-			h.RescheduledFrom = *from
+		if fromID != nil {
+			from[id] = *fromID
+			others = append(others, *fromID)
 		}
+	}
+	if err := vrows.Err(); err != nil {
+		return nil, fmt.Errorf("dispatch: holds of visits: %w", err)
+	}
+	numbers, err := maintenance.TicketNumbers(ctx, s.db, others)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: holds of visits: %w", err)
+	}
+	for id, other := range as {
+		h := out[id]
+		h.RescheduledAs = numbers[other]
 		out[id] = h
 	}
-	return out, vrows.Err()
+	for id, other := range from {
+		h := out[id]
+		h.RescheduledFrom = numbers[other]
+		out[id] = h
+	}
+	return out, nil
 }

@@ -205,10 +205,10 @@ type visitFacts struct {
 func (s *Store) visitFacts(ctx context.Context, tx *sqlx.Tx, v *Visit, now time.Time) (visitFacts, error) {
 	var f visitFacts
 	var err error
-	if f.contact, err = loadContact(ctx, tx, v.CustomerID); err != nil {
+	if f.contact, err = s.loadContact(ctx, tx, v.CustomerID); err != nil {
 		return f, err
 	}
-	f.loc = f.contact.location()
+	f.loc = f.contact.Location()
 	if f.site, err = s.inv.InTx(tx).Site(ctx, assets.Scope{}, v.SiteID); err != nil {
 		return f, fmt.Errorf("site %s: %w", v.SiteID, err)
 	}

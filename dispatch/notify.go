@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 )
@@ -38,30 +39,29 @@ func enqueue(ctx context.Context, tx *sqlx.Tx, m outboxMessage, at time.Time) er
 	return err
 }
 
+// customerContact is the customer a dispatch e-mail is about or goes to,
+// with its notification addresses.
 type customerContact struct {
-	Name, Language, TimeZone, NotifyEmail string
+	assets.Customer
+	NotifyEmail string
 }
 
-func (c customerContact) location() *time.Location {
-	loc, err := time.LoadLocation(c.TimeZone)
+func (s *Store) loadContact(ctx context.Context, tx *sqlx.Tx, customerID string) (customerContact, error) {
+	inv := s.inv.InTx(tx)
+	cu, err := inv.Customer(ctx, assets.Scope{}, customerID)
 	if err != nil {
-		return time.UTC
+		return customerContact{}, fmt.Errorf("customer %s: %w", customerID, err)
 	}
-	return loc
-}
-
-func loadContact(ctx context.Context, tx *sqlx.Tx, customerID string) (customerContact, error) {
-	var c customerContact
-	if err := tx.QueryRowContext(ctx, `SELECT name, language, time_zone, notify_email FROM customers WHERE id = $1`, customerID).
-		Scan(&c.Name, &c.Language, &c.TimeZone, &c.NotifyEmail); err != nil {
-		return c, fmt.Errorf("customer %s: %w", customerID, err)
+	addrs, err := inv.NotifyEmail(ctx, customerID)
+	if err != nil {
+		return customerContact{}, fmt.Errorf("customer %s: %w", customerID, err)
 	}
-	return c, nil
+	return customerContact{Customer: cu, NotifyEmail: addrs}, nil
 }
 
 // notifyCustomer sends one message to each of the customer's addresses.
-func notifyCustomer(ctx context.Context, tx *sqlx.Tx, customerID string, m outboxMessage, at time.Time) error {
-	c, err := loadContact(ctx, tx, customerID)
+func (s *Store) notifyCustomer(ctx context.Context, tx *sqlx.Tx, customerID string, m outboxMessage, at time.Time) error {
+	c, err := s.loadContact(ctx, tx, customerID)
 	if err != nil {
 		return err
 	}
@@ -89,11 +89,11 @@ func localTime(t time.Time, loc *time.Location) string {
 // because the equipment was not available (seed 000 §8), and under which
 // ticket it will be rescheduled.
 func (s *Store) notifyUnavailable(ctx context.Context, tx *sqlx.Tx, v Visit, closed, next maintenance.Ticket, now time.Time) error {
-	c, err := loadContact(ctx, tx, v.CustomerID)
+	c, err := s.loadContact(ctx, tx, v.CustomerID)
 	if err != nil {
 		return err
 	}
-	loc := c.location()
+	loc := c.Location()
 	window := ""
 	if v.WindowStart != nil {
 		window = localTime(*v.WindowStart, loc)
@@ -111,7 +111,7 @@ func (s *Store) notifyUnavailable(ctx context.Context, tx *sqlx.Tx, v Visit, clo
 			"Según la política de soporte, el ticket %s se cierra y se abrió el ticket %s para reprogramar la visita.\n\n— Vigía NOC\n",
 			window, closed.Number, next.Number)
 	}
-	return notifyCustomer(ctx, tx, v.CustomerID, m, now)
+	return s.notifyCustomer(ctx, tx, v.CustomerID, m, now)
 }
 
 // notifyHourBank warns the customer, once per bank period, that the bank
@@ -129,5 +129,5 @@ func (s *Store) notifyHourBank(ctx context.Context, tx *sqlx.Tx, t ticketRef, bt
 		m.Subject = fmt.Sprintf("Bolsa de horas %s: %d%% consumido", k.ID, used*100/total)
 		m.Body = fmt.Sprintf("A su bolsa de horas de soporte (contrato %s) le quedan %s de %d horas, vigentes hasta %s.\n\n— Vigía NOC\n", k.ID, left, total/60, end)
 	}
-	return notifyCustomer(ctx, tx, t.CustomerID, m, now)
+	return s.notifyCustomer(ctx, tx, t.CustomerID, m, now)
 }

@@ -239,7 +239,7 @@ func scanPartRequest(row interface{ Scan(...any) error }, a auth.Actor) (PartReq
 
 func (s *Store) partRequests(ctx context.Context, q queryer, a auth.Actor, ticketID int64) ([]PartRequest, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+partRequestColumns+` FROM part_requests r JOIN parts p ON p.id = r.part_id
-		JOIN tickets t ON t.id = r.ticket_id WHERE ($1::bigint = 0 OR r.ticket_id = $1::bigint) AND ($2 = '' OR t.customer_id = $2) ORDER BY r.id`,
+		WHERE ($1::bigint = 0 OR r.ticket_id = $1::bigint) AND ($2 = '' OR r.customer_id = $2) ORDER BY r.id`,
 		ticketID, a.CustomerID)
 	if err != nil {
 		return nil, fmt.Errorf("part requests: %w", err)
@@ -308,9 +308,9 @@ func (s *Store) RequestPart(ctx context.Context, a auth.Actor, in PartRequestInp
 				return invalid("visit %d is not a visit of ticket %s", *in.VisitID, t.Number)
 			}
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO part_requests (ticket_id, visit_id, part_id, quantity, state, note, requested_by,
-			requested_at, updated_at) VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $7) RETURNING id`,
-			t.ID, in.VisitID, in.PartID, in.Quantity, in.Note, a.String(), now).Scan(&id); err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO part_requests (ticket_id, customer_id, visit_id, part_id, quantity, state, note, requested_by,
+			requested_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7, $8, $8) RETURNING id`,
+			t.ID, t.CustomerID, in.VisitID, in.PartID, in.Quantity, in.Note, a.String(), now).Scan(&id); err != nil {
 			return fmt.Errorf("insert part request: %w", err)
 		}
 		if err := partEvent(ctx, tx, id, now, a.String(), "", PartRequested, in.Note); err != nil {
@@ -320,7 +320,7 @@ func (s *Store) RequestPart(ctx context.Context, a auth.Actor, in PartRequestInp
 		if err := maintenance.AddEventTx(ctx, tx, t.ID, now, a.String(), "part_requested", text, map[string]any{"part_request": id}); err != nil {
 			return err
 		}
-		return s.setSourceWait(ctx, tx, t.ID, SourcePartRequest, id, partWait(PartRequested), text, system.String(), now)
+		return s.setSourceWait(ctx, tx, t, SourcePartRequest, id, partWait(PartRequested), text, system.String(), now)
 	})
 	if err != nil {
 		return PartRequest{}, err
@@ -330,7 +330,7 @@ func (s *Store) RequestPart(ctx context.Context, a auth.Actor, in PartRequestInp
 
 func (s *Store) partRequest(ctx context.Context, a auth.Actor, id int64) (PartRequest, error) {
 	r, err := scanPartRequest(s.db.QueryRowContext(ctx, `SELECT `+partRequestColumns+` FROM part_requests r JOIN parts p ON p.id = r.part_id
-		JOIN tickets t ON t.id = r.ticket_id WHERE r.id = $1 AND ($2 = '' OR t.customer_id = $2)`, id, a.CustomerID), a)
+		WHERE r.id = $1 AND ($2 = '' OR r.customer_id = $2)`, id, a.CustomerID), a)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound.Errorf("part request %d", id)
 	}
@@ -394,7 +394,7 @@ func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a auth.Actor, id int6
 	var qty int
 	var quote *int64
 	err := tx.QueryRowContext(ctx, `SELECT r.ticket_id, r.part_id, r.state, r.quantity, r.quote_price_cents FROM part_requests r
-		JOIN tickets t ON t.id = r.ticket_id WHERE r.id = $1 AND ($2 = '' OR t.customer_id = $2) FOR UPDATE OF r`, id, a.CustomerID).
+		WHERE r.id = $1 AND ($2 = '' OR r.customer_id = $2) FOR UPDATE`, id, a.CustomerID).
 		Scan(&ticketID, &partID, &state, &qty, &quote)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound.Errorf("part request %d", id)
@@ -467,7 +467,7 @@ func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a auth.Actor, id int6
 			return err
 		}
 	}
-	return s.setSourceWait(ctx, tx, ticketID, SourcePartRequest, id, partWait(in.To), text, system.String(), now)
+	return s.setSourceWait(ctx, tx, *t, SourcePartRequest, id, partWait(in.To), text, system.String(), now)
 }
 
 // withdraw takes a part used on site out of the stock it came from.

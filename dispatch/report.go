@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/maintenance"
 )
 
 // Report is a customer's billing for one month (in the customer's zone):
@@ -86,20 +87,23 @@ func (s *Store) Report(ctx context.Context, a auth.Actor, customerID, month stri
 	r := Report{CustomerID: c.ID, CustomerName: c.Name, Month: month, TimeZone: loc.String(), Currency: s.rules.currency(c.Country),
 		Lines: []Line{}, HourBanks: []BankSummary{}}
 
-	rows, err := s.db.QueryContext(ctx, `SELECT b.at, t.number, b.source, b.description, b.quantity::float8, b.unit_price_cents, b.amount_cents,
-		b.reason, b.unquoted FROM billable_lines b JOIN tickets t ON t.id = b.ticket_id
+	rows, err := s.db.QueryContext(ctx, `SELECT b.at, b.ticket_id, b.source, b.description, b.quantity::float8, b.unit_price_cents,
+		b.amount_cents, b.reason, b.unquoted FROM billable_lines b
 		WHERE b.customer_id = $1 AND b.at >= $2 AND b.at < $3 ORDER BY b.at, b.id`, c.ID, from, to)
 	if err != nil {
 		return r, fmt.Errorf("dispatch: report lines: %w", err)
 	}
+	var ticketIDs []int64
 	for rows.Next() {
 		var l Line
-		if err := rows.Scan(&l.At, &l.Ticket, &l.Source, &l.Description, &l.Quantity, &l.UnitPriceCents, &l.AmountCents, &l.Reason, &l.Unquoted); err != nil {
+		var ticketID int64
+		if err := rows.Scan(&l.At, &ticketID, &l.Source, &l.Description, &l.Quantity, &l.UnitPriceCents, &l.AmountCents, &l.Reason, &l.Unquoted); err != nil {
 			rows.Close()
 			return r, fmt.Errorf("dispatch: report lines: %w", err)
 		}
 		l.At = l.At.In(loc)
 		r.Lines = append(r.Lines, l)
+		ticketIDs = append(ticketIDs, ticketID)
 		r.TotalCents += l.AmountCents
 		if l.Unquoted {
 			r.Unquoted++
@@ -109,13 +113,20 @@ func (s *Store) Report(ctx context.Context, a auth.Actor, customerID, month stri
 	if err := rows.Err(); err != nil {
 		return r, fmt.Errorf("dispatch: report lines: %w", err)
 	}
+	numbers, err := maintenance.TicketNumbers(ctx, s.db, ticketIDs)
+	if err != nil {
+		return r, fmt.Errorf("dispatch: report lines: %w", err)
+	}
+	for i := range r.Lines {
+		r.Lines[i].Ticket = numbers[ticketIDs[i]]
+	}
 
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*),
 		COALESCE(sum(ceil(extract(epoch FROM w.ended_at - w.started_at) / 60)), 0)::int,
 		COALESCE(sum(ceil(extract(epoch FROM w.ended_at - w.started_at) / 60)) FILTER (WHERE w.mode = 'covered'), 0)::int,
 		COALESCE(sum(ceil(extract(epoch FROM w.ended_at - w.started_at) / 60)) FILTER (WHERE w.mode = 'hour_bank'), 0)::int,
 		COALESCE(sum(ceil(extract(epoch FROM w.ended_at - w.started_at) / 60)) FILTER (WHERE w.mode = 'billable'), 0)::int
-		FROM work_entries w JOIN tickets t ON t.id = w.ticket_id WHERE t.customer_id = $1 AND w.ended_at >= $2 AND w.ended_at < $3`,
+		FROM work_entries w WHERE w.customer_id = $1 AND w.ended_at >= $2 AND w.ended_at < $3`,
 		c.ID, from, to).Scan(&r.Work.Entries, &r.Work.Minutes, &r.Work.CoveredMinutes, &r.Work.BankMinutes, &r.Work.BillableMinutes); err != nil {
 		return r, fmt.Errorf("dispatch: report work: %w", err)
 	}

@@ -20,30 +20,13 @@ import (
 func (s *Store) VisitsBetween(ctx context.Context, customerID string, from, to time.Time) ([]Visit, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rows, err := s.db.QueryContext(ctx, `SELECT `+visitColumns+` FROM visits v JOIN tickets t ON t.id = v.ticket_id
+	// A report goes to the customer: engineers are listed as the customer sees them.
+	reader := auth.Actor{Name: "report", Role: auth.RoleCustomer, CustomerID: customerID}
+	out, err := s.listVisits(ctx, reader, `SELECT `+visitColumns+` FROM visits v
 		WHERE v.customer_id = $1 AND v.state <> 'cancelled' AND COALESCE(v.arrived_at, v.window_start) >= $2
 		AND COALESCE(v.arrived_at, v.window_start) < $3 ORDER BY COALESCE(v.arrived_at, v.window_start), v.id`, customerID, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: visits of %s: %w", customerID, err)
-	}
-	var out []Visit
-	for rows.Next() {
-		v, err := scanVisit(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("dispatch: visits of %s: %w", customerID, err)
-		}
-		out = append(out, v)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("dispatch: visits of %s: %w", customerID, err)
-	}
-	reader := auth.Actor{Name: "report", Role: auth.RoleCustomer, CustomerID: customerID}
-	for i := range out {
-		if out[i].Engineers, err = visitEngineers(ctx, s.db, reader, out[i].ID); err != nil {
-			return nil, fmt.Errorf("dispatch: %w", err)
-		}
 	}
 	return nonNil(out), nil
 }

@@ -113,7 +113,7 @@ type Signature struct {
 	Value string `json:"value"`
 }
 
-const visitColumns = `v.id, v.ticket_id, t.number, v.customer_id, v.site_id, v.device_ids, v.purpose, v.state, v.window_start,
+const visitColumns = `v.id, v.ticket_id, v.customer_id, v.site_id, v.device_ids, v.purpose, v.state, v.window_start,
 	v.window_end, v.checklist_template, v.checklist, v.travel, v.travel_from, v.travel_price_cents, v.notes, v.rescheduled_from,
 	v.without_quote, v.en_route_at, v.arrived_at, v.left_at, v.work_performed, v.parts_used, v.signer_name, v.signed_at,
 	v.signature_kind, v.signature, v.created_by, v.created_at, v.updated_at`
@@ -124,7 +124,7 @@ func scanVisit(r interface{ Scan(...any) error }) (Visit, error) {
 	var checklist, parts []byte
 	var signer, sigKind, sig sql.NullString
 	var signedAt *time.Time
-	if err := r.Scan(&v.ID, &v.TicketID, &v.TicketNumber, &v.CustomerID, &v.SiteID, &devices, &v.Purpose, &v.State, &v.WindowStart,
+	if err := r.Scan(&v.ID, &v.TicketID, &v.CustomerID, &v.SiteID, &devices, &v.Purpose, &v.State, &v.WindowStart,
 		&v.WindowEnd, &v.ChecklistTemplate, &checklist, &v.Travel, &v.TravelFrom, &v.TravelPriceCents, &v.Notes, &v.RescheduledFrom,
 		&v.WithoutQuote, &v.EnRouteAt, &v.ArrivedAt, &v.LeftAt, &v.WorkPerformed, &parts, &signer, &signedAt, &sigKind, &sig,
 		&v.CreatedBy, &v.CreatedAt, &v.UpdatedAt); err != nil {
@@ -169,7 +169,7 @@ type queryer interface {
 
 func (s *Store) loadVisit(ctx context.Context, q queryer, a auth.Actor, id int64, lock bool) (Visit, error) {
 	where, args := visitScope(a, []any{id})
-	query := `SELECT ` + visitColumns + ` FROM visits v JOIN tickets t ON t.id = v.ticket_id WHERE v.id = $1` + where
+	query := `SELECT ` + visitColumns + ` FROM visits v WHERE v.id = $1` + where
 	if lock {
 		query += ` FOR UPDATE OF v`
 	}
@@ -180,10 +180,64 @@ func (s *Store) loadVisit(ctx context.Context, q queryer, a auth.Actor, id int64
 	if err != nil {
 		return v, fmt.Errorf("visit %d: %w", id, err)
 	}
+	one := []Visit{v}
+	if err := numberVisits(ctx, q, one); err != nil {
+		return v, err
+	}
+	v = one[0]
 	if v.Engineers, err = visitEngineers(ctx, q, a, id); err != nil {
 		return v, err
 	}
 	return v, nil
+}
+
+// listVisits runs query (SELECT visitColumns FROM visits v …) and
+// completes the visits with their tickets' numbers and their engineers as
+// a sees them (nil for none).
+func (s *Store) listVisits(ctx context.Context, a auth.Actor, query string, args ...any) ([]Visit, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []Visit
+	for rows.Next() {
+		v, err := scanVisit(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := numberVisits(ctx, s.db, out); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Engineers, err = visitEngineers(ctx, s.db, a, out[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// numberVisits sets the ticket number of each of vs, read from the ticket
+// core through q in one query.
+func numberVisits(ctx context.Context, q sqlx.QueryerContext, vs []Visit) error {
+	ids := make([]int64, len(vs))
+	for i, v := range vs {
+		ids[i] = v.TicketID
+	}
+	numbers, err := maintenance.TicketNumbers(ctx, q, ids)
+	if err != nil {
+		return err
+	}
+	for i := range vs {
+		vs[i].TicketNumber = numbers[vs[i].TicketID]
+	}
+	return nil
 }
 
 func visitEngineers(ctx context.Context, q queryer, a auth.Actor, visitID int64) ([]VisitEngineer, error) {
@@ -234,30 +288,12 @@ func (s *Store) Visits(ctx context.Context, a auth.Actor, f VisitFilter) ([]Visi
 	}
 	args := []any{f.State, f.TicketID, f.EngineerID}
 	where, args := visitScope(a, args)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+visitColumns+` FROM visits v JOIN tickets t ON t.id = v.ticket_id
+	out, err := s.listVisits(ctx, a, `SELECT `+visitColumns+` FROM visits v
 		WHERE ($1 = '' OR v.state = $1) AND ($2::bigint = 0 OR v.ticket_id = $2::bigint)
 		AND ($3 = '' OR EXISTS (SELECT 1 FROM visit_engineers x WHERE x.visit_id = v.id AND x.engineer_id = $3))`+where+`
 		ORDER BY v.id DESC LIMIT 500`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: list visits: %w", err)
-	}
-	var out []Visit
-	for rows.Next() {
-		v, err := scanVisit(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("dispatch: list visits: %w", err)
-		}
-		out = append(out, v)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("dispatch: list visits: %w", err)
-	}
-	for i := range out {
-		if out[i].Engineers, err = visitEngineers(ctx, s.db, a, out[i].ID); err != nil {
-			return nil, fmt.Errorf("dispatch: %w", err)
-		}
 	}
 	return nonNil(out), nil
 }
@@ -617,17 +653,17 @@ func (s *Store) equipmentUnavailable(ctx context.Context, tx *sqlx.Tx, a auth.Ac
 		return err
 	}
 	// What the old ticket was waiting for still holds the new one.
-	if _, err := tx.ExecContext(ctx, `UPDATE part_requests SET ticket_id = $2 WHERE ticket_id = $1 AND state NOT IN ('installed', 'cancelled')`,
-		t.ID, next.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE part_requests SET ticket_id = $2, customer_id = $3
+		WHERE ticket_id = $1 AND state NOT IN ('installed', 'cancelled')`, t.ID, next.ID, next.CustomerID); err != nil {
 		return fmt.Errorf("move part requests: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE manufacturer_cases SET ticket_id = $2 WHERE ticket_id = $1 AND state <> 'closed'`,
-		t.ID, next.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE manufacturer_cases SET ticket_id = $2, customer_id = $3 WHERE ticket_id = $1 AND state <> 'closed'`,
+		t.ID, next.ID, next.CustomerID); err != nil {
 		return fmt.Errorf("move manufacturer cases: %w", err)
 	}
 	for _, w := range open {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO waits (ticket_id, reason, source, source_id, note, started_at, started_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, next.ID, w.Reason, w.Source, w.SourceID, w.Note, now, system.String()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO waits (ticket_id, customer_id, reason, source, source_id, note, started_at, started_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, next.ID, next.CustomerID, w.Reason, w.Source, w.SourceID, w.Note, now, system.String()); err != nil {
 			return fmt.Errorf("carry wait: %w", err)
 		}
 	}

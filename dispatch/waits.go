@@ -93,7 +93,7 @@ func (s *Store) syncPause(ctx context.Context, tx *sqlx.Tx, ticketID int64, note
 // setSourceWait makes the open wait of a part request or manufacturer
 // case be reason ("" for none), then re-derives the ticket's pause. The
 // unique open wait per source makes a repeated call a no-op.
-func (s *Store) setSourceWait(ctx context.Context, tx *sqlx.Tx, ticketID int64, source string, sourceID int64, reason, note, who string, now time.Time) error {
+func (s *Store) setSourceWait(ctx context.Context, tx *sqlx.Tx, t ticketRef, source string, sourceID int64, reason, note, who string, now time.Time) error {
 	var current string
 	var waitID int64
 	err := tx.QueryRowContext(ctx, `SELECT id, reason FROM waits WHERE source = $1 AND source_id = $2 AND ended_at IS NULL`,
@@ -110,12 +110,12 @@ func (s *Store) setSourceWait(ctx context.Context, tx *sqlx.Tx, ticketID int64, 
 		}
 	}
 	if reason != "" {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO waits (ticket_id, reason, source, source_id, note, started_at, started_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, ticketID, reason, source, sourceID, note, now, who); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO waits (ticket_id, customer_id, reason, source, source_id, note, started_at, started_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, t.ID, t.CustomerID, reason, source, sourceID, note, now, who); err != nil {
 			return fmt.Errorf("start wait: %w", err)
 		}
 	}
-	return s.syncPause(ctx, tx, ticketID, note, now)
+	return s.syncPause(ctx, tx, t.ID, note, now)
 }
 
 // WaitInput starts a manual wait: the customer (information, access,
@@ -140,8 +140,8 @@ func (s *Store) StartWait(ctx context.Context, a auth.Actor, in WaitInput, now t
 		if err != nil {
 			return err
 		}
-		w, err = scanWait(tx.QueryRowContext(ctx, `INSERT INTO waits (ticket_id, reason, source, note, started_at, started_by)
-			VALUES ($1, $2, 'manual', $3, $4, $5) RETURNING `+waitColumns, t.ID, in.Reason, in.Note, now, a.String()))
+		w, err = scanWait(tx.QueryRowContext(ctx, `INSERT INTO waits (ticket_id, customer_id, reason, source, note, started_at, started_by)
+			VALUES ($1, $2, $3, 'manual', $4, $5, $6) RETURNING `+waitColumns, t.ID, t.CustomerID, in.Reason, in.Note, now, a.String()))
 		if err != nil {
 			return fmt.Errorf("insert wait: %w", err)
 		}
@@ -206,33 +206,48 @@ type WaitView struct {
 // longest-waiting first, in a's scope.
 func (s *Store) OpenWaits(ctx context.Context, a auth.Actor) ([]TicketWaits, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT w.id, w.ticket_id, w.reason, w.source, w.source_id, w.note, w.started_at, w.ended_at,
-		w.started_by, COALESCE(w.ended_by, ''), t.number, t.customer_id, t.title, t.status,
+		w.started_by, COALESCE(w.ended_by, ''),
 		COALESCE(CASE w.source
 			WHEN 'part_request' THEN (SELECT p.manufacturer || ' ' || p.part_number || ' ×' || r.quantity || ' (' || r.state || ')'
 				FROM part_requests r JOIN parts p ON p.id = r.part_id WHERE r.id = w.source_id)
 			WHEN 'manufacturer_case' THEN (SELECT c.manufacturer || ' case ' || c.case_number || ' (' || c.state || ')'
 				FROM manufacturer_cases c WHERE c.id = w.source_id)
 		END, '')
-		FROM waits w JOIN tickets t ON t.id = w.ticket_id
-		WHERE w.ended_at IS NULL AND t.closed_at IS NULL AND ($1 = '' OR t.customer_id = $1)
+		FROM waits w WHERE w.ended_at IS NULL AND ($1 = '' OR w.customer_id = $1)
 		ORDER BY w.started_at, w.id`, a.CustomerID)
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: open waits: %w", err)
 	}
 	defer rows.Close()
-	out := []TicketWaits{}
-	index := map[int64]int{}
+	var waits []WaitView
+	var ids []int64
 	for rows.Next() {
 		var v WaitView
-		var tw TicketWaits
 		if err := rows.Scan(&v.ID, &v.TicketID, &v.Reason, &v.Source, &v.SourceID, &v.Note, &v.StartedAt, &v.EndedAt, &v.StartedBy,
-			&v.EndedBy, &tw.Ticket, &tw.CustomerID, &tw.Title, &tw.Status, &v.About); err != nil {
+			&v.EndedBy, &v.About); err != nil {
 			return nil, fmt.Errorf("dispatch: open waits: %w", err)
+		}
+		waits = append(waits, v)
+		ids = append(ids, v.TicketID)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dispatch: open waits: %w", err)
+	}
+	tickets, err := s.tickets.TicketsByID(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: open waits: %w", err)
+	}
+	out := []TicketWaits{}
+	index := map[int64]int{}
+	for _, v := range waits {
+		t, ok := tickets[v.TicketID]
+		if !ok || t.ClosedAt != nil {
+			continue // a closed ticket waits for nothing any more
 		}
 		i, ok := index[v.TicketID]
 		if !ok {
-			tw.TicketID, tw.Since, tw.Reasons, tw.Waits = v.TicketID, v.StartedAt, []string{}, []WaitView{}
-			out = append(out, tw)
+			out = append(out, TicketWaits{TicketID: v.TicketID, Ticket: t.Number, CustomerID: t.CustomerID, Title: t.Title, Status: t.Status,
+				Since: v.StartedAt, Reasons: []string{}, Waits: []WaitView{}})
 			i = len(out) - 1
 			index[v.TicketID] = i
 		}
@@ -241,5 +256,5 @@ func (s *Store) OpenWaits(ctx context.Context, a auth.Actor) ([]TicketWaits, err
 		}
 		out[i].Waits = append(out[i].Waits, v)
 	}
-	return out, rows.Err()
+	return out, nil
 }

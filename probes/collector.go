@@ -406,9 +406,8 @@ func (e *Engine) markLost(ctx context.Context, c Collector, grace time.Duration,
 			return fmt.Errorf("probes: mark collector %d lost: %w", c.ID, err)
 		}
 		flipped = true
-		var ids []string
-		if err := tx.SelectContext(ctx, &ids, `SELECT id FROM devices WHERE site_id = ANY ($1) AND retired_at IS NULL ORDER BY id`,
-			pq.Array(c.Sites)); err != nil {
+		ids, err := assets.NewStore(e.store.db).InTx(tx).ActiveDeviceIDsAt(ctx, c.Sites)
+		if err != nil {
 			return fmt.Errorf("probes: devices of collector %d: %w", c.ID, err)
 		}
 		statuses, _, err := loadForIngest(ctx, tx, ids)

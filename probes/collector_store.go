@@ -60,9 +60,8 @@ func (s *Store) CreateCollector(ctx context.Context, name, customerID string, si
 	var id int64
 	err := db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		for _, site := range sites {
-			var owner string
-			err := tx.QueryRowContext(ctx, `SELECT customer_id FROM sites WHERE id = $1 AND retired_at IS NULL`, site).Scan(&owner)
-			if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != customerID) {
+			st, err := assets.NewStore(s.db).InTx(tx).Site(ctx, assets.Scope{CustomerID: customerID}, site)
+			if errors.Is(err, assets.ErrNotFound) || (err == nil && st.RetiredAt != nil) {
 				return fmt.Errorf("probes: no active site %q of customer %q", site, customerID)
 			}
 			if err != nil {
@@ -202,26 +201,14 @@ type CollectorConfig struct {
 // DeviceSource lists the inventory's devices (the assets store).
 type DeviceSource interface {
 	Devices(ctx context.Context, f assets.DeviceFilter) ([]assets.Device, error)
+	HeartbeatTokenHashes(ctx context.Context, sites []string) (map[string]string, error)
 }
 
 // CollectorConfigFor builds a collector's configuration.
 func (s *Store) CollectorConfigFor(ctx context.Context, inv DeviceSource, c Collector) (CollectorConfig, error) {
 	cfg := CollectorConfig{Collector: c.Name, Sites: c.Sites, Devices: []RemoteDevice{}}
-	hashes := map[string]string{}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, encode(heartbeat_token_sha256, 'hex') FROM devices
-		WHERE site_id = ANY ($1) AND heartbeat_token_sha256 IS NOT NULL AND retired_at IS NULL`, pq.Array(c.Sites))
+	hashes, err := inv.HeartbeatTokenHashes(ctx, c.Sites)
 	if err != nil {
-		return cfg, fmt.Errorf("probes: heartbeat tokens of collector %d: %w", c.ID, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, h string
-		if err := rows.Scan(&id, &h); err != nil {
-			return cfg, fmt.Errorf("probes: heartbeat tokens of collector %d: %w", c.ID, err)
-		}
-		hashes[id] = h
-	}
-	if err := rows.Err(); err != nil {
 		return cfg, fmt.Errorf("probes: heartbeat tokens of collector %d: %w", c.ID, err)
 	}
 	for _, site := range c.Sites {
@@ -303,20 +290,11 @@ func (s *Store) Collectors(ctx context.Context, customerID string) ([]CollectorS
 
 // activeDeviceSites maps the active devices among ids to their sites.
 func (s *Store) activeDeviceSites(ctx context.Context, ids []string) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, site_id FROM devices WHERE id = ANY ($1) AND retired_at IS NULL`, pq.Array(ids))
+	out, err := assets.NewStore(s.db).ActiveDeviceSites(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("probes: sites of reported devices: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var id, site string
-		if err := rows.Scan(&id, &site); err != nil {
-			return nil, fmt.Errorf("probes: sites of reported devices: %w", err)
-		}
-		out[id] = site
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RevokeCollector disables a collector's token and frees its sites: the

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -71,13 +72,12 @@ func (s *Store) History(ctx context.Context, q HistoryQuery) ([]HistoryEntry, er
 	if q.Limit <= 0 || q.Limit > historyMaxLimit {
 		q.Limit = historyDefaultLimit
 	}
-	var ok bool
-	if err := s.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM devices WHERE id = $1 AND ($2 = '' OR customer_id = $2))`,
-		q.DeviceID, q.CustomerID); err != nil {
-		return nil, fmt.Errorf("probes: history of %s: %w", q.DeviceID, err)
-	}
-	if !ok {
+	_, err := assets.NewStore(s.db).Device(ctx, assets.Scope{CustomerID: q.CustomerID}, q.DeviceID)
+	if errors.Is(err, assets.ErrNotFound) {
 		return nil, ErrNoDevice
+	}
+	if err != nil {
+		return nil, fmt.Errorf("probes: history of %s: %w", q.DeviceID, err)
 	}
 	var before any
 	if !q.Before.IsZero() {
