@@ -86,9 +86,7 @@ func TestReplyByEmail(t *testing.T) {
 		if n := f.count(t, `SELECT count(*) FROM closure_tasks WHERE ticket_id = $1 AND cancelled_at IS NULL AND done_at IS NULL`, tk.ID); n != 0 {
 			t.Fatalf("%d pre-closure tasks still pending", n)
 		}
-		if _, err := NewSweeper(f.store, quiet).RunDue(ctx, solved.Add(72*time.Hour)); err != nil {
-			t.Fatal(err)
-		}
+		sweepClosures(t, f.store, solved.Add(72*time.Hour))
 		if got := f.ticket(t, tk.Number); got.Status != StatusSolved {
 			t.Fatalf("auto-closed after the customer replied: %s", got.Status)
 		}

@@ -32,7 +32,9 @@ func NewMetrics(reg prometheus.Registerer, db *sqlx.DB) *Metrics {
 	return m
 }
 
-func (m *Metrics) breach(customer, policy, clock string) {
+// Breach counts one breach the SLA watch recorded (m may be nil: no
+// counter).
+func (m *Metrics) Breach(customer, policy, clock string) {
 	if m != nil {
 		m.breaches.WithLabelValues(customer, policy, clock).Inc()
 	}
