@@ -107,3 +107,26 @@ func TestReplyByEmail(t *testing.T) {
 		}
 	})
 }
+
+// A message without a subject opens a ticket titled in its customer's
+// language: the ticket core asks notify for the words.
+func TestUntitledEmailTicket(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct{ customer, want string }{
+		{"acme", "(sin asunto)"},
+		{"beta", "(no subject)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.customer, func(t *testing.T) {
+			var tk Ticket
+			inTestTx(t, f, func(tx *sqlx.Tx) (err error) {
+				tk, err = f.store.OpenFromEmailTx(context.Background(), tx, EmailInput{CustomerID: tc.customer, From: "it@" + tc.customer + ".example",
+					Title: "  ", Text: "help", ReceivedAt: monday15, MessageID: tc.customer + "@untitled.example"}, nil)
+				return err
+			})
+			if tk.Title != tc.want {
+				t.Fatalf("title %q, want %q", tk.Title, tc.want)
+			}
+		})
+	}
+}
