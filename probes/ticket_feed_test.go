@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -12,31 +13,11 @@ import (
 	"github.com/vigia-noc/vigia/internal/pgtest"
 )
 
-const feedInventory = `
-customers:
-  - id: c1
-    name: Clínica Uno
-    country: CO
-    time_zone: America/Bogota
-    sites:
-      - id: s1
-        name: Sede con enlace
-        kind: hospital
-        gateway: s1-gw
-        devices:
-          - {id: s1-gw, name: Router, kind: network, tcp: {host: 127.0.0.1, port: 9}}
-          - {id: s1-ct, name: CT, kind: modality, modality: CT, tcp: {host: 127.0.0.1, port: 9}}
-      - id: s2
-        name: Sede sin enlace
-        kind: centre
-        devices:
-          - {id: s2-us, name: US, kind: modality, modality: US, tcp: {host: 127.0.0.1, port: 9}}
-`
-
+// feedDB is a database holding the inventory of the pending decisions' test.
 func feedDB(t *testing.T) *sqlx.DB {
 	t.Helper()
 	db := pgtest.DB(t)
-	f, err := assets.ParseFile("feed.yaml", []byte(feedInventory), assets.ParseOptions{})
+	f, err := assets.ParseFile("feed.yaml", []byte(fmt.Sprintf(pendingInventory, 9, 9, 9)), assets.ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +54,11 @@ func TestDeviceEventFeed(t *testing.T) {
 		device     any
 		outage     any
 	}{
-		{"device_down", "s1", "s1-ct", nil},  // 0
-		{"site_down", "s1", "s1-gw", outage}, // 1
-		{"device_up", "s1", "s1-ct", nil},    // 2: after 0 of the same device
-		{"site_up", "s1", nil, nil},          // 3: after 1 of the same site
-		{"device_down", "s2", "s2-us", nil},  // 4: a subject of its own
+		{"device_down", "s1", "s1-ct", nil},   // 0
+		{"site_down", "s1", "s1-gw", outage},  // 1
+		{"device_up", "s1", "s1-ct", nil},     // 2: after 0 of the same device
+		{"site_up", "s1", nil, nil},           // 3: after 1 of the same site
+		{"device_down", "s2", "s2-pacs", nil}, // 4: a subject of its own
 	} {
 		var id int64
 		if err := db.Get(&id, `INSERT INTO device_events (kind, customer_id, site_id, device_id, outage_id, at) VALUES ($1, 'c1', $2, $3, $4, $5)
@@ -95,7 +76,7 @@ func TestDeviceEventFeed(t *testing.T) {
 		}{
 			{nil, ids[0], "s1-ct"},
 			{ids[:1], ids[1], "s1-gw"},
-			{ids[:4], ids[4], "s2-us"},
+			{ids[:4], ids[4], "s2-pacs"},
 			{ids, 0, ""},
 		} {
 			inRolledBackTx(t, db, func(tx *sqlx.Tx) {
