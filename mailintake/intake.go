@@ -27,6 +27,7 @@ type Tickets interface {
 	TicketOfMessageIDsTx(ctx context.Context, tx *sqlx.Tx, ids []string) (int64, bool, error)
 	MarkBouncedTx(ctx context.Context, tx *sqlx.Tx, messageID, recipient, reason string, at time.Time) (bool, error)
 	AcknowledgeEmailTx(ctx context.Context, tx *sqlx.Tx, t maintenance.Ticket, to, language string, at time.Time) error
+	RefTx(ctx context.Context, tx *sqlx.Tx, id int64) (maintenance.Ref, error)
 }
 
 // Senders finds whose an address is (assets.Store).
@@ -169,9 +170,11 @@ func (in *Intake) store(ctx context.Context, env Envelope, raw []byte, msg *Mess
 		}
 		var customer any
 		if out.TicketID != 0 {
-			if err := tx.QueryRowContext(ctx, `SELECT customer_id FROM tickets WHERE id = $1`, out.TicketID).Scan(&customer); err != nil {
+			ref, err := in.tickets.RefTx(ctx, tx, out.TicketID)
+			if err != nil {
 				return err
 			}
+			customer = ref.CustomerID
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE inbound_mail SET status = $2, reason = $3, ticket_id = NULLIF($4, 0), customer_id = $5 WHERE id = $1`,
 			rowID, out.Status, truncate(out.Reason, 1000), out.TicketID, customer)
@@ -250,11 +253,11 @@ func (in *Intake) thread(ctx context.Context, tx *sqlx.Tx, m *Message, customerI
 			ok = err == nil
 		}
 		if ok {
-			var owner string
-			if err := tx.QueryRowContext(ctx, `SELECT customer_id FROM tickets WHERE id = $1`, id).Scan(&owner); err != nil {
+			ref, err := in.tickets.RefTx(ctx, tx, id)
+			if err != nil {
 				return 0, false, fmt.Errorf("thread by references: %w", err)
 			}
-			if owner == customerID {
+			if ref.CustomerID == customerID {
 				return id, true, nil
 			}
 		}
@@ -298,10 +301,15 @@ func (in *Intake) bounce(ctx context.Context, tx *sqlx.Tx, m *Message, now time.
 		return Outcome{Status: StatusNoise, Reason: "delivery report naming no recipient of ours"}, nil
 	}
 	out := Outcome{Status: StatusBounce, Reason: "delivery failed for " + strings.Join(marked, ", ")}
-	if err := tx.QueryRowContext(ctx, `SELECT ticket_id, t.number FROM outbox o JOIN tickets t ON t.id = o.ticket_id WHERE o.message_id = $1`,
-		"<"+r.OriginalMessageID+">").Scan(&out.TicketID, &out.Ticket); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	id, ok, err := in.tickets.TicketOfMessageIDsTx(ctx, tx, []string{"<" + r.OriginalMessageID + ">"})
+	if err != nil || !ok {
+		return out, err
+	}
+	ref, err := in.tickets.RefTx(ctx, tx, id)
+	if err != nil {
 		return Outcome{}, err
 	}
+	out.TicketID, out.Ticket = ref.ID, ref.Number
 	return out, nil
 }
 

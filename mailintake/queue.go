@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -89,9 +91,8 @@ func (in *Intake) Assign(ctx context.Context, id int64, customerID, by string) (
 		if err != nil {
 			return ErrInvalid.Errorf("%v", err)
 		}
-		var lang string
-		err = tx.QueryRowContext(ctx, `SELECT language FROM customers WHERE id = $1`, customerID).Scan(&lang)
-		if errors.Is(err, sql.ErrNoRows) {
+		customer, err := assets.AddresseeTx(ctx, tx, customerID)
+		if errors.Is(err, assets.ErrNotFound) {
 			return ErrInvalid.Errorf("unknown customer %q", customerID)
 		}
 		if err != nil {
@@ -102,7 +103,7 @@ func (in *Intake) Assign(ctx context.Context, id int64, customerID, by string) (
 		if err != nil {
 			return err
 		}
-		if err := in.tickets.AcknowledgeEmailTx(ctx, tx, t, m.From, lang, now); err != nil {
+		if err := in.tickets.AcknowledgeEmailTx(ctx, tx, t, m.From, customer.Language, now); err != nil {
 			return err
 		}
 		out = Outcome{Status: StatusAssigned, TicketID: t.ID, Ticket: t.Number, Reason: joinReasons("assigned by "+by, refused)}

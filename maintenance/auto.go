@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance/notify"
@@ -182,10 +181,9 @@ func (s *Store) OpenAutoTx(ctx context.Context, tx *sqlx.Tx, key string) (*Ticke
 func (s *Store) triggerTicket(ctx context.Context, tx *sqlx.Tx, tr Trigger, key string) (openInput, error) {
 	in := openInput{CustomerID: tr.CustomerID, SiteID: tr.SiteID, Source: tr.Source, AutoKey: key, OpenedAt: tr.At,
 		Author: System.String(), Data: tr.Data}
-	var siteName, lang string
-	if err := tx.QueryRowContext(ctx, `SELECT s.name, c.language FROM sites s JOIN customers c ON c.id = s.customer_id WHERE s.id = $1`,
-		tr.SiteID).Scan(&siteName, &lang); err != nil {
-		return in, fmt.Errorf("site %s: %w", tr.SiteID, err)
+	siteName, lang, err := assets.SiteAndLanguageTx(ctx, tx, tr.SiteID)
+	if err != nil {
+		return in, err
 	}
 	switch tr.Kind {
 	case "collector":
@@ -219,7 +217,7 @@ func (s *Store) triggerTicket(ctx context.Context, tx *sqlx.Tx, tr Trigger, key 
 		in.Title = notify.AutoTitle(lang, "", siteName, len(in.DeviceIDs))
 	}
 	var prev int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM tickets WHERE auto_key = $1 AND closed_at IS NOT NULL ORDER BY id DESC LIMIT 1`, key).Scan(&prev)
+	err = tx.QueryRowContext(ctx, `SELECT id FROM tickets WHERE auto_key = $1 AND closed_at IS NOT NULL ORDER BY id DESC LIMIT 1`, key).Scan(&prev)
 	switch {
 	case err == nil:
 		in.PreviousTicketID = &prev
@@ -315,8 +313,7 @@ func siteNames(ctx context.Context, tx *sqlx.Tx, data map[string]any, fallback s
 			sites = append(sites, s)
 		}
 	}
-	var names []string
-	if len(sites) > 0 && tx.SelectContext(ctx, &names, `SELECT name FROM sites WHERE id = ANY ($1) ORDER BY name`, pq.Array(sites)) == nil && len(names) > 0 {
+	if names, err := assets.SiteNamesTx(ctx, tx, sites); err == nil && len(names) > 0 {
 		return strings.Join(names, ", ")
 	}
 	return fallback

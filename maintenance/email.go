@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
@@ -57,7 +58,11 @@ func cut(s string, n int) string {
 func (s *Store) OpenFromEmailTx(ctx context.Context, tx *sqlx.Tx, in EmailInput, previous *int64) (Ticket, error) {
 	title := cut(in.Title, 200)
 	if title == "" {
-		title = "(sin asunto)"
+		customer, err := assets.AddresseeTx(ctx, tx, in.CustomerID)
+		if err != nil {
+			return Ticket{}, fmt.Errorf("open ticket from e-mail: %w", err)
+		}
+		title = notify.UntitledTitle(customer.Language)
 	}
 	data := map[string]any{"message_id": in.MessageID, "from": in.From}
 	if previous != nil {

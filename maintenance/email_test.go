@@ -86,9 +86,7 @@ func TestReplyByEmail(t *testing.T) {
 		if n := f.count(t, `SELECT count(*) FROM closure_tasks WHERE ticket_id = $1 AND cancelled_at IS NULL AND done_at IS NULL`, tk.ID); n != 0 {
 			t.Fatalf("%d pre-closure tasks still pending", n)
 		}
-		if _, err := NewSweeper(f.store, quiet).RunDue(ctx, solved.Add(72*time.Hour)); err != nil {
-			t.Fatal(err)
-		}
+		sweepClosures(t, f.store, solved.Add(72*time.Hour))
 		if got := f.ticket(t, tk.Number); got.Status != StatusSolved {
 			t.Fatalf("auto-closed after the customer replied: %s", got.Status)
 		}
@@ -108,4 +106,27 @@ func TestReplyByEmail(t *testing.T) {
 			t.Fatalf("the old ticket is %s, want closed", got.Status)
 		}
 	})
+}
+
+// A message without a subject opens a ticket titled in its customer's
+// language: the ticket core asks notify for the words.
+func TestUntitledEmailTicket(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct{ customer, want string }{
+		{"acme", "(sin asunto)"},
+		{"beta", "(no subject)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.customer, func(t *testing.T) {
+			var tk Ticket
+			inTestTx(t, f, func(tx *sqlx.Tx) (err error) {
+				tk, err = f.store.OpenFromEmailTx(context.Background(), tx, EmailInput{CustomerID: tc.customer, From: "it@" + tc.customer + ".example",
+					Title: "  ", Text: "help", ReceivedAt: monday15, MessageID: tc.customer + "@untitled.example"}, nil)
+				return err
+			})
+			if tk.Title != tc.want {
+				t.Fatalf("title %q, want %q", tk.Title, tc.want)
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -65,4 +66,41 @@ func kinds(es []Event) []string {
 		out[i] = e.Kind
 	}
 	return out
+}
+
+// sweepClosures performs every pre-closure task due at now, as the sweeps'
+// pre-closure sweeper does, and returns how many it performed.
+func sweepClosures(t *testing.T, s *Store, now time.Time) int {
+	t.Helper()
+	n := 0
+	var skip []int64
+	for {
+		id, done, err := s.PerformDueClosureTask(context.Background(), now, skip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case id == 0:
+			return n
+		case done:
+			n++
+		default:
+			skip = append(skip, id)
+		}
+	}
+}
+
+// watch records the SLA marks of every watched ticket at now, as the
+// sweeps' SLA watcher does.
+func watch(t *testing.T, s *Store, now time.Time) {
+	t.Helper()
+	ids, err := s.WatchedTickets(context.Background(), now.Add(-48*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, _, err := s.RecordSLAMarks(context.Background(), id, now); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 )
@@ -132,11 +133,11 @@ func (s *Store) RescheduleTx(ctx context.Context, tx *sqlx.Tx, a auth.Actor, tic
 	if err := s.recompute(ctx, tx, &t); err != nil {
 		return t, next, err
 	}
-	var lang string
-	if err := tx.QueryRowContext(ctx, `SELECT language FROM customers WHERE id = $1`, t.CustomerID).Scan(&lang); err != nil {
-		return t, next, fmt.Errorf("customer %s: %w", t.CustomerID, err)
+	customer, err := assets.AddresseeTx(ctx, tx, t.CustomerID)
+	if err != nil {
+		return t, next, err
 	}
-	title := notify.RescheduleTitle(lang, t.Title)
+	title := notify.RescheduleTitle(customer.Language, t.Title)
 	if len(title) > 200 {
 		title = title[:200]
 	}

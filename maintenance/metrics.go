@@ -8,6 +8,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
@@ -31,7 +32,9 @@ func NewMetrics(reg prometheus.Registerer, db *sqlx.DB) *Metrics {
 	return m
 }
 
-func (m *Metrics) breach(customer, policy, clock string) {
+// Breach counts one breach the SLA watch recorded (m may be nil: no
+// counter).
+func (m *Metrics) Breach(customer, policy, clock string) {
 	if m != nil {
 		m.breaches.WithLabelValues(customer, policy, clock).Inc()
 	}
@@ -60,12 +63,11 @@ func (c *ticketCollector) Describe(ch chan<- *prometheus.Desc) {
 // acknowledgement yet; resolution: not solved) and is not paused (a pending
 // ticket waits on someone else), has a warning or escalation mark, and no
 // breach mark.
-const atRiskQuery = `SELECT c.id, count(DISTINCT t.id) FROM customers c
+const atRiskQuery = `SELECT c.id, count(DISTINCT t.id) FROM unnest($1::text[]) c (id)
 	LEFT JOIN tickets t ON t.customer_id = c.id AND t.status NOT IN ('closed', 'solved', 'pending')
 		AND EXISTS (SELECT 1 FROM sla_marks m WHERE m.ticket_id = t.id AND m.kind IN ('warning', 'escalation')
 			AND (m.clock = 'resolution' OR t.acknowledged_at IS NULL)
 			AND NOT EXISTS (SELECT 1 FROM sla_marks b WHERE b.ticket_id = t.id AND b.clock = m.clock AND b.kind = 'breach'))
-	WHERE c.retired_at IS NULL
 	GROUP BY c.id ORDER BY c.id`
 
 func (c *ticketCollector) Collect(ch chan<- prometheus.Metric) {
@@ -92,7 +94,12 @@ func (c *ticketCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(openDesc, err)
 		return
 	}
-	rows, err = c.db.QueryContext(ctx, atRiskQuery)
+	active, err := activeCustomers(ctx, c.db)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(atRiskDesc, err)
+		return
+	}
+	rows, err = c.db.QueryContext(ctx, atRiskQuery, active)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(atRiskDesc, err)
 		return
@@ -110,6 +117,22 @@ func (c *ticketCollector) Collect(ch chan<- prometheus.Metric) {
 	if err := rows.Err(); err != nil {
 		ch <- prometheus.NewInvalidMetric(atRiskDesc, err)
 	}
+}
+
+// activeCustomers lists the customers that are not retired, which the
+// gauges report (with a 0 when they have no ticket).
+func activeCustomers(ctx context.Context, db *sqlx.DB) (pq.StringArray, error) {
+	all, err := assets.NewStore(db).Customers(ctx, assets.Scope{})
+	if err != nil {
+		return nil, err
+	}
+	ids := pq.StringArray{}
+	for _, c := range all {
+		if c.RetiredAt == nil {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids, nil
 }
 
 var pausedDesc = prometheus.NewDesc("vigia_sla_paused_tickets",
@@ -152,15 +175,19 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 // pausedQuery counts the open tickets under each reason of their running
 // pause, with a 0 for every active customer and reason.
 const pausedQuery = `SELECT c.id, r.reason, count(DISTINCT p.ticket_id)
-	FROM customers c CROSS JOIN unnest($1::text[]) r (reason)
+	FROM unnest($2::text[]) c (id) CROSS JOIN unnest($1::text[]) r (reason)
 	LEFT JOIN (SELECT t.customer_id, p.ticket_id, unnest(` + pauseReasons + `) AS reason
 		FROM ticket_pauses p JOIN tickets t ON t.id = p.ticket_id
 		WHERE p.ended_at IS NULL AND t.status <> 'closed') p ON p.customer_id = c.id AND p.reason = r.reason
-	WHERE c.retired_at IS NULL
 	GROUP BY 1, 2 ORDER BY 1, 2`
 
 func (c *outboxCollector) collectPauses(ctx context.Context, ch chan<- prometheus.Metric) {
-	rows, err := c.db.QueryContext(ctx, pausedQuery, pq.StringArray(PauseReasons))
+	active, err := activeCustomers(ctx, c.db)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(pausedDesc, err)
+		return
+	}
+	rows, err := c.db.QueryContext(ctx, pausedQuery, pq.StringArray(PauseReasons), active)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(pausedDesc, err)
 		return

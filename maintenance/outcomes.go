@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
 
@@ -117,12 +118,7 @@ func (s *Store) recordOutcome(ctx context.Context, tx *sqlx.Tx, t *Ticket, o Out
 	if n, _ := res.RowsAffected(); n == 0 {
 		return false, nil
 	}
-	text := fmt.Sprintf("SLA %s: %s of %s (Sev %d) met with %s to spare / cumplido con %s de margen",
-		o.Clock, o.Clock, t.Number, t.Severity, fmtMargin(o.Margin), fmtMargin(o.Margin))
-	if o.Outcome == OutcomeBreached {
-		text = fmt.Sprintf("SLA %s: %s of %s (Sev %d) breached by %s / incumplido por %s",
-			o.Clock, o.Clock, t.Number, t.Severity, fmtMargin(-o.Margin), fmtMargin(-o.Margin))
-	}
+	text := notify.SLAOutcomeText(o.Clock, t.Number, t.Severity, o.Outcome == OutcomeBreached, o.Margin)
 	if err := addEvent(ctx, tx, t.ID, o.Stopped, author("vigia", "sla"), "sla_"+o.Outcome, text,
 		map[string]any{"clock": o.Clock, "outcome": o.Outcome, "due_at": o.Due, "stopped_at": o.Stopped,
 			"margin_seconds": marginSeconds(o.Margin), "recorded_at": now}); err != nil {
@@ -138,11 +134,6 @@ func marginSeconds(d time.Duration) int64 {
 		return -int64((-d + time.Second - 1) / time.Second)
 	}
 	return int64(d / time.Second)
-}
-
-// fmtMargin prints a duration in whole minutes or seconds for people.
-func fmtMargin(d time.Duration) string {
-	return d.Round(time.Second).String()
 }
 
 // OutcomeFilter selects outcomes of one customer whose clock stopped in

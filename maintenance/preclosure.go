@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -95,45 +94,16 @@ func addContactEvent(ctx context.Context, tx *sqlx.Tx, ticketID int64, at time.T
 		map[string]any{"round": n.Round, "seq": n.Seq, "channel": n.Channel, "due_at": due})
 }
 
-// Sweeper performs due pre-closure tasks. Tasks are rows, so a restart
-// loses none; RunDue is idempotent and safe to run from several instances
-// at once (a task is claimed under its ticket's lock, skipping tickets
-// another sweeper holds).
-type Sweeper struct {
-	store *Store
-	log   *slog.Logger
-}
-
-// NewSweeper returns the pre-closure sweeper over store.
-func NewSweeper(store *Store, log *slog.Logger) *Sweeper { return &Sweeper{store: store, log: log} }
-
-// RunDue performs every task due at or before now and returns how many it
-// performed.
-func (w *Sweeper) RunDue(ctx context.Context, now time.Time) (int, error) {
-	n := 0
-	var skip []int64
-	for {
-		done, taskID, err := w.one(ctx, now, skip)
-		if err != nil {
-			return n, err
-		}
-		if taskID == 0 {
-			return n, nil
-		}
-		if done {
-			n++
-		} else {
-			skip = append(skip, taskID)
-		}
-	}
-}
-
-// one claims and performs one due task; taskID 0 means none was left.
-func (w *Sweeper) one(ctx context.Context, now time.Time, skip []int64) (bool, int64, error) {
-	s := w.store
-	var done bool
-	var taskID int64
-	err := s.inTx(ctx, "pre-closure task", func(tx *sqlx.Tx) error {
+// PerformDueClosureTask claims one pre-closure task due at or before now,
+// whose id is not in skip, and performs it: a contact attempt (timeline
+// entry and notification), the closing as accepted, or the end of the
+// attempts. Tasks are rows, so a restart loses none; the task is claimed
+// under its ticket's lock, skipping tickets another transaction holds, so
+// sweepers on several instances never perform one twice. taskID is 0 when
+// no task is due; done is false when the claimed task was taken meanwhile
+// (the caller skips it next time). The sweeps decide when to call it.
+func (s *Store) PerformDueClosureTask(ctx context.Context, now time.Time, skip []int64) (taskID int64, done bool, err error) {
+	err = s.inTx(ctx, "pre-closure task", func(tx *sqlx.Tx) error {
 		// Lock order is ticket, then task, as for every ticket change.
 		var ticketID int64
 		err := tx.QueryRowxContext(ctx, `SELECT c.id, t.id FROM closure_tasks c JOIN tickets t ON t.id = c.ticket_id
@@ -204,5 +174,5 @@ func (w *Sweeper) one(ctx context.Context, now time.Time, skip []int64) (bool, i
 		done = true
 		return nil
 	})
-	return done, taskID, err
+	return taskID, done, err
 }

@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // RecomputeReason is the timeline text of a ticket whose cached due instants
 // moved when they were recomputed on upgrade.
-const RecomputeReason = "SLA due instants recomputed: wall-clock targets now start at the opening instant, " +
-	"business-time targets at the first working instant after it / Vencimientos SLA recalculados: los objetivos en horas " +
-	"corridas cuentan desde la apertura, los de horas hábiles desde el primer instante hábil"
+const RecomputeReason = notify.SLARecomputedText
 
 // RecomputeOpen recomputes the cached due instants of every open ticket
 // from its rows and, for each ticket whose instants moved, records a

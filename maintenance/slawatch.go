@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -47,28 +46,6 @@ func restartValue(t time.Time) any {
 		return "-infinity"
 	}
 	return t
-}
-
-// SLAWatcher records the SLA warnings, escalations and breaches that
-// tickets passed, each once (sla_marks is unique per ticket, clock, kind and
-// level), with a timeline entry and a notification to the NOC's webhooks,
-// and counts breaches in vigia_sla_breaches_total.
-//
-// Marks go to the NOC only: they are the provider's internal alarms. The
-// customer hears about the ticket through its own notifications.
-type SLAWatcher struct {
-	store   *Store
-	metrics *Metrics
-	log     *slog.Logger
-	// CatchUp is how long after closing a ticket is still examined, so that
-	// a breach that happened while no watcher ran (a restart, a deploy) is
-	// still recorded.
-	CatchUp time.Duration
-}
-
-// NewSLAWatcher returns a watcher over store; metrics may be nil.
-func NewSLAWatcher(store *Store, metrics *Metrics, log *slog.Logger) *SLAWatcher {
-	return &SLAWatcher{store: store, metrics: metrics, log: log, CatchUp: 48 * time.Hour}
 }
 
 // dueMarks lists the marks of schedule sc passed at now by a ticket whose
@@ -130,42 +107,37 @@ func stops(t *Ticket) (responded, resolved *time.Time) {
 	return responded, resolved
 }
 
-// RunDue examines every open ticket (and those closed within CatchUp) at
-// now and records the marks they passed; it returns how many it recorded.
-// Several watchers may run at once: each ticket is examined under its row
-// lock, skipped if another holds it, and the unique key does the rest.
-func (w *SLAWatcher) RunDue(ctx context.Context, now time.Time) (int, error) {
+// WatchedTickets lists the tickets whose SLA marks are still to be
+// recorded: every open ticket, and those closed after closedSince (a breach
+// that happened while no watcher ran, a restart or a deploy, is still
+// recorded).
+func (s *Store) WatchedTickets(ctx context.Context, closedSince time.Time) ([]int64, error) {
 	var ids []int64
-	if err := w.store.db.SelectContext(ctx, &ids, `SELECT id FROM tickets
-		WHERE closed_at IS NULL OR closed_at > $1 ORDER BY id`, now.Add(-w.CatchUp)); err != nil {
-		return 0, fmt.Errorf("maintenance: sla watch: list tickets: %w", err)
+	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM tickets
+		WHERE closed_at IS NULL OR closed_at > $1 ORDER BY id`, closedSince); err != nil {
+		return nil, fmt.Errorf("maintenance: sla watch: list tickets: %w", err)
 	}
-	// One ticket that cannot be computed (a policy removed from the
-	// presets) must not hide the others' breaches.
-	n := 0
-	var errs []error
-	for _, id := range ids {
-		k, err := w.one(ctx, id, now)
-		n += k
-		if err != nil {
-			if ctx.Err() != nil {
-				return n, err
-			}
-			errs = append(errs, err)
-		}
-	}
-	return n, errors.Join(errs...)
+	return ids, nil
 }
 
-// recorded is a mark inserted by this watcher, for the metrics after commit.
-type recorded struct {
+// RecordedMark is an SLA mark RecordSLAMarks inserted, with what the
+// breach counter is labelled by.
+type RecordedMark struct {
 	Mark
-	customer, policy string
+	CustomerID, Policy string
 }
 
-func (w *SLAWatcher) one(ctx context.Context, id int64, now time.Time) (int, error) {
-	s := w.store
-	var done []recorded
+// RecordSLAMarks records the SLA warnings, escalations and breaches ticket
+// id passed at now, each once (sla_marks is unique per ticket, clock, kind,
+// level and restart), with a timeline entry and a notification to the
+// NOC's webhooks, and the outcomes of its clocks that ended. Marks go to
+// the NOC only: they are the provider's internal alarms; the customer hears
+// about the ticket through its own notifications. The ticket is examined
+// under its row lock and skipped (nothing recorded) if another transaction
+// holds it, so several watchers may run at once. It returns the marks it
+// inserted and how many outcomes.
+func (s *Store) RecordSLAMarks(ctx context.Context, id int64, now time.Time) ([]RecordedMark, int, error) {
+	var done []RecordedMark
 	outcomes := 0
 	err := s.inTx(ctx, fmt.Sprintf("sla watch ticket %d", id), func(tx *sqlx.Tx) error {
 		t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = $1 FOR UPDATE SKIP LOCKED`, id))
@@ -198,7 +170,7 @@ func (w *SLAWatcher) one(ctx context.Context, id int64, now time.Time) (int, err
 			if err := s.notifyNOC(ctx, tx, &t, m, now); err != nil {
 				return err
 			}
-			done = append(done, recorded{Mark: m, customer: t.CustomerID, policy: t.SLAPolicy})
+			done = append(done, RecordedMark{Mark: m, CustomerID: t.CustomerID, Policy: t.SLAPolicy})
 		}
 		ended := clockOutcomes(sc, responded, resolved)
 		if sc.Response.Grace || sc.Resolution.Grace {
@@ -224,15 +196,9 @@ func (w *SLAWatcher) one(ctx context.Context, id int64, now time.Time) (int, err
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	for _, r := range done {
-		if r.Kind == MarkBreach {
-			w.metrics.breach(r.customer, r.policy, r.Clock)
-		}
-		w.log.Info("sla mark recorded", "ticket", id, "clock", r.Clock, "kind", r.Kind, "level", r.Level, "instant", r.Instant)
-	}
-	return len(done) + outcomes, nil
+	return done, outcomes, nil
 }
 
 func markText(m Mark, t *Ticket) string {

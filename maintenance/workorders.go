@@ -10,6 +10,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/maintenance/notify"
+	"github.com/vigia-noc/vigia/probes"
 )
 
 // What a later stage of the flow (the biomedical service) opens in its own
@@ -108,12 +109,11 @@ func dayWindowTx(ctx context.Context, tx *sqlx.Tx, t Ticket, deviceID string, du
 	who string, now time.Time, data map[string]any) (int64, error) {
 	start := time.Date(due.Year(), due.Month(), due.Day(), 0, 0, 0, 0, loc)
 	end := time.Date(due.Year(), due.Month(), due.Day()+1, 0, 0, 0, 0, loc)
-	var windowID int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO maintenance_windows (scope, scope_id, reason, starts_at, ends_at, created_by, created_at)
-		VALUES ('device', $1, $2, $3, $4, $5, $6) RETURNING id`, deviceID, "preventive maintenance, ticket "+t.Number, start, end, who, now).
-		Scan(&windowID); err != nil {
-		return 0, fmt.Errorf("maintenance window: %w", err)
+	w := &probes.Window{Scope: "device", ScopeID: deviceID, Reason: "preventive maintenance, ticket " + t.Number, StartsAt: start, EndsAt: end}
+	if err := probes.AddWindowTx(ctx, tx, w, who, now); err != nil {
+		return 0, err
 	}
+	windowID := w.ID
 	event := map[string]any{"window_id": windowID, "starts_at": start, "ends_at": end}
 	for k, v := range data {
 		event[k] = v

@@ -26,6 +26,7 @@ import (
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
+	"github.com/vigia-noc/vigia/maintenance/sweeps"
 )
 
 // buildVigia compiles this command once per test binary.
@@ -233,7 +234,7 @@ customers:
 	// The pre-closure protocol (seed 000: calls, then e-mails, then closed
 	// as accepted) on a driven clock.
 	store := maintenance.NewStore(sqlx.NewDb(conn.DB, "postgres"), assets.NewStore(conn), maintenance.Options{})
-	sweeper := maintenance.NewSweeper(store, nil)
+	sweeper := sweeps.NewPreClosureSweeper(store, nil)
 	solved, _ := time.Parse(time.RFC3339Nano, scalar(`SELECT to_json(solved_at)#>>'{}' FROM tickets`))
 	if _, err := sweeper.RunDue(context.Background(), solved.Add(48*time.Hour)); err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ import (
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
+	"github.com/vigia-noc/vigia/maintenance/sweeps"
 	"github.com/vigia-noc/vigia/probes"
 	"github.com/vigia-noc/vigia/reports"
 )
@@ -119,7 +120,7 @@ func monthFixture(t *testing.T) string {
 			t.Fatalf("%s %s: %v", tk.Number, action, err)
 		}
 	}
-	watcher := maintenance.NewSLAWatcher(tickets, nil, quietLog)
+	watcher := sweeps.NewSLAWatcher(tickets, nil, quietLog)
 	watch := func(when time.Time) {
 		t.Helper()
 		if _, err := watcher.RunDue(ctx, when); err != nil {

@@ -158,8 +158,9 @@ func (rc *Receiver) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Ti
 
 	if a.Status == "firing" {
 		if known {
-			r.Outcome, r.Ticket = "repeat", numberOf(ctx, tx, ticketID)
-			return r, nil
+			ref, err := rc.tickets.RefTx(ctx, tx, ticketID)
+			r.Outcome, r.Ticket = "repeat", ref.Number
+			return r, err
 		}
 		prior, err := rc.tickets.OpenAutoTx(ctx, tx, key)
 		if err != nil {
@@ -182,8 +183,9 @@ func (rc *Receiver) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Ti
 
 	// Resolved.
 	if known && resolvedAt != nil {
-		r.Outcome, r.Ticket = "repeat", numberOf(ctx, tx, ticketID)
-		return r, nil
+		ref, err := rc.tickets.RefTx(ctx, tx, ticketID)
+		r.Outcome, r.Ticket = "repeat", ref.Number
+		return r, err
 	}
 	if !known {
 		// Resolved without a firing we saw (e.g. Vigía was down): nothing to
@@ -223,10 +225,4 @@ func endOrNow(a Alert, now time.Time) time.Time {
 		return now
 	}
 	return a.EndsAt.UTC()
-}
-
-func numberOf(ctx context.Context, tx *sqlx.Tx, id int64) string {
-	var n string
-	tx.QueryRowContext(ctx, `SELECT number FROM tickets WHERE id = $1`, id).Scan(&n)
-	return n
 }

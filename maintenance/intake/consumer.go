@@ -7,7 +7,6 @@ package intake
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,11 +14,11 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
+	"github.com/vigia-noc/vigia/probes"
 )
 
 // OutageConsumer turns the probes' device_events into tickets. Each event
@@ -37,17 +36,6 @@ type OutageConsumer struct {
 // tickets take their instants from the events).
 func NewOutageConsumer(tickets *maintenance.Store, inv *assets.Store, now func() time.Time, log *slog.Logger) *OutageConsumer {
 	return &OutageConsumer{tickets: tickets, inv: inv, now: now, log: log}
-}
-
-type deviceEvent struct {
-	ID         int64
-	Kind       string
-	CustomerID string
-	SiteID     string
-	DeviceID   sql.NullString
-	OutageID   sql.NullInt64
-	Detail     []byte
-	At         time.Time
 }
 
 // RunOnce handles every unhandled event and returns how many it handled.
@@ -89,34 +77,25 @@ func (c *OutageConsumer) Run(ctx context.Context, every time.Duration) error {
 }
 
 func (c *OutageConsumer) one(ctx context.Context, deferred []int64) (int64, bool, error) {
-	var ev deviceEvent
+	var ev probes.DeviceEvent
 	handled := false
 	err := c.tickets.InTx(ctx, "consume device event", func(tx *sqlx.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT id, kind, customer_id, site_id, device_id, outage_id, detail, at FROM device_events
-			WHERE handled_at IS NULL AND NOT (id = ANY ($1)) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`, pq.Int64Array(append([]int64{}, deferred...))).
-			Scan(&ev.ID, &ev.Kind, &ev.CustomerID, &ev.SiteID, &ev.DeviceID, &ev.OutageID, &ev.Detail, &ev.At)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("claim: %w", err)
+		var ok bool
+		var err error
+		if ev, ok, err = probes.NextUnhandledEventTx(ctx, tx, deferred); err != nil || !ok {
+			return err
 		}
 		// Events of one subject are applied in order: if an earlier one is
 		// still unhandled (another consumer holds it), leave this for later.
-		var earlier bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM device_events WHERE handled_at IS NULL AND id < $1
-			AND ((kind LIKE 'site%' AND $2 LIKE 'site%' AND site_id = $3) OR (kind NOT LIKE 'site%' AND $2 NOT LIKE 'site%' AND device_id = $4)))`,
-			ev.ID, ev.Kind, ev.SiteID, ev.DeviceID).Scan(&earlier); err != nil {
-			return fmt.Errorf("order check: %w", err)
-		}
-		if earlier {
-			return nil
+		earlier, err := probes.EarlierUnhandledTx(ctx, tx, ev)
+		if err != nil || earlier {
+			return err
 		}
 		if err := c.handle(ctx, tx, ev); err != nil {
 			return fmt.Errorf("event %d (%s): %w", ev.ID, ev.Kind, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE device_events SET handled_at = $2 WHERE id = $1`, ev.ID, c.now()); err != nil {
-			return fmt.Errorf("mark event %d handled: %w", ev.ID, err)
+		if err := probes.MarkEventHandledTx(ctx, tx, ev.ID, c.now()); err != nil {
+			return err
 		}
 		handled = true
 		return nil
@@ -124,33 +103,33 @@ func (c *OutageConsumer) one(ctx context.Context, deferred []int64) (int64, bool
 	return ev.ID, handled, err
 }
 
-func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent) error {
+func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev probes.DeviceEvent) error {
 	var detail map[string]any
 	json.Unmarshal(ev.Detail, &detail)
 	data := map[string]any{"device_event_id": ev.ID}
 	if len(detail) > 0 {
 		data["detail"] = detail
 	}
-	if ev.OutageID.Valid {
-		data["outage_id"] = ev.OutageID.Int64
+	if ev.OutageID != 0 {
+		data["outage_id"] = ev.OutageID
 	}
 	switch ev.Kind {
 	case "device_down", "site_down":
-		tr := maintenance.Trigger{Source: maintenance.SourceProbe, Kind: "device", CustomerID: ev.CustomerID, SiteID: ev.SiteID, OutageID: ev.OutageID.Int64,
+		tr := maintenance.Trigger{Source: maintenance.SourceProbe, Kind: "device", CustomerID: ev.CustomerID, SiteID: ev.SiteID, OutageID: ev.OutageID,
 			At: ev.At, Data: data}
-		if ev.DeviceID.Valid {
-			d, err := c.inv.InTx(tx).Device(ctx, assets.Scope{}, ev.DeviceID.String)
+		if ev.DeviceID != "" {
+			d, err := c.inv.InTx(tx).Device(ctx, assets.Scope{}, ev.DeviceID)
 			if err != nil {
-				return fmt.Errorf("device %s: %w", ev.DeviceID.String, err)
+				return fmt.Errorf("device %s: %w", ev.DeviceID, err)
 			}
 			tr.Device = &d
 		}
 		if ev.Kind == "site_down" {
 			tr.Kind = "site"
-			if ev.OutageID.Valid {
-				var affected pq.StringArray
-				if err := tx.QueryRowContext(ctx, `SELECT affected_device_ids FROM outages WHERE id = $1`, ev.OutageID.Int64).Scan(&affected); err != nil {
-					return fmt.Errorf("outage %d: %w", ev.OutageID.Int64, err)
+			if ev.OutageID != 0 {
+				affected, err := probes.OutageAffectedTx(ctx, tx, ev.OutageID)
+				if err != nil {
+					return err
 				}
 				tr.Affected = affected
 			}
@@ -163,12 +142,12 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent
 		// Seed 000: trouble with scheduling or the worklist is a Sev 2
 		// incident. The device answers (degraded), so no outage: the
 		// ticket is keyed on the device's worklist.
-		if !ev.DeviceID.Valid {
+		if ev.DeviceID == "" {
 			return errors.New("worklist_failing without a device")
 		}
-		d, err := c.inv.InTx(tx).Device(ctx, assets.Scope{}, ev.DeviceID.String)
+		d, err := c.inv.InTx(tx).Device(ctx, assets.Scope{}, ev.DeviceID)
 		if err != nil {
-			return fmt.Errorf("device %s: %w", ev.DeviceID.String, err)
+			return fmt.Errorf("device %s: %w", ev.DeviceID, err)
 		}
 		_, err = c.tickets.RaiseTx(ctx, tx, maintenance.Trigger{Source: maintenance.SourceProbe, Kind: "worklist", CustomerID: ev.CustomerID, SiteID: ev.SiteID,
 			Device: &d, At: ev.At, Data: data})
@@ -184,22 +163,22 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev deviceEvent
 		// to confirm a solution with: it closes as resolved.
 		return c.tickets.ResolveAutoTx(ctx, tx, collectorKey(detail), ev.At, "monitoring restored: the collector's results arrive again", data)
 	case "worklist_restored":
-		return c.tickets.RestoreTx(ctx, tx, "worklist:"+ev.DeviceID.String, 0, ev.At, notify.WorklistRestoredText, data)
+		return c.tickets.RestoreTx(ctx, tx, "worklist:"+ev.DeviceID, 0, ev.At, notify.WorklistRestoredText, data)
 	case "device_up", "site_up":
 		key := "site:" + ev.SiteID
 		if ev.Kind == "device_up" {
-			key = "device:" + ev.DeviceID.String
+			key = "device:" + ev.DeviceID
 		}
-		return c.tickets.RestoreTx(ctx, tx, key, ev.OutageID.Int64, ev.At, "service restored", data)
+		return c.tickets.RestoreTx(ctx, tx, key, ev.OutageID, ev.At, "service restored", data)
 	case "trap_alarm", "trap_cleared", "storage_trend":
 		return c.handleDeviceAlert(ctx, tx, ev, data)
 	default:
 		// flapping, misconfiguration and reboots annotate an open ticket of
 		// the device; they open none.
-		if !ev.DeviceID.Valid {
+		if ev.DeviceID == "" {
 			return nil
 		}
-		t, err := c.tickets.OpenAutoTx(ctx, tx, "device:"+ev.DeviceID.String)
+		t, err := c.tickets.OpenAutoTx(ctx, tx, "device:"+ev.DeviceID)
 		if err != nil || t == nil {
 			return err
 		}

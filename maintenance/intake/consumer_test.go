@@ -14,6 +14,7 @@ import (
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
+	"github.com/vigia-noc/vigia/maintenance/sweeps"
 )
 
 // TestCorePACSOutageLifecycle drives one core PACS outage end to end: one
@@ -126,7 +127,7 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 		t.Fatalf("round 2 tasks %v %v", taskKinds, dues)
 	}
 
-	sweeper := maintenance.NewSweeper(f.store, quiet)
+	sweeper := sweeps.NewPreClosureSweeper(f.store, quiet)
 	steps := []struct {
 		at     time.Duration
 		did    int

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
+	"github.com/vigia-noc/vigia/probes"
 )
 
 // Device alerts are the probes' events that are not outages but still
@@ -33,34 +33,18 @@ type trapAlarmDetail struct {
 	TrapOID   string `json:"trap_oid"`
 }
 
-// storageTrendDetail is the detail of storage_trend events (probes'
-// StorageTrendDetail, read here without importing the probes).
-type storageTrendDetail struct {
-	Volumes []struct {
-		Volume      string    `json:"volume"`
-		Filling     bool      `json:"filling"`
-		FullAt      time.Time `json:"full_at"`
-		Days        int       `json:"days"`
-		Severity    int       `json:"severity"`
-		UsedBytes   int64     `json:"used_bytes"`
-		SizeBytes   int64     `json:"size_bytes"`
-		BytesPerDay int64     `json:"bytes_per_day"`
-	} `json:"volumes"`
-}
-
 // handleDeviceAlert applies trap_alarm, trap_cleared and storage_trend.
-func (c *OutageConsumer) handleDeviceAlert(ctx context.Context, tx *sqlx.Tx, ev deviceEvent, data map[string]any) error {
-	if !ev.DeviceID.Valid {
+func (c *OutageConsumer) handleDeviceAlert(ctx context.Context, tx *sqlx.Tx, ev probes.DeviceEvent, data map[string]any) error {
+	if ev.DeviceID == "" {
 		return errors.New(ev.Kind + " without a device")
 	}
-	d, err := c.inv.InTx(tx).Device(ctx, assets.Scope{}, ev.DeviceID.String)
+	d, err := c.inv.InTx(tx).Device(ctx, assets.Scope{}, ev.DeviceID)
 	if err != nil {
-		return fmt.Errorf("device %s: %w", ev.DeviceID.String, err)
+		return fmt.Errorf("device %s: %w", ev.DeviceID, err)
 	}
-	var siteName, lang string
-	if err := tx.QueryRowContext(ctx, `SELECT s.name, c.language FROM sites s JOIN customers c ON c.id = s.customer_id WHERE s.id = $1`,
-		ev.SiteID).Scan(&siteName, &lang); err != nil {
-		return fmt.Errorf("site %s: %w", ev.SiteID, err)
+	siteName, lang, err := assets.SiteAndLanguageTx(ctx, tx, ev.SiteID)
+	if err != nil {
+		return err
 	}
 	switch ev.Kind {
 	case "trap_alarm", "trap_cleared":
@@ -76,7 +60,7 @@ func (c *OutageConsumer) handleDeviceAlert(ctx context.Context, tx *sqlx.Tx, ev 
 		return c.raise(ctx, tx, d, ev, maintenance.Alert{Key: key, Severity: det.Severity, Title: title, Kind: "trap_repeated",
 			Text: title, Data: data})
 	case "storage_trend":
-		var det storageTrendDetail
+		var det probes.StorageTrendDetail
 		if err := json.Unmarshal(ev.Detail, &det); err != nil {
 			return fmt.Errorf("storage_trend detail: %w", err)
 		}
@@ -103,7 +87,7 @@ func (c *OutageConsumer) handleDeviceAlert(ctx context.Context, tx *sqlx.Tx, ev 
 
 // raise opens or updates the subject's own ticket of alert a, through the
 // ticket core's one entry point.
-func (c *OutageConsumer) raise(ctx context.Context, tx *sqlx.Tx, d assets.Device, ev deviceEvent, a maintenance.Alert) error {
+func (c *OutageConsumer) raise(ctx context.Context, tx *sqlx.Tx, d assets.Device, ev probes.DeviceEvent, a maintenance.Alert) error {
 	_, err := c.tickets.RaiseTx(ctx, tx, maintenance.Trigger{Source: maintenance.SourceProbe, Kind: "alert", CustomerID: ev.CustomerID,
 		SiteID: ev.SiteID, Device: &d, At: ev.At, Data: a.Data, Alert: &a})
 	return err

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/sweeps"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -42,7 +42,7 @@ func TestNotificationsGolden(t *testing.T) {
 	// And beta's whole site, still dark when the test ends.
 	f.outage(t, "site", "beta", "beta-main", "", []string{"beta-ris"}, monday15.Add(3*h))
 	f.consume(t)
-	sweeper := maintenance.NewSweeper(f.store, quiet)
+	sweeper := sweeps.NewPreClosureSweeper(f.store, quiet)
 	for at := monday15; at.Before(monday15.Add(60 * h)); at = at.Add(h) {
 		if _, err := sweeper.RunDue(ctx, at); err != nil {
 			t.Fatal(err)

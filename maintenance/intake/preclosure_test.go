@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/sweeps"
 )
 
 // TestSweeperConcurrent: several sweepers over the same due tasks perform
@@ -29,7 +30,7 @@ func TestSweeperConcurrent(t *testing.T) {
 	done := make(chan int, 4)
 	for range 4 {
 		go func() {
-			n, err := maintenance.NewSweeper(f.store, quiet).RunDue(context.Background(), monday15.Add(100*time.Hour))
+			n, err := sweeps.NewPreClosureSweeper(f.store, quiet).RunDue(context.Background(), monday15.Add(100*time.Hour))
 			if err != nil {
 				t.Error(err)
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/db"
 )
 
@@ -30,10 +31,11 @@ func (o *Outbox) EnqueueCustomerEmail(ctx context.Context, key, customerID strin
 	defer cancel()
 	added := 0
 	err := db.InTx(ctx, o.db, func(tx *sqlx.Tx) error {
-		var addrs string
-		if err := tx.GetContext(ctx, &addrs, `SELECT notify_email FROM customers WHERE id = $1`, customerID); err != nil {
-			return fmt.Errorf("customer %s: %w", customerID, err)
+		a, err := assets.AddresseeTx(ctx, tx, customerID)
+		if err != nil {
+			return err
 		}
+		addrs := a.NotifyEmail
 		if strings.TrimSpace(addrs) == "" {
 			return nil
 		}

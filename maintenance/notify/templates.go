@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
+
+	"github.com/vigia-noc/vigia/assets"
 )
 
 // Notification kinds.
@@ -49,22 +50,25 @@ type ticketContext struct {
 
 func loadContext(ctx context.Context, tx *sqlx.Tx, t *Ticket) (ticketContext, error) {
 	var c ticketContext
-	if err := tx.QueryRowContext(ctx, `SELECT name, language, time_zone, notify_email FROM customers WHERE id = $1`, t.CustomerID).
-		Scan(&c.CustomerName, &c.Language, &c.TimeZone, &c.NotifyEmail); err != nil {
-		return c, fmt.Errorf("customer %s: %w", t.CustomerID, err)
+	a, err := assets.AddresseeTx(ctx, tx, t.CustomerID)
+	if err != nil {
+		return c, err
 	}
+	c.CustomerName, c.Language, c.TimeZone, c.NotifyEmail = a.Name, a.Language, a.TimeZone, a.NotifyEmail
 	if t.SiteID != "" {
-		if err := tx.QueryRowContext(ctx, `SELECT name FROM sites WHERE id = $1`, t.SiteID).Scan(&c.SiteName); err != nil {
-			return c, fmt.Errorf("site %s: %w", t.SiteID, err)
+		names, err := assets.SiteNamesTx(ctx, tx, []string{t.SiteID})
+		if err != nil {
+			return c, err
 		}
+		if len(names) == 0 {
+			return c, fmt.Errorf("site %s: %w", t.SiteID, assets.ErrNotFound)
+		}
+		c.SiteName = names[0]
 	}
 	if len(t.DeviceIDs) > 0 {
-		var names pq.StringArray
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(array_agg(name ORDER BY array_position($1, id)), '{}') FROM devices WHERE id = ANY ($1)`,
-			pq.StringArray(t.DeviceIDs)).Scan(&names); err != nil {
-			return c, fmt.Errorf("device names: %w", err)
+		if c.DeviceNames, err = assets.DeviceNamesTx(ctx, tx, t.DeviceIDs); err != nil {
+			return c, err
 		}
-		c.DeviceNames = names
 	}
 	return c, nil
 }

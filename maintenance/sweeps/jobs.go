@@ -1,7 +1,9 @@
 // Package sweeps runs the service desk's periodic work on gocron: the
-// ticket core's pre-closure protocol and SLA watch, the preventive plans
-// (kept here, their work orders opened through the ticket core as the
-// biomedical service opens its own), and the delivery of notify's outbox.
+// pre-closure protocol and the SLA watch (when, and over which tickets;
+// the ticket core, owner of the tickets, their closure tasks and SLA marks,
+// makes the changes), the preventive plans (kept here, their work orders
+// opened through the ticket core as the biomedical service opens its own),
+// and the delivery of notify's outbox.
 package sweeps
 
 import (
@@ -66,8 +68,8 @@ func NewJobs(cfg JobsConfig) (*Jobs, error) {
 		return nil, fmt.Errorf("maintenance: jobs: %w", err)
 	}
 	log := cfg.Log
-	sweeper := maintenance.NewSweeper(cfg.Store, log)
-	watcher := maintenance.NewSLAWatcher(cfg.Store, cfg.Metrics, log)
+	sweeper := NewPreClosureSweeper(cfg.Store, log)
+	watcher := NewSLAWatcher(cfg.Store, cfg.Metrics, log)
 	type job struct {
 		name  string
 		every time.Duration

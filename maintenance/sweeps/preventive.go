@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
@@ -163,19 +164,33 @@ func NewPreventiveSweeper(plans *Preventive, log *slog.Logger) *PreventiveSweepe
 	return &PreventiveSweeper{plans: plans, log: log}
 }
 
-// dueCondition: the next visit's lead time has begun in the customer's calendar.
-const dueCondition = `p.retired_at IS NULL AND p.next_due_on - p.lead_days <= ($1::timestamptz AT TIME ZONE c.time_zone)::date`
+// dueCondition: the next visit's lead time has begun in the customer's
+// calendar, d.today being the customer's date.
+const dueCondition = `p.retired_at IS NULL AND p.next_due_on - p.lead_days <= d.today`
 
 // RunDue opens every work order due at now and returns how many it opened.
 func (w *PreventiveSweeper) RunDue(ctx context.Context, now time.Time) (int, error) {
-	var ids []int64
-	if err := w.plans.db.SelectContext(ctx, &ids, `SELECT p.id FROM preventive_plans p JOIN customers c ON c.id = p.customer_id
-		WHERE `+dueCondition+` ORDER BY p.next_due_on, p.id`, now); err != nil {
+	customers, err := w.plans.inv.Customers(ctx, assets.Scope{})
+	if err != nil {
+		return 0, fmt.Errorf("maintenance: preventive sweep: %w", err)
+	}
+	// Each customer's date at now, for the due condition in one query.
+	var ids, days pq.StringArray
+	for _, c := range customers {
+		ids, days = append(ids, c.ID), append(days, now.In(c.Location()).Format(dateLayout))
+	}
+	var due []struct {
+		ID       int64  `db:"id"`
+		Customer string `db:"customer_id"`
+	}
+	if err := w.plans.db.SelectContext(ctx, &due, `SELECT p.id, p.customer_id FROM preventive_plans p
+		JOIN unnest($1::text[], $2::date[]) d (customer_id, today) ON d.customer_id = p.customer_id
+		WHERE `+dueCondition+` ORDER BY p.next_due_on, p.id`, ids, days); err != nil {
 		return 0, fmt.Errorf("maintenance: preventive sweep: %w", err)
 	}
 	n := 0
-	for _, id := range ids {
-		opened, err := w.one(ctx, id, now)
+	for _, p := range due {
+		opened, err := w.one(ctx, p.ID, p.Customer, now)
 		if err != nil {
 			return n, err
 		}
@@ -186,26 +201,31 @@ func (w *PreventiveSweeper) RunDue(ctx context.Context, now time.Time) (int, err
 	return n, nil
 }
 
-func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time) (bool, error) {
+func (w *PreventiveSweeper) one(ctx context.Context, planID int64, customerID string, now time.Time) (bool, error) {
 	s := w.plans
 	opened := false
 	err := s.tickets.InTx(ctx, fmt.Sprintf("preventive plan %d", planID), func(tx *sqlx.Tx) error {
-		var deviceID, customerID, title, checklist, zone, lang string
+		customer, err := s.inv.InTx(tx).Customer(ctx, assets.Scope{}, customerID)
+		if err != nil {
+			return fmt.Errorf("customer %s: %w", customerID, err)
+		}
+		loc, err := time.LoadLocation(customer.TimeZone)
+		if err != nil {
+			return fmt.Errorf("customer %s time zone: %w", customerID, err)
+		}
+		var deviceID, title, checklist string
 		var every, lead, seq int
 		var anchor time.Time
-		err := tx.QueryRowContext(ctx, `SELECT p.device_id, p.customer_id, p.title, p.checklist, p.every_months, p.lead_days,
-			p.anchor_on, p.next_seq, c.time_zone, c.language FROM preventive_plans p JOIN customers c ON c.id = p.customer_id
-			WHERE p.id = $2 AND `+dueCondition+` FOR UPDATE OF p SKIP LOCKED`, now, planID).
-			Scan(&deviceID, &customerID, &title, &checklist, &every, &lead, &anchor, &seq, &zone, &lang)
+		err = tx.QueryRowContext(ctx, `SELECT p.device_id, p.title, p.checklist, p.every_months, p.lead_days, p.anchor_on, p.next_seq
+			FROM preventive_plans p, (SELECT $1::date AS today) d
+			WHERE p.id = $2 AND p.customer_id = $3 AND `+dueCondition+` FOR UPDATE OF p SKIP LOCKED`,
+			now.In(loc).Format(dateLayout), planID, customerID).
+			Scan(&deviceID, &title, &checklist, &every, &lead, &anchor, &seq)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // done by another sweeper, or locked by one
 		}
 		if err != nil {
 			return fmt.Errorf("lock: %w", err)
-		}
-		loc, err := time.LoadLocation(zone)
-		if err != nil {
-			return fmt.Errorf("customer %s time zone: %w", customerID, err)
 		}
 		y, m, d := now.In(loc).Date()
 		today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
@@ -223,7 +243,7 @@ func (w *PreventiveSweeper) one(ctx context.Context, planID int64, now time.Time
 			return fmt.Errorf("device %s: %w", deviceID, err)
 		}
 		t, windowID, err := s.tickets.OpenWorkOrderTx(ctx, tx, maintenance.WorkOrderInput{CustomerID: customerID, SiteID: dev.SiteID,
-			DeviceID: deviceID, Title: notify.PreventiveTitle(lang, due.Format(dateLayout), title, dev.Name), Description: checklist,
+			DeviceID: deviceID, Title: notify.PreventiveTitle(customer.Language, due.Format(dateLayout), title, dev.Name), Description: checklist,
 			Due: due, Location: loc, OpenedAt: now,
 			Data:       map[string]any{"plan_id": planID, "occurrence": seq, "due_on": due.Format(dateLayout), "skipped": skipped},
 			WindowData: map[string]any{"plan_id": planID}})
