@@ -48,12 +48,6 @@ func TestIDReads(t *testing.T) {
 			if err != nil || len(hashes) != 1 || hashes["acme-pacs"] != hex.EncodeToString(want) {
 				t.Errorf("heartbeat hashes = %v, %v", hashes, err)
 			}
-			if addrs, err := st.NotifyEmail(ctx, "acme"); err != nil || addrs != "Ana <ana@acme.example.co>, it@acme.example.co" {
-				t.Errorf("notify_email = %q, %v", addrs, err)
-			}
-			if _, err := st.NotifyEmail(ctx, "nobody"); err != ErrNotFound {
-				t.Errorf("notify_email of an unknown customer: %v, want ErrNotFound", err)
-			}
 		})
 	}
 }

@@ -52,11 +52,11 @@ func (s *Store) loadContact(ctx context.Context, tx *sqlx.Tx, customerID string)
 	if err != nil {
 		return customerContact{}, fmt.Errorf("customer %s: %w", customerID, err)
 	}
-	addrs, err := inv.NotifyEmail(ctx, customerID)
+	to, err := assets.AddresseeTx(ctx, tx, customerID)
 	if err != nil {
 		return customerContact{}, fmt.Errorf("customer %s: %w", customerID, err)
 	}
-	return customerContact{Customer: cu, NotifyEmail: addrs}, nil
+	return customerContact{Customer: cu, NotifyEmail: to.NotifyEmail}, nil
 }
 
 // notifyCustomer sends one message to each of the customer's addresses.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/robfig/cron/v3"
 
 	"github.com/vigia-noc/vigia/assets"
@@ -116,6 +117,11 @@ func (s *Store) loadWindows(ctx context.Context, where string, args ...any) ([]*
 
 // AddWindow validates and stores a window.
 func (s *Store) AddWindow(ctx context.Context, w *Window, author string) error {
+	return addWindow(ctx, s.db, w, author, nil)
+}
+
+// addWindow inserts w; at is when it was recorded (nil: the database's now).
+func addWindow(ctx context.Context, q sqlx.QueryerContext, w *Window, author string, at *time.Time) error {
 	if err := w.compile(); err != nil {
 		return err
 	}
@@ -123,8 +129,9 @@ func (s *Store) AddWindow(ctx context.Context, w *Window, author string) error {
 	if w.Cron != "" {
 		cronExpr, tz, secs = w.Cron, w.TimeZone, int(w.Duration/time.Second)
 	}
-	err := s.db.GetContext(ctx, &w.ID, `INSERT INTO maintenance_windows (scope, scope_id, reason, starts_at, ends_at, cron, time_zone, duration_seconds, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`, w.Scope, w.ScopeID, w.Reason, w.StartsAt, w.EndsAt, cronExpr, tz, secs, author)
+	err := sqlx.GetContext(ctx, q, &w.ID, `INSERT INTO maintenance_windows (scope, scope_id, reason, starts_at, ends_at, cron, time_zone,
+		duration_seconds, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10::timestamptz, now())) RETURNING id`,
+		w.Scope, w.ScopeID, w.Reason, w.StartsAt, w.EndsAt, cronExpr, tz, secs, author, at)
 	if err != nil {
 		return fmt.Errorf("probes: add maintenance window: %w", err)
 	}

@@ -87,18 +87,5 @@ func OutageAffectedTx(ctx context.Context, tx *sqlx.Tx, id int64) ([]string, err
 // transaction (a preventive work order and the window of its visit commit
 // together).
 func AddWindowTx(ctx context.Context, tx *sqlx.Tx, w *Window, author string, at time.Time) error {
-	if err := w.compile(); err != nil {
-		return err
-	}
-	var cronExpr, tz, secs any
-	if w.Cron != "" {
-		cronExpr, tz, secs = w.Cron, w.TimeZone, int(w.Duration/time.Second)
-	}
-	err := tx.GetContext(ctx, &w.ID, `INSERT INTO maintenance_windows (scope, scope_id, reason, starts_at, ends_at, cron, time_zone,
-		duration_seconds, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-		w.Scope, w.ScopeID, w.Reason, w.StartsAt, w.EndsAt, cronExpr, tz, secs, author, at)
-	if err != nil {
-		return fmt.Errorf("probes: add maintenance window: %w", err)
-	}
-	return nil
+	return addWindow(ctx, tx, w, author, &at)
 }
