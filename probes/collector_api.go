@@ -263,6 +263,12 @@ func validCheck(ch RemoteCheck, now time.Time) error {
 	if err := cleanText("device", ch.Device, 200); err != nil || ch.Device == "" {
 		return fmt.Errorf("device: want 1 to 200 characters without NUL")
 	}
+	if ch.Trap != nil {
+		if len(ch.Results) > 0 {
+			return errors.New("a check carries results or a trap, not both")
+		}
+		return validTrap(*ch.Trap, now)
+	}
 	if len(ch.Results) == 0 || len(ch.Results) > maxCheckResults {
 		return fmt.Errorf("a check has 1 to %d results", maxCheckResults)
 	}

@@ -39,6 +39,13 @@ type Config struct {
 	// RefreshFlushEvery: how often the due refreshes of unchanged statuses
 	// are written, all in one statement (FlushRefreshes). Default 5 s.
 	RefreshFlushEvery time.Duration
+	// What the ingest of a collector's stream applies as serve does: the
+	// trap rules (nil: DefaultTrapRules) and the conditions in memory the
+	// traps it records change (nil: none kept here), and the working
+	// hours an empty worklist is judged by (nil: always working).
+	TrapRules      *TrapRules
+	TrapConditions *TrapConditions
+	WorkingHours   WorkingHours
 }
 
 // Engine probes devices, runs the state machine and persists decisions.
@@ -114,6 +121,9 @@ func NewEngine(ctx context.Context, store *Store, inv Inventory, cfg Config) (*E
 	}
 	if cfg.RefreshFlushEvery == 0 {
 		cfg.RefreshFlushEvery = 5 * time.Second
+	}
+	if cfg.TrapRules == nil {
+		cfg.TrapRules = DefaultTrapRules()
 	}
 	snap, err := store.Load(ctx)
 	if err != nil {
