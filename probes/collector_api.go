@@ -16,6 +16,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -102,7 +103,15 @@ func (a *CollectorAPI) config(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	cfg, err := a.Store.CollectorConfigFor(ctx, a.Devices, c)
+	var zoneOf func(assets.Device) string
+	if hours := a.Engine.cfg.WorkingHours; hours != nil {
+		now := a.Clock.Now()
+		zoneOf = func(d assets.Device) string {
+			local, _ := hours.WorkingTime(ctx, d, now)
+			return local.Location().String()
+		}
+	}
+	cfg, err := a.Store.CollectorConfigFor(ctx, a.Devices, c, zoneOf)
 	if err != nil {
 		a.Log.Warn("collector config", "collector", c.Name, "err", err)
 		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "cannot build the configuration right now")

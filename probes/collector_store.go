@@ -156,6 +156,9 @@ type RemoteDevice struct {
 	HeartbeatTokenHash string                `json:"heartbeat_token_sha256,omitempty"`
 	IntervalSeconds    int                   `json:"interval_seconds"`
 	Retries            int                   `json:"retries"`
+	// TimeZone is the zone of the customer's contract calendar, for a
+	// worklist's "today" (the collector queries; the NOC judges).
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // RemoteSNMP is an SNMP endpoint with its credentials in clear.
@@ -203,8 +206,9 @@ type DeviceSource interface {
 	Devices(ctx context.Context, f assets.DeviceFilter) ([]assets.Device, error)
 }
 
-// CollectorConfigFor builds a collector's configuration.
-func (s *Store) CollectorConfigFor(ctx context.Context, inv DeviceSource, c Collector) (CollectorConfig, error) {
+// CollectorConfigFor builds a collector's configuration. zoneOf, when
+// set, names the zone of a worklist device's calendar.
+func (s *Store) CollectorConfigFor(ctx context.Context, inv DeviceSource, c Collector, zoneOf func(assets.Device) string) (CollectorConfig, error) {
 	cfg := CollectorConfig{Collector: c.Name, Sites: c.Sites, Devices: []RemoteDevice{}}
 	hashes := map[string]string{}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, encode(heartbeat_token_sha256, 'hex') FROM devices
@@ -236,6 +240,9 @@ func (s *Store) CollectorConfigFor(ctx context.Context, inv DeviceSource, c Coll
 					Community: d.SNMP.Community.Reveal(), User: d.SNMP.User, AuthProtocol: d.SNMP.AuthProtocol,
 					AuthPassphrase: d.SNMP.AuthPassphrase.Reveal(), PrivProtocol: d.SNMP.PrivProtocol,
 					PrivPassphrase: d.SNMP.PrivPassphrase.Reveal()}
+			}
+			if zoneOf != nil && d.DICOM != nil && d.DICOM.Worklist != nil {
+				r.TimeZone = zoneOf(d)
 			}
 			if d.Heartbeat != nil {
 				r.HeartbeatGrace = int(d.Heartbeat.Grace / time.Second)
