@@ -315,7 +315,7 @@ func outcomeOf(results []Result) Outcome {
 // collector's loss, its own incident).
 func (e *Engine) remoteObservation(d assets.Device, outageOpen bool, results []Result, at time.Time) Observation {
 	outcome, detail, uptime := combine(results)
-	obs := Observation{At: at, Outcome: outcome, Detail: detail, Uptime: uptime, OutageOpen: outageOpen}
+	obs := Observation{At: at, Outcome: outcome, Detail: detail, Uptime: uptime, OutageOpen: outageOpen, Worklist: worklistOf(results)}
 	e.mu.RLock()
 	for _, w := range e.windows {
 		if w.Covers(d) && w.Active(at) {

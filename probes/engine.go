@@ -251,8 +251,11 @@ func (e *Engine) Check(ctx context.Context, id string) error {
 	e.mu.RLock()
 	d, ok := e.devices[id]
 	lock := e.locks[id]
+	remote := e.remote[d.SiteID] != 0
 	e.mu.RUnlock()
-	if !ok {
+	if !ok || remote {
+		// A device behind a collector is decided from the results it
+		// pushes only (a trap heard here for it must not probe it).
 		return nil
 	}
 	lock.Lock()
@@ -355,13 +358,7 @@ func (e *Engine) observe(ctx context.Context, d assets.Device, prev Status, pol 
 		}
 	}
 	outcome, detail, uptime := combine(results)
-	obs := Observation{At: now, Outcome: outcome, Detail: detail, Uptime: uptime}
-	for _, r := range results {
-		if r.Prober == WorklistProber && (r.Outcome == OK || r.Outcome == Degraded) {
-			failing := r.WorklistFailing
-			obs.Worklist = &failing
-		}
-	}
+	obs := Observation{At: now, Outcome: outcome, Detail: detail, Uptime: uptime, Worklist: worklistOf(results)}
 	e.mu.RLock()
 	gw := e.gateways[d.SiteID]
 	siteDown := e.siteOutage[d.SiteID] != 0

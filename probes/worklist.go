@@ -132,3 +132,16 @@ func describeQuery(q dicomping.WorklistQuery) string {
 	}
 	return "(" + s + ")"
 }
+
+// worklistOf is what the worklist's answer says of it (nil when it did
+// not answer): failing or not.
+func worklistOf(results []Result) *bool {
+	var out *bool
+	for _, r := range results {
+		if r.Prober == WorklistProber && (r.Outcome == OK || r.Outcome == Degraded) {
+			failing := r.WorklistFailing
+			out = &failing
+		}
+	}
+	return out
+}
