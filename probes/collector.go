@@ -331,7 +331,7 @@ func (e *Engine) remoteObservation(d assets.Device, outageOpen bool, results []R
 func loadForIngest(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]Status, map[string]bool, error) {
 	statuses := map[string]Status{}
 	rows, err := tx.QueryContext(ctx, `SELECT device_id, state, since, consecutive_failures, consecutive_successes, flapping,
-		array_to_json(recent_transitions)::text, COALESCE(last_uptime_seconds, 0), last_detail, COALESCE(last_probe_at, since)
+		array_to_json(recent_transitions)::text, COALESCE(last_uptime_seconds, 0), last_detail, COALESCE(last_probe_at, since), worklist_failing
 		FROM device_states WHERE device_id = ANY ($1)`, pq.Array(ids))
 	if err != nil {
 		return nil, nil, fmt.Errorf("probes: load states for ingest: %w", err)
@@ -342,7 +342,7 @@ func loadForIngest(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]S
 		var st Status
 		var uptime int64
 		if err := rows.Scan(&id, &st.State, &st.Since, &st.Failures, &st.Successes, &st.Flapping,
-			&recent, &uptime, &st.LastDetail, &st.LastProbeAt); err != nil {
+			&recent, &uptime, &st.LastDetail, &st.LastProbeAt, &st.WorklistFailing); err != nil {
 			return nil, nil, fmt.Errorf("probes: load states for ingest: %w", err)
 		}
 		if err := json.Unmarshal([]byte(recent), &st.RecentTransitions); err != nil {
