@@ -100,33 +100,13 @@ customers:
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	code, out, errs := runCLI(t, "collector", "create", "--database-url", url, "--customer", "hsr", "--site", "site-a")
-	if code != 0 {
-		t.Fatalf("collector create: %s %s", out, errs)
-	}
 	noc := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
 	nocTraps, colTraps := freeUDPAddr(t), freeUDPAddr(t)
-	col := &collectorSetup{name: "site-a", token: strings.TrimSpace(out), dataDir: filepath.Join(dir, "site-a"),
-		tokenFile: filepath.Join(dir, "site-a.token"), metrics: "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t)), link: startLinkProxy(t, noc)}
-	if err := conn.Get(&col.id, `SELECT collector_id FROM collector_sites WHERE site_id = 'site-a'`); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(col.tokenFile, []byte(col.token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	col := newCollectorSetup(t, conn, url, dir, noc, "site-a")
 	startProc(t, bin, "serve", "--database-url", url, "--listen", noc, "--snmp-trap-listen", nocTraps, "--collector-grace", "2m")
-	waitUntil(t, "the NOC to answer", 30*time.Second, func() bool {
-		resp, err := http.Get("http://" + noc + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == http.StatusOK
-	})
-	startCollector := func() {
-		col.proc = startProc(t, bin, "collect", "--upstream", "http://"+col.link.addr, "--token-file", col.tokenFile,
-			"--data-dir", col.dataDir, "--listen", col.metrics, "--snmp-trap-listen", colTraps,
-			"--config-every", "2s", "--push-every", "200ms", "--log-level", "debug")
-	}
+	waitNOC(t, noc)
+	// Started with the test's t, not a subtest's: it outlives the subtest.
+	startCollector := func() { col.start(t, bin, "--snmp-trap-listen", colTraps) }
 	startCollector()
 	state := func(id string) string {
 		var s string
@@ -163,46 +143,21 @@ customers:
 		"-x", "AES", "-X", snmptest.PrivPassphrase}
 	authA := []string{"-v", "3", "-u", snmptest.UserAuthNoPriv, "-l", "authNoPriv", "-a", "SHA", "-A", snmptest.AuthPassphrase}
 	v2c := []string{"-v", "2c", "-c", snmptest.Community}
-	alarm := func(id int, which string) []string {
-		return []string{fmt.Sprintf(".1.3.6.1.2.1.33.1.6.2.1.2.%d", id), "o", which}
-	}
-	const (
-		onBattery  = ".1.3.6.1.2.1.33.1.6.3.2"
-		lowBattery = ".1.3.6.1.2.1.33.1.6.3.3"
-		added      = ".1.3.6.1.2.1.33.2.3"
-		removed    = ".1.3.6.1.2.1.33.2.4"
-	)
-	type ticketRow struct {
-		N        int    `db:"n"`
-		Severity int    `db:"severity"`
-		Status   string `db:"status"`
-	}
-	ticket := func(device string) ticketRow {
-		var tk ticketRow
+	ticket := func(device string) upsTicket {
+		var tk upsTicket
 		conn.Get(&tk, `SELECT count(*) OVER () AS n, severity, status FROM tickets WHERE auto_key = $1`, "trap:"+device+":ups_low_battery")
 		return tk
 	}
 
 	t.Run("UPS informs: the same at the NOC through the collector as through serve", func(t *testing.T) {
-		steps := []struct {
-			name  string
-			trap  []string
-			state string
-			want  ticketRow
-		}{
-			{"on battery", []string{".1.3.6.1.2.1.33.2.1", ".1.3.6.1.2.1.33.1.2.2.0", "i", "60"}, "degraded", ticketRow{}},
-			{"battery low", append([]string{added}, alarm(2, lowBattery)...), "degraded", ticketRow{1, 2, "new"}},
-			{"battery no longer low", append([]string{removed}, alarm(2, lowBattery)...), "degraded", ticketRow{1, 2, "solved"}},
-			{"on mains", append([]string{removed}, alarm(1, onBattery)...), "up", ticketRow{1, 2, "solved"}},
-		}
-		for i, s := range steps {
+		for i, s := range upsInforms {
 			send(nocTraps, "", true, authC, s.trap...)
 			send(colTraps, "", true, authA, s.trap...)
 			waitUntil(t, s.name+" at the NOC for both UPSes", 30*time.Second, func() bool {
 				return count(t, conn, `SELECT count(*) FROM device_traps WHERE device_id = 'ups-a'`) == i+1 &&
 					count(t, conn, `SELECT count(*) FROM device_traps WHERE device_id = 'ups-c'`) == i+1 &&
-					state("ups-a") == s.state && state("ups-c") == s.state &&
-					ticket("ups-a") == s.want && ticket("ups-c") == s.want
+					state("ups-a") == string(s.state) && state("ups-c") == string(s.state) &&
+					ticket("ups-a") == s.ticket && ticket("ups-c") == s.ticket
 			})
 		}
 		type trapRow struct {
