@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -54,6 +55,11 @@ type Config struct {
 	BatchBytes  int
 	// Concurrency bounds the checks running at once (default 256).
 	Concurrency int
+	// Traps, when set, is the UDP socket the site's SNMP traps and
+	// informs arrive on, and TrapEngineID this receiver's SNMPv3 engine ID
+	// (empty: the listener's default).
+	Traps        net.PacketConn
+	TrapEngineID string
 }
 
 // Collector probes its devices and forwards the results.
@@ -70,6 +76,7 @@ type Collector struct {
 	started  time.Time
 	sem      chan struct{}
 	running  sync.WaitGroup
+	traps    *probes.TrapListener // nil without Config.Traps
 }
 
 // runner is one device's probing loop.
@@ -77,6 +84,7 @@ type runner struct {
 	device probes.RemoteDevice
 	stop   context.CancelFunc
 	done   chan struct{}
+	now    chan struct{} // a check at once (a trap came)
 }
 
 // New prepares a collector.
@@ -119,8 +127,17 @@ func New(cfg Config) (*Collector, error) {
 		probers[k] = v
 	}
 	probers["heartbeat"] = &probes.Heartbeat{Log: c, Clock: cfg.Clock, Started: c.started}
+	// The worklist is queried on site and judged at the NOC, which holds
+	// the contract calendars: an empty one is reported raw.
+	probers[probes.WorklistProber] = &probes.Worklist{Clock: cfg.Clock, Hours: c, Raw: true}
 	c.cfg.Probers = probers
 	c.metrics = newMetrics(cfg.Registry, cfg.Queue, cfg.Clock)
+	if cfg.Traps != nil {
+		var err error
+		if c.traps, err = c.newTrapListener(); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -146,6 +163,9 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { c.pushLoop(ctx) })
+	if c.traps != nil {
+		wg.Go(func() { c.serveTraps(ctx, c.cfg.Traps) })
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -220,6 +240,12 @@ func (c *Collector) refresh(ctx context.Context) error {
 	}
 	c.cfg.Queue.SetFloor(cfg.LastSeq)
 	c.apply(ctx, cfg.CollectorConfig)
+	if c.traps != nil {
+		// The senders a trap is accepted from are the new configuration's.
+		if err := c.traps.Sync(ctx); err != nil {
+			c.cfg.Log.Warn("trap listener not synced with the configuration", "err", err)
+		}
+	}
 	return nil
 }
 
@@ -255,13 +281,13 @@ func (c *Collector) apply(ctx context.Context, cfg probes.CollectorConfig) {
 			continue
 		}
 		rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-		r := &runner{device: want[id], stop: stop, done: make(chan struct{})}
+		r := &runner{device: want[id], stop: stop, done: make(chan struct{}), now: make(chan struct{}, 1)}
 		c.devices[id] = r
 		c.running.Add(1)
 		go func() {
 			defer c.running.Done()
 			defer close(r.done)
-			c.probeLoop(rctx, r.device.Device())
+			c.probeLoop(rctx, r.device.Device(), r.now)
 		}()
 		started++
 	}
@@ -291,7 +317,7 @@ func (c *Collector) stopAll() {
 // probeLoop checks a device every interval (its first check spread over
 // the interval), retrying a failure sooner, as the NOC's scheduler does,
 // so an outage is confirmed as fast behind a collector as in front.
-func (c *Collector) probeLoop(ctx context.Context, d assets.Device) {
+func (c *Collector) probeLoop(ctx context.Context, d assets.Device, now <-chan struct{}) {
 	interval := max(d.Probe.Interval, time.Second)
 	clock := c.cfg.Clock
 	wait := jitter(d.ID, interval)
@@ -301,6 +327,7 @@ func (c *Collector) probeLoop(ctx context.Context, d assets.Device) {
 		case <-ctx.Done():
 			return
 		case <-clock.After(wait):
+		case <-now:
 		}
 		outcome := c.check(ctx, d)
 		if ctx.Err() != nil {

@@ -14,6 +14,7 @@ type metrics struct {
 	pushDuration *prometheus.HistogramVec
 	refused      prometheus.Counter
 	devices      prometheus.Gauge
+	trapsQueued  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, q *Queue, clock clockwork.Clock) *metrics {
@@ -28,9 +29,11 @@ func newMetrics(reg prometheus.Registerer, q *Queue, clock clockwork.Clock) *met
 			Help: "Queued results the NOC refused for good (and were dropped so later ones could pass)."}),
 		devices: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigia_collector_devices",
 			Help: "Devices this collector probes."}),
+		trapsQueued: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigia_collector_traps_queued_total",
+			Help: "SNMP traps of the site's devices queued for the NOC (those refused are in vigia_snmp_traps_received_total)."}),
 	}
 	stats := func() QueueStats { return q.Stats(clock.Now()) }
-	reg.MustRegister(m.probeRuns, m.pushDuration, m.refused, m.devices,
+	reg.MustRegister(m.probeRuns, m.pushDuration, m.refused, m.devices, m.trapsQueued,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigia_collector_queue_depth",
 			Help: "Results queued on disk, not yet applied at the NOC."}, func() float64 { return float64(stats().Depth) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigia_collector_queue_bytes",

@@ -21,10 +21,23 @@ import (
 // RemoteCheck is one check of a device made by a collector: every
 // applicable prober's result with its instant, numbered in the collector's
 // sequence (1, 2, 3…; a gap means its queue dropped results).
+//
+// A check carries either the device's probe results or one trap the
+// collector received from it (Trap): both travel in the same numbered
+// stream, so a trap is applied once, in order, at its instant.
 type RemoteCheck struct {
 	Seq     int64    `json:"seq"`
 	Device  string   `json:"device"`
-	Results []Result `json:"results"`
+	Results []Result `json:"results,omitempty"`
+	Trap    *Trap    `json:"trap,omitempty"`
+}
+
+// at is the check's instant: its trap's, or its latest result's.
+func (ch RemoteCheck) at(fallback time.Time) time.Time {
+	if ch.Trap != nil {
+		return ch.Trap.At
+	}
+	return observedAt(ch.Results, fallback)
 }
 
 // IngestSummary says what a batch did.
@@ -85,10 +98,12 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 	checks = slices.Clone(checks)
 	slices.SortFunc(checks, func(a, b RemoteCheck) int { return cmp.Compare(a.Seq, b.Seq) })
 	now := e.cfg.Clock.Now()
+	e.judgeRemote(ctx, c, checks)
 	var sum IngestSummary
 	var done []*applied
+	var traps []trapDone
 	err := db.InTx(ctx, e.store.db, func(tx *sqlx.Tx) error {
-		sum, done = IngestSummary{}, nil
+		sum, done, traps = IngestSummary{}, nil, nil
 		var last int64
 		var lastResult sql.NullTime
 		if err := tx.QueryRowContext(ctx, `SELECT last_seq, last_result_at FROM collectors WHERE id = $1 FOR UPDATE`, c.ID).
@@ -100,6 +115,10 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 			ids = append(ids, ch.Device)
 		}
 		statuses, outages, err := loadForIngest(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		conditions, err := standingConditions(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
@@ -134,8 +153,30 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 				sum.Duplicates++
 				continue
 			}
+			at := ch.at(now)
+			if at.After(newest) {
+				newest = at
+			}
+			sum.Applied++
+			if ch.Trap != nil {
+				// As serve's listener records it, at the instant the
+				// collector heard it; the conditions it changes weigh on
+				// the device's next checks in this same stream.
+				a, err := recordTrap(ctx, tx, e.cfg.TrapRules, d, *ch.Trap)
+				if err != nil {
+					return fmt.Errorf("probes: trap of %s from collector %d: %w", d.ID, c.ID, err)
+				}
+				conditions[d.ID] = a.applyTo(conditions[d.ID])
+				traps = append(traps, trapDone{device: d.ID, applied: a})
+				continue
+			}
 			results := ch.Results
-			at := observedAt(results, now)
+			if degrading := degradingOf(conditions[d.ID]); len(degrading) > 0 {
+				// The trap prober's answer, as serve's engine adds it.
+				tr := conditionsResult(degrading)
+				tr.Prober, tr.At = "trap", at
+				results = append(slices.Clone(results), tr)
+			}
 			prev, ok := statuses[d.ID]
 			if !ok {
 				prev = Status{State: StateUnknown, Since: at}
@@ -157,11 +198,7 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 				delete(outages, d.ID)
 			}
 			statuses[d.ID] = dec.Next
-			if at.After(newest) {
-				newest = at
-			}
 			done = append(done, a)
-			sum.Applied++
 		}
 		sum.LastSeq = last
 		var newestArg any
@@ -184,6 +221,9 @@ func (e *Engine) Ingest(ctx context.Context, c Collector, checks []RemoteCheck) 
 	for _, a := range done {
 		e.applyCommitted(a)
 	}
+	for _, t := range traps {
+		e.cfg.TrapConditions.learn(t.device, t.applied)
+	}
 	e.updateOutageGauges()
 	return sum, nil
 }
@@ -200,7 +240,10 @@ func recordResults(ctx context.Context, tx *sqlx.Tx, collectorID int64, checks [
 	outcomes := make([]string, len(checks))
 	ats := make([]time.Time, len(checks))
 	for i, ch := range checks {
-		seqs[i], devices[i], outcomes[i], ats[i] = ch.Seq, ch.Device, string(outcomeOf(ch.Results)), observedAt(ch.Results, now)
+		seqs[i], devices[i], outcomes[i], ats[i] = ch.Seq, ch.Device, string(outcomeOf(ch.Results)), ch.at(now)
+		if ch.Trap != nil {
+			outcomes[i] = "trap"
+		}
 	}
 	var inserted []int64
 	if err := tx.SelectContext(ctx, &inserted, `INSERT INTO collector_results (collector_id, seq, device_id, outcome, at, applied_at)
@@ -273,7 +316,7 @@ func outcomeOf(results []Result) Outcome {
 // collector's loss, its own incident).
 func (e *Engine) remoteObservation(d assets.Device, outageOpen bool, results []Result, at time.Time) Observation {
 	outcome, detail, uptime := combine(results)
-	obs := Observation{At: at, Outcome: outcome, Detail: detail, Uptime: uptime, OutageOpen: outageOpen}
+	obs := Observation{At: at, Outcome: outcome, Detail: detail, Uptime: uptime, OutageOpen: outageOpen, Worklist: worklistOf(results)}
 	e.mu.RLock()
 	for _, w := range e.windows {
 		if w.Covers(d) && w.Active(at) {
@@ -289,7 +332,7 @@ func (e *Engine) remoteObservation(d assets.Device, outageOpen bool, results []R
 func loadForIngest(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]Status, map[string]bool, error) {
 	statuses := map[string]Status{}
 	rows, err := tx.QueryContext(ctx, `SELECT device_id, state, since, consecutive_failures, consecutive_successes, flapping,
-		array_to_json(recent_transitions)::text, COALESCE(last_uptime_seconds, 0), last_detail, COALESCE(last_probe_at, since)
+		array_to_json(recent_transitions)::text, COALESCE(last_uptime_seconds, 0), last_detail, COALESCE(last_probe_at, since), worklist_failing
 		FROM device_states WHERE device_id = ANY ($1)`, pq.Array(ids))
 	if err != nil {
 		return nil, nil, fmt.Errorf("probes: load states for ingest: %w", err)
@@ -300,7 +343,7 @@ func loadForIngest(ctx context.Context, tx *sqlx.Tx, ids []string) (map[string]S
 		var st Status
 		var uptime int64
 		if err := rows.Scan(&id, &st.State, &st.Since, &st.Failures, &st.Successes, &st.Flapping,
-			&recent, &uptime, &st.LastDetail, &st.LastProbeAt); err != nil {
+			&recent, &uptime, &st.LastDetail, &st.LastProbeAt, &st.WorklistFailing); err != nil {
 			return nil, nil, fmt.Errorf("probes: load states for ingest: %w", err)
 		}
 		if err := json.Unmarshal([]byte(recent), &st.RecentTransitions); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
@@ -45,7 +46,7 @@ type ResultBatch struct {
 type CollectorAPI struct {
 	Store   *Store
 	Engine  *Engine
-	Devices DeviceSource
+	Devices CollectorInventory
 	Clock   clockwork.Clock
 	Log     *slog.Logger
 	refused *prometheus.CounterVec
@@ -102,7 +103,15 @@ func (a *CollectorAPI) config(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	cfg, err := a.Store.CollectorConfigFor(ctx, a.Devices, c)
+	var zoneOf func(assets.Device) string
+	if hours := a.Engine.cfg.WorkingHours; hours != nil {
+		now := a.Clock.Now()
+		zoneOf = func(d assets.Device) string {
+			local, _ := hours.WorkingTime(ctx, d, now)
+			return local.Location().String()
+		}
+	}
+	cfg, err := a.Store.CollectorConfigFor(ctx, a.Devices, c, zoneOf)
 	if err != nil {
 		a.Log.Warn("collector config", "collector", c.Name, "err", err)
 		httpx.Fail(w, http.StatusServiceUnavailable, "unavailable", "cannot build the configuration right now")
@@ -262,6 +271,12 @@ func validCheck(ch RemoteCheck, now time.Time) error {
 	}
 	if err := cleanText("device", ch.Device, 200); err != nil || ch.Device == "" {
 		return fmt.Errorf("device: want 1 to 200 characters without NUL")
+	}
+	if ch.Trap != nil {
+		if len(ch.Results) > 0 {
+			return errors.New("a check carries results or a trap, not both")
+		}
+		return validTrap(*ch.Trap, now)
 	}
 	if len(ch.Results) == 0 || len(ch.Results) > maxCheckResults {
 		return fmt.Errorf("a check has 1 to %d results", maxCheckResults)

@@ -156,6 +156,9 @@ type RemoteDevice struct {
 	HeartbeatTokenHash string                `json:"heartbeat_token_sha256,omitempty"`
 	IntervalSeconds    int                   `json:"interval_seconds"`
 	Retries            int                   `json:"retries"`
+	// TimeZone is the zone of the customer's contract calendar, for a
+	// worklist's "today" (the collector queries; the NOC judges).
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // RemoteSNMP is an SNMP endpoint with its credentials in clear.
@@ -198,14 +201,22 @@ type CollectorConfig struct {
 	Devices   []RemoteDevice `json:"devices"`
 }
 
-// DeviceSource lists the inventory's devices (the assets store).
+// DeviceSource lists the inventory's devices (the assets store, or a
+// collector's fetched configuration).
 type DeviceSource interface {
 	Devices(ctx context.Context, f assets.DeviceFilter) ([]assets.Device, error)
+}
+
+// CollectorInventory is what a collector's configuration is built from (the
+// assets store): its devices and their heartbeat tokens' hashes.
+type CollectorInventory interface {
+	DeviceSource
 	HeartbeatTokenHashes(ctx context.Context, sites []string) (map[string]string, error)
 }
 
-// CollectorConfigFor builds a collector's configuration.
-func (s *Store) CollectorConfigFor(ctx context.Context, inv DeviceSource, c Collector) (CollectorConfig, error) {
+// CollectorConfigFor builds a collector's configuration. zoneOf, when
+// set, names the zone of a worklist device's calendar.
+func (s *Store) CollectorConfigFor(ctx context.Context, inv CollectorInventory, c Collector, zoneOf func(assets.Device) string) (CollectorConfig, error) {
 	cfg := CollectorConfig{Collector: c.Name, Sites: c.Sites, Devices: []RemoteDevice{}}
 	hashes, err := inv.HeartbeatTokenHashes(ctx, c.Sites)
 	if err != nil {
@@ -224,6 +235,9 @@ func (s *Store) CollectorConfigFor(ctx context.Context, inv DeviceSource, c Coll
 					Community: d.SNMP.Community.Reveal(), User: d.SNMP.User, AuthProtocol: d.SNMP.AuthProtocol,
 					AuthPassphrase: d.SNMP.AuthPassphrase.Reveal(), PrivProtocol: d.SNMP.PrivProtocol,
 					PrivPassphrase: d.SNMP.PrivPassphrase.Reveal()}
+			}
+			if zoneOf != nil && d.DICOM != nil && d.DICOM.Worklist != nil {
+				r.TimeZone = zoneOf(d)
 			}
 			if d.Heartbeat != nil {
 				r.HeartbeatGrace = int(d.Heartbeat.Grace / time.Second)

@@ -117,7 +117,7 @@ func TestCollectorCreateIsScopedToTheCustomersSites(t *testing.T) {
 
 func TestCollectorConfigHoldsItsSitesWithSecrets(t *testing.T) {
 	h := newCollectorHarness(t)
-	cfg, err := h.store.CollectorConfigFor(context.Background(), h.assets, h.col)
+	cfg, err := h.store.CollectorConfigFor(context.Background(), h.assets, h.col, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,12 +127,12 @@ func TestCollectorConfigHoldsItsSitesWithSecrets(t *testing.T) {
 	if s := cfg.Devices[1].SNMP; s == nil || s.Community != "s3cret" || cfg.Devices[1].Device().SNMP.Community.Reveal() != "s3cret" {
 		t.Errorf("the collector needs the community in clear: %+v", s)
 	}
-	again, _ := h.store.CollectorConfigFor(context.Background(), h.assets, h.col)
+	again, _ := h.store.CollectorConfigFor(context.Background(), h.assets, h.col, nil)
 	if again.Version != cfg.Version || len(cfg.Version) != 32 {
 		t.Errorf("version %q then %q", cfg.Version, again.Version)
 	}
 	h.db.MustExec(`UPDATE devices SET probe_interval_seconds = 30 WHERE id = 'a1'`)
-	changed, _ := h.store.CollectorConfigFor(context.Background(), h.assets, h.col)
+	changed, _ := h.store.CollectorConfigFor(context.Background(), h.assets, h.col, nil)
 	if changed.Version == cfg.Version {
 		t.Error("a changed device keeps the version")
 	}

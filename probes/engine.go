@@ -39,6 +39,13 @@ type Config struct {
 	// RefreshFlushEvery: how often the due refreshes of unchanged statuses
 	// are written, all in one statement (FlushRefreshes). Default 5 s.
 	RefreshFlushEvery time.Duration
+	// What the ingest of a collector's stream applies as serve does: the
+	// trap rules (nil: DefaultTrapRules) and the conditions in memory the
+	// traps it records change (nil: none kept here), and the working
+	// hours an empty worklist is judged by (nil: always working).
+	TrapRules      *TrapRules
+	TrapConditions *TrapConditions
+	WorkingHours   WorkingHours
 }
 
 // Engine probes devices, runs the state machine and persists decisions.
@@ -114,6 +121,9 @@ func NewEngine(ctx context.Context, store *Store, inv Inventory, cfg Config) (*E
 	}
 	if cfg.RefreshFlushEvery == 0 {
 		cfg.RefreshFlushEvery = 5 * time.Second
+	}
+	if cfg.TrapRules == nil {
+		cfg.TrapRules = DefaultTrapRules()
 	}
 	snap, err := store.Load(ctx)
 	if err != nil {
@@ -241,8 +251,11 @@ func (e *Engine) Check(ctx context.Context, id string) error {
 	e.mu.RLock()
 	d, ok := e.devices[id]
 	lock := e.locks[id]
+	remote := e.remote[d.SiteID] != 0
 	e.mu.RUnlock()
-	if !ok {
+	if !ok || remote {
+		// A device behind a collector is decided from the results it
+		// pushes only (a trap heard here for it must not probe it).
 		return nil
 	}
 	lock.Lock()
@@ -345,13 +358,7 @@ func (e *Engine) observe(ctx context.Context, d assets.Device, prev Status, pol 
 		}
 	}
 	outcome, detail, uptime := combine(results)
-	obs := Observation{At: now, Outcome: outcome, Detail: detail, Uptime: uptime}
-	for _, r := range results {
-		if r.Prober == WorklistProber && (r.Outcome == OK || r.Outcome == Degraded) {
-			failing := r.WorklistFailing
-			obs.Worklist = &failing
-		}
-	}
+	obs := Observation{At: now, Outcome: outcome, Detail: detail, Uptime: uptime, Worklist: worklistOf(results)}
 	e.mu.RLock()
 	gw := e.gateways[d.SiteID]
 	siteDown := e.siteOutage[d.SiteID] != 0

@@ -3,8 +3,6 @@ package probes
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,7 +72,7 @@ type TrapConfig struct {
 	Rules *TrapRules // default: DefaultTrapRules
 	// Inventory is read every Refresh (default 30 s) for devices' addresses
 	// and credentials.
-	Inventory Inventory
+	Inventory DeviceSource
 	Refresh   time.Duration
 	// EngineID is this receiver's SNMPv3 engine ID (5 to 32 bytes), which
 	// inform senders discover. Default: net-snmp's enterprise and "vigia".
@@ -84,6 +81,17 @@ type TrapConfig struct {
 	// once (the engine's trap prober).
 	Conditions *TrapConditions
 	Registerer prometheus.Registerer
+	// Sink, when set, takes the authenticated traps instead of the
+	// database (a collector forwards them to the NOC); Rules and
+	// Conditions are then the NOC's business.
+	Sink TrapSink
+}
+
+// TrapSink takes an authenticated trap of a known device. An error means
+// it was not kept: the trap is counted not_stored and an inform is not
+// acknowledged, so that its sender repeats it.
+type TrapSink interface {
+	TakeTrap(ctx context.Context, d assets.Device, t Trap) (changed bool, err error)
 }
 
 // defaultEngineID: RFC 3411 format 4 (text) under net-snmp's enterprise 8072.
@@ -130,6 +138,9 @@ func NewTrapListener(db *sqlx.DB, cfg TrapConfig) (*TrapListener, error) {
 	}
 	if cfg.Inventory == nil {
 		return nil, errors.New("probes: trap listener without an inventory")
+	}
+	if db == nil && cfg.Sink == nil {
+		return nil, errors.New("probes: trap listener without a database or a sink")
 	}
 	l := &TrapListener{cfg: cfg, db: db, byAddr: map[netip.Addr][]assets.Device{}, logged: map[string]bool{},
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigia_snmp_traps_received_total",
@@ -303,8 +314,13 @@ func (l *TrapListener) handle(ctx context.Context, conn net.PacketConn, msg []by
 		return
 	}
 	inform := pkt.PDUType == gosnmp.InformRequest
+	trap, err := newTrap(pkt, from.String(), inform, l.cfg.Clock.Now())
+	if err != nil {
+		l.refuse(from, trapMalformed, err.Error())
+		return
+	}
 	dbctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	changed, err := l.apply(dbctx, dev, pkt, from.String(), inform)
+	changed, err := l.take(dbctx, dev, trap)
 	cancel()
 	if err != nil {
 		// An inform not stored is not acknowledged: its sender repeats it.
@@ -477,176 +493,20 @@ func (l *TrapListener) refuse(from *net.UDPAddr, reason, detail string) {
 	}
 }
 
-// trapVarbind is a varbind as stored in the device's history.
-type trapVarbind struct {
-	OID   string `json:"oid"`
-	Type  string `json:"type"`
-	Value string `json:"value"`
-}
-
-func varbindsJSON(vars []gosnmp.SnmpPDU) json.RawMessage {
-	out := make([]trapVarbind, 0, len(vars))
-	for _, v := range vars {
-		val := pduString(v)
-		if val == "" && v.Value != nil {
-			if _, isBytes := v.Value.([]byte); !isBytes {
-				val = fmt.Sprint(v.Value)
-			}
-			if n := pduInt(v); n >= 0 {
-				val = strconv.FormatInt(n, 10)
-			}
-		}
-		out = append(out, trapVarbind{OID: normaliseOID(v.Name), Type: v.Type.String(), Value: storableText(val)})
+// take hands the trap to the sink, or records it (serve).
+func (l *TrapListener) take(ctx context.Context, d assets.Device, t Trap) (bool, error) {
+	if l.cfg.Sink != nil {
+		return l.cfg.Sink.TakeTrap(ctx, d, t)
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return json.RawMessage(`[]`)
-	}
-	return b
-}
-
-// trapEffect is what a trap does once its rule is known.
-type trapEffect struct {
-	rule      string
-	effect    string
-	condition string
-	set       bool // raise the condition (else clear it, when condition is set)
-	degrade   bool
-	severity  int
-	detail    string // the condition's wording: "UPS running on battery"
-	textES    string
-}
-
-// effectOf decides what pkt does on d.
-func (l *TrapListener) effectOf(pkt *gosnmp.SnmpPacket, oid string) trapEffect {
-	rule := l.cfg.Rules.Match(oid, pkt.Variables)
-	if rule == nil {
-		return trapEffect{rule: "", effect: TrapRecord}
-	}
-	e := trapEffect{rule: rule.Name, effect: rule.Effect}
-	switch rule.Effect {
-	case TrapSet, TrapClear:
-		e.condition, e.set = rule.Condition, rule.Effect == TrapSet
-		e.degrade, e.severity, e.detail, e.textES = rule.Degrade, rule.Severity, rule.Text.EN, rule.Text.ES
-	case TrapInterfaceDown, TrapInterfaceUp:
-		idx, name, admin := interfaceOf(pkt.Variables)
-		if idx == "" {
-			return e // no ifIndex: nothing to track
-		}
-		e.condition = "interface:" + idx
-		e.set = rule.Effect == TrapInterfaceDown
-		// An interface its operator shut down is not a fault (as in the
-		// poller): recorded, not degrading.
-		e.degrade = rule.Degrade && admin != ifStatusDown
-		if e.set && admin == ifStatusDown {
-			e.condition = ""
-		}
-		e.detail = "interface " + name + " down"
-		e.textES = "interfaz " + name + " caída"
-	}
-	return e
-}
-
-// interfaceOf reads IF-MIB's linkDown/linkUp varbinds: ifIndex, a name
-// (ifDescr or ifName when sent) and ifAdminStatus (-1 when absent).
-func interfaceOf(vars []gosnmp.SnmpPDU) (idx, name string, admin int64) {
-	admin = -1
-	const ifIndex, ifName = ".1.3.6.1.2.1.2.2.1.1.", ".1.3.6.1.2.1.31.1.1.1.1."
-	for _, v := range vars {
-		n := normaliseOID(v.Name)
-		switch {
-		case strings.HasPrefix(n, ifIndex):
-			idx = strings.TrimPrefix(n, ifIndex)
-		case strings.HasPrefix(n, oidIfAdminStatus+"."):
-			idx = strings.TrimPrefix(n, oidIfAdminStatus+".")
-			admin = pduInt(v)
-		case strings.HasPrefix(n, oidIfOperStatus+"."):
-			idx = strings.TrimPrefix(n, oidIfOperStatus+".")
-		case strings.HasPrefix(n, oidIfDescr+"."), strings.HasPrefix(n, ifName):
-			if s := pduString(v); s != "" {
-				name = s
-			}
-		}
-	}
-	if name == "" {
-		name = "ifIndex " + idx
-	}
-	return idx, name, admin
-}
-
-// apply stores the trap and its effect in one transaction and reports
-// whether the device's conditions or uptime story changed.
-func (l *TrapListener) apply(ctx context.Context, d assets.Device, pkt *gosnmp.SnmpPacket, source string, inform bool) (bool, error) {
-	now := l.cfg.Clock.Now()
-	oid := trapOID(pkt)
-	e := l.effectOf(pkt, oid)
-	version := map[gosnmp.SnmpVersion]string{gosnmp.Version1: "v1", gosnmp.Version2c: "v2c", gosnmp.Version3: "v3"}[pkt.Version]
-	changed := false
-	var raised *TrapCondition
-	var cleared string
+	var a trapApplied
 	err := db.InTx(ctx, l.db, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO device_traps (device_id, customer_id, site_id, at, source, version, inform,
-				trap_oid, rule, effect, condition, varbinds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			d.ID, d.CustomerID, d.SiteID, now, source, version, inform, storableText(oid), e.rule, e.effect, e.condition,
-			varbindsJSON(pkt.Variables)); err != nil {
-			return fmt.Errorf("record trap: %w", err)
-		}
-		detail, _ := json.Marshal(map[string]any{"trap_oid": oid, "rule": e.rule, "condition": e.condition,
-			"severity": e.severity, "text_en": e.detail, "text_es": e.textES, "source": source})
-		switch {
-		case e.effect == TrapReboot:
-			changed = true
-			return insertEvent(ctx, tx, EventRebooted, d, 0, detail, now)
-		case e.condition == "":
-			return nil
-		case e.set:
-			var sev any
-			if e.severity > 0 {
-				sev = e.severity
-			}
-			res, err := tx.ExecContext(ctx, `INSERT INTO device_trap_conditions (device_id, condition, since, detail, degrade, severity)
-				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, d.ID, e.condition, now, e.detail, e.degrade, sev)
-			if err != nil {
-				return fmt.Errorf("raise %s: %w", e.condition, err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return nil // already standing: a repeat (upsTrapOnBattery every minute)
-			}
-			changed = true
-			raised = &TrapCondition{DeviceID: d.ID, Condition: e.condition, Since: now, Detail: e.detail, Degrade: e.degrade, Severity: e.severity}
-			if e.severity > 0 {
-				return insertEvent(ctx, tx, EventTrapAlarm, d, 0, detail, now)
-			}
-			return nil
-		default:
-			var sev *int
-			err := tx.GetContext(ctx, &sev, `DELETE FROM device_trap_conditions WHERE device_id = $1 AND condition = $2 RETURNING severity`,
-				d.ID, e.condition)
-			if err != nil {
-				if errors.Is(err, sql.ErrNoRows) {
-					return nil
-				}
-				return fmt.Errorf("clear %s: %w", e.condition, err)
-			}
-			changed, cleared = true, e.condition
-			if sev != nil {
-				detail, _ = json.Marshal(map[string]any{"trap_oid": oid, "rule": e.rule, "condition": e.condition,
-					"severity": *sev, "source": source})
-				return insertEvent(ctx, tx, EventTrapCleared, d, 0, detail, now)
-			}
-			return nil
-		}
+		var err error
+		a, err = recordTrap(ctx, tx, l.cfg.Rules, d, t)
+		return err
 	})
 	if err != nil {
 		return false, err
 	}
-	if c := l.cfg.Conditions; c != nil {
-		if raised != nil {
-			c.put(*raised)
-		}
-		if cleared != "" {
-			c.drop(d.ID, cleared)
-		}
-	}
-	return changed, nil
+	l.cfg.Conditions.learn(d.ID, a)
+	return a.changed, nil
 }

@@ -102,13 +102,7 @@ func (c *TrapConditions) Standing(deviceID string) []TrapCondition {
 }
 
 func (c *TrapConditions) degrading(deviceID string) []TrapCondition {
-	var out []TrapCondition
-	for _, tc := range c.Standing(deviceID) {
-		if tc.Degrade {
-			out = append(out, tc)
-		}
-	}
-	return out
+	return degradingOf(c.Standing(deviceID))
 }
 
 // Applies reports whether a trap condition degrades the device now.
@@ -116,7 +110,13 @@ func (c *TrapConditions) Applies(d assets.Device) bool { return len(c.degrading(
 
 // Probe answers Degraded with the standing conditions.
 func (c *TrapConditions) Probe(_ context.Context, d assets.Device) Result {
-	conds := c.degrading(d.ID)
+	return conditionsResult(c.degrading(d.ID))
+}
+
+// conditionsResult is the trap prober's answer for a device's degrading
+// conditions (the NOC's ingest adds it to a collector's check, as Probe
+// adds it to a local one).
+func conditionsResult(conds []TrapCondition) Result {
 	if len(conds) == 0 {
 		return Result{Prober: "trap", Outcome: OK, Detail: "no trap condition standing"}
 	}

@@ -162,6 +162,10 @@ func normaliseOID(s string) string {
 
 // Match returns the first rule for the trap, or nil.
 func (r *TrapRules) Match(oid string, vars []gosnmp.SnmpPDU) *TrapRule {
+	return r.match(oid, trapVarbinds(vars))
+}
+
+func (r *TrapRules) match(oid string, vars []TrapVarbind) *TrapRule {
 	for i := range r.Rules {
 		rule := &r.Rules[i]
 		if rule.OID != oid {
@@ -174,14 +178,14 @@ func (r *TrapRules) Match(oid string, vars []gosnmp.SnmpPDU) *TrapRule {
 	return nil
 }
 
-func varbindMatches(m *TrapVarbindMatch, vars []gosnmp.SnmpPDU) bool {
+func varbindMatches(m *TrapVarbindMatch, vars []TrapVarbind) bool {
 	for _, v := range vars {
-		name := normaliseOID(v.Name)
-		if name != m.Prefix && !strings.HasPrefix(name, m.Prefix+".") {
+		name := v.OID
+		if !textTypes[v.Type] || (name != m.Prefix && !strings.HasPrefix(name, m.Prefix+".")) {
 			continue
 		}
-		val := pduString(v)
-		if v.Type == gosnmp.ObjectIdentifier {
+		val := v.Value
+		if v.Type == gosnmp.ObjectIdentifier.String() {
 			val = normaliseOID(val)
 		}
 		if val == m.Value {

@@ -40,6 +40,10 @@ type Worklist struct {
 	Clock clockwork.Clock // nil: the real clock
 	// Hours, nil: every instant is working time, in UTC.
 	Hours WorkingHours
+	// Raw leaves an empty worklist unjudged (OK, with its count): a
+	// collector has no contract calendar, and the NOC's ingest judges it
+	// with its own (JudgeRemote). Hours then gives only the local date.
+	Raw bool
 }
 
 // Applies reports whether the device has a worklist check.
@@ -73,13 +77,8 @@ func (p *Worklist) Probe(ctx context.Context, d assets.Device) Result {
 		r.Facts["worklist_items"] = strconv.Itoa(res.Total)
 		r.Outcome = OK
 		r.Detail = fmt.Sprintf("worklist %s: %d items, rtt %s", what, res.Total, res.RTT.Round(time.Microsecond))
-		if res.Total == 0 && w.ExpectItems {
-			if working {
-				r.Outcome, r.WorklistFailing = Degraded, true
-				r.Detail = fmt.Sprintf("worklist %s empty during working hours", what)
-			} else {
-				r.Detail = fmt.Sprintf("worklist %s empty, outside working hours", what)
-			}
+		if res.Total == 0 && w.ExpectItems && !p.Raw {
+			judgeEmptyWorklist(&r, what, working)
 		}
 	case class == dicomping.ClassMisconfigured:
 		r.Outcome, r.Detail = Misconfigured, err.Error()
@@ -93,6 +92,36 @@ func (p *Worklist) Probe(ctx context.Context, d assets.Device) Result {
 	return r
 }
 
+// judgeEmptyWorklist decides what an empty worklist that should hold
+// items means at an instant that is working time or not.
+func judgeEmptyWorklist(r *Result, what string, working bool) {
+	if working {
+		r.Outcome, r.WorklistFailing = Degraded, true
+		r.Detail = fmt.Sprintf("worklist %s empty during working hours", what)
+	} else {
+		r.Outcome, r.WorklistFailing = OK, false
+		r.Detail = fmt.Sprintf("worklist %s empty, outside working hours", what)
+	}
+}
+
+// judgeRemoteWorklist judges, with the NOC's calendar at the instant the
+// collector queried, an empty worklist a collector reported raw. Other
+// results are returned as they are.
+func judgeRemoteWorklist(ctx context.Context, hours WorkingHours, d assets.Device, r Result) Result {
+	if r.Prober != WorklistProber || r.Outcome != OK || r.Facts["worklist_items"] != "0" ||
+		d.DICOM == nil || d.DICOM.Worklist == nil || !d.DICOM.Worklist.ExpectItems {
+		return r
+	}
+	working := true
+	if hours != nil {
+		_, working = hours.WorkingTime(ctx, d, r.At)
+	}
+	w := d.DICOM.Worklist
+	judgeEmptyWorklist(&r, describeQuery(dicomping.WorklistQuery{Date: r.Facts["worklist_date"], Modality: w.Modality,
+		StationAETitle: w.StationAE}), working)
+	return r
+}
+
 func describeQuery(q dicomping.WorklistQuery) string {
 	s := q.Date
 	if q.Modality != "" {
@@ -102,4 +131,17 @@ func describeQuery(q dicomping.WorklistQuery) string {
 		s += " " + q.StationAETitle
 	}
 	return "(" + s + ")"
+}
+
+// worklistOf is what the worklist's answer says of it (nil when it did
+// not answer): failing or not.
+func worklistOf(results []Result) *bool {
+	var out *bool
+	for _, r := range results {
+		if r.Prober == WorklistProber && (r.Outcome == OK || r.Outcome == Degraded) {
+			failing := r.WorklistFailing
+			out = &failing
+		}
+	}
+	return out
 }

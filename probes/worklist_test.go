@@ -129,3 +129,43 @@ func TestStepWorklistEvents(t *testing.T) {
 		})
 	}
 }
+
+// A collector's worklist check reports an empty worklist raw; judged at
+// the NOC with the calendar at the instant it was queried, it is the
+// result serve's own check gives.
+func TestWorklistRawJudgedAtTheNOC(t *testing.T) {
+	t.Parallel()
+	bogota, _ := time.LoadLocation("America/Bogota")
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
+	port := worklistSCP(t, dicomping.StatusSuccess, dicomping.WorklistItem{PatientID: "P1", ScheduledDate: "20261206", Modality: "CT"})
+	for _, tc := range []struct {
+		name     string
+		modality string
+		working  bool
+	}{
+		{"empty in working hours", "MR", true},
+		{"empty out of hours", "MR", false},
+		{"items", "CT", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := assets.Device{ID: "broker", DICOM: &assets.DICOMEndpoint{Host: "127.0.0.1", Port: port, CalledAE: "BROKER",
+				CallingAE: "VIGIA", Worklist: &assets.WorklistCheck{Modality: tc.modality, ExpectItems: true}}}
+			hours := fixedHours{loc: bogota, working: tc.working}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			serve := (&Worklist{Clock: clock, Hours: hours}).Probe(ctx, d)
+			raw := (&Worklist{Clock: clock, Hours: fixedHours{loc: bogota}, Raw: true}).Probe(ctx, d)
+			raw.At, serve.At = clock.Now(), clock.Now()
+			if tc.modality == "MR" && (raw.Outcome != OK || raw.WorklistFailing || !strings.Contains(raw.Detail, "0 items")) {
+				t.Errorf("raw on the collector: %s failing=%t %q, want ok with 0 items", raw.Outcome, raw.WorklistFailing, raw.Detail)
+			}
+			got := judgeRemoteWorklist(ctx, hours, d, raw)
+			// A worklist with items is not judged (its detail carries its own rtt).
+			sameDetail := got.Detail == serve.Detail || (tc.modality == "CT" && strings.Contains(got.Detail, ": 1 items"))
+			if got.Outcome != serve.Outcome || got.WorklistFailing != serve.WorklistFailing || got.Facts["worklist_date"] != serve.Facts["worklist_date"] || !sameDetail {
+				t.Errorf("judged at the NOC: %s failing=%t %q; serve's: %s failing=%t %q", got.Outcome, got.WorklistFailing, got.Detail,
+					serve.Outcome, serve.WorklistFailing, serve.Detail)
+			}
+		})
+	}
+}

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/collector"
 	"github.com/vigia-noc/vigia/probes"
 )
@@ -34,10 +33,15 @@ func init() {
 func runCollect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("collect", "--upstream URL --token-file FILE [flags]", `
 Runs a collector inside a hospital's network: it fetches its sites' devices
-from the NOC, probes them (DICOM, SNMP, TCP; heartbeats are received on
---listen), and pushes the results to the NOC. While the uplink is down the
-results wait on disk under --data-dir and are replayed, with the instants
-they were observed at, when it is back.
+from the NOC, probes them (DICOM, worklist, SNMP, TCP, HL7), receives their
+heartbeats on --listen and their SNMP traps and informs on
+--snmp-trap-listen, and pushes all of it to the NOC. A trap is accepted
+only from a device of its sites, with that device's own community or v3
+user (as by serve); others are counted in vigia_snmp_traps_received_total
+and dropped. The NOC applies its trap rules, and judges an empty worklist
+with the contract's calendar. While the uplink is down the results and
+traps wait on disk under --data-dir and are replayed, with the instants they
+were observed at, when it is back.
 
 The token file holds the token printed by "vigia collector create"; it must
 not be readable by group or others. Device credentials are kept in memory
@@ -54,6 +58,8 @@ only, never written to disk.`, stdout, stderr)
 	batchChecks := fs.Int("batch-checks", 1000, "checks per push, at most")
 	concurrency := fs.Int("probe-concurrency", 256, "device checks running at once")
 	logLevel := fs.String("log-level", envOr("VIGIA_LOG_LEVEL", "info"), "debug, info, warn or error (env VIGIA_LOG_LEVEL)")
+	var trapListen, trapEngineID string
+	registerTrapListen(fs, &trapListen, &trapEngineID)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -80,6 +86,13 @@ only, never written to disk.`, stdout, stderr)
 		*batchChecks < 1 || *concurrency < 1 {
 		return usageError("bounds: --queue-max-bytes ≥ 1 MiB, --queue-max-age ≥ 1m, --config-every ≥ 1s, --push-every ≥ 10ms, --batch-checks and --probe-concurrency ≥ 1")
 	}
+	var trapConn net.PacketConn
+	if trapListen != "" {
+		if trapConn, trapEngineID, err = trapSocket(trapListen, trapEngineID); err != nil {
+			return err
+		}
+		defer trapConn.Close()
+	}
 	queue, err := collector.OpenQueue(filepath.Join(*dataDir, "queue"), collector.QueueOptions{MaxBytes: *queueBytes, MaxAge: *queueAge})
 	if err != nil {
 		return err
@@ -91,15 +104,13 @@ only, never written to disk.`, stdout, stderr)
 		collectors.NewBuildInfoCollector())
 	col, err := collector.New(collector.Config{Upstream: base, Token: token, Client: client, Queue: queue, Log: log, Registry: reg,
 		ConfigEvery: *configEvery, PushEvery: *pushEvery, BatchChecks: *batchChecks, Concurrency: *concurrency,
+		Traps: trapConn, TrapEngineID: trapEngineID,
+		// The heartbeat and worklist probers are the collector's own.
 		Probers: map[string]probes.Prober{
 			"dicom": &probes.DICOM{Slow: 2 * time.Second},
 			"snmp":  probes.NewSNMPProber(),
 			"tcp":   &probes.TCP{Slow: 2 * time.Second},
 			"hl7":   &probes.HL7{},
-			// The collector holds no contract calendar: its worklist check
-			// reports failing queries, and leaves "empty during working
-			// hours" to the NOC's own probes (README, Collectors).
-			"worklist": &probes.Worklist{Hours: outsideWorkingHours{}},
 		}})
 	if err != nil {
 		return err
@@ -265,13 +276,4 @@ func runCollectorRevoke(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	fmt.Fprintf(stdout, "collector %d revoked; its sites are probed by the NOC again\n", id)
 	return nil
-}
-
-// outsideWorkingHours tells the worklist prober that no instant is working
-// time, so that an empty worklist is never judged without the customer's
-// calendar; the query is still made, and a failing one still counts.
-type outsideWorkingHours struct{}
-
-func (outsideWorkingHours) WorkingTime(_ context.Context, _ assets.Device, t time.Time) (time.Time, bool) {
-	return t.UTC(), false
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/pem"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -101,6 +102,40 @@ customers:
 			code, out, errs := runCLI(t, args...)
 			if code != tc.code || !strings.Contains(out, tc.stdout) || !strings.Contains(errs, tc.stderr) {
 				t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
+			}
+		})
+	}
+}
+
+// collect's trap flags are serve's: an engine ID in hex of 5 to 32 bytes,
+// and a trap port that cannot be bound stops it before it starts.
+func TestCollectTrapFlags(t *testing.T) {
+	dir := t.TempDir()
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("vigia_col_x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		code  int
+		want  string
+	}{
+		{"engine ID not hex", []string{"--snmp-trap-listen", "127.0.0.1:0", "--snmp-trap-engine-id", "zz"}, 2, "want hex digits"},
+		{"engine ID too short", []string{"--snmp-trap-listen", "127.0.0.1:0", "--snmp-trap-engine-id", "80001f"}, 2, "want 5 to 32"},
+		{"port taken", []string{"--snmp-trap-listen", taken.LocalAddr().String()}, 1, "listen for SNMP traps on " + taken.LocalAddr().String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"collect", "--upstream", "http://127.0.0.1:1", "--token-file", token, "--data-dir", filepath.Join(dir, "q"),
+				"--listen", "127.0.0.1:0"}, tc.flags...)
+			code, _, errs := runCLI(t, args...)
+			if code != tc.code || !strings.Contains(errs, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d with %q", code, errs, tc.code, tc.want)
 			}
 		})
 	}

@@ -186,9 +186,45 @@ type collectorSetup struct {
 	proc                                     *vigiaProcess
 }
 
-func (c *collectorSetup) start(t *testing.T, bin string) {
-	c.proc = startProc(t, bin, "collect", "--upstream", "http://"+c.link.addr, "--token-file", c.tokenFile,
-		"--data-dir", c.dataDir, "--listen", c.metrics, "--config-every", "2s", "--push-every", "200ms", "--log-level", "debug")
+// newCollectorSetup creates the collector of a site (vigia collector
+// create) with its token file under dir, and its uplink to the NOC.
+func newCollectorSetup(t *testing.T, conn *sqlx.DB, url, dir, noc, site string) *collectorSetup {
+	t.Helper()
+	code, out, errs := runCLI(t, "collector", "create", "--database-url", url, "--customer", "hsr", "--site", site)
+	if code != 0 {
+		t.Fatalf("collector create: %s %s", out, errs)
+	}
+	c := &collectorSetup{name: site, token: strings.TrimSpace(out), dataDir: filepath.Join(dir, site),
+		tokenFile: filepath.Join(dir, site+".token"), metrics: "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t)),
+		link: startLinkProxy(t, noc)}
+	if !strings.HasPrefix(c.token, "vigia_col_") {
+		t.Fatalf("collector create printed %q", out)
+	}
+	if err := conn.Get(&c.id, `SELECT collector_id FROM collector_sites WHERE site_id = $1`, site); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.tokenFile, []byte(c.token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// start runs `vigia collect` (with more flags: extra).
+func (c *collectorSetup) start(t *testing.T, bin string, extra ...string) {
+	c.proc = startProc(t, bin, append([]string{"collect", "--upstream", "http://" + c.link.addr, "--token-file", c.tokenFile,
+		"--data-dir", c.dataDir, "--listen", c.metrics, "--config-every", "2s", "--push-every", "200ms", "--log-level", "debug"}, extra...)...)
+}
+
+// waitNOC waits until the NOC's serve answers /readyz.
+func waitNOC(t *testing.T, noc string) {
+	t.Helper()
+	waitUntil(t, "the NOC to answer", 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + noc + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	})
 }
 
 // metric reads one sample of a collector's /metrics.
@@ -264,23 +300,7 @@ customers:
 	nocProc := startProc(t, bin, serveArgs...)
 	cols := map[string]*collectorSetup{}
 	for _, site := range []string{"site-a", "site-b"} {
-		code, out, errs := runCLI(t, "collector", "create", "--database-url", url, "--customer", "hsr", "--site", site)
-		if code != 0 {
-			t.Fatalf("collector create: %s %s", out, errs)
-		}
-		c := &collectorSetup{name: site, token: strings.TrimSpace(out), dataDir: filepath.Join(dir, site),
-			tokenFile: filepath.Join(dir, site+".token"), metrics: "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t)),
-			link: startLinkProxy(t, noc)}
-		if !strings.HasPrefix(c.token, "vigia_col_") {
-			t.Fatalf("collector create printed %q", out)
-		}
-		if err := conn.Get(&c.id, `SELECT collector_id FROM collector_sites WHERE site_id = $1`, site); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(c.tokenFile, []byte(c.token+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cols[site] = c
+		cols[site] = newCollectorSetup(t, conn, url, dir, noc, site)
 	}
 	colA, colB := cols["site-a"], cols["site-b"]
 
@@ -299,13 +319,7 @@ customers:
 		}
 	})
 
-	waitUntil(t, "the NOC to answer", 30*time.Second, func() bool {
-		resp, err := http.Get("http://" + noc + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == http.StatusOK
-	})
+	waitNOC(t, noc)
 	colA.start(t, bin)
 	colB.start(t, bin)
 	state := func(id string) string {

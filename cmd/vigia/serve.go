@@ -168,6 +168,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	}
 	snmpProber := probes.NewSNMPProber()
 	snmpProber.Trend = traps.trend
+	hours := contractHours{inv: store, policies: sla.Presets()}
 	engine, err := probes.NewEngine(ctx, probeStore, store, probes.Config{
 		Clock: clock, Log: log, Metrics: probeMetrics,
 		Probers: map[string]probes.Prober{
@@ -176,9 +177,12 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 			"trap":      traps.conditions,
 			"tcp":       &probes.TCP{Slow: 2 * time.Second},
 			"heartbeat": &probes.Heartbeat{Log: probeStore, Clock: clock, Started: clock.Now()},
-			"worklist":  &probes.Worklist{Clock: clock, Hours: contractHours{inv: store, policies: sla.Presets()}},
+			"worklist":  &probes.Worklist{Clock: clock, Hours: hours},
 			"hl7":       &probes.HL7{},
 		},
+		// A collector's stream is applied as serve's own probes and
+		// listener would: the same trap rules and calendar.
+		TrapRules: traps.rules, TrapConditions: traps.conditions, WorkingHours: hours,
 	})
 	if err != nil {
 		return err

@@ -24,11 +24,37 @@ type trapFlags struct {
 	window, threshold, urgent, step time.Duration
 }
 
-func (f *trapFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.listen, "snmp-trap-listen", os.Getenv("VIGIA_SNMP_TRAP_LISTEN"),
+// registerTrapListen adds the flags of a trap receiver, serve's or a
+// collector's.
+func registerTrapListen(fs *flag.FlagSet, listen, engineID *string) {
+	fs.StringVar(listen, "snmp-trap-listen", os.Getenv("VIGIA_SNMP_TRAP_LISTEN"),
 		"UDP address receiving SNMP traps and informs, e.g. 0.0.0.0:162 (env VIGIA_SNMP_TRAP_LISTEN); empty: none")
-	fs.StringVar(&f.rules, "snmp-trap-rules", "", "YAML file replacing the built-in trap rules (see probes/trap_rules.yaml)")
-	fs.StringVar(&f.engineID, "snmp-trap-engine-id", "", "this receiver's SNMPv3 engine ID in hex, 5 to 32 bytes (default 80001f88047669676961)")
+	fs.StringVar(engineID, "snmp-trap-engine-id", "", "this receiver's SNMPv3 engine ID in hex, 5 to 32 bytes (default 80001f88047669676961)")
+}
+
+// trapSocket checks the engine ID and binds the trap address now, so that
+// a port in use stops the command before it starts.
+func trapSocket(listen, engineIDHex string) (net.PacketConn, string, error) {
+	var engineID []byte
+	if engineIDHex != "" {
+		var err error
+		if engineID, err = hex.DecodeString(engineIDHex); err != nil {
+			return nil, "", usageError("--snmp-trap-engine-id: want hex digits")
+		}
+		if n := len(engineID); n < 5 || n > 32 {
+			return nil, "", usageError("--snmp-trap-engine-id: %d bytes, want 5 to 32", n)
+		}
+	}
+	conn, err := net.ListenPacket("udp", listen)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen for SNMP traps on %s: %w", listen, err)
+	}
+	return conn, string(engineID), nil
+}
+
+func (f *trapFlags) register(fs *flag.FlagSet) {
+	registerTrapListen(fs, &f.listen, &f.engineID)
+	fs.StringVar(&f.rules, "snmp-trap-rules", "", "YAML file replacing the built-in trap rules (see probes/trap_rules.yaml); they apply to traps collectors forward too")
 	fs.DurationVar(&f.window, "storage-window", 14*24*time.Hour, "how far back disk readings are fitted for the \"full in N days\" forecast")
 	fs.DurationVar(&f.threshold, "storage-threshold", 14*24*time.Hour, "a volume forecast full sooner opens a ticket (severity 3)")
 	fs.DurationVar(&f.urgent, "storage-urgent", 3*24*time.Hour, "a volume forecast full sooner is severity 2")
@@ -39,6 +65,7 @@ func (f *trapFlags) register(fs *flag.FlagSet) {
 // storage forecast the SNMP prober feeds, and the listener (nil when no
 // address is given).
 type trapParts struct {
+	rules      *probes.TrapRules
 	conditions *probes.TrapConditions
 	trend      *probes.StorageTrend
 	listener   *probes.TrapListener
@@ -56,36 +83,32 @@ func (f *trapFlags) build(ctx context.Context, conn *sqlx.DB, inv *assets.Store,
 	}
 	p.trend = probes.NewStorageTrend(conn, probes.StorageTrendConfig{Clock: clock, Log: log, Window: f.window,
 		SampleEvery: f.step, Threshold: f.threshold, Urgent: f.urgent, Registerer: reg})
-	if f.listen == "" {
-		return p, nil
-	}
-	rules := probes.DefaultTrapRules()
+	// The rules apply to the traps collectors forward as well, with or
+	// without a listener here.
+	p.rules = probes.DefaultTrapRules()
 	if f.rules != "" {
 		data, err := os.ReadFile(f.rules)
 		if err != nil {
 			return nil, err
 		}
-		if rules, err = probes.ParseTrapRules(data); err != nil {
+		if p.rules, err = probes.ParseTrapRules(data); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.rules, err)
 		}
 	}
-	var engineID []byte
-	if f.engineID != "" {
-		var err error
-		if engineID, err = hex.DecodeString(f.engineID); err != nil {
-			return nil, usageError("--snmp-trap-engine-id: want hex digits")
-		}
+	if f.listen == "" {
+		return p, nil
 	}
-	var err error
-	p.listener, err = probes.NewTrapListener(conn, probes.TrapConfig{Clock: clock, Log: log, Rules: rules, Inventory: inv,
-		EngineID: string(engineID), Conditions: p.conditions, Registerer: reg})
+	sock, engineID, err := trapSocket(f.listen, f.engineID)
 	if err != nil {
 		return nil, err
 	}
-	// Bound now, so that a port in use stops serve before it starts.
-	if p.conn, err = net.ListenPacket("udp", f.listen); err != nil {
-		return nil, fmt.Errorf("listen for SNMP traps on %s: %w", f.listen, err)
+	p.listener, err = probes.NewTrapListener(conn, probes.TrapConfig{Clock: clock, Log: log, Rules: p.rules, Inventory: inv,
+		EngineID: engineID, Conditions: p.conditions, Registerer: reg})
+	if err != nil {
+		sock.Close()
+		return nil, err
 	}
+	p.conn = sock
 	return p, nil
 }
 
