@@ -379,3 +379,15 @@ func (l *DelayLine) String() string {
 	defer l.mu.Unlock()
 	return l.prefix.String() + " on " + l.name + " (devices listen on " + l.Server().String() + ", " + strconv.Itoa(len(l.links)) + " addresses)"
 }
+
+// NeedsDelayLine reports whether some device that listens somewhere has a
+// profile with a round trip or loss: what only a delay line carries to
+// the TCP handshake.
+func NeedsDelayLine(devices []Device) bool {
+	for _, d := range devices {
+		if d.Profile.hasLink() && (d.DICOM != nil || d.TCP != "" || d.SNMP != nil) {
+			return true
+		}
+	}
+	return false
+}
