@@ -61,20 +61,21 @@ Profiles: lan (nothing added), wan (20-80 ms per exchange), satellite
 "wan+slow-pacs" combines. Over TCP (DICOM, heartbeats) a lost packet delays
 the answer by a retransmission (200 ms or more); over UDP (SNMP) it is lost.
 
-A plain TCP check only connects, and the handshake is the kernel's: the
-round trip and loss of a profile reach it through the delay line. A generated
+A plain TCP check only connects, and the handshake is the kernel's: the round
+trip and loss of a profile reach it through the delay line. A generated
 device whose profile has a round trip or loss (not lan, not slow-pacs alone)
 gets an address of its own in --delay-line RANGE (default 198.18.0.0/16, from
 the benchmarking range 198.18.0.0/15), routed into a TUN device: every packet
-to it and back is held half a round trip each way (jitter within the
-profile) or lost at the --loss rate, as on a real link, so TCP connects,
-DICOM, SNMP and worklist queries all see it, and the inventory written with
---write-inventory has those addresses. slow-pacs stays the simulator's own
-delay per request, and heartbeats keep their delay per post. The delay line
-needs root or CAP_NET_ADMIN; without, the simulator says so once on stderr
-and adds the profiles at the application level only (TCP checks then answer
-at loopback speed). A RANGE already routed on the machine is refused; the
-device and its routes go when the simulator exits, killed too.
+to it and back is held half a round trip each way (jitter within the profile)
+or lost (--loss is per exchange: a request or its answer), as on a real link,
+so TCP connects, DICOM, SNMP and worklist queries all see it, and the
+inventory written with --write-inventory has those addresses. slow-pacs stays
+the simulator's own delay per request, and heartbeats keep their delay per
+post. The delay line needs root or CAP_NET_ADMIN; without, the simulator says
+so once on stderr and adds the profiles at the application level only (TCP
+checks then answer at loopback speed). A RANGE already routed on the machine
+is refused; the device and its routes go when the simulator exits, killed
+too.
 --delay-line off keeps every device on loopback; so does --from, whose
 inventory's addresses are its own.
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -149,7 +150,10 @@ func (l *DelayLine) Add(p Profile) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("fleetsim: delay line range %s is full (%d devices)", l.prefix, len(l.links))
 	}
 	l.next = a.Next()
-	l.links[a.As4()] = &link{p: Profile{Name: p.Name, MinRTT: p.MinRTT, MaxRTT: p.MaxRTT, Loss: p.Loss}}
+	// A profile's loss is per exchange (a request and its answer, as the
+	// simulator applies it without the line): each packet is lost at the
+	// rate that loses one of two that often.
+	l.links[a.As4()] = &link{p: Profile{Name: p.Name, MinRTT: p.MinRTT, MaxRTT: p.MaxRTT, Loss: 1 - math.Sqrt(1-p.Loss)}}
 	return a, nil
 }
 
