@@ -30,7 +30,10 @@
 # (120s), DOWN (100) devices taken dark, ECHO_N (10000), BASE_PORT (10000:
 # TCP and UDP ports BASE_PORT to BASE_PORT+DICOM+SITES+SNMP-1, below the
 # ephemeral range), VIGIA_PORT (9180, below the fleet's ports), VIGIA (empty:
-# build the working tree).
+# build the working tree), DELAY_LINE (off: the profiles at the application
+# level, as recorded in BENCHMARKS.md; a range such as 198.18.0.0/16 puts the
+# DICOM and TCP simulator's devices behind its delay line, as root; the SNMP
+# and heartbeat simulator keeps its own, since the inventory is the first's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -49,6 +52,7 @@ CONCURRENCY=${CONCURRENCY:-512}
 WARMUP=${WARMUP:-60s}
 WINDOW=${WINDOW:-120s}
 DOWN=${DOWN:-100}
+DELAY_LINE=${DELAY_LINE:-off}
 ECHO_N=${ECHO_N:-10000}
 BASE_PORT=${BASE_PORT:-10000}
 VIGIA_PORT=${VIGIA_PORT:-9180}
@@ -109,8 +113,8 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 mixed=(--devices $((DICOM + SITES)) --snmp "$SNMP" --heartbeats "$HEARTBEATS" --sites "$SITES"
 	--profiles "$PROFILES" --device-profiles "$DEVICE_PROFILES" --loss "$LOSS")
-start_fleet fleet "${mixed[@]}" --serve dicom,tcp --write-inventory "$tmp/fleet.yaml"
-KEEP=1 start_fleet fleet-snmp "${mixed[@]}" --serve snmp,heartbeat
+start_fleet fleet "${mixed[@]}" --serve dicom,tcp --delay-line "$DELAY_LINE" --write-inventory "$tmp/fleet.yaml"
+KEEP=1 start_fleet fleet-snmp "${mixed[@]}" --serve snmp,heartbeat --delay-line off
 "$vigia" import --database-url "$db_url" "$tmp/fleet.yaml" >"$tmp/import.log" 2>&1
 log "mixed inventory imported"
 start_serve "$db_url" serve

@@ -3,7 +3,8 @@
 // phase "steady", its CPU and RSS, PostgreSQL's CPU, how late checks start
 // after they are due (vigia_probe_start_lateness_seconds) and the probe
 // rate, then the detection time of devices taken dark; in phase "echo", its
-// CPU per DICOM echo, to set fleets of fast and slow peers side by side.
+// CPU per DICOM echo (or per check of another -kind, such as tcp), to set
+// fleets of fast and slow peers side by side.
 // It prints Markdown table rows; bench/mixed.sh starts the processes and
 // runs it.
 package main
@@ -32,6 +33,7 @@ import (
 func main() {
 	phase := flag.String("phase", "steady", "steady or echo")
 	label := flag.String("label", "", "the row's label (phase echo)")
+	kind := flag.String("kind", "dicom", "the prober whose checks are counted (phase echo)")
 	metricsURL := flag.String("metrics", "", "vigia's /metrics `URL`")
 	control := flag.String("control", "", "the simulators' control API `URLs`, comma-separated")
 	dbURL := flag.String("db", "", "PostgreSQL `URL`")
@@ -63,11 +65,11 @@ func main() {
 	runs := func(prober string) float64 { return after.runs[prober] - before.runs[prober] }
 
 	if *phase == "echo" {
-		echoes := runs("dicom")
+		echoes := runs(*kind)
 		if echoes == 0 {
-			fail(fmt.Errorf("no DICOM echo in the window"))
+			fail(fmt.Errorf("no %s check in the window", *kind))
 		}
-		dur := after.durations["dicom"].minus(before.durations["dicom"])
+		dur := after.durations[*kind].minus(before.durations[*kind])
 		fmt.Printf("| %s | %.0f | %.1f %% | %.0f µs | %s | %s |\n", *label, echoes/secs, vigiaCPU,
 			(after.vigia-before.vigia)/echoes*1e6, ms(dur.quantile(0.5)), ms(dur.quantile(0.99)))
 		return

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -59,19 +60,36 @@ Profiles: lan (nothing added), wan (20-80 ms per exchange), satellite
 (600-650 ms), slow-pacs (40 ms per step of an association or SNMP request);
 "wan+slow-pacs" combines. Over TCP (DICOM, heartbeats) a lost packet delays
 the answer by a retransmission (200 ms or more); over UDP (SNMP) it is lost.
-A plain TCP check only connects, and the handshake is the kernel's: its
-latency cannot be added from a program, so TCP checks answer at loopback
-speed whatever the profile.
+
+A plain TCP check only connects, and the handshake is the kernel's: the round
+trip and loss of a profile reach it through the delay line. A generated
+device whose profile has a round trip or loss (not lan, not slow-pacs alone)
+gets an address of its own in --delay-line RANGE (default 198.18.0.0/16, from
+the benchmarking range 198.18.0.0/15), routed into a TUN device: every packet
+to it and back is held half a round trip each way (jitter within the profile)
+or lost (--loss is per exchange: a request or its answer), as on a real link,
+so TCP connects, DICOM, SNMP and worklist queries all see it, and the
+inventory written with --write-inventory has those addresses. slow-pacs stays
+the simulator's own delay per request, and heartbeats keep their delay per
+post. The delay line needs root or CAP_NET_ADMIN; without, the simulator says
+so once on stderr and adds the profiles at the application level only (TCP
+checks then answer at loopback speed). A RANGE already routed on the machine
+is refused; the device and its routes go when the simulator exits, killed
+too.
+--delay-line off keeps every device on loopback; so does --from, whose
+inventory's addresses are its own.
 
 A JSON control API on --control (loopback only) takes devices down and up:
-  GET  /devices                         id, site, state, port of each device
+  GET  /devices                         id, site, state, host, ports of each device
   POST /devices/ID/down[?mode=blackhole] refused, or no handshake (connects time out)
   POST /devices/ID/up
   POST /devices/ID/flap?period=2s       alternates down and up
   POST /sites/ID/down | /sites/ID/up    the whole site, gateway included
 A down device's heartbeats stop. --outage schedules one for demos.
 --serve dicom,tcp (or snmp,heartbeat…) serves only those endpoints, to split
-a fleet bigger than one process's file descriptor limit over simulators.
+a fleet bigger than one process's file descriptor limit over simulators; only
+the one whose inventory is imported may use the delay line (the others take
+--delay-line off), since the inventory places its devices only.
 
 Prints where the control API is and how much it serves once ready, one line
 per scheduled outage step, and shuts down gracefully on SIGINT or SIGTERM.`
@@ -121,6 +139,7 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	siteMix := fs.String("profiles", "", "network profiles of the sites' links, `MIX` such as lan:60,wan:35,satellite:5")
 	deviceMix := fs.String("device-profiles", "", "profiles of the devices themselves, `MIX` such as slow-pacs:20")
 	lossFlag := fs.String("loss", "", "packet loss on every exchange, `RATE` such as 1%")
+	delayLine := fs.String("delay-line", fleetsim.DefaultDelayRange.String(), "carry the profiles of generated devices packet by packet through a TUN device routing `RANGE` (inside 198.18.0.0/15; root or CAP_NET_ADMIN), or off")
 	serveKinds := fs.String("serve", "", "serve only these endpoint `KINDS` (dicom,tcp,snmp,heartbeat): split a fleet over several simulators")
 	verbose := fs.Bool("v", false, "log every state change, flaps included")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -149,6 +168,15 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	loss, err := fleetsim.ParseLoss(*lossFlag)
 	if err != nil {
 		return usageError("--loss: %s", strings.TrimPrefix(err.Error(), "fleetsim: "))
+	}
+	var delayRange netip.Prefix
+	if *delayLine != "off" {
+		if delayRange, err = netip.ParsePrefix(*delayLine); err == nil {
+			err = fleetsim.CheckDelayRange(delayRange)
+		}
+		if err != nil {
+			return usageError("--delay-line %q: want off or a range inside 198.18.0.0/15, such as 198.18.0.0/16", *delayLine)
+		}
 	}
 	gen := fleetsim.GenerateOptions{Devices: *devices, BasePort: *basePort, Sites: *sites, Customer: *customer,
 		ProbeInterval: *interval, ProbeRetries: *retries, SNMPDevices: *snmpN, HeartbeatDevices: *heartbeats, HeartbeatEvery: *heartbeatEvery}
@@ -198,11 +226,6 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	if *writeInv != "" {
-		if err := os.WriteFile(*writeInv, data, 0o644); err != nil {
-			return err
-		}
-	}
 	if *worklistDir != "" && *from == "" {
 		return usageError("--worklist-dir is for --from: the generated fleet has no worklist checks")
 	}
@@ -228,6 +251,33 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	}
 	fleetsim.AssignProfiles(plan.Devices, sitesProfiles, devicesProfiles, loss)
+	// A generated fleet's devices with a round trip or loss move behind
+	// the delay line, and the inventory written says where they are; an
+	// inventory given with --from keeps its addresses.
+	var line *fleetsim.DelayLine
+	if *from == "" && delayRange.IsValid() && fleetsim.NeedsDelayLine(plan.Devices) {
+		line, err = fleetsim.OpenDelayLine(delayRange, log)
+		switch {
+		case errors.Is(err, fleetsim.ErrDelayLineUnavailable):
+			fmt.Fprintf(stderr, "vigia simulate fleet: %s; network profiles apply at the application level only, and plain TCP checks are not delayed\n",
+				strings.TrimPrefix(err.Error(), "fleetsim: "))
+		case err != nil:
+			return errors.New(strings.TrimPrefix(err.Error(), "fleetsim: "))
+		default:
+			defer line.Close()
+			if gen.Hosts, err = line.Place(plan.Devices); err != nil {
+				return err
+			}
+			if data, err = fleetsim.Generate(gen); err != nil {
+				return err
+			}
+		}
+	}
+	if *writeInv != "" {
+		if err := os.WriteFile(*writeInv, data, 0o644); err != nil {
+			return err
+		}
+	}
 	profiled := map[string]int{}
 	for _, d := range plan.Devices {
 		if !d.Profile.IsZero() {
@@ -290,6 +340,9 @@ func runSimulateFleet(ctx context.Context, args []string, stdout, stderr io.Writ
 		if loss > 0 {
 			fmt.Fprintf(stdout, " (loss %.3g%% on every exchange)", loss*100)
 		}
+	}
+	if line != nil {
+		fmt.Fprintf(stdout, "; %d devices behind the delay line %s on %s", len(gen.Hosts), line.Range(), line.Device())
 	}
 	fmt.Fprintf(stdout, "\ncontrol on http://%s (GET /devices, POST /devices/ID/down|up|flap, POST /sites/ID/down|up)\n", ln.Addr())
 	if *writeInv != "" {

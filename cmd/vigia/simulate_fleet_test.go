@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -348,9 +349,11 @@ func TestFleetMixedWithProfiles(t *testing.T) {
 	if !strings.Contains(snmpOnly.String(), "serving 4 endpoints (0 DICOM, 0 TCP, 4 SNMP) of 4 devices") {
 		t.Fatalf("--serve snmp: %s", snmpOnly.String())
 	}
-	api, _, stdout, _ := fleetStart(t, "--devices", "10", "--snmp", "4", "--heartbeats", "2", "--heartbeat-every", "200ms",
+	// A range of its own: fleetsim's tests may hold another meanwhile.
+	const delayRange = "198.19.252.0/24"
+	api, _, stdout, stderr := fleetStart(t, "--devices", "10", "--snmp", "4", "--heartbeats", "2", "--heartbeat-every", "200ms",
 		"--sites", "2", "--base-port", strconv.Itoa(base), "--vigia", vigia.URL,
-		"--profiles", "wan:100", "--device-profiles", "slow-pacs:100", "--loss", "0.1%")
+		"--profiles", "wan:100", "--device-profiles", "slow-pacs:100", "--loss", "0.1%", "--delay-line", delayRange)
 	for _, want := range []string{"serving 14 endpoints (8 DICOM, 2 TCP, 4 SNMP) of 16 devices on 2 sites",
 		"2 devices post heartbeats", "profiles: wan 4, wan+slow-pacs 12 (loss 0.1% on every exchange)"} {
 		if !strings.Contains(stdout.String(), want) {
@@ -362,11 +365,23 @@ func TestFleetMixedWithProfiles(t *testing.T) {
 	if pacs.Profile != "wan+slow-pacs (loss 0.1%)" || devices["sim-network-10"].SNMPPort != base+10 {
 		t.Fatalf("PACS %+v, switch %+v", pacs, devices["sim-network-10"])
 	}
+	// As root the devices that listen are behind the delay line, at their
+	// own addresses; else the simulator says once why they are not.
+	if os.Geteuid() == 0 {
+		if !strings.Contains(stdout.String(), "14 devices behind the delay line "+delayRange) ||
+			!netip.MustParsePrefix(delayRange).Contains(netip.MustParseAddr(pacs.Host)) {
+			t.Fatalf("as root: stdout %q, PACS at %q", stdout.String(), pacs.Host)
+		}
+	} else if n := strings.Count(stderr.String(), "delay line unavailable"); n != 1 || pacs.Host != "127.0.0.1" {
+		t.Fatalf("not root: %d warnings, PACS at %q; stderr %q", n, pacs.Host, stderr.String())
+	}
 	start := time.Now()
-	if err := fleetEcho(pacs.Port, pacs.AETitle); err != nil {
+	if _, err := dicomping.Echo(context.Background(), net.JoinHostPort(pacs.Host, strconv.Itoa(pacs.Port)),
+		dicomping.Options{CalledAETitle: pacs.AETitle, Timeout: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	// Three exchanges of at least 20 ms of WAN and 40 ms of PACS each.
+	// Three exchanges of at least 20 ms of WAN and 40 ms of PACS each
+	// (four round trips and three steps behind the delay line).
 	if took := time.Since(start); took < 180*time.Millisecond {
 		t.Fatalf("echo over a WAN to a slow PACS took %s, want at least 180 ms", took)
 	}

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,11 @@ type Device struct {
 	// link and its own slowness (AssignProfiles). The zero value answers
 	// at loopback speed.
 	Profile Profile
+	// NetAddr, when valid, is the address probers reach the device at
+	// through a DelayLine (DelayLine.Place), which carries the profile's
+	// round trip and loss packet by packet; its endpoints listen on the
+	// line's server address, and the simulator adds only Profile.Step.
+	NetAddr netip.Addr
 }
 
 // DICOM is a simulated DICOM node.
@@ -188,6 +194,12 @@ func New(devices []Device, opts Options) (*Simulator, error) {
 			return nil, fmt.Errorf("fleetsim: duplicate device id %q", dev.ID)
 		}
 		d := &device{Device: dev, up: true, mode: Refuse, wake: make(chan struct{}, 1)}
+		// What the simulator adds itself: all of the profile, or behind a
+		// delay line only the device's own slowness.
+		own := dev.Profile
+		if dev.NetAddr.IsValid() {
+			own = Profile{Name: own.Name, Step: own.Step}
+		}
 		if x := dev.DICOM; x != nil {
 			if err := dicomping.ValidateAETitle(x.AETitle); err != nil {
 				return nil, fmt.Errorf("fleetsim: device %s: %w", dev.ID, err)
@@ -195,7 +207,7 @@ func New(devices []Device, opts Options) (*Simulator, error) {
 			if err := claim(dev.ID, x.Addr); err != nil {
 				return nil, err
 			}
-			d.eps = append(d.eps, &endpoint{addr: x.Addr, ae: x.AETitle, worklist: x.Worklist, timeout: opts.DICOMTimeout, profile: dev.Profile})
+			d.eps = append(d.eps, &endpoint{addr: x.Addr, ae: x.AETitle, worklist: x.Worklist, timeout: opts.DICOMTimeout, profile: own})
 		}
 		if dev.TCP != "" && (dev.DICOM == nil || dev.TCP != dev.DICOM.Addr) {
 			if err := claim(dev.ID, dev.TCP); err != nil {
@@ -208,7 +220,7 @@ func New(devices []Device, opts Options) (*Simulator, error) {
 			if err := claim(dev.ID, "udp "+x.Addr); err != nil {
 				return nil, err
 			}
-			agent, err := newSNMPAgent(dev.ID, x, dev.Profile, started)
+			agent, err := newSNMPAgent(dev.ID, x, own, started)
 			if err != nil {
 				return nil, fmt.Errorf("fleetsim: device %s: %w", dev.ID, err)
 			}
@@ -581,8 +593,11 @@ type Status struct {
 	ID      string `json:"id"`
 	Site    string `json:"site"`
 	Gateway bool   `json:"gateway,omitempty"`
-	State   string `json:"state"`          // up or down
-	Mode    Mode   `json:"mode,omitempty"` // how it fails, while down
+	// Host is the address probers reach the device's endpoints at: its
+	// own behind a delay line, else where it listens.
+	Host  string `json:"host,omitempty"`
+	State string `json:"state"`          // up or down
+	Mode  Mode   `json:"mode,omitempty"` // how it fails, while down
 	// FlapPeriod is set while the device alternates.
 	FlapPeriod string `json:"flap_period,omitempty"`
 	// Port is the DICOM port, or the TCP port of a device without DICOM.
@@ -633,6 +648,12 @@ func (s *Simulator) Sites() []string { return slices.Clone(s.sites) }
 
 func (d *device) status() Status {
 	st := Status{ID: d.ID, Site: d.Site, Gateway: d.Gateway, Heartbeat: d.Heartbeat != nil}
+	if len(d.eps) > 0 {
+		st.Host, _, _ = net.SplitHostPort(d.eps[0].addr)
+	}
+	if d.NetAddr.IsValid() {
+		st.Host = d.NetAddr.String()
+	}
 	if d.DICOM != nil {
 		st.Port, st.AETitle = port(d.DICOM.Addr), d.DICOM.AETitle
 		if d.TCP != "" && d.TCP != d.DICOM.Addr {

@@ -152,6 +152,9 @@ type GenerateOptions struct {
 	// times that). They listen on nothing.
 	HeartbeatDevices int
 	HeartbeatEvery   time.Duration
+	// Hosts gives some devices, by id, another host than Host: their
+	// addresses behind a delay line (DelayLine.Place).
+	Hosts map[string]string
 }
 
 // The credentials of generated SNMP agents (a simulated fleet's secrets are
@@ -212,9 +215,15 @@ func Generate(o GenerateOptions) ([]byte, error) {
 		o.HeartbeatEvery = 10 * time.Second
 	}
 	devWidth, siteWidth := len(strconv.Itoa(o.Devices+o.SNMPDevices+o.HeartbeatDevices-1)), len(strconv.Itoa(o.Sites))
-	host := o.Host
-	if strings.Contains(host, ":") {
-		host = `"` + host + `"` // an IPv6 literal is not a plain YAML scalar in a flow mapping
+	hostOf := func(id string) string {
+		host := o.Host
+		if h, ok := o.Hosts[id]; ok {
+			host = h
+		}
+		if strings.Contains(host, ":") {
+			host = `"` + host + `"` // an IPv6 literal is not a plain YAML scalar in a flow mapping
+		}
+		return host
 	}
 	probe := ""
 	if o.ProbeInterval > 0 {
@@ -228,6 +237,9 @@ func Generate(o GenerateOptions) ([]byte, error) {
 	if o.SNMPDevices > 0 || o.HeartbeatDevices > 0 {
 		fmt.Fprintf(&b, "# Also %d SNMP agents (UDP port %d+i) and %d devices posting heartbeats every %s.\n",
 			o.SNMPDevices, o.BasePort, o.HeartbeatDevices, o.HeartbeatEvery)
+	}
+	if len(o.Hosts) > 0 {
+		fmt.Fprintf(&b, "# %d devices behind network profiles are reached at their own addresses through the simulator's delay line.\n", len(o.Hosts))
 	}
 	fmt.Fprintf(&b, "customers:\n  - id: %s\n    name: Red simulada %s (%d equipos)\n", o.Customer, o.Customer, o.Devices)
 	b.WriteString("    country: CO\n    time_zone: America/Bogota\n    language: es\n    sites:\n")
@@ -249,17 +261,17 @@ func Generate(o GenerateOptions) ([]byte, error) {
 			case i == first:
 				id, name = gw, fmt.Sprintf("Router de enlace sede %d", j+1)
 				extra = "            kind: network\n"
-				endpoint = fmt.Sprintf("            tcp: {host: %s, port: %d}\n", host, port)
+				endpoint = fmt.Sprintf("            tcp: {host: %s, port: %d}\n", hostOf(id), port)
 			case !pacsDone:
 				pacsDone = true
 				id, name = fmt.Sprintf("%s-pacs-%0*d", o.Customer, devWidth, i), "PACS central simulado"
 				extra = "            kind: pacs\n            role: core\n"
-				endpoint = fmt.Sprintf("            dicom: {host: %s, port: %d, called_ae: %s}\n", host, port, AETitle("PACS", i))
+				endpoint = fmt.Sprintf("            dicom: {host: %s, port: %d, called_ae: %s}\n", hostOf(id), port, AETitle("PACS", i))
 			default:
 				m := modalities[i%len(modalities)]
 				id, name = fmt.Sprintf("%s-%s-%0*d", o.Customer, strings.ToLower(m), devWidth, i), fmt.Sprintf("Equipo %s simulado %d", m, i)
 				extra = fmt.Sprintf("            kind: modality\n            modality: %s\n", m)
-				endpoint = fmt.Sprintf("            dicom: {host: %s, port: %d, called_ae: %s}\n", host, port, AETitle(m, i))
+				endpoint = fmt.Sprintf("            dicom: {host: %s, port: %d, called_ae: %s}\n", hostOf(id), port, AETitle(m, i))
 			}
 			fmt.Fprintf(&b, "          - id: %s\n            name: %s\n%s%s%s", id, name, extra, endpoint, probe)
 		}
@@ -274,8 +286,9 @@ func Generate(o GenerateOptions) ([]byte, error) {
 				auth = fmt.Sprintf("version: v3, user: %s, auth_protocol: SHA, auth_passphrase: %s, priv_protocol: AES, priv_passphrase: %s",
 					SimSNMPUser, SimAuthPassphrase, SimPrivPassphrase)
 			}
-			fmt.Fprintf(&b, "          - id: %s-%s-%0*d\n            name: %s simulado %d\n            kind: %s\n            snmp: {host: %s, port: %d, %s}\n%s",
-				o.Customer, kind, devWidth, i, what, i, kind, host, o.BasePort+i, auth, probe)
+			id := fmt.Sprintf("%s-%s-%0*d", o.Customer, kind, devWidth, i)
+			fmt.Fprintf(&b, "          - id: %s\n            name: %s simulado %d\n            kind: %s\n            snmp: {host: %s, port: %d, %s}\n%s",
+				id, what, i, kind, hostOf(id), o.BasePort+i, auth, probe)
 		}
 		for k := j * o.HeartbeatDevices / o.Sites; k < (j+1)*o.HeartbeatDevices/o.Sites; k++ {
 			i := o.Devices + o.SNMPDevices + k

@@ -409,3 +409,41 @@ func TestOnly(t *testing.T) {
 		t.Fatal("unknown kind accepted")
 	}
 }
+
+// Devices behind a delay line are written at their own addresses, the
+// others where the fleet listens.
+func TestGenerateHosts(t *testing.T) {
+	hosts := map[string]string{"sim-gw-0": "198.18.0.3", "sim-pacs-1": "198.18.0.4", "sim-network-5": "198.18.0.5"}
+	data, err := Generate(GenerateOptions{Devices: 4, BasePort: 21000, Sites: 1, SNMPDevices: 2, Hosts: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := assets.ParseFile("fleet.yaml", data, parseOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, d := range f.Customers[0].Sites[0].Devices {
+		var host string
+		switch {
+		case d.TCP != nil:
+			host = d.TCP.Host
+		case d.DICOM != nil:
+			host = d.DICOM.Host
+		case d.SNMP != nil:
+			host = d.SNMP.Host
+		}
+		want, ok := hosts[d.ID]
+		if !ok {
+			want = "127.0.0.1"
+		} else {
+			seen++
+		}
+		if host != want {
+			t.Errorf("%s at %q, want %q", d.ID, host, want)
+		}
+	}
+	if seen != len(hosts) || !strings.Contains(string(data), "# 3 devices behind network profiles are reached at their own addresses") {
+		t.Fatalf("%d of %d placed devices written:\n%s", seen, len(hosts), data)
+	}
+}
