@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigia-noc/vigia/console"
+	"github.com/vigia-noc/vigia/internal/console"
 )
 
 // writeRoute is a POST or PUT route with a body the NOC may send; the

@@ -21,7 +21,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/biomed"
-	"github.com/vigia-noc/vigia/console"
+	"github.com/vigia-noc/vigia/internal/console"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/db"

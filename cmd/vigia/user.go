@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
-	"github.com/vigia-noc/vigia/console"
+	"github.com/vigia-noc/vigia/internal/console"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 

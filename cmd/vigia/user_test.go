@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigia-noc/vigia/console"
+	"github.com/vigia-noc/vigia/internal/console"
 	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 )
