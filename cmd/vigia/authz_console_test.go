@@ -199,7 +199,7 @@ func TestConsoleDispatchAuthorization(t *testing.T) {
 		{"POST /console/engineer/visits/{id}/photos", fmt.Sprintf("/console/engineer/visits/%d/photos", visit.ID), nil, auth.RoleEngineer},
 	}
 	t.Run("every dispatch route is in the matrix", func(t *testing.T) {
-		src, err := os.ReadFile("../../console/dispatch.go")
+		src, err := os.ReadFile("../../internal/console/dispatch.go")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -534,7 +534,7 @@ func hostileConsole(t *testing.T, f *apiFixture, refused func(*testing.T, string
 		{consoleForm{"/console/logout", url.Values{}, nil}, custSession, custCSRF},
 	}
 	t.Run("every console form is covered", func(t *testing.T) {
-		src, err := os.ReadFile("../../console/console.go")
+		src, err := os.ReadFile("../../internal/console/console.go")
 		if err != nil {
 			t.Fatal(err)
 		}
