@@ -44,6 +44,16 @@ func (s *Store) Customer(ctx context.Context, sc Scope, id string) (Customer, er
 	return c, nil
 }
 
+// CustomerActive reports whether customer id exists and is not retired:
+// only such a customer may be given console users (auth.Customers).
+func (s *Store) CustomerActive(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	if err := s.q.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND retired_at IS NULL)`, id); err != nil {
+		return false, fmt.Errorf("assets: look up customer %s: %w", id, err)
+	}
+	return ok, nil
+}
+
 const siteColumns = `id, customer_id, name, kind, city, address, contact, gateway_device_id, retired_at`
 
 // Sites lists the sites in scope.

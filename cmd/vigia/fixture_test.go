@@ -19,9 +19,9 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/biomed"
-	"github.com/vigia-noc/vigia/internal/console"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/console"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/mailintake"
@@ -38,7 +38,7 @@ type apiFixture struct {
 	conn          *sqlx.DB
 	h             http.Handler
 	clock         *clockwork.FakeClock
-	users         *console.Users
+	users         *auth.Users
 	noc, hsr, cmf string // API tokens
 
 	ticket, visit, part, partRequest, manufacturerCase, wait, quote string // ids
@@ -111,7 +111,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	f.users = console.NewUsers(f.conn, tickets)
+	f.users = auth.NewUsers(f.conn, tickets, store)
 	mail := mailintake.New(f.conn, tickets, store, f.clock.Now, log)
 	web, err := console.New(console.Config{DB: f.conn, Users: f.users, Assets: store, Tickets: tickets, Dispatch: dispatchStore,
 		Mail: mail, History: probeStore, Now: f.clock.Now, Log: log,

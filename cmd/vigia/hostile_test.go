@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigia-noc/vigia/internal/console"
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // writeRoute is a POST or PUT route with a body the NOC may send; the
@@ -489,7 +489,7 @@ func hostileConsole(t *testing.T, f *apiFixture, refused func(*testing.T, string
 	now := f.clock.Now()
 	login := func(username, role, customer, engineer string) (string, string) {
 		t.Helper()
-		if _, err := f.users.Create(ctx, console.UserInput{Username: username, Password: "una clave larga y segura", Role: role,
+		if _, err := f.users.Create(ctx, auth.UserInput{Username: username, Password: "una clave larga y segura", Role: role,
 			CustomerID: customer, EngineerID: engineer}, now); err != nil {
 			t.Fatal(err)
 		}

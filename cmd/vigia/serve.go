@@ -21,9 +21,9 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/biomed"
-	"github.com/vigia-noc/vigia/internal/console"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/console"
 	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/leader"
 	"github.com/vigia-noc/vigia/internal/server"
@@ -213,7 +213,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 
 	mail := mailintake.New(conn, tickets, store, now, log)
 	mail.RegisterMetrics(reg)
-	users := console.NewUsers(conn, tickets)
+	users := auth.NewUsers(conn, tickets, store)
 	biomedStore := biomed.NewStore(conn, store, tickets, dispatchStore)
 	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
 		Biomedical: biomedStore, Policies: []*sla.Set{sla.Presets()}, Now: now}

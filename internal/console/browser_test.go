@@ -255,11 +255,11 @@ func TestBrowser(t *testing.T) {
 		intake.NewOutageConsumer(h.tickets, h.inv, h.clock.Now, log).Run(ctx, 250*time.Millisecond)
 	}()
 
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
-	h.user(t, UserInput{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf"})
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
 	h.engineer(t, "eng-laura", "Laura Gómez")
-	h.user(t, UserInput{Username: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"})
+	h.user(t, auth.UserInput{Username: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"})
 
 	person, dir := startChromium(t, chromium, h.srv.URL)
 	shot := filepath.Join(t.TempDir(), "pantalla.png")

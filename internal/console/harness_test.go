@@ -40,7 +40,7 @@ type harness struct {
 	inv     *assets.Store
 	tickets *maintenance.Store
 	disp    *dispatch.Store
-	users   *Users
+	users   *auth.Users
 	console *Console
 	mail    *mailintake.Intake
 	srv     *httptest.Server
@@ -138,7 +138,7 @@ func newHarness(t testing.TB, inventory string, refresh time.Duration) *harness 
 	}
 	h.tickets = maintenance.NewStore(db, h.inv, maintenance.Options{})
 	h.disp = dispatch.NewStore(db, h.inv, h.tickets)
-	h.users = NewUsers(db, h.tickets)
+	h.users = auth.NewUsers(db, h.tickets, h.inv)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h.mail = mailintake.New(db, h.tickets, h.inv, clock.Now, log)
 	h.console, err = New(Config{DB: db, Users: h.users, Assets: h.inv, Tickets: h.tickets, Dispatch: h.disp, Mail: h.mail,
@@ -164,7 +164,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // user creates a console user with a fixed test password.
-func (h *harness) user(t testing.TB, in UserInput) User {
+func (h *harness) user(t testing.TB, in auth.UserInput) auth.User {
 	t.Helper()
 	if in.Password == "" {
 		in.Password = testPassword
