@@ -217,7 +217,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	biomedStore := biomed.NewStore(conn, store, tickets, dispatchStore)
 	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
 		Biomedical: biomedStore, Policies: []*sla.Set{sla.Presets()}, Now: now}
-	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: mail, History: probeStore, Now: now, Log: log,
+	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: mail, Probes: probeStore, History: probeStore, Now: now, Log: log,
 		Reports: reporter, Biomedical: biomedStore})
 	if err != nil {
 		return err
@@ -366,7 +366,7 @@ func httpConfig(d httpDeps) server.Config {
 	bio := biomed.NewStore(d.conn, d.assets, d.tickets, d.dispatch)
 	c := server.Config{
 		DB: d.conn, Health: d.health, Tokens: d.tokens, Registry: d.reg, Log: d.log,
-		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
+		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, d.assets, now),
 			maintenance.NewAPI(d.tickets, now, d.log), intake.NewAPI(intake.NewReceiver(d.tickets, d.assets), now, d.log),
 			sweeps.NewAPI(sweeps.NewPreventive(d.conn, d.assets, d.tickets), now, d.log),
 			dispatch.NewAPI(d.dispatch, now, d.log),

@@ -61,6 +61,9 @@ type Config struct {
 	Dispatch *dispatch.Store
 	// Mail is the unmatched-mail queue; nil shows it empty.
 	Mail MailQueue
+	// Probes reads the devices' live states, open outages and collectors
+	// (probes.Store).
+	Probes ProbeReads
 	// History lists a device's history on its page; nil: the page shows
 	// the device's state only.
 	History DeviceHistory
@@ -90,8 +93,8 @@ var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit",
 
 // New parses the templates and returns the console.
 func New(cfg Config) (*Console, error) {
-	if cfg.DB == nil || cfg.Users == nil || cfg.Assets == nil || cfg.Tickets == nil || cfg.Dispatch == nil {
-		return nil, errors.New("console: DB, Users, Assets, Tickets and Dispatch are required")
+	if cfg.DB == nil || cfg.Users == nil || cfg.Assets == nil || cfg.Tickets == nil || cfg.Dispatch == nil || cfg.Probes == nil {
+		return nil, errors.New("console: DB, Users, Assets, Tickets, Dispatch and Probes are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -142,7 +142,7 @@ func newHarness(t testing.TB, inventory string, refresh time.Duration) *harness 
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h.mail = mailintake.New(db, h.tickets, h.inv, clock.Now, log)
 	h.console, err = New(Config{DB: db, Users: h.users, Assets: h.inv, Tickets: h.tickets, Dispatch: h.disp, Mail: h.mail,
-		History: probes.NewStore(db), Now: clock.Now, Log: log, Refresh: refresh,
+		Probes: probes.NewStore(db), History: probes.NewStore(db), Now: clock.Now, Log: log, Refresh: refresh,
 		Reports: &reports.Reporter{Inventory: h.inv, History: probes.NewStore(db), Tickets: h.tickets, Field: h.disp,
 			Policies: []*sla.Set{sla.Presets()}, Now: clock.Now}})
 	if err != nil {

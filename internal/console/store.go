@@ -1,16 +1,17 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
-
-	"github.com/lib/pq"
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/probes"
 )
 
 // deviceRow is a device with its live state, as the board shows it.
@@ -53,42 +54,18 @@ func (c *Console) withStates(ctx context.Context, sc assets.Scope, devices []ass
 	for i, d := range devices {
 		ids[i] = d.ID
 	}
-	// Only ids the scoped inventory returned are looked up.
-	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT device_id, state, since, flapping, last_detail, last_probe_at, consecutive_failures
-		FROM device_states WHERE device_id = ANY ($1)`, pq.StringArray(ids))
+	// Only ids the scoped inventory returned are looked up, in one read.
+	states, err := c.cfg.Probes.LiveStates(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("console: device states: %w", err)
-	}
-	defer rows.Close()
-	type st struct {
-		state, detail string
-		since         time.Time
-		flapping      bool
-		last          sql.NullTime
-		failures      int
-	}
-	states := map[string]st{}
-	for rows.Next() {
-		var id string
-		var s st
-		if err := rows.Scan(&id, &s.state, &s.since, &s.flapping, &s.detail, &s.last, &s.failures); err != nil {
-			return nil, fmt.Errorf("console: device states: %w", err)
-		}
-		states[id] = s
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("console: device states: %w", err)
+		return nil, fmt.Errorf("console: %w", err)
 	}
 	out := make([]deviceRow, 0, len(devices))
 	for _, d := range devices {
 		row := deviceRow{Device: d, SiteName: siteNames[d.SiteID], State: "unknown"}
 		if s, ok := states[d.ID]; ok {
-			since := s.since
-			row.State, row.Since, row.Flapping, row.Detail = s.state, &since, s.flapping, s.detail
-			row.Failing = s.failures > 0 && (s.state == "up" || s.state == "degraded" || s.state == "unknown")
-			if s.last.Valid {
-				row.LastProbe = &s.last.Time
-			}
+			since := s.Since
+			row.State, row.Since, row.Flapping, row.Detail, row.LastProbe = s.State, &since, s.Flapping, s.Detail, s.LastProbe
+			row.Failing = s.Failures > 0 && (s.State == "up" || s.State == "degraded" || s.State == "unknown")
 		}
 		out = append(out, row)
 	}
@@ -109,24 +86,20 @@ type outageRow struct {
 
 // openOutages lists open outages, oldest first, in a customer scope.
 func (c *Console) openOutages(ctx context.Context, customer, site string) ([]outageRow, error) {
-	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT id, kind, customer_id, site_id, COALESCE(device_id, ''), affected_device_ids, cause, started_at
-		FROM outages WHERE ended_at IS NULL AND ($1 = '' OR customer_id = $1) AND ($2 = '' OR site_id = $2)
-		ORDER BY started_at LIMIT 500`, customer, site)
+	open := true
+	os, err := c.cfg.Probes.Outages(ctx, probes.OutageFilter{CustomerID: customer, SiteID: site, Open: &open, OldestFirst: true})
 	if err != nil {
-		return nil, fmt.Errorf("console: open outages: %w", err)
+		return nil, fmt.Errorf("console: %w", err)
 	}
-	defer rows.Close()
-	var out []outageRow
-	for rows.Next() {
-		var o outageRow
-		var affected pq.StringArray
-		if err := rows.Scan(&o.ID, &o.Kind, &o.CustomerID, &o.SiteID, &o.DeviceID, &affected, &o.Cause, &o.StartedAt); err != nil {
-			return nil, fmt.Errorf("console: open outages: %w", err)
+	out := make([]outageRow, len(os))
+	for i, o := range os {
+		out[i] = outageRow{ID: o.ID, Kind: o.Kind, CustomerID: o.CustomerID, SiteID: o.SiteID, Affected: o.Affected, Cause: o.Cause,
+			StartedAt: o.StartedAt}
+		if o.DeviceID != nil {
+			out[i].DeviceID = *o.DeviceID
 		}
-		o.Affected = affected
-		out = append(out, o)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Attachment limits (seed 003: screenshots with the ticket).
@@ -220,29 +193,35 @@ type collectorRow struct {
 	Lag         string
 }
 
+// maxBoardCollectors bounds the board's collectors table.
+const maxBoardCollectors = 500
+
+// collectors lists the active collectors in scope, the lost ones first.
 func (c *Console) collectors(ctx context.Context, customer string) ([]collectorRow, error) {
-	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT c.id, c.name, c.customer_id,
-			COALESCE((SELECT array_agg(site_id ORDER BY site_id) FROM collector_sites WHERE collector_id = c.id), '{}'),
-			c.last_contact_at, c.lost_at,
-			COALESCE(EXTRACT(EPOCH FROM (c.last_contact_at - c.last_result_at)), 0)
-		FROM collectors c WHERE c.revoked_at IS NULL AND ($1 = '' OR c.customer_id = $1)
-		ORDER BY c.lost_at IS NULL, c.customer_id, c.name LIMIT 500`, customer)
+	cs, err := c.cfg.Probes.Collectors(ctx, customer)
 	if err != nil {
-		return nil, fmt.Errorf("console: collectors: %w", err)
+		return nil, fmt.Errorf("console: %w", err)
 	}
-	defer rows.Close()
-	var out []collectorRow
-	for rows.Next() {
-		var r collectorRow
-		var sites pq.StringArray
-		var lag float64
-		var contact sql.NullTime
-		if err := rows.Scan(&r.ID, &r.Name, &r.CustomerID, &sites, &contact, &r.LostAt, &lag); err != nil {
-			return nil, fmt.Errorf("console: collectors: %w", err)
+	// The probes list by customer and name; a stable sort keeps that
+	// order within the lost and the live.
+	slices.SortStableFunc(cs, func(a, b probes.CollectorStatus) int {
+		return cmp.Compare(boolRank(a.LostAt == nil), boolRank(b.LostAt == nil))
+	})
+	out := make([]collectorRow, 0, min(len(cs), maxBoardCollectors))
+	for _, x := range cs[:min(len(cs), maxBoardCollectors)] {
+		r := collectorRow{ID: x.ID, Name: x.Name, CustomerID: x.CustomerID, Sites: x.Sites, LostAt: x.LostAt,
+			Lag: x.Lag().Round(time.Second).String()}
+		if x.LastContactAt != nil {
+			r.Contacted, r.LastContact = true, *x.LastContactAt
 		}
-		r.Sites, r.Contacted, r.LastContact = sites, contact.Valid, contact.Time
-		r.Lag = (time.Duration(max(lag, 0) * float64(time.Second))).Round(time.Second).String()
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

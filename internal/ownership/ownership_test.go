@@ -17,10 +17,6 @@ const module = "github.com/vigia-noc/vigia/"
 // test so the list cannot rot.
 var knownCrossings = map[string]bool{
 	"biomed customers":                    true,
-	"internal/console collector_sites":    true,
-	"internal/console collectors":         true,
-	"internal/console device_states":      true,
-	"internal/console outages":            true,
 	"internal/console ticket_attachments": true,
 	"dispatch customers":                  true,
 	"dispatch devices":                    true,
