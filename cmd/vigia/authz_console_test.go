@@ -122,7 +122,7 @@ func TestConsoleDispatchAuthorization(t *testing.T) {
 	disp := dispatch.NewStore(conn, store, tickets)
 	users := auth.NewUsers(conn, tickets, store)
 	log := slog.New(slog.DiscardHandler)
-	web, err := console.New(console.Config{DB: conn, Users: users, Probes: probes.NewStore(conn), Assets: store, Tickets: tickets, Dispatch: disp, Now: clock.Now, Log: log})
+	web, err := console.New(console.Config{Users: users, Probes: probes.NewStore(conn), Assets: store, Tickets: tickets, Dispatch: disp, Now: clock.Now, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	log := slog.New(slog.DiscardHandler)
 	f.users = auth.NewUsers(f.conn, tickets, store)
 	mail := mailintake.New(f.conn, tickets, store, f.clock.Now, log)
-	web, err := console.New(console.Config{DB: f.conn, Users: f.users, Assets: store, Tickets: tickets, Dispatch: dispatchStore,
+	web, err := console.New(console.Config{Users: f.users, Assets: store, Tickets: tickets, Dispatch: dispatchStore,
 		Mail: mail, Probes: probeStore, History: probeStore, Now: f.clock.Now, Log: log,
 		Reports: &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
 			Policies: []*sla.Set{sla.Presets()}, Now: f.clock.Now}})

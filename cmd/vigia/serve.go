@@ -217,7 +217,7 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 	biomedStore := biomed.NewStore(conn, store, tickets, dispatchStore)
 	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
 		Biomedical: biomedStore, Policies: []*sla.Set{sla.Presets()}, Now: now}
-	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: mail, Probes: probeStore, History: probeStore, Now: now, Log: log,
+	web, err := console.New(console.Config{Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: mail, Probes: probeStore, History: probeStore, Now: now, Log: log,
 		Reports: reporter, Biomedical: biomedStore})
 	if err != nil {
 		return err

@@ -25,8 +25,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
@@ -54,7 +52,6 @@ const liveHeader = "X-Vigia-Live"
 
 // Config is what the console needs.
 type Config struct {
-	DB       *sqlx.DB
 	Users    *auth.Users
 	Assets   *assets.Store
 	Tickets  *maintenance.Store
@@ -93,8 +90,8 @@ var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit",
 
 // New parses the templates and returns the console.
 func New(cfg Config) (*Console, error) {
-	if cfg.DB == nil || cfg.Users == nil || cfg.Assets == nil || cfg.Tickets == nil || cfg.Dispatch == nil || cfg.Probes == nil {
-		return nil, errors.New("console: DB, Users, Assets, Tickets, Dispatch and Probes are required")
+	if cfg.Users == nil || cfg.Assets == nil || cfg.Tickets == nil || cfg.Dispatch == nil || cfg.Probes == nil {
+		return nil, errors.New("console: Users, Assets, Tickets, Dispatch and Probes are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -266,8 +266,8 @@ func TestCustomerScope(t *testing.T) {
 	cmfTicket := h.openTicket(t, "cmf", "cmf-pacs", 1, "PACS caído")
 	hsrTicket := h.openTicket(t, "hsr", "hsr-ct1", 2, "CT no envía")
 	var cmfAtt int64
-	if err := h.console.saveAttachments(context.Background(), cmfTicket.ID, "cmf", "cmf", []upload{{name: "x.png", contentType: "image/png",
-		data: testPNG(t, 4, 4)}}, h.clock.Now()); err != nil {
+	if err := h.tickets.AddAttachments(context.Background(), maintenance.Scope{CustomerID: "cmf"}, cmfTicket.ID, "cmf",
+		[]maintenance.Attachment{{Name: "x.png", ContentType: "image/png", Data: testPNG(t, 4, 4)}}, h.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	h.db.Get(&cmfAtt, `SELECT id FROM ticket_attachments`)

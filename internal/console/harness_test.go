@@ -141,7 +141,7 @@ func newHarness(t testing.TB, inventory string, refresh time.Duration) *harness 
 	h.users = auth.NewUsers(db, h.tickets, h.inv)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h.mail = mailintake.New(db, h.tickets, h.inv, clock.Now, log)
-	h.console, err = New(Config{DB: db, Users: h.users, Assets: h.inv, Tickets: h.tickets, Dispatch: h.disp, Mail: h.mail,
+	h.console, err = New(Config{Users: h.users, Assets: h.inv, Tickets: h.tickets, Dispatch: h.disp, Mail: h.mail,
 		Probes: probes.NewStore(db), History: probes.NewStore(db), Now: clock.Now, Log: log, Refresh: refresh,
 		Reports: &reports.Reporter{Inventory: h.inv, History: probes.NewStore(db), Tickets: h.tickets, Field: h.disp,
 			Policies: []*sla.Set{sla.Presets()}, Now: clock.Now}})
@@ -149,7 +149,7 @@ func newHarness(t testing.TB, inventory string, refresh time.Duration) *harness 
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	h.srv = httptest.NewServer(server.Handler(server.Config{DB: db, Tokens: auth.NewTokens(db, clock.Now), Registry: reg, Log: log,
+	h.srv = httptest.NewServer(server.Handler(server.Config{Tokens: auth.NewTokens(db, clock.Now), Registry: reg, Log: log,
 		API:    []server.Routes{maintenance.NewAPI(h.tickets, clock.Now, log)},
 		Public: []server.Routes{h.console}}))
 	t.Cleanup(h.srv.Close)

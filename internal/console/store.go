@@ -3,8 +3,6 @@ package console
 import (
 	"cmp"
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -109,75 +107,18 @@ const (
 	maxUploadBytes     = maxAttachments*maxAttachmentBytes + 1<<20
 )
 
-// attachment is a stored screenshot.
-type attachment struct {
-	ID          int64
-	TicketID    int64
-	CustomerID  string
-	Filename    string
-	ContentType string
-	Size        int
-	Data        []byte
-	UploadedBy  string
-	CreatedAt   time.Time
-	VisitID     *int64 // a photo taken on this visit
-}
-
-func (c *Console) saveAttachments(ctx context.Context, ticketID int64, customerID, by string, files []upload, now time.Time) error {
-	return c.storeAttachments(ctx, ticketID, nil, customerID, by, files, now)
-}
-
-// storeAttachments saves checked uploads with a ticket and, for photos
-// taken on site, the visit.
-func (c *Console) storeAttachments(ctx context.Context, ticketID int64, visitID *int64, customerID, by string, files []upload, now time.Time) error {
-	tx, err := c.cfg.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+// storeAttachments saves checked uploads with a ticket, in the user's
+// scope, and for photos taken on site with the visit.
+func (c *Console) storeAttachments(rq *request, ticketID int64, visitID *int64, files []upload) error {
 	checked := make([]maintenance.Attachment, len(files))
 	for i, f := range files {
 		checked[i] = maintenance.Attachment{Name: f.name, ContentType: f.contentType, Data: f.data, VisitID: visitID}
 	}
-	if err := maintenance.AddAttachmentsTx(ctx, tx, ticketID, customerID, by, checked, now); err != nil {
+	sc := maintenance.Scope{CustomerID: rq.principal().CustomerScope()}
+	if err := c.cfg.Tickets.AddAttachments(rq.ctx(), sc, ticketID, rq.sess.User.Username, checked, rq.now); err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
-	return tx.Commit()
-}
-
-// attachments lists a ticket's attachments (without their data).
-func (c *Console) attachments(ctx context.Context, ticketID int64) ([]attachment, error) {
-	rows, err := c.cfg.DB.QueryContext(ctx, `SELECT id, ticket_id, customer_id, filename, content_type, size_bytes, uploaded_by, created_at,
-		visit_id FROM ticket_attachments WHERE ticket_id = $1 ORDER BY id`, ticketID)
-	if err != nil {
-		return nil, fmt.Errorf("console: attachments: %w", err)
-	}
-	defer rows.Close()
-	var out []attachment
-	for rows.Next() {
-		var a attachment
-		if err := rows.Scan(&a.ID, &a.TicketID, &a.CustomerID, &a.Filename, &a.ContentType, &a.Size, &a.UploadedBy, &a.CreatedAt, &a.VisitID); err != nil {
-			return nil, fmt.Errorf("console: attachments: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
-// attachmentIn returns one attachment with its data, in a customer scope
-// ("" for staff): another customer's answers errNotFound like a missing one.
-func (c *Console) attachmentIn(ctx context.Context, scope string, id int64) (attachment, error) {
-	var a attachment
-	err := c.cfg.DB.QueryRowContext(ctx, `SELECT id, ticket_id, customer_id, filename, content_type, size_bytes, data, uploaded_by, created_at
-		FROM ticket_attachments WHERE id = $1 AND ($2 = '' OR customer_id = $2)`, id, scope).Scan(
-		&a.ID, &a.TicketID, &a.CustomerID, &a.Filename, &a.ContentType, &a.Size, &a.Data, &a.UploadedBy, &a.CreatedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, errNotFound
-	}
-	if err != nil {
-		return a, fmt.Errorf("console: attachment %d: %w", id, err)
-	}
-	return a, nil
+	return nil
 }
 
 // collectorRow is a collector on the board: when it last reached the NOC,
