@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -43,6 +46,8 @@ type apiFixture struct {
 
 	ticket, visit, part, partRequest, manufacturerCase, wait, quote string // ids
 	calibration                                                     string // a biomedical calibration record's id
+	attachment                                                      string // a screenshot's id on the ticket
+	attachmentPNG                                                   []byte // its content
 	collectorToken                                                  string // a collector of hsr-central
 	calibrationPath, calibrationPDF, alertBody                      string // its upload, and an alert file
 	engineerBody, partBody, workBody                                string // valid bodies
@@ -136,6 +141,21 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		t.Fatal(err)
 	}
 	f.ticket = fmt.Sprint(created.ID)
+	// A screenshot on it, named so that a leak of its name shows.
+	var shot bytes.Buffer
+	if err := png.Encode(&shot, image.NewRGBA(image.Rect(0, 0, 4, 4))); err != nil {
+		t.Fatal(err)
+	}
+	f.attachmentPNG = shot.Bytes()
+	if err := tickets.AddAttachments(ctx, maintenance.Scope{CustomerID: "hsr"}, created.ID, "imagenes.hsr",
+		[]maintenance.Attachment{{Name: "pantalla San Rafael.png", ContentType: "image/png", Data: f.attachmentPNG}}, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	atts, err := tickets.Attachments(ctx, maintenance.Scope{}, created.ID)
+	if err != nil || len(atts) != 1 {
+		t.Fatalf("attachments of the hsr ticket: %v %v", atts, err)
+	}
+	f.attachment = fmt.Sprint(atts[0].ID)
 	// Dispatch's rows on that ticket; every note names San Rafael so that
 	// a leak of any of them shows.
 	create := func(method, path, body string, want int) string {

@@ -126,7 +126,7 @@ func freePorts(t *testing.T, n int) []int {
 // repository, or the test's temporary directory when that is not writable.
 func artefacts(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join("..", "test-artifacts", "browser")
+	dir := filepath.Join("..", "..", "test-artifacts", "browser")
 	if err := os.MkdirAll(dir, 0o755); err == nil {
 		if f, err := os.CreateTemp(dir, ".probe"); err == nil {
 			f.Close()
