@@ -67,6 +67,10 @@ type Device struct {
 	RetiredAt    *time.Time         `json:"retired_at,omitempty"`
 	// Operational says whether the device may be used on patients.
 	Operational OperationalStatus `json:"operational"`
+	// CreatedAt is when the device entered the inventory: a device never
+	// probed has been of unknown state since then. Not part of the
+	// device's JSON.
+	CreatedAt time.Time `json:"-"`
 }
 
 // DICOMEndpoint is where a device answers C-ECHO.

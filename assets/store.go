@@ -115,13 +115,17 @@ func (s *Store) Import(ctx context.Context, f *File, now time.Time, dryRun bool)
 			}
 		}
 	}
+	// Each statement names its table in full, so the ownership test sees it.
+	const retire = ` SET retired_at = $1, updated_at = $1 WHERE customer_id = ANY($2) AND retired_at IS NULL AND NOT (id = ANY($3))`
 	for _, r := range []struct {
-		what, table string
-		keep        []string
-	}{{"site", "sites", siteIDs}, {"device", "devices", deviceIDs}, {"contract", "contracts", contractIDs}} {
-		res, err := tx.ExecContext(ctx, `UPDATE `+r.table+` SET retired_at = $1, updated_at = $1
-			WHERE customer_id = ANY($2) AND retired_at IS NULL AND NOT (id = ANY($3))`,
-			now, pq.Array(customerIDs), pq.Array(r.keep))
+		what, update string
+		keep         []string
+	}{
+		{"site", `UPDATE sites` + retire, siteIDs},
+		{"device", `UPDATE devices` + retire, deviceIDs},
+		{"contract", `UPDATE contracts` + retire, contractIDs},
+	} {
+		res, err := tx.ExecContext(ctx, r.update, now, pq.Array(customerIDs), pq.Array(r.keep))
 		if err != nil {
 			return sum, fmt.Errorf("assets: import: retire %ss: %w", r.what, err)
 		}

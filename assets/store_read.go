@@ -44,6 +44,16 @@ func (s *Store) Customer(ctx context.Context, sc Scope, id string) (Customer, er
 	return c, nil
 }
 
+// CustomerActive reports whether customer id exists and is not retired:
+// only such a customer may be given console users (auth.Customers).
+func (s *Store) CustomerActive(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	if err := s.q.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND retired_at IS NULL)`, id); err != nil {
+		return false, fmt.Errorf("assets: look up customer %s: %w", id, err)
+	}
+	return ok, nil
+}
+
 const siteColumns = `id, customer_id, name, kind, city, address, contact, gateway_device_id, retired_at`
 
 // Sites lists the sites in scope.
@@ -75,7 +85,7 @@ const deviceSelect = `SELECT id, customer_id, site_id, name, kind, modality, cor
 	snmp_host, snmp_port, snmp_version, snmp_community, snmp_user, snmp_auth_proto, snmp_auth_pass, snmp_priv_proto, snmp_priv_pass,
 	tcp_host, tcp_port, heartbeat_grace_seconds, probe_interval_seconds, probe_retries, retired_at,
 	dicom_worklist, hl7_host, hl7_port, hl7_sending_app, hl7_receiving_app, hl7_message_type,
-	operational_status, operational_reason, operational_since FROM devices`
+	operational_status, operational_reason, operational_since, created_at FROM devices`
 
 // deviceRow is the flat shape of a devices row.
 type deviceRow struct {
@@ -103,6 +113,7 @@ type deviceRow struct {
 	HL7Sending, HL7Receiving, HL7MessageType     sql.NullString
 	Operational, OperationalReason               string
 	OperationalSince                             *time.Time
+	CreatedAt                                    time.Time
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -114,14 +125,15 @@ func scanDevice(r scanner) (Device, error) {
 		&x.SNMPHost, &x.SNMPPort, &x.SNMPVersion, &x.SNMPCommunity, &x.SNMPUser, &x.SNMPAuthProto, &x.SNMPAuthPass,
 		&x.SNMPPrivProto, &x.SNMPPrivPass, &x.TCPHost, &x.TCPPort, &x.HeartbeatGrace, &x.ProbeInterval, &x.ProbeRetries, &x.RetiredAt,
 		&x.DICOMWorklist, &x.HL7Host, &x.HL7Port, &x.HL7Sending, &x.HL7Receiving, &x.HL7MessageType,
-		&x.Operational, &x.OperationalReason, &x.OperationalSince)
+		&x.Operational, &x.OperationalReason, &x.OperationalSince, &x.CreatedAt)
 	if err != nil {
 		return Device{}, err
 	}
 	d := Device{ID: x.ID, CustomerID: x.CustomerID, SiteID: x.SiteID, Name: x.Name, Kind: x.Kind, Modality: x.Modality, Core: x.Core,
 		Manufacturer: x.Manufacturer, Model: x.Model, Serial: x.Serial, InstallDate: x.InstallDate, WarrantyEnd: x.WarrantyEnd,
 		Probe: ProbeSettings{Interval: time.Duration(x.ProbeInterval) * time.Second, Retries: x.ProbeRetries}, RetiredAt: x.RetiredAt,
-		Operational: OperationalStatus{Status: x.Operational, Reason: x.OperationalReason, Since: x.OperationalSince}}
+		Operational: OperationalStatus{Status: x.Operational, Reason: x.OperationalReason, Since: x.OperationalSince},
+		CreatedAt:   x.CreatedAt}
 	if x.DICOMHost.Valid {
 		d.DICOM = &DICOMEndpoint{Host: x.DICOMHost.String, Port: int(x.DICOMPort.Int64), CalledAE: x.DICOMCalled.String,
 			CallingAE: x.DICOMCalling.String, TLS: x.DICOMTLS}
@@ -182,7 +194,7 @@ func (s *Store) Devices(ctx context.Context, f DeviceFilter) ([]Device, error) {
 // thousand devices.
 func (s *Store) DeviceSummaries(ctx context.Context, f DeviceFilter) ([]Device, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, customer_id, site_id, name, kind, modality, core, manufacturer, model, serial,
-		dicom_called_ae, retired_at FROM devices
+		dicom_called_ae, retired_at, created_at FROM devices
 		WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR site_id = $2) AND ($3 = '' OR kind = $3) AND ($4 OR retired_at IS NULL)
 		ORDER BY customer_id, site_id, id`, f.CustomerID, f.SiteID, f.Kind, f.IncludeRetired)
 	if err != nil {
@@ -194,7 +206,7 @@ func (s *Store) DeviceSummaries(ctx context.Context, f DeviceFilter) ([]Device, 
 		var d Device
 		var ae sql.NullString
 		if err := rows.Scan(&d.ID, &d.CustomerID, &d.SiteID, &d.Name, &d.Kind, &d.Modality, &d.Core, &d.Manufacturer, &d.Model,
-			&d.Serial, &ae, &d.RetiredAt); err != nil {
+			&d.Serial, &ae, &d.RetiredAt, &d.CreatedAt); err != nil {
 			return nil, fmt.Errorf("assets: list device summaries: %w", err)
 		}
 		if ae.Valid {

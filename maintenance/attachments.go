@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"image"
@@ -11,11 +12,15 @@ import (
 	_ "image/png"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/httpx"
 )
 
 // Attachment limits (seed 003: screenshots with the ticket), the same for
@@ -88,4 +93,95 @@ func AddAttachmentsTx(ctx context.Context, tx *sqlx.Tx, ticketID int64, customer
 		}
 	}
 	return nil
+}
+
+// StoredAttachment is an attachment kept with its ticket. Data is filled
+// only by Attachment, which serves one file; listings leave it nil.
+type StoredAttachment struct {
+	ID          int64     `db:"id" json:"id"`
+	TicketID    int64     `db:"ticket_id" json:"ticket_id"`
+	CustomerID  string    `db:"customer_id" json:"customer_id"`
+	Filename    string    `db:"filename" json:"filename"`
+	ContentType string    `db:"content_type" json:"content_type"`
+	Size        int       `db:"size" json:"size"`
+	UploadedBy  string    `db:"uploaded_by" json:"uploaded_by"`
+	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+	VisitID     *int64    `db:"visit_id" json:"visit_id,omitempty"` // a photo taken on this visit
+	Data        []byte    `db:"data" json:"-"`
+}
+
+// AddAttachments stores checked attachments on ticket ticketID in scope
+// (another customer's ticket is ErrNotFound), with the ticket's customer,
+// signed by by.
+func (s *Store) AddAttachments(ctx context.Context, sc Scope, ticketID int64, by string, files []Attachment, at time.Time) error {
+	return s.inTx(ctx, "attach to ticket", func(tx *sqlx.Tx) error {
+		t, err := lockTicket(ctx, tx, sc, strconv.FormatInt(ticketID, 10))
+		if err != nil {
+			return err
+		}
+		return AddAttachmentsTx(ctx, tx, t.ID, t.CustomerID, by, files, at)
+	})
+}
+
+// Attachments lists a ticket's attachments in scope, oldest first,
+// without their data.
+func (s *Store) Attachments(ctx context.Context, sc Scope, ticketID int64) ([]StoredAttachment, error) {
+	out := []StoredAttachment{}
+	err := s.db.SelectContext(ctx, &out, `SELECT `+attachmentColumns+`
+		FROM ticket_attachments WHERE ticket_id = $1 AND ($2 = '' OR customer_id = $2) ORDER BY id`, ticketID, sc.CustomerID)
+	if err != nil {
+		return nil, fmt.Errorf("maintenance: attachments of ticket %d: %w", ticketID, err)
+	}
+	return out, nil
+}
+
+const attachmentColumns = `id, ticket_id, customer_id, filename, content_type, size_bytes AS size, uploaded_by, created_at, visit_id`
+
+// Attachment returns attachment id with its data, in scope: a customer
+// reads only its own, on a ticket it may see. ticketRef, when not empty,
+// is the ticket (id or number) the attachment must belong to. Another
+// customer's attachment is ErrNotFound, exactly like a missing one.
+func (s *Store) Attachment(ctx context.Context, sc Scope, ticketRef string, id int64) (StoredAttachment, error) {
+	ticketID, _ := parseRef(ticketRef)
+	var a StoredAttachment
+	err := s.db.GetContext(ctx, &a, `SELECT a.id, a.ticket_id, a.customer_id, a.filename, a.content_type, a.size_bytes AS size,
+			a.uploaded_by, a.created_at, a.visit_id, a.data
+		FROM ticket_attachments a JOIN tickets t ON t.id = a.ticket_id
+		WHERE a.id = $1 AND ($2 = '' OR (a.customer_id = $2 AND t.customer_id = $2 AND NOT t.noc_only))
+			AND ($3 = '' OR ($4::bigint <> 0 AND t.id = $4::bigint) OR ($4::bigint = 0 AND t.number = $3))`,
+		id, sc.CustomerID, ticketRef, ticketID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, ErrNotFound.Errorf("attachment %d", id)
+	}
+	if err != nil {
+		return a, fmt.Errorf("maintenance: attachment %d: %w", id, err)
+	}
+	return a, nil
+}
+
+// SafeContentType is the type the file is served with: what the upload
+// checks accepted (PNG or JPEG, by content), and anything else older or
+// unexpected as bytes to download, never as something a browser renders.
+func (a StoredAttachment) SafeContentType() string {
+	if a.ContentType == "image/png" || a.ContentType == "image/jpeg" {
+		return a.ContentType
+	}
+	return "application/octet-stream"
+}
+
+// attachment serves GET /api/v1/tickets/{id}/attachments/{n}: {id} is the
+// ticket's id or number, {n} the attachment's id (the number the console's
+// links carry). A customer's token reads only its own tickets'
+// attachments: another customer's answers 404 like a missing one.
+func (a *API) attachment(w http.ResponseWriter, r *http.Request) {
+	n, ok := httpx.PathID(w, r, "n", "attachment")
+	if !ok {
+		return
+	}
+	att, err := a.store.Attachment(r.Context(), scopeOf(auth.RequestActor(r)), r.PathValue("id"), n)
+	if err != nil {
+		a.errs.Fail(w, err, "attachment", r.PathValue("n"))
+		return
+	}
+	httpx.WriteFile(w, att.SafeContentType(), "attachment", att.Filename, att.Data)
 }

@@ -2,13 +2,14 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/httpx"
 )
@@ -16,14 +17,24 @@ import (
 // API serves what the probes know under /api/v1: device states, outages and
 // maintenance windows, confined to the caller's customer.
 type API struct {
-	db    *sqlx.DB
 	store *Store
+	inv   DeviceSummaries
 	now   func() time.Time
 }
 
-// NewAPI returns the probes API.
-func NewAPI(db *sqlx.DB, store *Store, now func() time.Time) *API {
-	return &API{db: db, store: store, now: now}
+// DeviceSummaries is what the API reads of the inventory (the assets
+// store): the devices whose states it shows, and the device, site or
+// customer a maintenance window names.
+type DeviceSummaries interface {
+	DeviceSummaries(ctx context.Context, f assets.DeviceFilter) ([]assets.Device, error)
+	Device(ctx context.Context, sc assets.Scope, id string) (assets.Device, error)
+	Site(ctx context.Context, sc assets.Scope, id string) (assets.Site, error)
+	Customer(ctx context.Context, sc assets.Scope, id string) (assets.Customer, error)
+}
+
+// NewAPI returns the probes API over the probes' store and the inventory.
+func NewAPI(store *Store, inv DeviceSummaries, now func() time.Time) *API {
+	return &API{store: store, inv: inv, now: now}
 }
 
 // Register adds the routes.
@@ -51,14 +62,14 @@ func customerScope(r *http.Request) (auth.Principal, string) {
 
 // DeviceState is a device's state as the API shows it.
 type DeviceState struct {
-	DeviceID   string     `db:"device_id" json:"device_id"`
-	CustomerID string     `db:"customer_id" json:"customer_id"`
-	SiteID     string     `db:"site_id" json:"site_id"`
-	State      string     `db:"state" json:"state"`
-	Since      time.Time  `db:"since" json:"since"`
-	Flapping   bool       `db:"flapping" json:"flapping"`
-	Detail     string     `db:"last_detail" json:"detail"`
-	LastProbe  *time.Time `db:"last_probe_at" json:"last_probe_at,omitempty"`
+	DeviceID   string     `json:"device_id"`
+	CustomerID string     `json:"customer_id"`
+	SiteID     string     `json:"site_id"`
+	State      string     `json:"state"`
+	Since      time.Time  `json:"since"`
+	Flapping   bool       `json:"flapping"`
+	Detail     string     `json:"detail"`
+	LastProbe  *time.Time `json:"last_probe_at,omitempty"`
 }
 
 func (a *API) states(w http.ResponseWriter, r *http.Request) {
@@ -67,18 +78,27 @@ func (a *API) states(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, customer := customerScope(r)
-	var out []DeviceState
-	err := a.db.SelectContext(r.Context(), &out, `SELECT d.id AS device_id, d.customer_id, d.site_id,
-		COALESCE(s.state, 'unknown') AS state, COALESCE(s.since, d.created_at) AS since, COALESCE(s.flapping, false) AS flapping,
-		COALESCE(s.last_detail, '') AS last_detail, s.last_probe_at
-		FROM devices d LEFT JOIN device_states s ON s.device_id = d.id
-		WHERE d.retired_at IS NULL AND ($1 = '' OR d.customer_id = $1) ORDER BY d.customer_id, d.site_id, d.id`, customer)
+	devices, err := a.inv.DeviceSummaries(r.Context(), assets.DeviceFilter{Scope: assets.Scope{CustomerID: customer}})
 	if err != nil {
 		failed(w, err, "could not read device states")
 		return
 	}
-	if out == nil {
-		out = []DeviceState{}
+	ids := make([]string, len(devices))
+	for i, d := range devices {
+		ids[i] = d.ID
+	}
+	live, err := a.store.LiveStates(r.Context(), ids)
+	if err != nil {
+		failed(w, err, "could not read device states")
+		return
+	}
+	out := make([]DeviceState, len(devices))
+	for i, d := range devices {
+		// A device never probed is unknown since it entered the inventory.
+		out[i] = DeviceState{DeviceID: d.ID, CustomerID: d.CustomerID, SiteID: d.SiteID, State: "unknown", Since: d.CreatedAt}
+		if st, ok := live[d.ID]; ok {
+			out[i].State, out[i].Since, out[i].Flapping, out[i].Detail, out[i].LastProbe = st.State, st.Since, st.Flapping, st.Detail, st.LastProbe
+		}
 	}
 	httpx.JSON(w, http.StatusOK, map[string]any{"device_states": out})
 }
@@ -108,10 +128,12 @@ func (a *API) outages(w http.ResponseWriter, r *http.Request) {
 		httpx.Refuse(w, httpx.Invalid("open", "must be true or false"))
 		return
 	}
-	var out []Outage
-	err = a.db.SelectContext(r.Context(), &out, `SELECT id, kind, customer_id, site_id, device_id, affected_device_ids, cause, started_at, ended_at
-		FROM outages WHERE ($1 = '' OR customer_id = $1) AND ($2 = '' OR (ended_at IS NULL) = ($2 = 'true'))
-		ORDER BY started_at DESC LIMIT 500`, customer, open)
+	f := OutageFilter{CustomerID: customer}
+	if open != "" {
+		isOpen := open == "true"
+		f.Open = &isOpen
+	}
+	out, err := a.store.Outages(r.Context(), f)
 	if err != nil {
 		failed(w, err, "could not read outages")
 		return
@@ -220,16 +242,22 @@ func (req windowRequest) validate() error {
 }
 
 func (a *API) scopeExists(ctx context.Context, scope, id string) error {
-	table := map[string]string{"device": "devices", "site": "sites", "customer": "customers"}[scope]
-	if table == "" {
+	var err error
+	switch scope {
+	case "device":
+		_, err = a.inv.Device(ctx, assets.Scope{}, id)
+	case "site":
+		_, err = a.inv.Site(ctx, assets.Scope{}, id)
+	case "customer":
+		_, err = a.inv.Customer(ctx, assets.Scope{}, id)
+	default:
 		return errInvalidWindow.Errorf("scope %q: want device, site or customer", scope)
 	}
-	var ok bool
-	if err := a.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE id = $1)`, id); err != nil {
-		return fmt.Errorf("probes: window scope %s %q: %w", scope, id, err)
-	}
-	if !ok {
+	if errors.Is(err, assets.ErrNotFound) {
 		return errInvalidWindow.Errorf("no %s %q", scope, id)
+	}
+	if err != nil {
+		return fmt.Errorf("probes: window scope %s %q: %w", scope, id, err)
 	}
 	return nil
 }

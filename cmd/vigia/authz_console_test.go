@@ -24,9 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
-	"github.com/vigia-noc/vigia/console"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/console"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/maintenance"
@@ -120,9 +120,9 @@ func TestConsoleDispatchAuthorization(t *testing.T) {
 	}
 	tickets := maintenance.NewStore(conn, store, maintenance.Options{})
 	disp := dispatch.NewStore(conn, store, tickets)
-	users := console.NewUsers(conn, tickets)
+	users := auth.NewUsers(conn, tickets, store)
 	log := slog.New(slog.DiscardHandler)
-	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: disp, Now: clock.Now, Log: log})
+	web, err := console.New(console.Config{Users: users, Probes: probes.NewStore(conn), Assets: store, Tickets: tickets, Dispatch: disp, Now: clock.Now, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestConsoleDispatchAuthorization(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, u := range []console.UserInput{{Username: "ana", Role: auth.RoleNOC}, {Username: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"},
+	for _, u := range []auth.UserInput{{Username: "ana", Role: auth.RoleNOC}, {Username: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"},
 		{Username: "pedro", Role: auth.RoleEngineer, EngineerID: "eng-pedro"}, {Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"},
 		{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf"}} {
 		u.Password = "correct horse battery"
@@ -199,7 +199,7 @@ func TestConsoleDispatchAuthorization(t *testing.T) {
 		{"POST /console/engineer/visits/{id}/photos", fmt.Sprintf("/console/engineer/visits/%d/photos", visit.ID), nil, auth.RoleEngineer},
 	}
 	t.Run("every dispatch route is in the matrix", func(t *testing.T) {
-		src, err := os.ReadFile("../../console/dispatch.go")
+		src, err := os.ReadFile("../../internal/console/dispatch.go")
 		if err != nil {
 			t.Fatal(err)
 		}

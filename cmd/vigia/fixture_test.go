@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,9 +22,9 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/biomed"
-	"github.com/vigia-noc/vigia/console"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/console"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/mailintake"
@@ -38,11 +41,13 @@ type apiFixture struct {
 	conn          *sqlx.DB
 	h             http.Handler
 	clock         *clockwork.FakeClock
-	users         *console.Users
+	users         *auth.Users
 	noc, hsr, cmf string // API tokens
 
 	ticket, visit, part, partRequest, manufacturerCase, wait, quote string // ids
 	calibration                                                     string // a biomedical calibration record's id
+	attachment                                                      string // a screenshot's id on the ticket
+	attachmentPNG                                                   []byte // its content
 	collectorToken                                                  string // a collector of hsr-central
 	calibrationPath, calibrationPDF, alertBody                      string // its upload, and an alert file
 	engineerBody, partBody, workBody                                string // valid bodies
@@ -111,10 +116,10 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	f.users = console.NewUsers(f.conn, tickets)
+	f.users = auth.NewUsers(f.conn, tickets, store)
 	mail := mailintake.New(f.conn, tickets, store, f.clock.Now, log)
-	web, err := console.New(console.Config{DB: f.conn, Users: f.users, Assets: store, Tickets: tickets, Dispatch: dispatchStore,
-		Mail: mail, History: probeStore, Now: f.clock.Now, Log: log,
+	web, err := console.New(console.Config{Users: f.users, Assets: store, Tickets: tickets, Dispatch: dispatchStore,
+		Mail: mail, Probes: probeStore, History: probeStore, Now: f.clock.Now, Log: log,
 		Reports: &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
 			Policies: []*sla.Set{sla.Presets()}, Now: f.clock.Now}})
 	if err != nil {
@@ -136,6 +141,21 @@ func newAPIFixture(t *testing.T) *apiFixture {
 		t.Fatal(err)
 	}
 	f.ticket = fmt.Sprint(created.ID)
+	// A screenshot on it, named so that a leak of its name shows.
+	var shot bytes.Buffer
+	if err := png.Encode(&shot, image.NewRGBA(image.Rect(0, 0, 4, 4))); err != nil {
+		t.Fatal(err)
+	}
+	f.attachmentPNG = shot.Bytes()
+	if err := tickets.AddAttachments(ctx, maintenance.Scope{CustomerID: "hsr"}, created.ID, "imagenes.hsr",
+		[]maintenance.Attachment{{Name: "pantalla San Rafael.png", ContentType: "image/png", Data: f.attachmentPNG}}, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	atts, err := tickets.Attachments(ctx, maintenance.Scope{}, created.ID)
+	if err != nil || len(atts) != 1 {
+		t.Fatalf("attachments of the hsr ticket: %v %v", atts, err)
+	}
+	f.attachment = fmt.Sprint(atts[0].ID)
 	// Dispatch's rows on that ticket; every note names San Rafael so that
 	// a leak of any of them shows.
 	create := func(method, path, body string, want int) string {

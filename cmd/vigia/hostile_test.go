@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigia-noc/vigia/console"
+	"github.com/vigia-noc/vigia/internal/auth"
 )
 
 // writeRoute is a POST or PUT route with a body the NOC may send; the
@@ -123,6 +123,7 @@ func readRoutes(f *apiFixture) []readRoute {
 		{"GET /api/v1/tickets", "/api/v1/tickets", map[string]string{"status": "enum", "severity": "id", "customer": "text", "site": "text",
 			"device": "text", "limit": "id", "cursor": "id"}, true},
 		{"GET /api/v1/tickets/{id}", "/api/v1/tickets/{id}", nil, false},
+		{"GET /api/v1/tickets/{id}/attachments/{n}", "/api/v1/tickets/{id}/attachments/" + f.attachment, nil, false},
 		{"GET /api/v1/preventive-plans", "/api/v1/preventive-plans", map[string]string{"device": "text"}, true},
 		{"GET /api/v1/engineers", "/api/v1/engineers", nil, true},
 		{"GET /api/v1/engineers/{id}", "/api/v1/engineers/{id}", nil, false},
@@ -489,7 +490,7 @@ func hostileConsole(t *testing.T, f *apiFixture, refused func(*testing.T, string
 	now := f.clock.Now()
 	login := func(username, role, customer, engineer string) (string, string) {
 		t.Helper()
-		if _, err := f.users.Create(ctx, console.UserInput{Username: username, Password: "una clave larga y segura", Role: role,
+		if _, err := f.users.Create(ctx, auth.UserInput{Username: username, Password: "una clave larga y segura", Role: role,
 			CustomerID: customer, EngineerID: engineer}, now); err != nil {
 			t.Fatal(err)
 		}
@@ -534,7 +535,7 @@ func hostileConsole(t *testing.T, f *apiFixture, refused func(*testing.T, string
 		{consoleForm{"/console/logout", url.Values{}, nil}, custSession, custCSRF},
 	}
 	t.Run("every console form is covered", func(t *testing.T) {
-		src, err := os.ReadFile("../../console/console.go")
+		src, err := os.ReadFile("../../internal/console/console.go")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,9 +21,9 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/biomed"
-	"github.com/vigia-noc/vigia/console"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
+	"github.com/vigia-noc/vigia/internal/console"
 	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/leader"
 	"github.com/vigia-noc/vigia/internal/server"
@@ -218,11 +218,11 @@ With DATABASE_URL unset it starts (or reuses) a private PostgreSQL under
 
 	mail := mailintake.New(conn, tickets, store, now, log)
 	mail.RegisterMetrics(reg)
-	users := console.NewUsers(conn, tickets)
+	users := auth.NewUsers(conn, tickets, store)
 	biomedStore := biomed.NewStore(conn, store, tickets, dispatchStore)
 	reporter := &reports.Reporter{Inventory: store, History: probeStore, Tickets: tickets, Field: dispatchStore,
 		Biomedical: biomedStore, Policies: []*sla.Set{sla.Presets()}, Now: now}
-	web, err := console.New(console.Config{DB: conn, Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: mail, History: probeStore, Now: now, Log: log,
+	web, err := console.New(console.Config{Users: users, Assets: store, Tickets: tickets, Dispatch: dispatchStore, Mail: mail, Probes: probeStore, History: probeStore, Now: now, Log: log,
 		Reports: reporter, Biomedical: biomedStore})
 	if err != nil {
 		return err
@@ -371,7 +371,7 @@ func httpConfig(d httpDeps) server.Config {
 	bio := biomed.NewStore(d.conn, d.assets, d.tickets, d.dispatch)
 	c := server.Config{
 		DB: d.conn, Health: d.health, Tokens: d.tokens, Registry: d.reg, Log: d.log,
-		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.conn, d.probes, now),
+		API: []server.Routes{assets.NewAPI(d.assets, now), probes.NewAPI(d.probes, d.assets, now),
 			maintenance.NewAPI(d.tickets, now, d.log), intake.NewAPI(intake.NewReceiver(d.tickets, d.assets), now, d.log),
 			sweeps.NewAPI(sweeps.NewPreventive(d.conn, d.assets, d.tickets), now, d.log),
 			dispatch.NewAPI(d.dispatch, now, d.log),

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vigia-noc/vigia/assets"
-	"github.com/vigia-noc/vigia/console"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -103,11 +103,12 @@ argon2id hash is stored.`, stdout, stderr)
 		return err
 	}
 	defer closeDB()
-	tickets := maintenance.NewStore(conn, assets.NewStore(conn), maintenance.Options{})
-	u, err := console.NewUsers(conn, tickets).Create(ctx, console.UserInput{Username: *username, Password: password, Role: *role,
+	inv := assets.NewStore(conn)
+	tickets := maintenance.NewStore(conn, inv, maintenance.Options{})
+	u, err := auth.NewUsers(conn, tickets, inv).Create(ctx, auth.UserInput{Username: *username, Password: password, Role: *role,
 		CustomerID: *customer, EngineerID: *engineer, Language: *language, TimeZone: *timeZone}, time.Now())
 	switch {
-	case errors.Is(err, console.ErrInvalidUser), errors.Is(err, console.ErrUserExists), errors.Is(err, console.ErrNoSeats):
+	case errors.Is(err, auth.ErrInvalidUser), errors.Is(err, auth.ErrUserExists), errors.Is(err, auth.ErrNoSeats):
 		return &exitError{code: 2, err: err}
 	case err != nil:
 		return err
@@ -149,8 +150,8 @@ of standard input) and logs the user out everywhere.`, stdout, stderr)
 		return err
 	}
 	defer closeDB()
-	if err := console.NewUsers(conn, nil).SetPassword(ctx, *username, password); err != nil {
-		if errors.Is(err, console.ErrInvalidUser) {
+	if err := auth.NewUsers(conn, nil, nil).SetPassword(ctx, *username, password); err != nil {
+		if errors.Is(err, auth.ErrInvalidUser) {
 			return &exitError{code: 2, err: err}
 		}
 		return err
@@ -177,7 +178,7 @@ users, the server's for staff). The user can also change it in the console.`, st
 	if *username == "" {
 		return usageError("--username is required")
 	}
-	if err := console.CheckTimeZone(*zone); err != nil {
+	if err := auth.CheckTimeZone(*zone); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	log, _ := newLogger(stderr, "warn")
@@ -186,8 +187,8 @@ users, the server's for staff). The user can also change it in the console.`, st
 		return err
 	}
 	defer closeDB()
-	if err := console.NewUsers(conn, nil).SetTimeZone(ctx, *username, *zone); err != nil {
-		if errors.Is(err, console.ErrInvalidUser) {
+	if err := auth.NewUsers(conn, nil, nil).SetTimeZone(ctx, *username, *zone); err != nil {
+		if errors.Is(err, auth.ErrInvalidUser) {
 			return &exitError{code: 2, err: err}
 		}
 		return err

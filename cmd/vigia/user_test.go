@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigia-noc/vigia/console"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/db"
 	"github.com/vigia-noc/vigia/internal/pgtest"
 )
@@ -80,7 +80,7 @@ func TestUserCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	users := console.NewUsers(conn, nil)
+	users := auth.NewUsers(conn, nil, nil)
 	for user, pw := range map[string]string{"imagenes.hsr": "una clave bastante larga", "ana": "la nueva clave de ana"} {
 		_, s, err := users.Login(ctx, user, pw, "127.0.0.1", time.Now())
 		if err != nil {

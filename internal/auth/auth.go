@@ -1,6 +1,8 @@
-// Package auth authenticates API callers by bearer token and tells handlers
-// who is calling: NOC staff, a field engineer, or a hospital's user, whose
-// reads are confined to their own customer.
+// Package auth authenticates API callers by bearer token and console users
+// by password and session, and tells handlers who is calling: NOC staff, a
+// field engineer, or a hospital's user, whose reads are confined to their
+// own customer. It keeps the accounts (tokens, console users, sessions,
+// failed logins) and the portal seats they take.
 package auth
 
 import (

@@ -56,6 +56,6 @@ var Layers = [][]string{
 	{"maintenance/intake", "maintenance/sweeps", "mailintake", "dispatch"},
 	{"biomed"},
 	{"reports"},
-	{"internal/console", "console"},
+	{"internal/console"},
 	{"cmd/vigia"},
 }

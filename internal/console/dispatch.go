@@ -634,7 +634,7 @@ func (c *Console) visitPhotos(rq *request) error {
 		err = fmt.Errorf("%w: %s", errBadUpload, translate(rq.lang, "visit.nophoto"))
 	}
 	if err == nil {
-		err = c.storeAttachments(rq.ctx(), v.TicketID, &v.ID, v.CustomerID, rq.sess.User.Username, files, rq.now)
+		err = c.storeAttachments(rq, v.TicketID, &v.ID, files)
 	}
 	return c.afterAction(rq, back, err, translate(rq.lang, "visit.photosaved", len(files)))
 }

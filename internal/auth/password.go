@@ -1,4 +1,4 @@
-package console
+package auth
 
 import (
 	"crypto/rand"
@@ -25,13 +25,13 @@ const (
 // MinPasswordLength keeps trivially guessable passwords out.
 const MinPasswordLength = 10
 
-var errBadHash = errors.New("console: malformed password hash")
+var errBadHash = errors.New("auth: malformed password hash")
 
 // hashPassword returns a PHC string: $argon2id$v=19$m=…,t=…,p=…$salt$key.
 func hashPassword(password string) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
-		return "", fmt.Errorf("console: random salt: %w", err)
+		return "", fmt.Errorf("auth: random salt: %w", err)
 	}
 	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
 	enc := base64.RawStdEncoding

@@ -20,7 +20,7 @@ func TestBrowserBoardFindsDeviceBySerial(t *testing.T) {
 	}
 	chromium := testpeer.Command(t, "chromium", "chromium")
 	h := newHarness(t, boardInventory(4, 25, 10), browserRefresh) // 1 000 devices, 100 sites
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC, Language: "es", TimeZone: "America/Lima"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC, Language: "es", TimeZone: "America/Lima"})
 	h.db.MustExec(`INSERT INTO device_states (device_id, state, since, updated_at) SELECT id, 'up', '2026-05-04 15:30:00+00', now() FROM devices`)
 	h.db.MustExec(`UPDATE device_states SET state = 'down' WHERE device_id IN ('dev-3-17-4', 'dev-3-17-9')`)
 	h.db.MustExec(`UPDATE device_states SET state = 'degraded', flapping = true WHERE device_id = 'dev-3-17-1'`)

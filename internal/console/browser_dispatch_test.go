@@ -114,8 +114,8 @@ func TestBrowserDispatch(t *testing.T) {
 	chromium := testpeer.Command(t, "chromium", "chromium")
 	h := newHarness(t, dispatchInventory, browserRefresh)
 	ctx := context.Background()
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
 	imported, stocked := h.catalogue(t)
 	always := dispatch.CalendarSpec{Config: &calendar.Config{Zone: "America/Bogota", Always: true}}
 	for id, in := range map[string]dispatch.EngineerInput{
@@ -128,7 +128,7 @@ func TestBrowserDispatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.user(t, UserInput{Username: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"})
+	h.user(t, auth.UserInput{Username: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"})
 	if _, err := h.db.Exec(`INSERT INTO device_states (device_id, state, since, last_detail, last_probe_at, updated_at)
 		VALUES ('hsr-ct1', 'degraded', now(), 'C-ECHO 4.8 s', now(), now())`); err != nil {
 		t.Fatal(err)

@@ -93,7 +93,7 @@ type ticketPage struct {
 	Marks       []maintenance.Mark
 	Visits      []dispatch.Visit
 	Parts       []dispatch.PartRequest
-	Attachments []attachment
+	Attachments []maintenance.StoredAttachment
 	PauseReasons,
 	CloseReasons []string
 	CanReopen bool
@@ -120,7 +120,7 @@ func (c *Console) loadTicket(rq *request, scope maintenance.Scope, ref string, s
 	if p.Parts, err = c.cfg.Dispatch.PartRequests(rq.ctx(), actor, d.ID); err != nil {
 		return p, err
 	}
-	if p.Attachments, err = c.attachments(rq.ctx(), d.ID); err != nil {
+	if p.Attachments, err = c.cfg.Tickets.Attachments(rq.ctx(), scope, d.ID); err != nil {
 		return p, err
 	}
 	p.CanReopen = d.Status == maintenance.StatusSolved || d.Status == maintenance.StatusClosed

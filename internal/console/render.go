@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/httpx"
 	"github.com/vigia-noc/vigia/mailintake"
 	"github.com/vigia-noc/vigia/maintenance"
@@ -49,7 +50,7 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 // view is what every template receives as dot.
 type view struct {
 	Lang    string
-	User    *User
+	User    *auth.User
 	CSRF    string
 	Title   string
 	Flash   *flash

@@ -17,8 +17,8 @@ import (
 // customer it chooses; a hospital's user cannot see the queue.
 func TestMailQueuePage(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
 	received := h.clock.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	out, err := h.mail.Process(context.Background(), mailintake.Envelope{Mailbox: "imap://soporte@mail.test:143/INBOX", UIDValidity: 1, UID: 7,
 		Received: received, Raw: []byte("From: residente@correo.example\r\nSubject: Ecógrafo sin imagen\r\nMessage-ID: <m1@correo.example>\r\n\r\nEl ecógrafo de la sala 2 no muestra imagen.\r\n")})

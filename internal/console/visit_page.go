@@ -25,7 +25,7 @@ type visitExtras struct {
 	MapURL   string       // a web map searching the address
 	GeoURL   template.URL // the phone's own maps application (geo: is not a scheme html/template trusts)
 	Stock    []dispatch.StockLevel
-	Photos   []attachment
+	Photos   []maintenance.StoredAttachment
 	Hold     *holdView
 }
 
@@ -76,7 +76,7 @@ func (c *Console) loadVisitExtras(rq *request, v dispatch.Visit) (visitExtras, e
 			}
 		}
 	}
-	atts, err := c.attachments(rq.ctx(), v.TicketID)
+	atts, err := c.cfg.Tickets.Attachments(rq.ctx(), maintenance.Scope{CustomerID: rq.principal().CustomerScope()}, v.TicketID)
 	if err != nil {
 		return x, err
 	}

@@ -1,4 +1,4 @@
-package console
+package auth
 
 import (
 	"context"
@@ -15,17 +15,16 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/db"
 )
 
-// Errors of the user store.
+// Errors of the user store. Their words are the ones `vigia user` and the
+// console have always shown, so they still name the console.
 var (
 	ErrBadCredentials = errors.New("console: unknown user or wrong password")
 	ErrNoSession      = errors.New("console: no such session or it has expired")
 	ErrInvalidUser    = errors.New("console: invalid user")
 	ErrUserExists     = errors.New("console: the username is taken")
-	ErrNoSeats        = auth.ErrNoSeats // one identity with the API tokens' refusal
 )
 
 // RateLimitError refuses a login after too many failures.
@@ -36,19 +35,26 @@ func (e *RateLimitError) Error() string {
 }
 
 // Login limits: failures of one username from one address, and of one
-// address over all usernames (password spraying), within loginWindow.
+// address over all usernames (password spraying), within LoginWindow; a
+// session ends after SessionIdle without a request.
 const (
-	loginWindow         = 15 * time.Minute
-	maxFailuresPerUser  = 5
-	maxFailuresPerAddr  = 30
-	sessionLifetime     = 12 * time.Hour
-	sessionIdle         = 2 * time.Hour
+	LoginWindow        = 15 * time.Minute
+	MaxFailuresPerUser = 5
+	maxFailuresPerAddr = 30
+	SessionIdle        = 2 * time.Hour
+)
+
+const (
 	sessionTouchEvery   = time.Minute
 	sessionIDBytes      = 32
 	csrfTokenBytes      = 32
 	maxPasswordLength   = 1024
 	defaultUserLanguage = "es"
 )
+
+// SessionLifetime is how long a session lasts however active it is (the
+// console's session cookie lives as long).
+const SessionLifetime = 12 * time.Hour
 
 var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{1,63}$`)
 
@@ -92,8 +98,8 @@ func CheckTimeZone(tz string) error {
 }
 
 // Principal is the user as the domain stores see a caller.
-func (u User) Principal() auth.Principal {
-	return auth.Principal{Name: u.Username, Role: u.Role, CustomerID: u.CustomerID, EngineerID: u.EngineerID}
+func (u User) Principal() Principal {
+	return Principal{Name: u.Username, Role: u.Role, CustomerID: u.CustomerID, EngineerID: u.EngineerID}
 }
 
 // Session is a logged-in user with the session's CSRF token.
@@ -113,18 +119,28 @@ type UserInput struct {
 	TimeZone   string // IANA name; "" for the default
 }
 
-// Seats tells how many portal users a customer's plan allows
-// (maintenance.Store implements it).
-type Seats = auth.SeatPlan
-
-// Users keeps console users and their sessions in PostgreSQL.
-type Users struct {
-	db    *sqlx.DB
-	seats Seats
+// Customers tells whether a customer may have users: it exists and is not
+// retired. The inventory (assets.Store) answers it; declared here because
+// the inventory imports this package.
+type Customers interface {
+	CustomerActive(ctx context.Context, id string) (bool, error)
 }
 
-// NewUsers returns the user store; seats may be nil (no seat limits).
-func NewUsers(db *sqlx.DB, seats Seats) *Users { return &Users{db: db, seats: seats} }
+// Users keeps console users, their sessions and failed logins in
+// PostgreSQL.
+type Users struct {
+	db        *sqlx.DB
+	seats     SeatPlan
+	customers Customers
+}
+
+// NewUsers returns the user store. seats (the portal seats of a customer's
+// plan) and customers (who may have users) may be nil when only passwords,
+// sessions and time zones are handled: then no seat limit is checked, and
+// an unknown customer is refused by the database alone.
+func NewUsers(db *sqlx.DB, seats SeatPlan, customers Customers) *Users {
+	return &Users{db: db, seats: seats, customers: customers}
+}
 
 func invalidUser(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidUser, fmt.Sprintf(format, a...))
@@ -149,18 +165,18 @@ func (in *UserInput) check() error {
 		return err
 	}
 	switch in.Role {
-	case auth.RoleNOC:
+	case RoleNOC:
 		if in.CustomerID != "" || in.EngineerID != "" {
 			return invalidUser("a noc user names no customer and no engineer")
 		}
-	case auth.RoleEngineer:
+	case RoleEngineer:
 		if in.CustomerID != "" {
 			return invalidUser("an engineer user names no customer")
 		}
 		if in.EngineerID == "" {
 			return invalidUser("an engineer user needs --engineer: the engineer whose visits it sees")
 		}
-	case auth.RoleCustomer:
+	case RoleCustomer:
 		if in.CustomerID == "" {
 			return invalidUser("a customer user needs --customer")
 		}
@@ -184,20 +200,19 @@ func (u *Users) Create(ctx context.Context, in UserInput, now time.Time) (User, 
 	if err != nil {
 		return User{}, err
 	}
+	if in.Role == RoleCustomer && u.customers != nil {
+		known, err := u.customers.CustomerActive(ctx, in.CustomerID)
+		if err != nil {
+			return User{}, fmt.Errorf("auth: create user %s: look up customer: %w", in.Username, err)
+		}
+		if !known {
+			return User{}, invalidUser("no customer %q", in.CustomerID)
+		}
+	}
 	var out User
 	err = db.InTx(ctx, u.db, func(tx *sqlx.Tx) error {
-		if in.Role == auth.RoleCustomer && u.seats != nil {
-			var known bool
-			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1 AND retired_at IS NULL)`,
-				in.CustomerID).Scan(&known); err != nil {
-				return fmt.Errorf("look up customer: %w", err)
-			}
-			if !known {
-				return invalidUser("no customer %q", in.CustomerID)
-			}
-			if err := auth.ReserveSeatTx(ctx, tx, u.seats, in.Role, in.CustomerID, now); err != nil {
-				return err
-			}
+		if err := ReserveSeatTx(ctx, tx, u.seats, in.Role, in.CustomerID, now); err != nil {
+			return err
 		}
 		var customer, engineer sql.NullString
 		err := tx.QueryRowContext(ctx, `INSERT INTO console_users (username, password_hash, role, customer_id, engineer_id, language, time_zone, created_at)
@@ -216,7 +231,7 @@ func (u *Users) Create(ctx context.Context, in UserInput, now time.Time) (User, 
 				return invalidUser("no engineer %q", in.EngineerID)
 			}
 		}
-		if err := auth.SeatRefusal(err, in.CustomerID); errors.Is(err, ErrNoSeats) {
+		if err := SeatRefusal(err, in.CustomerID); errors.Is(err, ErrNoSeats) {
 			return err
 		}
 		if err != nil {
@@ -226,7 +241,7 @@ func (u *Users) Create(ctx context.Context, in UserInput, now time.Time) (User, 
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrInvalidUser) && !errors.Is(err, ErrUserExists) && !errors.Is(err, ErrNoSeats) {
-		return User{}, fmt.Errorf("console: create user %s: %w", in.Username, err)
+		return User{}, fmt.Errorf("auth: create user %s: %w", in.Username, err)
 	}
 	return out, err
 }
@@ -248,7 +263,7 @@ func (u *Users) SetPassword(ctx context.Context, username, password string) erro
 			return fmt.Errorf("%w: no user %q", ErrInvalidUser, username)
 		}
 		if err != nil {
-			return fmt.Errorf("console: set password of %s: %w", username, err)
+			return fmt.Errorf("auth: set password of %s: %w", username, err)
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE user_id = $1`, id)
 		return err
@@ -278,19 +293,19 @@ func (u *Users) Login(ctx context.Context, username, password, remote string, no
 		&user.ID, &user.Username, &user.Role, &customer, &engineer, &user.Language, &user.TimeZone, &user.CreatedAt, &hash)
 	known := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", Session{}, fmt.Errorf("console: look up user: %w", err)
+		return "", Session{}, fmt.Errorf("auth: look up user: %w", err)
 	}
 	if !known {
 		hash = dummyHash
 	}
 	ok, err := checkPassword(hash, password)
 	if err != nil {
-		return "", Session{}, fmt.Errorf("console: user %s: %w", username, err)
+		return "", Session{}, fmt.Errorf("auth: user %s: %w", username, err)
 	}
 	if !known || !ok {
 		if _, err := u.db.ExecContext(ctx, `INSERT INTO console_login_failures (username, remote, at) VALUES ($1, $2, $3)`,
 			username, remote, now); err != nil {
-			return "", Session{}, fmt.Errorf("console: record failed login: %w", err)
+			return "", Session{}, fmt.Errorf("auth: record failed login: %w", err)
 		}
 		return "", Session{}, ErrBadCredentials
 	}
@@ -309,15 +324,15 @@ func (u *Users) Login(ctx context.Context, username, password, remote string, no
 		}
 		// Expired sessions are swept at each login: cheap, and no job needed.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE expires_at < $1 OR last_seen_at < $2`,
-			now, now.Add(-sessionIdle)); err != nil {
+			now, now.Add(-SessionIdle)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO console_sessions (id_sha256, user_id, csrf_token, created_at, last_seen_at, expires_at)
-			VALUES ($1, $2, $3, $4, $4, $5)`, sessionHash(id), user.ID, csrf, now, now.Add(sessionLifetime))
+			VALUES ($1, $2, $3, $4, $4, $5)`, sessionHash(id), user.ID, csrf, now, now.Add(SessionLifetime))
 		return err
 	})
 	if err != nil {
-		return "", Session{}, fmt.Errorf("console: open session for %s: %w", username, err)
+		return "", Session{}, fmt.Errorf("auth: open session for %s: %w", username, err)
 	}
 	return id, Session{User: user, CSRF: csrf}, nil
 }
@@ -327,17 +342,17 @@ func (u *Users) checkRate(ctx context.Context, username, remote string, now time
 	var oldestUser, oldestAddr sql.NullTime
 	err := u.db.QueryRowContext(ctx, `SELECT
 		count(*) FILTER (WHERE username = $1), min(at) FILTER (WHERE username = $1), count(*), min(at)
-		FROM console_login_failures WHERE remote = $2 AND at > $3`, username, remote, now.Add(-loginWindow)).Scan(
+		FROM console_login_failures WHERE remote = $2 AND at > $3`, username, remote, now.Add(-LoginWindow)).Scan(
 		&perUser, &oldestUser, &perAddr, &oldestAddr)
 	if err != nil {
-		return fmt.Errorf("console: count failed logins: %w", err)
+		return fmt.Errorf("auth: count failed logins: %w", err)
 	}
 	// The oldest failure counted leaves the window first and frees a try.
 	switch {
-	case perUser >= maxFailuresPerUser:
-		return &RateLimitError{RetryAfter: max(oldestUser.Time.Add(loginWindow).Sub(now), time.Second)}
+	case perUser >= MaxFailuresPerUser:
+		return &RateLimitError{RetryAfter: max(oldestUser.Time.Add(LoginWindow).Sub(now), time.Second)}
 	case perAddr >= maxFailuresPerAddr:
-		return &RateLimitError{RetryAfter: max(oldestAddr.Time.Add(loginWindow).Sub(now), time.Second)}
+		return &RateLimitError{RetryAfter: max(oldestAddr.Time.Add(LoginWindow).Sub(now), time.Second)}
 	}
 	return nil
 }
@@ -354,19 +369,19 @@ func (u *Users) Session(ctx context.Context, id string, now time.Time) (Session,
 		s.csrf_token, s.last_seen_at
 		FROM console_sessions s JOIN console_users u ON u.id = s.user_id
 		WHERE s.id_sha256 = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL`,
-		sessionHash(id), now, now.Add(-sessionIdle)).Scan(&s.User.ID, &s.User.Username, &s.User.Role, &customer, &engineer,
+		sessionHash(id), now, now.Add(-SessionIdle)).Scan(&s.User.ID, &s.User.Username, &s.User.Role, &customer, &engineer,
 		&s.User.Language, &s.User.TimeZone, &s.User.CreatedAt, &s.CSRF, &lastSeen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNoSession
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("console: look up session: %w", err)
+		return Session{}, fmt.Errorf("auth: look up session: %w", err)
 	}
 	s.User.CustomerID, s.User.EngineerID = customer.String, engineer.String
 	// Touching once a minute at most keeps page views from all being writes.
 	if now.Sub(lastSeen) > sessionTouchEvery {
 		if _, err := u.db.ExecContext(ctx, `UPDATE console_sessions SET last_seen_at = $2 WHERE id_sha256 = $1`, sessionHash(id), now); err != nil {
-			return Session{}, fmt.Errorf("console: touch session: %w", err)
+			return Session{}, fmt.Errorf("auth: touch session: %w", err)
 		}
 	}
 	return s, nil
@@ -375,7 +390,7 @@ func (u *Users) Session(ctx context.Context, id string, now time.Time) (Session,
 // Logout ends the session with cookie value id.
 func (u *Users) Logout(ctx context.Context, id string) error {
 	if _, err := u.db.ExecContext(ctx, `DELETE FROM console_sessions WHERE id_sha256 = $1`, sessionHash(id)); err != nil {
-		return fmt.Errorf("console: logout: %w", err)
+		return fmt.Errorf("auth: logout: %w", err)
 	}
 	return nil
 }
@@ -386,7 +401,7 @@ func (u *Users) SetLanguage(ctx context.Context, userID int64, lang string) erro
 		return invalidUser("language must be es or en")
 	}
 	if _, err := u.db.ExecContext(ctx, `UPDATE console_users SET language = $2 WHERE id = $1`, userID, lang); err != nil {
-		return fmt.Errorf("console: set language: %w", err)
+		return fmt.Errorf("auth: set language: %w", err)
 	}
 	return nil
 }
@@ -399,7 +414,7 @@ func (u *Users) SetTimeZone(ctx context.Context, username, tz string) error {
 	}
 	res, err := u.db.ExecContext(ctx, `UPDATE console_users SET time_zone = $2 WHERE username = $1`, strings.ToLower(username), tz)
 	if err != nil {
-		return fmt.Errorf("console: set time zone of %s: %w", username, err)
+		return fmt.Errorf("auth: set time zone of %s: %w", username, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("%w: no user %q", ErrInvalidUser, username)
@@ -412,7 +427,7 @@ func (u *Users) Exists(ctx context.Context, username string) (bool, error) {
 	var ok bool
 	err := u.db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM console_users WHERE username = $1)`, strings.ToLower(username))
 	if err != nil {
-		return false, fmt.Errorf("console: look up user %s: %w", username, err)
+		return false, fmt.Errorf("auth: look up user %s: %w", username, err)
 	}
 	return ok, nil
 }
@@ -422,10 +437,14 @@ func sessionHash(id string) []byte {
 	return h[:]
 }
 
+// NewFormToken is a random token for a double-submit CSRF cookie, for the
+// forms shown before a session exists (login, language).
+func NewFormToken() (string, error) { return randomToken(csrfTokenBytes) }
+
 func randomToken(n int) (string, error) {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("console: random: %w", err)
+		return "", fmt.Errorf("auth: random: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }

@@ -30,7 +30,7 @@ type DemoUser struct {
 // random password, also when the user exists from an earlier run, and the
 // list is printed to w with the console's URL. A customer whose plan has
 // no portal seat left is reported and skipped.
-func CreateDemoUsers(ctx context.Context, w io.Writer, users *Users, inv *assets.Store, disp *dispatch.Store, base string, now time.Time) ([]DemoUser, error) {
+func CreateDemoUsers(ctx context.Context, w io.Writer, users *auth.Users, inv *assets.Store, disp *dispatch.Store, base string, now time.Time) ([]DemoUser, error) {
 	if _, err := disp.Engineer(ctx, dispatch.NOC("vigia demo"), DemoEngineer); errors.Is(err, dispatch.ErrNotFound) {
 		if _, err := disp.PutEngineer(ctx, dispatch.NOC("vigia demo"), DemoEngineer, dispatch.EngineerInput{
 			Name: "Ingeniera de demostración", Email: "ingenieria@vigia.example", HomeCity: "Bogotá", IT: true, Biomedical: true,
@@ -41,11 +41,11 @@ func CreateDemoUsers(ctx context.Context, w io.Writer, users *Users, inv *assets
 		return nil, fmt.Errorf("console: demo engineer: %w", err)
 	}
 	wanted := []struct {
-		in    UserInput
+		in    auth.UserInput
 		about string
 	}{
-		{UserInput{Username: "noc", Role: auth.RoleNOC}, "NOC staff: board, outages, ticket queue"},
-		{UserInput{Username: "ingeniero", Role: auth.RoleEngineer, EngineerID: DemoEngineer}, "field engineer " + DemoEngineer + ": my visits"},
+		{auth.UserInput{Username: "noc", Role: auth.RoleNOC}, "NOC staff: board, outages, ticket queue"},
+		{auth.UserInput{Username: "ingeniero", Role: auth.RoleEngineer, EngineerID: DemoEngineer}, "field engineer " + DemoEngineer + ": my visits"},
 	}
 	customers, err := inv.Customers(ctx, assets.Scope{})
 	if err != nil {
@@ -57,9 +57,9 @@ func CreateDemoUsers(ctx context.Context, w io.Writer, users *Users, inv *assets
 			lang = "es"
 		}
 		wanted = append(wanted, struct {
-			in    UserInput
+			in    auth.UserInput
 			about string
-		}{UserInput{Username: c.ID, Role: auth.RoleCustomer, CustomerID: c.ID, Language: lang}, "portal of " + c.Name})
+		}{auth.UserInput{Username: c.ID, Role: auth.RoleCustomer, CustomerID: c.ID, Language: lang}, "portal of " + c.Name})
 	}
 	var out []DemoUser
 	var skipped []string
@@ -78,7 +78,7 @@ func CreateDemoUsers(ctx context.Context, w io.Writer, users *Users, inv *assets
 		} else {
 			_, err = users.Create(ctx, want.in, now)
 		}
-		if errors.Is(err, ErrNoSeats) {
+		if errors.Is(err, auth.ErrNoSeats) {
 			skipped = append(skipped, fmt.Sprintf("%s (%v)", want.in.Username, err))
 			continue
 		}

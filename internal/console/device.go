@@ -11,6 +11,14 @@ import (
 	"github.com/vigia-noc/vigia/probes"
 )
 
+// ProbeReads is what the pages read of the probes (probes.Store): live
+// states for a list of devices in one read, open outages, collectors.
+type ProbeReads interface {
+	LiveStates(ctx context.Context, ids []string) (map[string]probes.LiveState, error)
+	Outages(ctx context.Context, f probes.OutageFilter) ([]probes.Outage, error)
+	Collectors(ctx context.Context, customerID string) ([]probes.CollectorStatus, error)
+}
+
 // DeviceHistory reads a device's history (probes.Store): what the device
 // view lists, the same as GET /api/v1/devices/{id}/events.
 type DeviceHistory interface {

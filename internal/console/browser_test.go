@@ -126,7 +126,7 @@ func freePorts(t *testing.T, n int) []int {
 // repository, or the test's temporary directory when that is not writable.
 func artefacts(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join("..", "test-artifacts", "browser")
+	dir := filepath.Join("..", "..", "test-artifacts", "browser")
 	if err := os.MkdirAll(dir, 0o755); err == nil {
 		if f, err := os.CreateTemp(dir, ".probe"); err == nil {
 			f.Close()
@@ -255,11 +255,11 @@ func TestBrowser(t *testing.T) {
 		intake.NewOutageConsumer(h.tickets, h.inv, h.clock.Now, log).Run(ctx, 250*time.Millisecond)
 	}()
 
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
-	h.user(t, UserInput{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf"})
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
 	h.engineer(t, "eng-laura", "Laura Gómez")
-	h.user(t, UserInput{Username: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"})
+	h.user(t, auth.UserInput{Username: "laura", Role: auth.RoleEngineer, EngineerID: "eng-laura"})
 
 	person, dir := startChromium(t, chromium, h.srv.URL)
 	shot := filepath.Join(t.TempDir(), "pantalla.png")

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,59 +20,28 @@ import (
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
-func TestPasswordHash(t *testing.T) {
-	h, err := hashPassword("s3cret-enough")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
-		t.Fatalf("hash %q is not an argon2id PHC string with the expected parameters", h)
-	}
-	h2, _ := hashPassword("s3cret-enough")
-	if h == h2 {
-		t.Fatal("two hashes of one password are equal: the salt is not random")
-	}
-	for _, c := range []struct {
-		hash, pw string
-		ok       bool
-		err      bool
-	}{
-		{h, "s3cret-enough", true, false},
-		{h, "s3cret-enougH", false, false},
-		{h, "", false, false},
-		{"$argon2i$v=19$m=19456,t=2,p=1$c2FsdA$a2V5", "x", false, true},
-		{"$argon2id$v=19$m=0,t=2,p=1$c2FsdA$a2V5", "x", false, true},
-		{"plain", "plain", false, true},
-	} {
-		ok, err := checkPassword(c.hash, c.pw)
-		if ok != c.ok || (err != nil) != c.err {
-			t.Errorf("checkPassword(%q, %q) = %v, %v; want %v, err %v", c.hash, c.pw, ok, err, c.ok, c.err)
-		}
-	}
-}
-
 func TestCreateUserValidation(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
 	h.engineer(t, "eng-1", "Laura")
 	ctx := context.Background()
 	for _, c := range []struct {
 		name string
-		in   UserInput
+		in   auth.UserInput
 		want error
 	}{
-		{"noc", UserInput{Username: "Ana.Noc", Password: testPassword, Role: auth.RoleNOC}, nil},
-		{"engineer", UserInput{Username: "laura", Password: testPassword, Role: auth.RoleEngineer, EngineerID: "eng-1"}, nil},
-		{"customer", UserInput{Username: "hsr-1", Password: testPassword, Role: auth.RoleCustomer, CustomerID: "hsr", Language: "en"}, nil},
-		{"taken", UserInput{Username: "ana.noc", Password: testPassword, Role: auth.RoleNOC}, ErrUserExists},
-		{"short password", UserInput{Username: "bob", Password: "short", Role: auth.RoleNOC}, ErrInvalidUser},
-		{"bad username", UserInput{Username: "a b", Password: testPassword, Role: auth.RoleNOC}, ErrInvalidUser},
-		{"unknown role", UserInput{Username: "bob", Password: testPassword, Role: "admin"}, ErrInvalidUser},
-		{"customer without customer", UserInput{Username: "bob", Password: testPassword, Role: auth.RoleCustomer}, ErrInvalidUser},
-		{"unknown customer", UserInput{Username: "bob", Password: testPassword, Role: auth.RoleCustomer, CustomerID: "nope"}, ErrInvalidUser},
-		{"engineer without engineer", UserInput{Username: "bob", Password: testPassword, Role: auth.RoleEngineer}, ErrInvalidUser},
-		{"unknown engineer", UserInput{Username: "bob", Password: testPassword, Role: auth.RoleEngineer, EngineerID: "nope"}, ErrInvalidUser},
-		{"noc with customer", UserInput{Username: "bob", Password: testPassword, Role: auth.RoleNOC, CustomerID: "hsr"}, ErrInvalidUser},
-		{"bad language", UserInput{Username: "bob", Password: testPassword, Role: auth.RoleNOC, Language: "fr"}, ErrInvalidUser},
+		{"noc", auth.UserInput{Username: "Ana.Noc", Password: testPassword, Role: auth.RoleNOC}, nil},
+		{"engineer", auth.UserInput{Username: "laura", Password: testPassword, Role: auth.RoleEngineer, EngineerID: "eng-1"}, nil},
+		{"customer", auth.UserInput{Username: "hsr-1", Password: testPassword, Role: auth.RoleCustomer, CustomerID: "hsr", Language: "en"}, nil},
+		{"taken", auth.UserInput{Username: "ana.noc", Password: testPassword, Role: auth.RoleNOC}, auth.ErrUserExists},
+		{"short password", auth.UserInput{Username: "bob", Password: "short", Role: auth.RoleNOC}, auth.ErrInvalidUser},
+		{"bad username", auth.UserInput{Username: "a b", Password: testPassword, Role: auth.RoleNOC}, auth.ErrInvalidUser},
+		{"unknown role", auth.UserInput{Username: "bob", Password: testPassword, Role: "admin"}, auth.ErrInvalidUser},
+		{"customer without customer", auth.UserInput{Username: "bob", Password: testPassword, Role: auth.RoleCustomer}, auth.ErrInvalidUser},
+		{"unknown customer", auth.UserInput{Username: "bob", Password: testPassword, Role: auth.RoleCustomer, CustomerID: "nope"}, auth.ErrInvalidUser},
+		{"engineer without engineer", auth.UserInput{Username: "bob", Password: testPassword, Role: auth.RoleEngineer}, auth.ErrInvalidUser},
+		{"unknown engineer", auth.UserInput{Username: "bob", Password: testPassword, Role: auth.RoleEngineer, EngineerID: "nope"}, auth.ErrInvalidUser},
+		{"noc with customer", auth.UserInput{Username: "bob", Password: testPassword, Role: auth.RoleNOC, CustomerID: "hsr"}, auth.ErrInvalidUser},
+		{"bad language", auth.UserInput{Username: "bob", Password: testPassword, Role: auth.RoleNOC, Language: "fr"}, auth.ErrInvalidUser},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			u, err := h.users.Create(ctx, c.in, h.clock.Now())
@@ -97,19 +67,19 @@ func TestCreateUserValidation(t *testing.T) {
 func TestPortalSeats(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
 	ctx := context.Background()
-	h.user(t, UserInput{Username: "cmf-1", Role: auth.RoleCustomer, CustomerID: "cmf"})
+	h.user(t, auth.UserInput{Username: "cmf-1", Role: auth.RoleCustomer, CustomerID: "cmf"})
 	if _, _, err := auth.NewTokens(h.db, h.clock.Now).Create(ctx, "cmf api", auth.RoleCustomer, "cmf", ""); err != nil {
 		t.Fatal(err)
 	}
-	_, err := h.users.Create(ctx, UserInput{Username: "cmf-2", Password: testPassword, Role: auth.RoleCustomer, CustomerID: "cmf"}, h.clock.Now())
-	if !errors.Is(err, ErrNoSeats) {
+	_, err := h.users.Create(ctx, auth.UserInput{Username: "cmf-2", Password: testPassword, Role: auth.RoleCustomer, CustomerID: "cmf"}, h.clock.Now())
+	if !errors.Is(err, auth.ErrNoSeats) {
 		t.Fatalf("third seat of a 2-seat plan: %v; want ErrNoSeats", err)
 	}
 	// hsr's policy sets no limit; staff never count.
 	for i := range 4 {
-		h.user(t, UserInput{Username: fmt.Sprintf("hsr-%d", i), Role: auth.RoleCustomer, CustomerID: "hsr"})
+		h.user(t, auth.UserInput{Username: fmt.Sprintf("hsr-%d", i), Role: auth.RoleCustomer, CustomerID: "hsr"})
 	}
-	h.user(t, UserInput{Username: "noc", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "noc", Role: auth.RoleNOC})
 }
 
 func cookieNamed(hdr http.Header, name string) *http.Cookie {
@@ -123,7 +93,7 @@ func cookieNamed(hdr http.Header, name string) *http.Cookie {
 
 func TestLoginSessionAndLogout(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
 	c := h.client(t)
 
 	// Pages need a session.
@@ -153,7 +123,7 @@ func TestLoginSessionAndLogout(t *testing.T) {
 		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Lax, Secure behind https", ck)
 	}
 	var n int
-	if err := h.db.Get(&n, `SELECT count(*) FROM console_sessions WHERE id_sha256 = $1`, sessionHash(ck.Value)); err != nil || n != 1 {
+	if err := h.db.Get(&n, `SELECT count(*) FROM console_sessions WHERE id_sha256 = $1`, sha256Of(ck.Value)); err != nil || n != 1 {
 		t.Fatalf("session stored by hash: %d %v", n, err)
 	}
 	// The jar keeps the Secure cookie off plain http: give it over again.
@@ -184,10 +154,10 @@ func TestLoginSessionAndLogout(t *testing.T) {
 
 func TestSessionExpiry(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
 	c := h.client(t)
 	c.login("ana", testPassword)
-	h.clock.Advance(sessionIdle + time.Minute)
+	h.clock.Advance(auth.SessionIdle + time.Minute)
 	if code, _ := c.get("/console/noc"); code != http.StatusSeeOther {
 		t.Fatalf("idle session: %d; want a redirect to the login", code)
 	}
@@ -200,10 +170,10 @@ func TestSessionExpiry(t *testing.T) {
 
 func TestLoginRateLimit(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
-	h.user(t, UserInput{Username: "beto", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "beto", Role: auth.RoleNOC})
 	c := h.client(t)
-	for i := range maxFailuresPerUser {
+	for i := range auth.MaxFailuresPerUser {
 		c.get("/console/login")
 		if code, _, _ := c.post("/console/login", url.Values{"username": {"ana"}, "password": {fmt.Sprint("guess ", i)}}); code != http.StatusUnauthorized {
 			t.Fatalf("failure %d: %d", i, code)
@@ -213,7 +183,7 @@ func TestLoginRateLimit(t *testing.T) {
 	c.get("/console/login")
 	code, hdr, body := c.post("/console/login", url.Values{"username": {"ana"}, "password": {testPassword}})
 	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(body, "Demasiados intentos fallidos") {
-		t.Fatalf("after %d failures: %d %q", maxFailuresPerUser, code, hdr.Get("Retry-After"))
+		t.Fatalf("after %d failures: %d %q", auth.MaxFailuresPerUser, code, hdr.Get("Retry-After"))
 	}
 	// Another user from the same address is not locked out by ana's failures.
 	c.get("/console/login")
@@ -221,15 +191,15 @@ func TestLoginRateLimit(t *testing.T) {
 		t.Fatalf("beto: %d", code)
 	}
 	// The window passes and ana may log in again.
-	h.clock.Advance(loginWindow + time.Second)
+	h.clock.Advance(auth.LoginWindow + time.Second)
 	c2 := h.client(t)
 	c2.login("ana", testPassword)
 }
 
 func TestCSRFOnEveryForm(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
 	tk := h.openTicket(t, "hsr", "hsr-pacs", 2, "PACS lento")
 	noc := h.client(t)
 	noc.login("ana", testPassword)
@@ -291,13 +261,13 @@ var deviceAttr = regexp.MustCompile(`data-device="([^"]+)"`)
 // are forbidden.
 func TestCustomerScope(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
-	h.user(t, UserInput{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf"})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf"})
 	cmfTicket := h.openTicket(t, "cmf", "cmf-pacs", 1, "PACS caído")
 	hsrTicket := h.openTicket(t, "hsr", "hsr-ct1", 2, "CT no envía")
 	var cmfAtt int64
-	if err := h.console.saveAttachments(context.Background(), cmfTicket.ID, "cmf", "cmf", []upload{{name: "x.png", contentType: "image/png",
-		data: testPNG(t, 4, 4)}}, h.clock.Now()); err != nil {
+	if err := h.tickets.AddAttachments(context.Background(), maintenance.Scope{CustomerID: "cmf"}, cmfTicket.ID, "cmf",
+		[]maintenance.Attachment{{Name: "x.png", ContentType: "image/png", Data: testPNG(t, 4, 4)}}, h.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	h.db.Get(&cmfAtt, `SELECT id FROM ticket_attachments`)
@@ -373,8 +343,8 @@ func multipartTicket(t *testing.T, csrf, title string, files map[string][]byte) 
 
 func TestPortalTicketWithAttachments(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
 	c := h.client(t)
 	c.login("hsr", testPassword)
 	shot := testPNG(t, 64, 40)
@@ -442,7 +412,7 @@ func TestPortalTicketWithAttachments(t *testing.T) {
 // rules: outside the policy's window a reopening is refused with the reason.
 func TestPortalConfirmRejectReopen(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
 	c := h.client(t)
 	c.login("hsr", testPassword)
 	ctx := context.Background()
@@ -493,7 +463,7 @@ func TestPortalConfirmRejectReopen(t *testing.T) {
 
 func TestBoardLiveFragmentAndQueue(t *testing.T) {
 	h := newHarness(t, twoHospitals, 1500*time.Millisecond)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en"})
 	sev1 := h.openTicket(t, "cmf", "cmf-pacs", 1, "PACS down")
 	sev3 := h.openTicket(t, "hsr", "hsr-ct1", 3, "CT slow")
 	if _, err := h.db.Exec(`INSERT INTO device_states (device_id, state, since, last_detail, updated_at) VALUES ('hsr-pacs', 'down', now(), 'connection refused', now())`); err != nil {
@@ -617,7 +587,7 @@ func TestLanguages(t *testing.T) {
 	}
 
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
 	c := h.client(t)
 	_, _, page := c.do(http.MethodGet, "/console/login", "", http.Header{"Accept-Language": {"en-GB,en;q=0.9"}})
 	if !strings.Contains(page, `<html lang="en">`) || !strings.Contains(page, "Log in") {
@@ -674,7 +644,7 @@ func TestDemoUsers(t *testing.T) {
 	if err != nil || len(again) != 4 || again[0].Password == users[0].Password {
 		t.Fatalf("second run: %v %v", again, err)
 	}
-	if _, _, err := h.users.Login(ctx, "noc", users[0].Password, "127.0.0.2", h.clock.Now()); !errors.Is(err, ErrBadCredentials) {
+	if _, _, err := h.users.Login(ctx, "noc", users[0].Password, "127.0.0.2", h.clock.Now()); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Fatalf("old demo password still works: %v", err)
 	}
 }
@@ -682,7 +652,7 @@ func TestDemoUsers(t *testing.T) {
 // The board shows each collector's last contact and lag, a lost one first.
 func TestBoardShowsCollectors(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en"})
 	now := h.clock.Now()
 	h.db.MustExec(`INSERT INTO collectors (name, customer_id, token_sha256, created_at, last_contact_at, last_result_at)
 		VALUES ('hsr-norte', 'hsr', sha256('a'), $1, $2, $3)`, now.Add(-time.Hour), now.Add(-10*time.Second), now.Add(-100*time.Second))
@@ -701,4 +671,10 @@ func TestBoardShowsCollectors(t *testing.T) {
 	if strings.Contains(frag, "cmf-lima") {
 		t.Error("the customer filter keeps another customer's collector")
 	}
+}
+
+// sha256Of is how the user store keys a session: by its cookie value's hash.
+func sha256Of(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
 }

@@ -52,8 +52,8 @@ func localWindow(now time.Time, hh int) (string, string, time.Time) {
 // hospital's portal, in each reader's language and without costs.
 func TestDispatchFromTicketPage(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr", Language: "en"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr", Language: "en"})
 	h.engineer(t, "eng-laura", "Laura Gómez")
 	imported, stocked := h.catalogue(t)
 	tk := h.openTicket(t, "hsr", "hsr-ct1", 2, "Tomógrafo: falla del gantry")
@@ -209,8 +209,8 @@ func TestHoldText(t *testing.T) {
 // the NOC and in the hospital's portal.
 func TestEquipmentUnavailableLinksBothTickets(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
 	h.engineer(t, "eng-laura", "Laura Gómez")
 	tk := h.openTicket(t, "hsr", "hsr-ct1", 2, "Tomógrafo sin imagen")
 	v := h.scheduledVisit(t, tk.ID, "eng-laura")
@@ -243,7 +243,7 @@ func TestEquipmentUnavailableLinksBothTickets(t *testing.T) {
 // NUL or is too long is refused before dispatch sees it.
 func TestDispatchFormInputChecked(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
 	tk := h.openTicket(t, "hsr", "hsr-ct1", 2, "Tomógrafo sin imagen")
 	noc := h.client(t)
 	noc.login("ana", testPassword)

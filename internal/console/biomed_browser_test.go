@@ -96,8 +96,8 @@ func TestBrowserBiomedical(t *testing.T) {
 		now.Add(3*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
-	h.user(t, UserInput{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf", Language: "en"})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf", Language: "en"})
 
 	person, _ := startChromium(t, chromium, h.srv.URL)
 	t.Run("hospital", func(t *testing.T) {
@@ -162,8 +162,8 @@ func TestBiomedicalPages(t *testing.T) {
 	if _, err := bio.ImportAlerts(ctx, alerts, now); err != nil {
 		t.Fatal(err)
 	}
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
 
 	noc := h.client(t)
 	noc.login("ana", testPassword)

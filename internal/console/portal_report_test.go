@@ -14,8 +14,8 @@ import (
 // else; staff have the API and the command line.
 func TestPortalMonthlyReport(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC})
 	h.openTicket(t, "cmf", "cmf-pacs", 1, "PACS caído")
 	c := h.client(t)
 	c.login("hsr", testPassword)

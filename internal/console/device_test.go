@@ -14,9 +14,9 @@ import (
 // hospital gets not found.
 func TestDeviceViewHistory(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en"})
-	h.user(t, UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
-	h.user(t, UserInput{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en"})
+	h.user(t, auth.UserInput{Username: "hsr", Role: auth.RoleCustomer, CustomerID: "hsr"})
+	h.user(t, auth.UserInput{Username: "cmf", Role: auth.RoleCustomer, CustomerID: "cmf"})
 	at := h.clock.Now().Add(-time.Hour)
 	for _, q := range []string{
 		`INSERT INTO device_transitions (device_id, from_state, to_state, evidence, at)

@@ -25,8 +25,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
@@ -54,13 +52,15 @@ const liveHeader = "X-Vigia-Live"
 
 // Config is what the console needs.
 type Config struct {
-	DB       *sqlx.DB
-	Users    *Users
+	Users    *auth.Users
 	Assets   *assets.Store
 	Tickets  *maintenance.Store
 	Dispatch *dispatch.Store
 	// Mail is the unmatched-mail queue; nil shows it empty.
 	Mail MailQueue
+	// Probes reads the devices' live states, open outages and collectors
+	// (probes.Store).
+	Probes ProbeReads
 	// History lists a device's history on its page; nil: the page shows
 	// the device's state only.
 	History DeviceHistory
@@ -90,8 +90,8 @@ var pageNames = []string{"login", "error", "board", "ticket", "visits", "visit",
 
 // New parses the templates and returns the console.
 func New(cfg Config) (*Console, error) {
-	if cfg.DB == nil || cfg.Users == nil || cfg.Assets == nil || cfg.Tickets == nil || cfg.Dispatch == nil {
-		return nil, errors.New("console: DB, Users, Assets, Tickets and Dispatch are required")
+	if cfg.Users == nil || cfg.Assets == nil || cfg.Tickets == nil || cfg.Dispatch == nil || cfg.Probes == nil {
+		return nil, errors.New("console: Users, Assets, Tickets, Dispatch and Probes are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -173,7 +173,7 @@ var anyRole = []string{auth.RoleNOC, auth.RoleEngineer, auth.RoleCustomer}
 type request struct {
 	w       http.ResponseWriter
 	r       *http.Request
-	sess    Session
+	sess    auth.Session
 	lang    string
 	now     time.Time
 	loc     *time.Location
@@ -209,7 +209,7 @@ func (c *Console) handle(roles []string, h func(rq *request) error) http.Handler
 			rq.sess, err = c.cfg.Users.Session(r.Context(), ck.Value, now)
 		}
 		switch {
-		case errors.Is(err, http.ErrNoCookie) || errors.Is(err, ErrNoSession):
+		case errors.Is(err, http.ErrNoCookie) || errors.Is(err, auth.ErrNoSession):
 			if r.Header.Get(liveHeader) != "" {
 				http.Error(w, "session expired", http.StatusUnauthorized)
 				return
@@ -363,7 +363,7 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int, errKey string, next string, args ...any) {
-	token, err := randomToken(csrfTokenBytes)
+	token, err := auth.NewFormToken()
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -396,13 +396,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, sess, err := c.cfg.Users.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), remoteAddr(r), c.cfg.Now())
-	var limited *RateLimitError
+	var limited *auth.RateLimitError
 	switch {
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", fmt.Sprint(int(limited.RetryAfter.Seconds())+1))
 		c.renderLogin(w, r, http.StatusTooManyRequests, "login.limited", next, int(limited.RetryAfter.Minutes())+1)
 		return
-	case errors.Is(err, ErrBadCredentials):
+	case errors.Is(err, auth.ErrBadCredentials):
 		c.renderLogin(w, r, http.StatusUnauthorized, "login.bad", next)
 		return
 	case err != nil:
@@ -410,7 +410,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusServiceUnavailable, "err.unavailable", next)
 		return
 	}
-	setCookie(w, r, sessionCookie, id, int(sessionLifetime.Seconds()))
+	setCookie(w, r, sessionCookie, id, int(auth.SessionLifetime.Seconds()))
 	setCookie(w, r, loginCookie, "", -1)
 	setCookie(w, r, langCookie, sess.User.Language, 365*24*3600)
 	http.Redirect(w, r, safeNext(next, homeOf(sess.User.Role)), http.StatusSeeOther)
@@ -431,7 +431,7 @@ func (c *Console) logout(rq *request) error {
 // default) and goes back to the page the form was on.
 func (c *Console) setTimeZone(rq *request) error {
 	zone, next := strings.TrimSpace(rq.r.PostFormValue("zone")), safeNext(rq.r.PostFormValue("next"), "/console/")
-	if err := CheckTimeZone(zone); err != nil {
+	if err := auth.CheckTimeZone(zone); err != nil {
 		setFlash(rq, "error", translate(rq.lang, "tz.unknown", zone))
 		http.Redirect(rq.w, rq.r, next, http.StatusSeeOther)
 		return nil

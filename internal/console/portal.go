@@ -170,7 +170,7 @@ func (c *Console) createTicket(rq *request) error {
 		var t maintenance.Ticket
 		t, err = c.cfg.Tickets.Create(rq.ctx(), rq.actor(), in, rq.now)
 		if err == nil {
-			if err := c.saveAttachments(rq.ctx(), t.ID, as.CustomerID, rq.sess.User.Username, files, rq.now); err != nil {
+			if err := c.storeAttachments(rq, t.ID, nil, files); err != nil {
 				return err
 			}
 			setFlash(rq, "ok", translate(rq.lang, "portal.created", t.Number))
@@ -201,16 +201,10 @@ func (c *Console) attachment(rq *request) error {
 	if err != nil {
 		return errNotFound
 	}
-	a, err := c.attachmentIn(rq.ctx(), rq.principal().CustomerScope(), id)
+	a, err := c.cfg.Tickets.Attachment(rq.ctx(), maintenance.Scope{CustomerID: rq.principal().CustomerScope()}, "", id)
 	if err != nil {
 		return err
 	}
-	h := rq.w.Header()
-	h.Set("Content-Type", a.ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(a.Data)))
-	h.Set("Content-Disposition", "inline; filename*=UTF-8''"+url.PathEscape(a.Filename))
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("Cache-Control", "private, max-age=300")
-	rq.w.Write(a.Data)
+	httpx.WriteFile(rq.w, a.SafeContentType(), "inline", a.Filename, a.Data)
 	return nil
 }

@@ -40,7 +40,7 @@ type harness struct {
 	inv     *assets.Store
 	tickets *maintenance.Store
 	disp    *dispatch.Store
-	users   *Users
+	users   *auth.Users
 	console *Console
 	mail    *mailintake.Intake
 	srv     *httptest.Server
@@ -138,18 +138,18 @@ func newHarness(t testing.TB, inventory string, refresh time.Duration) *harness 
 	}
 	h.tickets = maintenance.NewStore(db, h.inv, maintenance.Options{})
 	h.disp = dispatch.NewStore(db, h.inv, h.tickets)
-	h.users = NewUsers(db, h.tickets)
+	h.users = auth.NewUsers(db, h.tickets, h.inv)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h.mail = mailintake.New(db, h.tickets, h.inv, clock.Now, log)
-	h.console, err = New(Config{DB: db, Users: h.users, Assets: h.inv, Tickets: h.tickets, Dispatch: h.disp, Mail: h.mail,
-		History: probes.NewStore(db), Now: clock.Now, Log: log, Refresh: refresh,
+	h.console, err = New(Config{Users: h.users, Assets: h.inv, Tickets: h.tickets, Dispatch: h.disp, Mail: h.mail,
+		Probes: probes.NewStore(db), History: probes.NewStore(db), Now: clock.Now, Log: log, Refresh: refresh,
 		Reports: &reports.Reporter{Inventory: h.inv, History: probes.NewStore(db), Tickets: h.tickets, Field: h.disp,
 			Policies: []*sla.Set{sla.Presets()}, Now: clock.Now}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	h.srv = httptest.NewServer(server.Handler(server.Config{DB: db, Tokens: auth.NewTokens(db, clock.Now), Registry: reg, Log: log,
+	h.srv = httptest.NewServer(server.Handler(server.Config{Tokens: auth.NewTokens(db, clock.Now), Registry: reg, Log: log,
 		API:    []server.Routes{maintenance.NewAPI(h.tickets, clock.Now, log)},
 		Public: []server.Routes{h.console}}))
 	t.Cleanup(h.srv.Close)
@@ -164,7 +164,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // user creates a console user with a fixed test password.
-func (h *harness) user(t testing.TB, in UserInput) User {
+func (h *harness) user(t testing.TB, in auth.UserInput) auth.User {
 	t.Helper()
 	if in.Password == "" {
 		in.Password = testPassword

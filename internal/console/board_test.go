@@ -44,7 +44,7 @@ var (
 // filters; pages of devices and of sites; a strict query.
 func TestBoardGroupsSearchAndPages(t *testing.T) {
 	h := newHarness(t, boardInventory(2, 30, 4), time.Second) // 240 devices, 60 sites
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en"})
 	// Everything up, then: one device down in site 2-17, two unreachable in
 	// 1-5, a degraded one flapping in 1-5, a misconfigured one in 2-30.
 	if _, err := h.db.Exec(`INSERT INTO device_states (device_id, state, since, updated_at) SELECT id, 'up', now(), now() FROM devices`); err != nil {
@@ -184,7 +184,7 @@ func TestBoardGroupsSearchAndPages(t *testing.T) {
 // console; an unknown zone is refused and changes nothing.
 func TestBoardInUsersTimeZone(t *testing.T) {
 	h := newHarness(t, twoHospitals, time.Second)
-	h.user(t, UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en", TimeZone: "America/Bogota"})
+	h.user(t, auth.UserInput{Username: "ana", Role: auth.RoleNOC, Language: "en", TimeZone: "America/Bogota"})
 	h.db.MustExec(`INSERT INTO device_states (device_id, state, since, updated_at) VALUES ('hsr-pacs', 'down', '2026-05-04 15:30:00+00', now())`)
 	c := h.client(t)
 	c.login("ana", testPassword)
@@ -224,7 +224,7 @@ func TestCheckTimeZone(t *testing.T) {
 		{strings.Repeat("A", 65), false}, {"../../etc/passwd", false},
 	} {
 		t.Run(tc.zone, func(t *testing.T) {
-			if err := CheckTimeZone(tc.zone); (err == nil) != tc.ok {
+			if err := auth.CheckTimeZone(tc.zone); (err == nil) != tc.ok {
 				t.Fatalf("CheckTimeZone(%q) = %v, want ok %v", tc.zone, err, tc.ok)
 			}
 		})
