@@ -246,3 +246,50 @@ func TestImportsFollowTheFlow(t *testing.T) {
 		}
 	}
 }
+
+// README's owners table must say what Owners says: each row's tables are
+// exactly the tables Owners gives that package.
+func TestReadmeOwnersTable(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "<!-- owners:")
+	if !ok {
+		t.Fatal("README.md has no owners table (<!-- owners: … -->)")
+	}
+	want := map[string][]string{}
+	for table, pkg := range Owners {
+		want[pkg] = append(want[pkg], table)
+	}
+	got := map[string][]string{}
+	for _, line := range strings.Split(rest, "\n")[1:] {
+		if !strings.HasPrefix(line, "|") {
+			if len(got) > 0 {
+				break
+			}
+			continue
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || strings.HasPrefix(strings.TrimSpace(cells[1]), "---") || strings.TrimSpace(cells[1]) == "owner" {
+			continue
+		}
+		pkg, _, _ := strings.Cut(strings.Trim(strings.TrimSpace(cells[1]), "`"), "`")
+		for _, table := range strings.Split(cells[2], ",") {
+			got[pkg] = append(got[pkg], strings.TrimSpace(table))
+		}
+	}
+	for pkg, tables := range want {
+		sort.Strings(tables)
+		have := got[pkg]
+		sort.Strings(have)
+		if strings.Join(tables, ",") != strings.Join(have, ",") {
+			t.Errorf("README owners table, row %s: tables %v, want %v", pkg, have, tables)
+		}
+	}
+	for pkg := range got {
+		if _, ok := want[pkg]; !ok {
+			t.Errorf("README owners table has a row for %s, which owns no table", pkg)
+		}
+	}
+}
