@@ -79,7 +79,7 @@ func (c *Console) biomedical(rq *request) error {
 
 // The page's words, added to the catalogues.
 func init() {
-	for lang, words := range map[string]map[string]string{
+	addMessages("biomed", map[string]map[string]string{
 		"es": {
 			"nav.biomed": "Biomédica", "bio.title": "Vigilancia de equipos biomédicos",
 			"bio.alerts": "Alertas de seguridad y retiros de producto", "bio.alert": "Alerta", "bio.date": "Fecha",
@@ -106,9 +106,5 @@ func init() {
 			"wo.planned": "planned", "wo.open": "open", "wo.done_on_time": "done on time", "wo.done_late": "done late",
 			"wo.overdue": "overdue", "cal.ok": "valid", "cal.due_soon": "due soon", "cal.overdue": "overdue",
 		},
-	} {
-		for k, v := range words {
-			messages[lang][k] = v
-		}
-	}
+	})
 }

@@ -63,10 +63,4 @@ var deviceMessages = map[string]map[string]string{
 	},
 }
 
-func init() {
-	for lang, m := range deviceMessages {
-		for k, v := range m {
-			messages[lang][k] = v
-		}
-	}
-}
+func init() { addMessages("device", deviceMessages) }

@@ -13,6 +13,19 @@ var languages = []string{"es", "en"}
 // messages is the console's text, by key, in each language. A key missing
 // in a language falls back to Spanish, then to the key itself (which a
 // test forbids).
+// addMessages adds a page's words to the catalogues; a key given twice is a
+// mistake caught when the program starts, not a word silently replaced.
+func addMessages(page string, words map[string]map[string]string) {
+	for lang, m := range words {
+		for k, v := range m {
+			if _, taken := messages[lang][k]; taken {
+				panic("console: " + page + " message " + k + " is already in the catalogue")
+			}
+			messages[lang][k] = v
+		}
+	}
+}
+
 var messages = map[string]map[string]string{
 	"es": {
 		"app":                          "Vigía",

@@ -231,13 +231,4 @@ var dispatchMessages = map[string]map[string]string{
 	},
 }
 
-func init() {
-	for lang, m := range dispatchMessages {
-		for k, v := range m {
-			if _, taken := messages[lang][k]; taken {
-				panic("console: dispatch message " + k + " is already in the catalogue")
-			}
-			messages[lang][k] = v
-		}
-	}
-}
+func init() { addMessages("dispatch", dispatchMessages) }
