@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // SetOrganizer is the address invitations name as their ORGANIZER (the
@@ -235,7 +236,7 @@ func (s *Store) visitFacts(ctx context.Context, tx *sqlx.Tx, v *Visit, now time.
 func (s *Store) dispatchBody(x engineerText, v *Visit, f visitFacts) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, x.visit+"\n\n", v.ID, f.detail.Number, f.detail.Severity, f.detail.Title)
-	fmt.Fprintf(&b, "%s: %s – %s\n", x.window, localTime(*v.WindowStart, f.loc), v.WindowEnd.In(f.loc).Format("15:04"))
+	fmt.Fprintf(&b, "%s: %s – %s\n", x.window, notify.FormatIn(*v.WindowStart, f.loc), v.WindowEnd.In(f.loc).Format("15:04"))
 	fmt.Fprintf(&b, "%s: %s\n%s: %s\n%s: %s, %s\n%s: %s\n", x.customer, f.contact.Name, x.site, f.site.Name, x.address, f.site.Address,
 		f.site.City, x.contact, f.site.Contact)
 	if u := s.VisitURL(v.ID); u != "" {
@@ -342,7 +343,7 @@ func (s *Store) notifyCancelled(ctx context.Context, tx *sqlx.Tx, v Visit, note 
 	}
 	for _, c := range to {
 		x := textFor(c.Language)
-		when := localTime(*v.WindowStart, f.loc)
+		when := notify.FormatIn(*v.WindowStart, f.loc)
 		body := fmt.Sprintf(x.cancelled, v.ID, f.detail.Number, when)
 		if note != "" {
 			body += "\n" + note

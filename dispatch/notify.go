@@ -81,10 +81,6 @@ func (s *Store) notifyCustomer(ctx context.Context, tx *sqlx.Tx, customerID stri
 	return nil
 }
 
-func localTime(t time.Time, loc *time.Location) string {
-	return t.In(loc).Format("2006-01-02 15:04") + " (" + loc.String() + ")"
-}
-
 // notifyUnavailable tells the customer that the visit could not be done
 // because the equipment was not available (seed 000 §8), and under which
 // ticket it will be rescheduled.
@@ -96,7 +92,7 @@ func (s *Store) notifyUnavailable(ctx context.Context, tx *sqlx.Tx, v Visit, clo
 	loc := c.Location()
 	window := ""
 	if v.WindowStart != nil {
-		window = localTime(*v.WindowStart, loc)
+		window = notify.FormatIn(*v.WindowStart, loc)
 	}
 	m := outboxMessage{Key: fmt.Sprintf("visit:%d:equipment_unavailable", v.ID), TicketID: closed.ID,
 		Payload: map[string]any{"kind": "visit_equipment_unavailable", "visit": v.ID, "closed_ticket": closed.Number, "new_ticket": next.Number}}

@@ -100,6 +100,12 @@ func FormatInstant(t time.Time, zone string) string {
 	if err != nil {
 		loc = time.UTC
 	}
+	return FormatIn(t, loc)
+}
+
+// FormatIn writes an instant in loc with the zone's name, the one way every
+// message to a customer or an engineer shows a time.
+func FormatIn(t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("2006-01-02 15:04") + " (" + loc.String() + ")"
 }
 
