@@ -293,3 +293,59 @@ func TestReadmeOwnersTable(t *testing.T) {
 		}
 	}
 }
+
+// README's folder table must name every package folder of the tree (bench/
+// aside) and nothing that is not one.
+func TestReadmeFolderTable(t *testing.T) {
+	base := root(t)
+	b, err := os.ReadFile(filepath.Join(base, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "| folder | what lives there |")
+	if !ok {
+		t.Fatal("README.md has no folder table (| folder | what lives there |)")
+	}
+	listed := map[string]bool{}
+	backticked := regexp.MustCompile("`([^`]+)`")
+	for _, line := range strings.Split(rest, "\n")[1:] {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 {
+			continue
+		}
+		for _, m := range backticked.FindAllStringSubmatch(cells[1], -1) {
+			listed[m[1]] = true
+		}
+	}
+	present := map[string]bool{}
+	err = filepath.WalkDir(base, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(base, path)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() && path != base && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "var" || rel == "bench" || strings.HasPrefix(rel, "bench/")) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") {
+			present[filepath.ToSlash(filepath.Dir(rel))] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := range present {
+		if !listed[dir] {
+			t.Errorf("README's folder table does not name package folder %s", dir)
+		}
+	}
+	for dir := range listed {
+		if !present[dir] {
+			t.Errorf("README's folder table names %s, which holds no Go package", dir)
+		}
+	}
+}
