@@ -96,9 +96,3 @@ func acceptQueue(fd uintptr) (length, limit uint32, err error) {
 	}
 	return binary.NativeEndian.Uint32(info[24:]), binary.NativeEndian.Uint32(info[28:]), nil
 }
-
-func closeAll(cs []net.Conn) {
-	for _, c := range cs {
-		c.Close()
-	}
-}

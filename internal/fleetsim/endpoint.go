@@ -192,3 +192,9 @@ func (t *tcpServer) close() {
 		c.Close()
 	}
 }
+
+func closeAll(cs []net.Conn) {
+	for _, c := range cs {
+		c.Close()
+	}
+}
