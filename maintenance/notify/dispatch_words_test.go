@@ -5,11 +5,7 @@ import "testing"
 // Each of dispatch's texts in both languages: Spanish as it always read,
 // English for a customer whose language is "en".
 func TestDispatchWords(t *testing.T) {
-	tests := []struct {
-		name   string
-		text   func(lang string) string
-		es, en string
-	}{
+	testWords(t, []wordCase{
 		{"visit proposed", func(l string) string { return VisitProposedText(l, 7, "corrective", []string{"ana", "luis"}, "") },
 			"Visita 7 propuesta (corrective) con ana, luis", "Visit 7 proposed (corrective) with ana, luis"},
 		{"visit proposed with travel", func(l string) string { return VisitProposedText(l, 7, "preventive", []string{"ana"}, "Cali") },
@@ -38,9 +34,13 @@ func TestDispatchWords(t *testing.T) {
 			"Solicitud de repuesto 3: received → installed. visita 7", "Part request 3: received → installed. visita 7"},
 		{"case opened", func(l string) string { return CaseOpenedText(l, "Siemens", "CS-9") },
 			"Caso abierto con Siemens: CS-9", "Case opened with Siemens: CS-9"},
-		{"case moved", func(l string) string { return CaseMovedText(l, "CS-9", "Siemens", "opened", "escalated", "", "nivel 2") },
+		{"case moved", func(l string) string {
+			return CaseMovedText(l, "CS-9", "Siemens", "opened", "escalated", "", "nivel 2")
+		},
 			"Caso CS-9 de Siemens: opened → escalated. nivel 2", "Case CS-9 with Siemens: opened → escalated. nivel 2"},
-		{"case answered", func(l string) string { return CaseMovedText(l, "CS-9", "Siemens", "escalated", "answered", "parche 3.1", "nota") },
+		{"case answered", func(l string) string {
+			return CaseMovedText(l, "CS-9", "Siemens", "escalated", "answered", "parche 3.1", "nota")
+		},
 			"Caso CS-9 de Siemens: escalated → answered. Respuesta: parche 3.1", "Case CS-9 with Siemens: escalated → answered. Answer: parche 3.1"},
 		{"quote proposed", func(l string) string { return QuoteProposedText(l, 4, 2) }, "Cotización 4: 2 h", "Quote 4: 2 h"},
 		{"quote decided", func(l string) string { return QuoteDecidedText(l, 4, "approved") }, "Cotización 4: approved", "Quote 4: approved"},
@@ -67,7 +67,19 @@ func TestDispatchWords(t *testing.T) {
 		},
 			"Bolsa de horas K-1: 80% consumido\nA su bolsa de horas de soporte (contrato K-1) le quedan 4.0 de 20 horas, vigentes hasta 2026-12-31.\n\n— Vigía NOC\n",
 			"Hour bank K-1: 80% used\nYour support hour bank (contract K-1) has 4.0 of 20 hours left, valid until 2026-12-31.\n\n— Vigía NOC\n"},
-	}
+	})
+}
+
+// wordCase is one text in Spanish (also for a customer without a language
+// set) and English.
+type wordCase struct {
+	name   string
+	text   func(lang string) string
+	es, en string
+}
+
+func testWords(t *testing.T, tests []wordCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, c := range []struct{ lang, want string }{{"es", tc.es}, {"", tc.es}, {"en", tc.en}} {
