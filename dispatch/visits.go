@@ -512,7 +512,7 @@ func (s *Store) Transition(ctx context.Context, a auth.Actor, id int64, in Trans
 		if err != nil {
 			return err
 		}
-		who := a.String()
+		who, was := a.String(), v.State // schedule moves v.State on
 		switch in.To {
 		case VisitScheduled:
 			if err := s.schedule(ctx, tx, &v, t, in, now); err != nil {
@@ -541,7 +541,7 @@ func (s *Store) Transition(ctx context.Context, a auth.Actor, id int64, in Trans
 				return err
 			}
 		}
-		if err := visitEvent(ctx, tx, id, now, who, v.State, in.To, in.Note); err != nil {
+		if err := visitEvent(ctx, tx, id, now, who, was, in.To, in.Note); err != nil {
 			return err
 		}
 		if in.To != VisitEquipmentUnavailable {
@@ -549,7 +549,7 @@ func (s *Store) Transition(ctx context.Context, a auth.Actor, id int64, in Trans
 			if err != nil {
 				return err
 			}
-			text := notify.VisitMovedText(lang, id, v.State, in.To, in.Note)
+			text := notify.VisitMovedText(lang, id, was, in.To, in.Note)
 			if err := maintenance.AddEventTx(ctx, tx, t.ID, now, who, "visit_"+in.To, text, map[string]any{"visit": id}); err != nil {
 				return err
 			}
