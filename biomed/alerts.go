@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -13,6 +12,7 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // AlertSummary says what an alert import did.
@@ -123,22 +123,10 @@ func (s *Store) ImportAlerts(ctx context.Context, alerts []AlertInput, now time.
 }
 
 func (s *Store) openAlertTicket(ctx context.Context, tx *sqlx.Tx, alertID int64, a AlertInput, d assets.Device, l string, now time.Time) (maintenance.Ticket, error) {
-	title := fmt.Sprintf("Alerta de seguridad %s %s: %s %s (serie %s)", a.Source, a.Reference, d.Manufacturer, d.Model, d.Serial)
-	risk := "no"
-	if a.PatientRisk {
-		risk = "sí"
-	}
-	text := fmt.Sprintf("Alerta %s %s del %s. Fabricante: %s; modelos: %s. Riesgo para el paciente: %s.\nAcción: %s\nEquipo afectado: %s (%s), serie %s.",
-		a.Source, a.Reference, a.Date, a.Manufacturer, strings.Join(a.Models, ", "), risk, a.Action, d.Name, d.ID, d.Serial)
-	if l == "en" {
-		title = fmt.Sprintf("Safety alert %s %s: %s %s (serial %s)", a.Source, a.Reference, d.Manufacturer, d.Model, d.Serial)
-		risk = "no"
-		if a.PatientRisk {
-			risk = "yes"
-		}
-		text = fmt.Sprintf("Alert %s %s of %s. Manufacturer: %s; models: %s. Patient risk: %s.\nAction: %s\nAffected device: %s (%s), serial %s.",
-			a.Source, a.Reference, a.Date, a.Manufacturer, strings.Join(a.Models, ", "), risk, a.Action, d.Name, d.ID, d.Serial)
-	}
+	facts := notify.SafetyAlert{Source: a.Source, Reference: a.Reference, Date: a.Date, Manufacturer: a.Manufacturer, Models: a.Models,
+		PatientRisk: a.PatientRisk, Action: a.Action, DeviceName: d.Name, DeviceID: d.ID, DeviceManufacturer: d.Manufacturer,
+		DeviceModel: d.Model, Serial: d.Serial}
+	title, text := notify.SafetyAlertTitle(l, facts), notify.SafetyAlertText(l, facts)
 	t, ok, err := s.tickets.OpenSystemTx(ctx, tx, maintenance.SystemInput{CustomerID: d.CustomerID, SiteID: d.SiteID, DeviceIDs: []string{d.ID},
 		Title: cut(title, 200), Description: text, Category: "safety_alert", Severity: AlertSeverity(a.PatientRisk),
 		Source: maintenance.SourceBiomed, AutoKey: fmt.Sprintf("biomed:alert:%d:%s", alertID, d.ID), OpenedAt: now,

@@ -15,6 +15,7 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // CalibrationInput is a calibration done by a laboratory, with its
@@ -251,12 +252,8 @@ func (s *Store) calibrationAlerts(ctx context.Context, cs *customers, now time.T
 				return err
 			}
 			l := lang(c.Language)
-			title := fmt.Sprintf("Calibración vencida desde el %s: %s (serie %s)", o.DueOn.Format(dateLayout), d.Name, d.Serial)
-			text := "El equipo está marcado como instrumento de medición y su calibración venció. Programe la calibración y cargue el certificado."
-			if l == "en" {
-				title = fmt.Sprintf("Calibration overdue since %s: %s (serial %s)", o.DueOn.Format(dateLayout), d.Name, d.Serial)
-				text = "The device is flagged as a measuring instrument and its calibration is overdue. Book the calibration and upload the certificate."
-			}
+			title := notify.CalibrationOverdueTitle(l, o.DueOn.Format(dateLayout), d.Name, d.Serial)
+			text := notify.CalibrationOverdueText(l)
 			t, ok, err := s.tickets.OpenSystemTx(ctx, tx, maintenance.SystemInput{CustomerID: d.CustomerID, SiteID: d.SiteID,
 				DeviceIDs: []string{d.ID}, Title: cut(title, 200), Description: text, Category: "calibration", Severity: 3,
 				Source: maintenance.SourceBiomed, AutoKey: "biomed:calibration:" + d.ID, OpenedAt: now,

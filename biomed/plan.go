@@ -16,6 +16,7 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Horizon is how far ahead work orders are planned.
@@ -250,8 +251,9 @@ func (s *Store) openDue(ctx context.Context, cs *customers, now time.Time) (int,
 			l := lang(c.Language)
 			title := Text{ES: w.TitleES, EN: w.TitleEN}.In(l)
 			t, window, err := s.tickets.OpenWorkOrderTx(ctx, tx, maintenance.WorkOrderInput{CustomerID: w.CustomerID, SiteID: d.SiteID,
-				DeviceID: d.ID, Title: workOrderTitle(l, w.Due, title, d), Description: workOrderText(l, w.ProgrammeID, w.Minutes, w.Skills, w.Checklist),
-				Due: w.Due, Location: c.loc, OpenedAt: now, Author: System.Name + " (biomed)",
+				DeviceID: d.ID, Title: cut(notify.PreventiveTitle(l, w.Due.Format(dateLayout), title, d.Name), 200),
+				Description: notify.PreventiveText(l, w.ProgrammeID, w.Minutes, w.Skills, w.Checklist), Due: w.Due,
+				Location: c.loc, OpenedAt: now, Author: System.Name + " (biomed)",
 				Data: map[string]any{"work_order": id, "programme": w.ProgrammeID, "task": w.TaskID, "due_on": w.Due.Format(dateLayout)}})
 			if err != nil {
 				return err
@@ -268,35 +270,6 @@ func (s *Store) openDue(ctx context.Context, cs *customers, now time.Time) (int,
 		}
 	}
 	return n, nil
-}
-
-// workOrderTitle is a work order's title in the customer's language.
-func workOrderTitle(l string, due time.Time, task string, d assets.Device) string {
-	if l == "en" {
-		return cut(fmt.Sprintf("Preventive maintenance %s: %s (%s)", due.Format(dateLayout), task, d.Name), 200)
-	}
-	return cut(fmt.Sprintf("Mantenimiento preventivo %s: %s (%s)", due.Format(dateLayout), task, d.Name), 200)
-}
-
-// workOrderText is the work order's description: the programme, the time
-// it takes, the skills it needs and its checklist.
-func workOrderText(l, programme string, minutes int, skills, checklist []string) string {
-	words := map[string][4]string{
-		"es": {"Programa", "Duración estimada", "Habilidades requeridas", "Lista de verificación"},
-		"en": {"Programme", "Estimated duration", "Required skills", "Checklist"},
-	}[l]
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s\n%s: %d min\n", words[0], programme, words[1], minutes)
-	if len(skills) > 0 {
-		fmt.Fprintf(&b, "%s: %s\n", words[2], strings.Join(skills, ", "))
-	}
-	if len(checklist) > 0 {
-		fmt.Fprintf(&b, "%s:\n", words[3])
-		for _, c := range checklist {
-			fmt.Fprintf(&b, "- %s\n", c)
-		}
-	}
-	return b.String()
 }
 
 // cut trims s to at most n bytes of valid UTF-8.

@@ -16,6 +16,7 @@ import (
 	"github.com/vigia-noc/vigia/dispatch"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Test types: the recurrent test and the test after repair (IEC 62353).
@@ -61,22 +62,12 @@ type SafetyTest struct {
 	Measurements Measurements `json:"measurements"`
 }
 
-// words are the test's terms in the customer's language.
-var words = map[string]map[string]string{
-	"es": {"recurrent": "periódica", "after_repair": "tras reparación", "limit": "límite",
-		"protective_earth_resistance": "resistencia de la tierra de protección", "equipment_leakage": "corriente de fuga del equipo",
-		"applied_part_leakage": "corriente de fuga de la parte aplicada", "insulation_resistance": "resistencia de aislamiento"},
-	"en": {"recurrent": "recurrent", "after_repair": "after repair", "limit": "limit",
-		"protective_earth_resistance": "protective earth resistance", "equipment_leakage": "equipment leakage current",
-		"applied_part_leakage": "applied part leakage current", "insulation_resistance": "insulation resistance"},
-}
-
 // failures describes the failed checks in language l.
 func failures(l string, ev Evaluation) string {
 	var out []string
 	for _, c := range ev.Checks {
 		if !c.Pass && c.Limit != nil {
-			out = append(out, fmt.Sprintf("%s %g %s (%s %g)", words[l][c.Quantity], c.Value, c.Unit, words[l]["limit"], *c.Limit))
+			out = append(out, notify.SafetyFailure(l, c.Quantity, c.Value, c.Unit, *c.Limit))
 		}
 	}
 	return strings.Join(out, "; ")
@@ -202,16 +193,9 @@ func (s *Store) insertTest(ctx context.Context, tx *sqlx.Tx, a auth.Actor, v dis
 	}
 	l := lang(cu.Language)
 	failed := failures(l, ev)
-	reason := fmt.Sprintf("Prueba IEC 62353 %s n.º %d fallida: %s", words[l][in.Type], rec.ID, failed)
-	title := fmt.Sprintf("Equipo fuera de servicio: prueba de seguridad eléctrica fallida — %s (serie %s)", d.Name, d.Serial)
-	text := fmt.Sprintf("Prueba IEC 62353 %s de la visita %d fallida: %s. El equipo queda fuera de servicio hasta que una prueba tras la reparación sea satisfactoria.",
-		words[l][in.Type], v.ID, failed)
-	if l == "en" {
-		reason = fmt.Sprintf("IEC 62353 %s test no. %d failed: %s", words[l][in.Type], rec.ID, failed)
-		title = fmt.Sprintf("Device out of service: failed electrical safety test — %s (serial %s)", d.Name, d.Serial)
-		text = fmt.Sprintf("IEC 62353 %s test on visit %d failed: %s. The device stays out of service until a test after repair passes.",
-			words[l][in.Type], v.ID, failed)
-	}
+	reason := notify.SafetyFailedReason(l, in.Type, rec.ID, failed)
+	title := notify.SafetyFailedTitle(l, d.Name, d.Serial)
+	text := notify.SafetyFailedText(l, in.Type, v.ID, failed)
 	if _, err := assets.SetOperationalStatusTx(ctx, tx, d.ID, assets.OutOfService, reason, now); err != nil {
 		return rec, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Billing modes of a ticket's work.
@@ -289,8 +290,7 @@ func (s *Store) recordWork(ctx context.Context, tx *sqlx.Tx, a auth.Actor, t tic
 			return err
 		}
 		e.BilledHours = hours
-		desc := fmt.Sprintf("%s %s, ticket %s: %d h", map[string]string{"remote": "Soporte remoto", "on_site": "Soporte en sitio"}[e.Kind],
-			e.Activity, t.Number, hours)
+		desc := notify.WorkLineText(bt.Customer.Language, e.Kind, e.Activity, t.Number, hours)
 		_, err = tx.ExecContext(ctx, `INSERT INTO billable_lines (customer_id, ticket_id, source, source_id, description, quantity,
 			unit_price_cents, amount_cents, currency, reason, unquoted, at) VALUES ($1, $2, 'work', $3, $4, $5, $6, $7, $8, $9, $10, $11)
 			ON CONFLICT (source, source_id) DO NOTHING`,
@@ -380,10 +380,7 @@ func (s *Store) travelLine(ctx context.Context, tx *sqlx.Tx, v Visit, t ticketRe
 	if err != nil {
 		return fmt.Errorf("site %s: %w", v.SiteID, err)
 	}
-	desc := fmt.Sprintf("Desplazamiento %s → %s, visita %d (ticket %s)", v.TravelFrom, site.City, v.ID, t.Number)
-	if v.TravelPriceCents == 0 {
-		desc += " — a facturar al costo"
-	}
+	desc := notify.TravelLineText(c.Language, v.TravelFrom, site.City, v.ID, t.Number, v.TravelPriceCents == 0)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO billable_lines (customer_id, ticket_id, source, source_id, description, quantity,
 		unit_price_cents, amount_cents, currency, reason, at) VALUES ($1, $2, 'travel', $3, $4, 1, $5, $5, $6, $7, $8)
 		ON CONFLICT (source, source_id) DO NOTHING`,
@@ -494,8 +491,12 @@ func (s *Store) ProposeQuote(ctx context.Context, a auth.Actor, in QuoteInput, n
 		if err != nil {
 			return fmt.Errorf("insert quote: %w", err)
 		}
+		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		if err != nil {
+			return err
+		}
 		return maintenance.AddEventTx(ctx, tx, t.ID, now, a.String(), "quote_proposed",
-			fmt.Sprintf("Cotización %d: %d h", q.ID, in.Hours), map[string]any{"quote": q.ID})
+			notify.QuoteProposedText(lang, q.ID, in.Hours), map[string]any{"quote": q.ID})
 	})
 	return q, err
 }
@@ -520,7 +521,8 @@ func (s *Store) DecideQuote(ctx context.Context, a auth.Actor, id int64, approve
 		if err != nil {
 			return err
 		}
-		if _, err := s.lockTicket(ctx, tx, a, q.TicketID); err != nil {
+		t, err := s.lockTicket(ctx, tx, a, q.TicketID)
+		if err != nil {
 			return err
 		}
 		if q.State != "proposed" {
@@ -530,7 +532,11 @@ func (s *Store) DecideQuote(ctx context.Context, a auth.Actor, id int64, approve
 		if _, err := tx.ExecContext(ctx, `UPDATE quotes SET state = $2, decided_by = $3, decided_at = $4 WHERE id = $1`, id, state, q.DecidedBy, now); err != nil {
 			return fmt.Errorf("decide quote: %w", err)
 		}
-		return maintenance.AddEventTx(ctx, tx, q.TicketID, now, a.String(), "quote_"+state, fmt.Sprintf("Cotización %d: %s", id, state),
+		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		if err != nil {
+			return err
+		}
+		return maintenance.AddEventTx(ctx, tx, q.TicketID, now, a.String(), "quote_"+state, notify.QuoteDecidedText(lang, id, state),
 			map[string]any{"quote": id})
 	})
 	return q, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Manufacturer case states: opened (with the manufacturer's case number)
@@ -92,7 +93,11 @@ func (s *Store) OpenCase(ctx context.Context, a auth.Actor, in CaseInput, now ti
 		if err != nil {
 			return fmt.Errorf("insert case: %w", err)
 		}
-		text := fmt.Sprintf("Caso abierto con %s: %s", in.Manufacturer, in.CaseNumber)
+		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		if err != nil {
+			return err
+		}
+		text := notify.CaseOpenedText(lang, in.Manufacturer, in.CaseNumber)
 		if err := maintenance.AddEventTx(ctx, tx, t.ID, now, a.String(), "manufacturer_case_opened", text,
 			map[string]any{"case": c.ID, "case_number": in.CaseNumber}); err != nil {
 			return err
@@ -147,12 +152,11 @@ func (s *Store) MoveCase(ctx context.Context, a auth.Actor, id int64, in CaseMov
 			id, c.State, c.Answer, now); err != nil {
 			return fmt.Errorf("move case: %w", err)
 		}
-		text := fmt.Sprintf("Caso %s de %s: %s → %s", c.CaseNumber, c.Manufacturer, from, in.To)
-		if in.Answer != "" {
-			text += ". Respuesta: " + in.Answer
-		} else if in.Note != "" {
-			text += ". " + in.Note
+		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		if err != nil {
+			return err
 		}
+		text := notify.CaseMovedText(lang, c.CaseNumber, c.Manufacturer, from, in.To, in.Answer, in.Note)
 		if err := maintenance.AddEventTx(ctx, tx, c.TicketID, now, a.String(), "manufacturer_case_"+in.To, text, map[string]any{"case": id}); err != nil {
 			return err
 		}

@@ -43,6 +43,11 @@ func (s *Store) VisitURL(id int64) string {
 func visitUID(id int64) string { return fmt.Sprintf("visit-%d@vigia", id) }
 
 // engineerText is the dispatch e-mail's wording in an engineer's language.
+// It stays here rather than in notify: it is the presentation of dispatch's
+// own artefact (the visit sheet beside its iCalendar invitation), laid out
+// over dispatch's types (visits, teams, checklists, part requests) for the
+// engineer, whose language dispatch owns; notify words what the customer
+// reads.
 type engineerText struct {
 	subject, cancelSubject, visit, window, customer, site, address, contact, travel, devices, serial, team, lead,
 	checklist, parts, none, warehouse, description, history, link, cancelled, signoff string

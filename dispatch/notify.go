@@ -59,6 +59,16 @@ func (s *Store) loadContact(ctx context.Context, tx *sqlx.Tx, customerID string)
 	return customerContact{Customer: cu, NotifyEmail: to.NotifyEmail}, nil
 }
 
+// customerLanguage is the language of what dispatch writes on a ticket of
+// customerID (its timeline, bill and mail), as notify's words take it.
+func customerLanguage(ctx context.Context, tx *sqlx.Tx, customerID string) (string, error) {
+	a, err := assets.AddresseeTx(ctx, tx, customerID)
+	if err != nil {
+		return "", fmt.Errorf("customer %s: %w", customerID, err)
+	}
+	return a.Language, nil
+}
+
 // notifyCustomer sends one message to each of the customer's addresses.
 func (s *Store) notifyCustomer(ctx context.Context, tx *sqlx.Tx, customerID string, m outboxMessage, at time.Time) error {
 	c, err := s.loadContact(ctx, tx, customerID)
@@ -96,17 +106,7 @@ func (s *Store) notifyUnavailable(ctx context.Context, tx *sqlx.Tx, v Visit, clo
 	}
 	m := outboxMessage{Key: fmt.Sprintf("visit:%d:equipment_unavailable", v.ID), TicketID: closed.ID,
 		Payload: map[string]any{"kind": "visit_equipment_unavailable", "visit": v.ID, "closed_ticket": closed.Number, "new_ticket": next.Number}}
-	if c.Language == "en" {
-		m.Subject = fmt.Sprintf("[%s] Visit not possible: equipment unavailable", closed.Number)
-		m.Body = fmt.Sprintf("Our engineer could not work on the equipment at the agreed time (%s): it was not available.\n"+
-			"As the support policy states, ticket %s is closed and ticket %s was opened to reschedule the visit.\n\n— Vigía NOC\n",
-			window, closed.Number, next.Number)
-	} else {
-		m.Subject = fmt.Sprintf("[%s] Visita no realizada: equipo no disponible", closed.Number)
-		m.Body = fmt.Sprintf("Nuestro ingeniero no pudo intervenir el equipo a la hora acordada (%s) porque no estaba disponible.\n"+
-			"Según la política de soporte, el ticket %s se cierra y se abrió el ticket %s para reprogramar la visita.\n\n— Vigía NOC\n",
-			window, closed.Number, next.Number)
-	}
+	m.Subject, m.Body = notify.EquipmentUnavailableMail(c.Language, window, closed.Number, next.Number)
 	return s.notifyCustomer(ctx, tx, v.CustomerID, m, now)
 }
 
@@ -118,12 +118,6 @@ func (s *Store) notifyHourBank(ctx context.Context, tx *sqlx.Tx, t ticketRef, bt
 		TicketID: t.ID, Payload: map[string]any{"kind": "hour_bank_warning", "contract": k.ID, "used_minutes": used, "total_minutes": total}}
 	left := fmt.Sprintf("%.1f", float64(total-used)/60)
 	end := bt.Period.End.AddDate(0, 0, -1).Format(time.DateOnly)
-	if bt.Customer.Language == "en" {
-		m.Subject = fmt.Sprintf("Hour bank %s: %d%% used", k.ID, used*100/total)
-		m.Body = fmt.Sprintf("Your support hour bank (contract %s) has %s of %d hours left, valid until %s.\n\n— Vigía NOC\n", k.ID, left, total/60, end)
-	} else {
-		m.Subject = fmt.Sprintf("Bolsa de horas %s: %d%% consumido", k.ID, used*100/total)
-		m.Body = fmt.Sprintf("A su bolsa de horas de soporte (contrato %s) le quedan %s de %d horas, vigentes hasta %s.\n\n— Vigía NOC\n", k.ID, left, total/60, end)
-	}
+	m.Subject, m.Body = notify.HourBankMail(bt.Customer.Language, k.ID, used*100/total, left, total/60, end)
 	return s.notifyCustomer(ctx, tx, t.CustomerID, m, now)
 }

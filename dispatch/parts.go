@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Part request states.
@@ -316,7 +317,11 @@ func (s *Store) RequestPart(ctx context.Context, a auth.Actor, in PartRequestInp
 		if err := partEvent(ctx, tx, id, now, a.String(), "", PartRequested, in.Note); err != nil {
 			return err
 		}
-		text := fmt.Sprintf("Repuesto solicitado: %s ×%d (solicitud %d)", pn, in.Quantity, id)
+		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		if err != nil {
+			return err
+		}
+		text := notify.PartRequestedText(lang, pn, in.Quantity, id)
 		if err := maintenance.AddEventTx(ctx, tx, t.ID, now, a.String(), "part_requested", text, map[string]any{"part_request": id}); err != nil {
 			return err
 		}
@@ -390,12 +395,12 @@ var allPartStates = []string{PartRequested, PartQuoted, PartApproved, PartOrdere
 // movePart is MovePart in tx; t is the already locked ticket, if any.
 func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a auth.Actor, id int64, in PartMoveInput, t *ticketRef, now time.Time) error {
 	var ticketID, partID int64
-	var state string
+	var state, customerID string
 	var qty int
 	var quote *int64
-	err := tx.QueryRowContext(ctx, `SELECT r.ticket_id, r.part_id, r.state, r.quantity, r.quote_price_cents FROM part_requests r
+	err := tx.QueryRowContext(ctx, `SELECT r.ticket_id, r.customer_id, r.part_id, r.state, r.quantity, r.quote_price_cents FROM part_requests r
 		WHERE r.id = $1 AND ($2 = '' OR r.customer_id = $2) FOR UPDATE`, id, a.CustomerID).
-		Scan(&ticketID, &partID, &state, &qty, &quote)
+		Scan(&ticketID, &customerID, &partID, &state, &qty, &quote)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound.Errorf("part request %d", id)
 	}
@@ -455,10 +460,11 @@ func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a auth.Actor, id int6
 	if err := partEvent(ctx, tx, id, now, a.String(), state, in.To, in.Note); err != nil {
 		return err
 	}
-	text := fmt.Sprintf("Solicitud de repuesto %d: %s → %s", id, state, in.To)
-	if in.Note != "" {
-		text += ". " + in.Note
+	lang, err := customerLanguage(ctx, tx, customerID)
+	if err != nil {
+		return err
 	}
+	text := notify.PartMovedText(lang, id, state, in.To, in.Note)
 	if err := maintenance.AddEventTx(ctx, tx, ticketID, now, a.String(), "part_"+in.To, text, map[string]any{"part_request": id}); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // Visit states: proposed → scheduled → en_route → on_site → done, or
@@ -437,10 +438,15 @@ func (s *Store) insertVisit(ctx context.Context, tx *sqlx.Tx, a auth.Actor, t ti
 	if err := visitEvent(ctx, tx, id, now, a.String(), "", VisitProposed, in.Notes); err != nil {
 		return 0, err
 	}
-	text := fmt.Sprintf("Visita %d propuesta (%s) con %s", id, purpose, strings.Join(in.Engineers, ", "))
-	if travel {
-		text += fmt.Sprintf("; desplazamiento desde %s a cargo del cliente", lead.HomeCity)
+	lang, err := customerLanguage(ctx, tx, t.CustomerID)
+	if err != nil {
+		return 0, err
 	}
+	travelFrom := ""
+	if travel {
+		travelFrom = lead.HomeCity
+	}
+	text := notify.VisitProposedText(lang, id, purpose, in.Engineers, travelFrom)
 	return id, maintenance.AddEventTx(ctx, tx, t.ID, now, a.String(), "visit_proposed", text,
 		map[string]any{"visit": id, "engineers": in.Engineers, "travel": travel})
 }
@@ -506,7 +512,7 @@ func (s *Store) Transition(ctx context.Context, a auth.Actor, id int64, in Trans
 		if err != nil {
 			return err
 		}
-		who := a.String()
+		who, was := a.String(), v.State // schedule moves v.State on
 		switch in.To {
 		case VisitScheduled:
 			if err := s.schedule(ctx, tx, &v, t, in, now); err != nil {
@@ -535,14 +541,15 @@ func (s *Store) Transition(ctx context.Context, a auth.Actor, id int64, in Trans
 				return err
 			}
 		}
-		if err := visitEvent(ctx, tx, id, now, who, v.State, in.To, in.Note); err != nil {
+		if err := visitEvent(ctx, tx, id, now, who, was, in.To, in.Note); err != nil {
 			return err
 		}
 		if in.To != VisitEquipmentUnavailable {
-			text := fmt.Sprintf("Visita %d: %s → %s", id, v.State, in.To)
-			if in.Note != "" {
-				text += ". " + in.Note
+			lang, err := customerLanguage(ctx, tx, t.CustomerID)
+			if err != nil {
+				return err
 			}
+			text := notify.VisitMovedText(lang, id, was, in.To, in.Note)
 			if err := maintenance.AddEventTx(ctx, tx, t.ID, now, who, "visit_"+in.To, text, map[string]any{"visit": id}); err != nil {
 				return err
 			}
@@ -644,10 +651,11 @@ func (s *Store) equipmentUnavailable(ctx context.Context, tx *sqlx.Tx, a auth.Ac
 		t.ID, now, system.String()); err != nil {
 		return fmt.Errorf("end waits: %w", err)
 	}
-	text := "Equipo no disponible a la hora acordada (visita " + fmt.Sprint(v.ID) + ")"
-	if note != "" {
-		text += ": " + note
+	lang, err := customerLanguage(ctx, tx, t.CustomerID)
+	if err != nil {
+		return err
 	}
+	text := notify.EquipmentUnavailableText(lang, v.ID, note)
 	closed, next, err := s.tickets.RescheduleTx(ctx, tx, a, t.ID, text, now)
 	if err != nil {
 		return err
@@ -667,7 +675,7 @@ func (s *Store) equipmentUnavailable(ctx context.Context, tx *sqlx.Tx, a auth.Ac
 			return fmt.Errorf("carry wait: %w", err)
 		}
 	}
-	if err := s.syncPause(ctx, tx, next.ID, "continúa la espera del ticket "+closed.Number, now); err != nil {
+	if err := s.syncPause(ctx, tx, next.ID, notify.WaitCarriedText(lang, closed.Number), now); err != nil {
 		return err
 	}
 	ids := make([]string, len(v.Engineers))
@@ -677,7 +685,7 @@ func (s *Store) equipmentUnavailable(ctx context.Context, tx *sqlx.Tx, a auth.Ac
 	nt := ticketRef{ID: next.ID, Number: next.Number, CustomerID: next.CustomerID, SiteID: next.SiteID, DeviceIDs: next.DeviceIDs,
 		Status: next.Status, Source: next.Source}
 	newVisit, err := s.insertVisit(ctx, tx, a, nt, VisitInput{Engineers: ids, SiteID: v.SiteID, DeviceIDs: v.DeviceIDs,
-		TravelPriceCents: v.TravelPriceCents, Notes: fmt.Sprintf("Reprogramación de la visita %d (ticket %s)", v.ID, closed.Number)}, &v.ID, now)
+		TravelPriceCents: v.TravelPriceCents, Notes: notify.RescheduledVisitNote(lang, v.ID, closed.Number)}, &v.ID, now)
 	if err != nil {
 		return err
 	}
@@ -744,6 +752,10 @@ func (s *Store) Outcome(ctx context.Context, a auth.Actor, id int64, in OutcomeI
 		if err != nil {
 			return err
 		}
+		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		if err != nil {
+			return err
+		}
 		for _, c := range in.Checklist {
 			i := slices.IndexFunc(v.Checklist, func(it ChecklistItem) bool { return it.ID == c.ID })
 			if i < 0 {
@@ -776,7 +788,7 @@ func (s *Store) Outcome(ctx context.Context, a auth.Actor, id int64, in OutcomeI
 			if p.PartRequestID == 0 {
 				continue
 			}
-			if err := s.movePart(ctx, tx, a, p.PartRequestID, PartMoveInput{To: PartInstalled, Note: fmt.Sprintf("visita %d", id)}, &t, now); err != nil {
+			if err := s.movePart(ctx, tx, a, p.PartRequestID, PartMoveInput{To: PartInstalled, Note: notify.VisitRef(lang, id)}, &t, now); err != nil {
 				return err
 			}
 		}
@@ -786,7 +798,7 @@ func (s *Store) Outcome(ctx context.Context, a auth.Actor, id int64, in OutcomeI
 		}
 		for _, e := range v.Engineers {
 			if _, err := s.recordWork(ctx, tx, a, t, WorkInput{TicketID: t.ID, VisitID: id, EngineerID: e.ID, Kind: "on_site",
-				Activity: activity, StartedAt: *v.ArrivedAt, EndedAt: now, Note: fmt.Sprintf("visita %d", id),
+				Activity: activity, StartedAt: *v.ArrivedAt, EndedAt: now, Note: notify.VisitRef(lang, id),
 				WithoutQuote: true}, now); err != nil {
 				return err
 			}
@@ -800,7 +812,7 @@ func (s *Store) Outcome(ctx context.Context, a auth.Actor, id int64, in OutcomeI
 			return err
 		}
 		return maintenance.AddEventTx(ctx, tx, t.ID, now, a.String(), "visit_done",
-			fmt.Sprintf("Visita %d realizada: %s. Firmado por %s.", id, in.WorkPerformed, sig.Name), map[string]any{"visit": id})
+			notify.VisitDoneText(lang, id, in.WorkPerformed, sig.Name), map[string]any{"visit": id})
 	})
 	if err != nil {
 		return Visit{}, err

@@ -222,3 +222,34 @@ func TestCustomerCaused(t *testing.T) {
 		})
 	}
 }
+
+// The customer-caused entry is written in the customer's language.
+func TestCustomerCausedInTheCustomerLanguage(t *testing.T) {
+	tests := []struct{ customer, device, want string }{
+		{"acme", "acme-pacs", "la causa fue del cliente: el tiempo de diagnóstico es facturable"},
+		{"beta", "beta-ris", "the cause was the customer's: the diagnosis time is billable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.customer, func(t *testing.T) {
+			f := newFixture(t)
+			tk, err := f.store.Create(context.Background(), noc, CreateInput{CustomerID: tc.customer, DeviceIDs: []string{tc.device},
+				Severity: 2, Title: "falla"}, monday15)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.store.Act(context.Background(), noc, fmt.Sprint(tk.ID), "solve",
+				ActionInput{Text: "cable", Cause: CauseCustomer}, monday15.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			var texts []string
+			for _, e := range f.ticket(t, fmt.Sprint(tk.ID)).Timeline {
+				if e.Kind == "billable" {
+					texts = append(texts, e.Text)
+				}
+			}
+			if len(texts) != 1 || texts[0] != tc.want {
+				t.Fatalf("billable entries %q, want [%q]", texts, tc.want)
+			}
+		})
+	}
+}

@@ -103,10 +103,14 @@ func PreventiveTitle(lang, due, plan, device string) string {
 
 // CustomerCausedText is the timeline entry of a fault found to be the
 // customer's: the diagnosis time becomes billable (seed 000).
-const CustomerCausedText = "la causa fue del cliente: el tiempo de diagnóstico es facturable"
+func CustomerCausedText(lang string) string {
+	return inLang(lang, "la causa fue del cliente: el tiempo de diagnóstico es facturable",
+		"the cause was the customer's: the diagnosis time is billable")
+}
 
 // PreventiveVisitText is the timeline entry of a preventive visit's day
 // and its maintenance window.
-func PreventiveVisitText(due, start, end string) string {
-	return fmt.Sprintf("visita preventiva el %s; ventana de mantenimiento de %s a %s", due, start, end)
+func PreventiveVisitText(lang, due, start, end string) string {
+	return fmt.Sprintf(inLang(lang, "visita preventiva el %s; ventana de mantenimiento de %s a %s",
+		"preventive visit on %s; maintenance window from %s to %s"), due, start, end)
 }
