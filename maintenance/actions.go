@@ -351,7 +351,7 @@ func (s *Store) solve(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time.Time,
 		}
 	}
 	if n.Seq != 0 {
-		if err := addContactEvent(ctx, tx, t.ID, at, n, at); err != nil {
+		if err := addContactEvent(ctx, tx, t, at, n, at); err != nil {
 			return err
 		}
 	}

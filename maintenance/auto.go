@@ -152,7 +152,11 @@ func (s *Store) updateAlert(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time
 			return fmt.Errorf("reopen: %w", err)
 		}
 		t.Status = StatusReopened
-		if err := addEvent(ctx, tx, t.ID, at, System.String(), "reopened", "the fault is back while awaiting confirmation", nil); err != nil {
+		lang, err := languageOf(ctx, tx, t.CustomerID)
+		if err != nil {
+			return err
+		}
+		if err := addEvent(ctx, tx, t.ID, at, System.String(), "reopened", notify.FaultBackText(lang), nil); err != nil {
 			return err
 		}
 	}
@@ -245,10 +249,11 @@ func (s *Store) attach(ctx context.Context, tx *sqlx.Tx, t *Ticket, tr Trigger) 
 			return fmt.Errorf("attach outage %d: %w", tr.OutageID, err)
 		}
 	}
-	text := "new outage while the ticket is open"
-	if tr.Source == SourceAlertmanager {
-		text = "alert firing while the ticket is open"
+	lang, err := languageOf(ctx, tx, t.CustomerID)
+	if err != nil {
+		return err
 	}
+	text := notify.AttachedText(lang, tr.Source == SourceAlertmanager)
 	if err := addEvent(ctx, tx, t.ID, tr.At, System.String(), "outage_attached", text, tr.Data); err != nil {
 		return err
 	}
@@ -263,7 +268,7 @@ func (s *Store) attach(ctx context.Context, tx *sqlx.Tx, t *Ticket, tr Trigger) 
 		return fmt.Errorf("reopen: %w", err)
 	}
 	t.Status = StatusReopened
-	return addEvent(ctx, tx, t.ID, tr.At, System.String(), "reopened", "the fault is back while awaiting confirmation", nil)
+	return addEvent(ctx, tx, t.ID, tr.At, System.String(), "reopened", notify.FaultBackText(lang), nil)
 }
 
 // RestoreTx records "service restored" on the ticket of an outage (or the

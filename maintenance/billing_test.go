@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -249,6 +250,38 @@ func TestCustomerCausedInTheCustomerLanguage(t *testing.T) {
 			}
 			if len(texts) != 1 || texts[0] != tc.want {
 				t.Fatalf("billable entries %q, want [%q]", texts, tc.want)
+			}
+		})
+	}
+}
+
+// The pre-closure protocol's first contact attempt, recorded when the
+// ticket is solved, is written in the customer's language too.
+func TestContactAttemptInTheCustomerLanguage(t *testing.T) {
+	tests := []struct{ customer, device, prefix string }{
+		{"acme", "acme-pacs", "intento de contacto 1 de "},
+		{"beta", "beta-ris", "contact attempt 1 of "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.customer, func(t *testing.T) {
+			f := newFixture(t)
+			tk, err := f.store.Create(context.Background(), noc, CreateInput{CustomerID: tc.customer, DeviceIDs: []string{tc.device},
+				Severity: 2, Title: "falla"}, monday15)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.store.Act(context.Background(), noc, fmt.Sprint(tk.ID), "solve",
+				ActionInput{Text: "reiniciado"}, monday15.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			var texts []string
+			for _, e := range f.ticket(t, fmt.Sprint(tk.ID)).Timeline {
+				if e.Kind == "contact_attempt" {
+					texts = append(texts, e.Text)
+				}
+			}
+			if len(texts) != 1 || !strings.HasPrefix(texts[0], tc.prefix) {
+				t.Fatalf("contact attempts %q, want one starting %q", texts, tc.prefix)
 			}
 		})
 	}

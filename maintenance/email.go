@@ -197,7 +197,11 @@ func (s *Store) endCustomerPause(ctx context.Context, tx *sqlx.Tx, t *Ticket, wh
 		return fmt.Errorf("resume: %w", err)
 	}
 	t.Status, t.PendingReason = StatusInProgress, ""
-	return addEvent(ctx, tx, t.ID, at, who, "resumed", "the customer answered by e-mail", map[string]any{"reason": "customer"})
+	lang, err := languageOf(ctx, tx, t.CustomerID)
+	if err != nil {
+		return err
+	}
+	return addEvent(ctx, tx, t.ID, at, who, "resumed", notify.EmailAnsweredText(lang), map[string]any{"reason": "customer"})
 }
 
 // stopClosureOnReply cancels the pre-closure contacts and the auto-close
@@ -207,9 +211,11 @@ func (s *Store) stopClosureOnReply(ctx context.Context, tx *sqlx.Tx, t *Ticket, 
 	if err := cancelTasks(ctx, tx, t.ID, at); err != nil {
 		return err
 	}
-	return addEvent(ctx, tx, t.ID, at, who, "customer_replied",
-		"the customer replied while the solution awaited confirmation: pre-closure contacts and auto-close stopped; the engineer confirms, closes or reopens",
-		map[string]any{"round": t.SolveRound})
+	lang, err := languageOf(ctx, tx, t.CustomerID)
+	if err != nil {
+		return err
+	}
+	return addEvent(ctx, tx, t.ID, at, who, "customer_replied", notify.ReplyStopsClosureText(lang), map[string]any{"round": t.SolveRound})
 }
 
 // TicketOfMessageIDsTx finds the ticket one of our outgoing Message-IDs
@@ -227,8 +233,16 @@ func (s *Store) MarkBouncedTx(ctx context.Context, tx *sqlx.Tx, messageID, recip
 		return found, err
 	}
 	if b.TicketID != 0 {
+		ref, err := s.RefTx(ctx, tx, b.TicketID)
+		if err != nil {
+			return true, err
+		}
+		lang, err := languageOf(ctx, tx, ref.CustomerID)
+		if err != nil {
+			return true, err
+		}
 		if err := addEvent(ctx, tx, b.TicketID, at, author("vigia", "mail"), "delivery_failed",
-			fmt.Sprintf("e-mail to %s failed: %s", b.Recipient, cut(reason, 500)), map[string]any{"recipient": b.Recipient, "message_id": messageID}); err != nil {
+			notify.DeliveryFailedText(lang, b.Recipient, cut(reason, 500)), map[string]any{"recipient": b.Recipient, "message_id": messageID}); err != nil {
 			return true, err
 		}
 	}

@@ -88,9 +88,13 @@ func planClosure(p sla.Policy, solved time.Time) []plannedTask {
 func isContact(kind string) bool { return kind == "call" || kind == "email" || kind == "contact" }
 
 // addContactEvent records contact attempt n on the ticket's timeline.
-func addContactEvent(ctx context.Context, tx *sqlx.Tx, ticketID int64, at time.Time, n notify.Notice, due time.Time) error {
-	text := fmt.Sprintf("contact attempt %d of %d (%s) to confirm the solution", n.Seq, n.Total, n.Channel)
-	return addEvent(ctx, tx, ticketID, at, author("vigia", "pre-closure"), "contact_attempt", text,
+func addContactEvent(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time.Time, n notify.Notice, due time.Time) error {
+	lang, err := languageOf(ctx, tx, t.CustomerID)
+	if err != nil {
+		return err
+	}
+	text := notify.ContactAttemptText(lang, n.Seq, n.Total, n.Channel)
+	return addEvent(ctx, tx, t.ID, at, author("vigia", "pre-closure"), "contact_attempt", text,
 		map[string]any{"round": n.Round, "seq": n.Seq, "channel": n.Channel, "due_at": due})
 }
 
@@ -148,7 +152,7 @@ func (s *Store) PerformDueClosureTask(ctx context.Context, now time.Time, skip [
 		switch kind {
 		case "call", "email", "contact":
 			n := notify.Notice{Kind: notify.Contact, At: now, Round: round, Seq: seq, Total: total, Channel: kind, Deadline: deadline.Time}
-			if err := addContactEvent(ctx, tx, t.ID, now, n, due); err != nil {
+			if err := addContactEvent(ctx, tx, &t, now, n, due); err != nil {
 				return err
 			}
 			if err := s.enqueue(ctx, tx, fmt.Sprintf("ticket:%s:contact:%d:%d", t.Number, round, seq), &t, n, now); err != nil {
@@ -162,12 +166,20 @@ func (s *Store) PerformDueClosureTask(ctx context.Context, now time.Time, skip [
 			}
 			// The closing instant is the protocol's, not the sweeper's
 			// wake-up: a late sweep must not shift the record.
-			if err := s.closeTicket(ctx, tx, &t, due, who, reason, "pre-closure protocol ended without an answer: solution accepted", nil); err != nil {
+			lang, err := languageOf(ctx, tx, t.CustomerID)
+			if err != nil {
+				return err
+			}
+			if err := s.closeTicket(ctx, tx, &t, due, who, reason, notify.AcceptedWithoutAnswerText(lang), nil); err != nil {
 				return err
 			}
 		case "end":
+			lang, err := languageOf(ctx, tx, t.CustomerID)
+			if err != nil {
+				return err
+			}
 			if err := addEvent(ctx, tx, t.ID, now, who, "contact_attempts_exhausted",
-				"no answer after the protocol's contact attempts; the NOC closes the ticket", map[string]any{"round": round}); err != nil {
+				notify.AttemptsExhaustedText(lang), map[string]any{"round": round}); err != nil {
 				return err
 			}
 		}
