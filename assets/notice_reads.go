@@ -79,3 +79,13 @@ func DeviceNamesTx(ctx context.Context, q sqlx.QueryerContext, ids []string) ([]
 	}
 	return names, nil
 }
+
+// LanguageTx is the language customer id reads its tickets in ("es",
+// "en"): the words Vigía writes on its timelines follow it.
+func LanguageTx(ctx context.Context, q sqlx.QueryerContext, id string) (string, error) {
+	a, err := AddresseeTx(ctx, q, id)
+	if err != nil {
+		return "", err
+	}
+	return a.Language, nil
+}

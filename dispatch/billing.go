@@ -491,7 +491,7 @@ func (s *Store) ProposeQuote(ctx context.Context, a auth.Actor, in QuoteInput, n
 		if err != nil {
 			return fmt.Errorf("insert quote: %w", err)
 		}
-		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 		if err != nil {
 			return err
 		}
@@ -532,7 +532,7 @@ func (s *Store) DecideQuote(ctx context.Context, a auth.Actor, id int64, approve
 		if _, err := tx.ExecContext(ctx, `UPDATE quotes SET state = $2, decided_by = $3, decided_at = $4 WHERE id = $1`, id, state, q.DecidedBy, now); err != nil {
 			return fmt.Errorf("decide quote: %w", err)
 		}
-		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
@@ -93,7 +94,7 @@ func (s *Store) OpenCase(ctx context.Context, a auth.Actor, in CaseInput, now ti
 		if err != nil {
 			return fmt.Errorf("insert case: %w", err)
 		}
-		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 		if err != nil {
 			return err
 		}
@@ -152,7 +153,7 @@ func (s *Store) MoveCase(ctx context.Context, a auth.Actor, id int64, in CaseMov
 			id, c.State, c.Answer, now); err != nil {
 			return fmt.Errorf("move case: %w", err)
 		}
-		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 		if err != nil {
 			return err
 		}

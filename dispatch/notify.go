@@ -59,16 +59,6 @@ func (s *Store) loadContact(ctx context.Context, tx *sqlx.Tx, customerID string)
 	return customerContact{Customer: cu, NotifyEmail: to.NotifyEmail}, nil
 }
 
-// customerLanguage is the language of what dispatch writes on a ticket of
-// customerID (its timeline, bill and mail), as notify's words take it.
-func customerLanguage(ctx context.Context, tx *sqlx.Tx, customerID string) (string, error) {
-	a, err := assets.AddresseeTx(ctx, tx, customerID)
-	if err != nil {
-		return "", fmt.Errorf("customer %s: %w", customerID, err)
-	}
-	return a.Language, nil
-}
-
 // notifyCustomer sends one message to each of the customer's addresses.
 func (s *Store) notifyCustomer(ctx context.Context, tx *sqlx.Tx, customerID string, m outboxMessage, at time.Time) error {
 	c, err := s.loadContact(ctx, tx, customerID)

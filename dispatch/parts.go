@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
@@ -317,7 +318,7 @@ func (s *Store) RequestPart(ctx context.Context, a auth.Actor, in PartRequestInp
 		if err := partEvent(ctx, tx, id, now, a.String(), "", PartRequested, in.Note); err != nil {
 			return err
 		}
-		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 		if err != nil {
 			return err
 		}
@@ -460,7 +461,7 @@ func (s *Store) movePart(ctx context.Context, tx *sqlx.Tx, a auth.Actor, id int6
 	if err := partEvent(ctx, tx, id, now, a.String(), state, in.To, in.Note); err != nil {
 		return err
 	}
-	lang, err := customerLanguage(ctx, tx, customerID)
+	lang, err := assets.LanguageTx(ctx, tx, customerID)
 	if err != nil {
 		return err
 	}

@@ -438,7 +438,7 @@ func (s *Store) insertVisit(ctx context.Context, tx *sqlx.Tx, a auth.Actor, t ti
 	if err := visitEvent(ctx, tx, id, now, a.String(), "", VisitProposed, in.Notes); err != nil {
 		return 0, err
 	}
-	lang, err := customerLanguage(ctx, tx, t.CustomerID)
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 	if err != nil {
 		return 0, err
 	}
@@ -545,7 +545,7 @@ func (s *Store) Transition(ctx context.Context, a auth.Actor, id int64, in Trans
 			return err
 		}
 		if in.To != VisitEquipmentUnavailable {
-			lang, err := customerLanguage(ctx, tx, t.CustomerID)
+			lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 			if err != nil {
 				return err
 			}
@@ -651,7 +651,7 @@ func (s *Store) equipmentUnavailable(ctx context.Context, tx *sqlx.Tx, a auth.Ac
 		t.ID, now, system.String()); err != nil {
 		return fmt.Errorf("end waits: %w", err)
 	}
-	lang, err := customerLanguage(ctx, tx, t.CustomerID)
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 	if err != nil {
 		return err
 	}
@@ -752,7 +752,7 @@ func (s *Store) Outcome(ctx context.Context, a auth.Actor, id int64, in OutcomeI
 		if err != nil {
 			return err
 		}
-		lang, err := customerLanguage(ctx, tx, t.CustomerID)
+		lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 		if err != nil {
 			return err
 		}

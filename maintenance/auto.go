@@ -152,7 +152,7 @@ func (s *Store) updateAlert(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time
 			return fmt.Errorf("reopen: %w", err)
 		}
 		t.Status = StatusReopened
-		lang, err := languageOf(ctx, tx, t.CustomerID)
+		lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 		if err != nil {
 			return err
 		}
@@ -249,7 +249,7 @@ func (s *Store) attach(ctx context.Context, tx *sqlx.Tx, t *Ticket, tr Trigger) 
 			return fmt.Errorf("attach outage %d: %w", tr.OutageID, err)
 		}
 	}
-	lang, err := languageOf(ctx, tx, t.CustomerID)
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 	if err != nil {
 		return err
 	}

@@ -197,7 +197,7 @@ func (s *Store) endCustomerPause(ctx context.Context, tx *sqlx.Tx, t *Ticket, wh
 		return fmt.Errorf("resume: %w", err)
 	}
 	t.Status, t.PendingReason = StatusInProgress, ""
-	lang, err := languageOf(ctx, tx, t.CustomerID)
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (s *Store) stopClosureOnReply(ctx context.Context, tx *sqlx.Tx, t *Ticket, 
 	if err := cancelTasks(ctx, tx, t.ID, at); err != nil {
 		return err
 	}
-	lang, err := languageOf(ctx, tx, t.CustomerID)
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 	if err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func (s *Store) MarkBouncedTx(ctx context.Context, tx *sqlx.Tx, messageID, recip
 		if err != nil {
 			return true, err
 		}
-		lang, err := languageOf(ctx, tx, ref.CustomerID)
+		lang, err := assets.LanguageTx(ctx, tx, ref.CustomerID)
 		if err != nil {
 			return true, err
 		}

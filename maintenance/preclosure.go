@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 	"github.com/vigia-noc/vigia/maintenance/sla"
 )
@@ -89,7 +90,7 @@ func isContact(kind string) bool { return kind == "call" || kind == "email" || k
 
 // addContactEvent records contact attempt n on the ticket's timeline.
 func addContactEvent(ctx context.Context, tx *sqlx.Tx, t *Ticket, at time.Time, n notify.Notice, due time.Time) error {
-	lang, err := languageOf(ctx, tx, t.CustomerID)
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func (s *Store) PerformDueClosureTask(ctx context.Context, now time.Time, skip [
 			}
 			// The closing instant is the protocol's, not the sweeper's
 			// wake-up: a late sweep must not shift the record.
-			lang, err := languageOf(ctx, tx, t.CustomerID)
+			lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 			if err != nil {
 				return err
 			}
@@ -174,7 +175,7 @@ func (s *Store) PerformDueClosureTask(ctx context.Context, now time.Time, skip [
 				return err
 			}
 		case "end":
-			lang, err := languageOf(ctx, tx, t.CustomerID)
+			lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 			if err != nil {
 				return err
 			}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/vigia-noc/vigia/assets"
 )
 
 // Ref names a ticket: its id, its number and its customer.
@@ -31,14 +29,4 @@ func (s *Store) RefTx(ctx context.Context, tx *sqlx.Tx, id int64) (Ref, error) {
 		return r, fmt.Errorf("maintenance: ticket %d: %w", id, err)
 	}
 	return r, nil
-}
-
-// languageOf is the language customerID reads its tickets in: the words of
-// the core's own timeline entries are written in it.
-func languageOf(ctx context.Context, tx *sqlx.Tx, customerID string) (string, error) {
-	c, err := assets.AddresseeTx(ctx, tx, customerID)
-	if err != nil {
-		return "", fmt.Errorf("language of %s: %w", customerID, err)
-	}
-	return c.Language, nil
 }

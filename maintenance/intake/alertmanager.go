@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/maintenance"
+	"github.com/vigia-noc/vigia/maintenance/notify"
 )
 
 // AlertmanagerPayload is Alertmanager's webhook body (version 4).
@@ -212,7 +213,11 @@ func (rc *Receiver) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Ti
 		return r, err
 	}
 	if t.Status != maintenance.StatusClosed && t.AutoKey != "" {
-		if err := rc.tickets.RestoreTx(ctx, tx, t.AutoKey, 0, endOrNow(a, now), "service restored (alert resolved)", tr.Data); err != nil {
+		lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
+		if err != nil {
+			return r, err
+		}
+		if err := rc.tickets.RestoreTx(ctx, tx, t.AutoKey, 0, endOrNow(a, now), notify.ServiceRestoredText(lang, true), tr.Data); err != nil {
 			return r, err
 		}
 	}

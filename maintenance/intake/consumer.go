@@ -161,15 +161,27 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev probes.Devi
 	case "monitoring_restored":
 		// Nobody at the hospital knows of this ticket, so there is no one
 		// to confirm a solution with: it closes as resolved.
-		return c.tickets.ResolveAutoTx(ctx, tx, collectorKey(detail), ev.At, "monitoring restored: the collector's results arrive again", data)
+		lang, err := assets.LanguageTx(ctx, tx, ev.CustomerID)
+		if err != nil {
+			return err
+		}
+		return c.tickets.ResolveAutoTx(ctx, tx, collectorKey(detail), ev.At, notify.MonitoringRestoredText(lang), data)
 	case "worklist_restored":
-		return c.tickets.RestoreTx(ctx, tx, "worklist:"+ev.DeviceID, 0, ev.At, notify.WorklistRestoredText, data)
+		lang, err := assets.LanguageTx(ctx, tx, ev.CustomerID)
+		if err != nil {
+			return err
+		}
+		return c.tickets.RestoreTx(ctx, tx, "worklist:"+ev.DeviceID, 0, ev.At, notify.WorklistRestoredText(lang), data)
 	case "device_up", "site_up":
 		key := "site:" + ev.SiteID
 		if ev.Kind == "device_up" {
 			key = "device:" + ev.DeviceID
 		}
-		return c.tickets.RestoreTx(ctx, tx, key, ev.OutageID, ev.At, "service restored", data)
+		lang, err := assets.LanguageTx(ctx, tx, ev.CustomerID)
+		if err != nil {
+			return err
+		}
+		return c.tickets.RestoreTx(ctx, tx, key, ev.OutageID, ev.At, notify.ServiceRestoredText(lang, false), data)
 	case "trap_alarm", "trap_cleared", "storage_trend":
 		return c.handleDeviceAlert(ctx, tx, ev, data)
 	default:
@@ -182,7 +194,11 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev probes.Devi
 		if err != nil || t == nil {
 			return err
 		}
-		return maintenance.AddEventTx(ctx, tx, t.ID, ev.At, maintenance.System.String(), ev.Kind, notify.DeviceEventText(ev.Kind), data)
+		lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
+		if err != nil {
+			return err
+		}
+		return maintenance.AddEventTx(ctx, tx, t.ID, ev.At, maintenance.System.String(), ev.Kind, notify.DeviceEventText(lang, ev.Kind), data)
 	}
 }
 

@@ -96,6 +96,12 @@ func TestCorePACSOutageLifecycle(t *testing.T) {
 	if !slices.Contains(kinds(d.Timeline), "service_restored") {
 		t.Fatalf("timeline %v lacks service_restored", kinds(d.Timeline))
 	}
+	// In the customer's language (acme reads Spanish).
+	for _, e := range d.Timeline {
+		if e.Kind == "service_restored" && e.Text != "servicio restablecido" {
+			t.Errorf("service_restored reads %q, want the Spanish words", e.Text)
+		}
+	}
 
 	// Down again while awaiting confirmation: the same ticket, reopened.
 	o2 := f.outage(t, "device", "acme", "acme-main", "acme-pacs", nil, up.Add(30*time.Minute))

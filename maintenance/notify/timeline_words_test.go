@@ -38,3 +38,29 @@ func TestTimelineWords(t *testing.T) {
 		})
 	}
 }
+
+// The words of restorations and device events, in both languages.
+func TestRestoreWords(t *testing.T) {
+	tests := []struct {
+		name   string
+		text   func(lang string) string
+		es, en string
+	}{
+		{"service restored", func(l string) string { return ServiceRestoredText(l, false) }, "servicio restablecido", "service restored"},
+		{"alert resolved", func(l string) string { return ServiceRestoredText(l, true) }, "servicio restablecido (alerta resuelta)", "service restored (alert resolved)"},
+		{"worklist", WorklistRestoredText, "la worklist responde de nuevo", "worklist answering again"},
+		{"monitoring", MonitoringRestoredText, "monitoreo restablecido: los resultados del colector llegan de nuevo",
+			"monitoring restored: the collector's results arrive again"},
+		{"rebooted", func(l string) string { return DeviceEventText(l, "rebooted") }, "el equipo se reinició", "the device rebooted"},
+		{"unknown event", func(l string) string { return DeviceEventText(l, "device_up") }, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for lang, want := range map[string]string{"es": tc.es, "": tc.es, "en": tc.en} {
+				if got := tc.text(lang); got != want {
+					t.Errorf("%q: %q, want %q", lang, got, want)
+				}
+			}
+		})
+	}
+}

@@ -65,19 +65,41 @@ func StorageCalmText(lang, volume string) string {
 	return "la tendencia ya no llena el volumen " + volume + " antes del umbral"
 }
 
-// WorklistRestoredText is the timeline entry of a worklist answering again
-// (both languages: the NOC reads it too).
-const WorklistRestoredText = "worklist answering again / la worklist responde de nuevo"
+// WorklistRestoredText is the timeline entry of a worklist answering again.
+func WorklistRestoredText(lang string) string {
+	return inLang(lang, "la worklist responde de nuevo", "worklist answering again")
+}
+
+// ServiceRestoredText is the timeline entry of a device or site answering
+// again (alert: an Alertmanager alert resolved).
+func ServiceRestoredText(lang string, alert bool) string {
+	if alert {
+		return inLang(lang, "servicio restablecido (alerta resuelta)", "service restored (alert resolved)")
+	}
+	return inLang(lang, "servicio restablecido", "service restored")
+}
+
+// MonitoringRestoredText closes the NOC's ticket of a collector's loss.
+func MonitoringRestoredText(lang string) string {
+	return inLang(lang, "monitoreo restablecido: los resultados del colector llegan de nuevo",
+		"monitoring restored: the collector's results arrive again")
+}
 
 // DeviceEventText is the timeline entry of a device event that annotates
 // an open ticket (flapping, misconfiguration, reboot); "" for another kind.
-func DeviceEventText(kind string) string { return deviceEventText[kind] }
+func DeviceEventText(lang, kind string) string {
+	w, ok := deviceEventText[kind]
+	if !ok {
+		return ""
+	}
+	return inLang(lang, w[0], w[1])
+}
 
-var deviceEventText = map[string]string{
-	"flapping_started": "the device is flapping",
-	"flapping_stopped": "the device stopped flapping",
-	"misconfigured":    "the device's probe is misconfigured",
-	"rebooted":         "the device rebooted",
+var deviceEventText = map[string][2]string{
+	"flapping_started": {"el equipo oscila (flapping)", "the device is flapping"},
+	"flapping_stopped": {"el equipo dejó de oscilar", "the device stopped flapping"},
+	"misconfigured":    {"la sonda del equipo está mal configurada", "the device's probe is misconfigured"},
+	"rebooted":         {"el equipo se reinició", "the device rebooted"},
 }
 
 // RescheduleTitle is the title of the ticket that reschedules a visit, in
