@@ -37,6 +37,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/tickets", a.list)
 	mux.HandleFunc("POST /api/v1/tickets", a.create)
 	mux.HandleFunc("GET /api/v1/tickets/{id}", a.show)
+	mux.HandleFunc("GET /api/v1/tickets/{id}/attachments", a.attachments)
 	mux.HandleFunc("GET /api/v1/tickets/{id}/attachments/{n}", a.attachment)
 	mux.HandleFunc("POST /api/v1/tickets/{id}/{action}", a.act)
 }

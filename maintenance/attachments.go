@@ -173,6 +173,27 @@ func (a StoredAttachment) SafeContentType() string {
 // ticket's id or number, {n} the attachment's id (the number the console's
 // links carry). A customer's token reads only its own tickets'
 // attachments: another customer's answers 404 like a missing one.
+// attachments lists a ticket's attachments (without their data) for a
+// caller who may see the ticket: each id is the {n} that downloads it.
+func (a *API) attachments(w http.ResponseWriter, r *http.Request) {
+	if _, err := httpx.ParseQuery(r); err != nil {
+		httpx.Refuse(w, err)
+		return
+	}
+	sc := scopeOf(auth.RequestActor(r))
+	d, err := a.store.Get(r.Context(), sc, r.PathValue("id"), a.now())
+	if err != nil {
+		a.errs.Fail(w, err, "ticket", r.PathValue("id"))
+		return
+	}
+	list, err := a.store.Attachments(r.Context(), sc, d.ID)
+	if err != nil {
+		a.errs.Fail(w, err, "ticket", r.PathValue("id"))
+		return
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"attachments": list})
+}
+
 func (a *API) attachment(w http.ResponseWriter, r *http.Request) {
 	n, ok := httpx.PathID(w, r, "n", "attachment")
 	if !ok {

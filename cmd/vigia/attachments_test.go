@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -53,6 +55,53 @@ func TestTicketAttachmentAPI(t *testing.T) {
 					if got := rec.Header().Get(k); got != want {
 						t.Errorf("%s: %q, want %q", k, got, want)
 					}
+				}
+			})
+		}
+	})
+
+	// The listing names each attachment by the id that downloads it, to
+	// whoever may see the ticket, and to nobody else.
+	t.Run("listed", func(t *testing.T) {
+		list := "/api/v1/tickets/" + f.ticket + "/attachments"
+		for _, c := range []struct {
+			who, path, token string
+			code             int
+		}{
+			{"NOC", list, f.noc, http.StatusOK},
+			{"its own customer, by number", "/api/v1/tickets/" + number + "/attachments", f.hsr, http.StatusOK},
+			{"another customer", list, f.cmf, http.StatusNotFound},
+			{"no token", list, "", http.StatusUnauthorized},
+			{"an unknown parameter", list + "?limit=1", f.noc, http.StatusBadRequest},
+		} {
+			t.Run(c.who, func(t *testing.T) {
+				rec := get(c.path, c.token)
+				if rec.Code != c.code {
+					t.Fatalf("%d, want %d (%s)", rec.Code, c.code, rec.Body.String())
+				}
+				body := rec.Body.String()
+				if c.code != http.StatusOK {
+					if strings.Contains(body, "pantalla") {
+						t.Fatalf("the refusal names the file: %s", body)
+					}
+					return
+				}
+				var got struct {
+					Attachments []struct {
+						ID       int64  `json:"id"`
+						Filename string `json:"filename"`
+						Size     int    `json:"size"`
+					} `json:"attachments"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+					t.Fatal(err)
+				}
+				if len(got.Attachments) != 1 || strconv.FormatInt(got.Attachments[0].ID, 10) != f.attachment ||
+					got.Attachments[0].Filename != "pantalla San Rafael.png" || got.Attachments[0].Size != len(f.attachmentPNG) {
+					t.Fatalf("listing %+v, want the one stored attachment %s", got.Attachments, f.attachment)
+				}
+				if strings.Contains(body, `"data"`) {
+					t.Fatal("the listing carries the files' data")
 				}
 			})
 		}

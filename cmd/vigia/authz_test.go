@@ -52,6 +52,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			`{"scope":"device","scope_id":"hsr-ct1","reason":"x","starts_at":"2026-11-24T08:00:00Z","ends_at":"2026-11-24T10:00:00Z"}`, 403},
 		{"GET /api/v1/tickets", "/api/v1/tickets", "", 200},
 		{"GET /api/v1/tickets/{id}", "/api/v1/tickets/1", "", 404},
+		{"GET /api/v1/tickets/{id}/attachments", "/api/v1/tickets/" + ticket + "/attachments", "", 404},
 		{"GET /api/v1/tickets/{id}/attachments/{n}", "/api/v1/tickets/" + ticket + "/attachments/" + f.attachment, "", 404},
 		// Another customer's device is unknown to this caller: 400, and
 		// the same answer as for a device that does not exist.

@@ -123,6 +123,7 @@ func readRoutes(f *apiFixture) []readRoute {
 		{"GET /api/v1/tickets", "/api/v1/tickets", map[string]string{"status": "enum", "severity": "id", "customer": "text", "site": "text",
 			"device": "text", "limit": "id", "cursor": "id"}, true},
 		{"GET /api/v1/tickets/{id}", "/api/v1/tickets/{id}", nil, false},
+		{"GET /api/v1/tickets/{id}/attachments", "/api/v1/tickets/{id}/attachments", nil, true},
 		{"GET /api/v1/tickets/{id}/attachments/{n}", "/api/v1/tickets/{id}/attachments/" + f.attachment, nil, false},
 		{"GET /api/v1/preventive-plans", "/api/v1/preventive-plans", map[string]string{"device": "text"}, true},
 		{"GET /api/v1/engineers", "/api/v1/engineers", nil, true},
