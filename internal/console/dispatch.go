@@ -315,13 +315,24 @@ func backToTicket(rq *request) string {
 	return "/console/noc/tickets/" + urlPathEscape(rq.r.PostFormValue("ticket")) + "#dispatch"
 }
 
-// formID reads the {id} path value.
-func formID(rq *request) (int64, error) {
+// pathID reads the {id} path value: a positive id, or not found.
+func pathID(rq *request) (int64, error) {
 	id, err := strconv.ParseInt(rq.r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return 0, errNotFound
 	}
 	return id, nil
+}
+
+// pathVisit reads the visit the {id} path value names, as the caller may
+// see it.
+func (c *Console) pathVisit(rq *request) (int64, dispatch.Visit, error) {
+	id, err := pathID(rq)
+	if err != nil {
+		return 0, dispatch.Visit{}, err
+	}
+	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.actor(), id)
+	return id, v, err
 }
 
 // proposeVisit proposes a visit: the engineers ticked (the lead first),
@@ -365,11 +376,7 @@ func (c *Console) proposeVisit(rq *request) error {
 // scheduleVisit confirms a proposed visit's window or moves a scheduled
 // one (a new invitation, a higher SEQUENCE).
 func (c *Console) scheduleVisit(rq *request) error {
-	id, err := formID(rq)
-	if err != nil {
-		return err
-	}
-	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.actor(), id)
+	id, v, err := c.pathVisit(rq)
 	if err != nil {
 		return err
 	}
@@ -385,7 +392,7 @@ func (c *Console) scheduleVisit(rq *request) error {
 }
 
 func (c *Console) cancelVisit(rq *request) error {
-	id, err := formID(rq)
+	id, err := pathID(rq)
 	if err != nil {
 		return err
 	}
@@ -442,7 +449,7 @@ func (c *Console) requestPart(rq *request) error {
 }
 
 func (c *Console) movePartRequest(rq *request) error {
-	id, err := formID(rq)
+	id, err := pathID(rq)
 	if err != nil {
 		return err
 	}
@@ -464,7 +471,7 @@ func (c *Console) openCase(rq *request) error {
 }
 
 func (c *Console) moveCase(rq *request) error {
-	id, err := formID(rq)
+	id, err := pathID(rq)
 	if err != nil {
 		return err
 	}
@@ -485,7 +492,7 @@ func (c *Console) startWait(rq *request) error {
 }
 
 func (c *Console) endWait(rq *request) error {
-	id, err := formID(rq)
+	id, err := pathID(rq)
 	if err != nil {
 		return err
 	}
@@ -617,11 +624,7 @@ func (c *Console) dispatchBoard(rq *request) error {
 // attachments: the same checks and limits (PNG or JPEG by content, size,
 // count) as the portal's screenshots.
 func (c *Console) visitPhotos(rq *request) error {
-	id, err := formID(rq)
-	if err != nil {
-		return err
-	}
-	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.actor(), id)
+	id, v, err := c.pathVisit(rq)
 	if err != nil {
 		return err
 	}

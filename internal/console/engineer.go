@@ -55,24 +55,12 @@ func (c *Console) visits(rq *request) error {
 	return nil
 }
 
-func visitID(rq *request) (int64, error) {
-	id, err := strconv.ParseInt(rq.r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errNotFound
-	}
-	return id, nil
-}
-
 // activities offered for the outcome; the per-event minimum of billing
 // applies by activity.
 var activities = []string{"corrective", "preventive", "repair", "diagnosis", "update", "installation"}
 
 func (c *Console) visit(rq *request) error {
-	id, err := visitID(rq)
-	if err != nil {
-		return err
-	}
-	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.actor(), id)
+	_, v, err := c.pathVisit(rq)
 	if err != nil {
 		return err
 	}
@@ -89,7 +77,7 @@ func (c *Console) visit(rq *request) error {
 // moveVisit reports the engineer's progress: en route, on site, or the
 // equipment not being available (seed 000 §8).
 func (c *Console) moveVisit(rq *request) error {
-	id, err := visitID(rq)
+	id, err := pathID(rq)
 	if err != nil {
 		return err
 	}
@@ -104,11 +92,7 @@ func (c *Console) moveVisit(rq *request) error {
 // outcome records what was done, the checklist, the parts and the
 // customer's signature, and closes the visit through dispatch.
 func (c *Console) outcome(rq *request) error {
-	id, err := visitID(rq)
-	if err != nil {
-		return err
-	}
-	v, err := c.cfg.Dispatch.Visit(rq.ctx(), rq.actor(), id)
+	id, v, err := c.pathVisit(rq)
 	if err != nil {
 		return err
 	}
