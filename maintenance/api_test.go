@@ -1,69 +1,32 @@
 package maintenance
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/maintenance/calendar"
 	"github.com/vigia-noc/vigia/maintenance/sla"
+	"github.com/vigia-noc/vigia/maintenance/ticketstest"
 )
 
+// apiFixture serves the package's routes over the seeded database, as
+// `vigia serve` does, with a token per role (ticketstest.API).
 type apiFixture struct {
 	*fixture
-	h     http.Handler
-	now   time.Time
-	token map[string]string
+	*ticketstest.API
 }
 
 func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
 	f := newFixture(t)
-	a := &apiFixture{fixture: f, now: monday15, token: map[string]string{}}
-	clock := func() time.Time { return a.now }
-	tokens := auth.NewTokens(f.db, clock)
-	for _, who := range []struct{ name, role, customer string }{
-		{"noc", auth.RoleNOC, ""}, {"eng", auth.RoleEngineer, ""}, {"acme", auth.RoleCustomer, "acme"},
-		{"beta", auth.RoleCustomer, "beta"}, {"gamma", auth.RoleCustomer, "gamma"},
-	} {
-		tok, _, err := tokens.Create(context.Background(), who.name+" user", who.role, who.customer, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.token[who.name] = tok
-	}
-	a.h = server.Handler(server.Config{DB: f.db, Tokens: tokens, Registry: prometheus.NewRegistry(), Log: quiet,
-		API: []server.Routes{NewAPI(f.store, clock, quiet)}})
-	return a
-}
-
-func (a *apiFixture) do(t *testing.T, who, method, path, body string) (int, map[string]any) {
-	t.Helper()
-	var req *http.Request
-	if body == "" {
-		req = httptest.NewRequest(method, path, nil)
-	} else {
-		req = httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token[who])
-	rec := httptest.NewRecorder()
-	a.h.ServeHTTP(rec, req)
-	var out map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-		t.Fatalf("%s %s: %d, not JSON: %s", method, path, rec.Code, rec.Body.String())
-	}
-	return rec.Code, out
+	return &apiFixture{fixture: f, API: ticketstest.ServeAPI(t, f.db, func(clock func() time.Time) []server.Routes {
+		return []server.Routes{NewAPI(f.store, clock, quiet)}
+	})}
 }
 
 // rows counts every table a ticket action may write.
@@ -80,7 +43,7 @@ func (a *apiFixture) rows(t *testing.T) string {
 
 func TestAPIScopeAndBadInput(t *testing.T) {
 	a := newAPIFixture(t)
-	code, body := a.do(t, "acme", "POST", "/api/v1/tickets", `{"title": "El visor no abre estudios", "severity": 3, "devices": ["acme-pacs"], "category": "viewer"}`)
+	code, body := a.Do(t, "acme", "POST", "/api/v1/tickets", `{"title": "El visor no abre estudios", "severity": 3, "devices": ["acme-pacs"], "category": "viewer"}`)
 	if code != http.StatusCreated || body["source"] != "portal" || body["customer_id"] != "acme" || body["site_id"] != "acme-main" {
 		t.Fatalf("customer create: %d %v", code, body)
 	}
@@ -97,17 +60,17 @@ func TestAPIScopeAndBadInput(t *testing.T) {
 				method, path = "GET", "/api/v1/tickets/"+ref
 			}
 			t.Run("beta "+method+" "+path, func(t *testing.T) {
-				code, body := a.do(t, "beta", method, path, `{"text": "x", "reason": "customer", "assignee": "x", "severity": 1, "kb_links": ["x"]}`)
+				code, body := a.Do(t, "beta", method, path, `{"text": "x", "reason": "customer", "assignee": "x", "severity": 1, "kb_links": ["x"]}`)
 				if code != http.StatusNotFound || body["error"] != "not_found" {
 					t.Fatalf("%d %v", code, body)
 				}
 			})
 		}
 	}
-	if _, body := a.do(t, "beta", "GET", "/api/v1/tickets", ""); len(body["tickets"].([]any)) != 0 {
+	if _, body := a.Do(t, "beta", "GET", "/api/v1/tickets", ""); len(body["tickets"].([]any)) != 0 {
 		t.Fatalf("beta lists %v", body["tickets"])
 	}
-	if _, body := a.do(t, "beta", "GET", "/api/v1/tickets?customer=acme", ""); len(body["tickets"].([]any)) != 0 {
+	if _, body := a.Do(t, "beta", "GET", "/api/v1/tickets?customer=acme", ""); len(body["tickets"].([]any)) != 0 {
 		t.Fatalf("beta lists acme's %v", body["tickets"])
 	}
 
@@ -131,7 +94,7 @@ func TestAPIScopeAndBadInput(t *testing.T) {
 	before = a.rows(t)
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			code, body := a.do(t, tc.who, tc.method, tc.path, tc.body)
+			code, body := a.Do(t, tc.who, tc.method, tc.path, tc.body)
 			if code != http.StatusBadRequest {
 				t.Fatalf("%d %v", code, body)
 			}
@@ -144,7 +107,7 @@ func TestAPIScopeAndBadInput(t *testing.T) {
 	// NOC-only actions: 403 for the owning customer, and no change.
 	for _, action := range []string{"acknowledge", "assign", "pause", "resume", "severity", "solve", "close"} {
 		t.Run("acme "+action, func(t *testing.T) {
-			code, body := a.do(t, "acme", "POST", "/api/v1/tickets/"+id+"/"+action, `{"text": "x", "reason": "customer", "assignee": "x", "severity": 1}`)
+			code, body := a.Do(t, "acme", "POST", "/api/v1/tickets/"+id+"/"+action, `{"text": "x", "reason": "customer", "assignee": "x", "severity": 1}`)
 			if code != http.StatusForbidden {
 				t.Fatalf("%d %v", code, body)
 			}
@@ -163,8 +126,8 @@ func TestAPIWorkflow(t *testing.T) {
 	h := time.Hour
 	step := func(who, method, path, body string, at time.Duration, wantCode int) map[string]any {
 		t.Helper()
-		a.now = monday15.Add(at)
-		code, out := a.do(t, who, method, path, body)
+		a.Now = monday15.Add(at)
+		code, out := a.Do(t, who, method, path, body)
 		if code != wantCode {
 			t.Fatalf("%s %s: %d %v, want %d", method, path, code, out, wantCode)
 		}
@@ -248,23 +211,23 @@ func TestAPIWorkflow(t *testing.T) {
 // report request is due in 72 business hours (§14).
 func TestMisuseAndReports(t *testing.T) {
 	a := newAPIFixture(t)
-	_, tk := a.do(t, "acme", "POST", "/api/v1/tickets", `{"title": "No sé exportar un estudio", "severity": 4, "category": "Training"}`)
+	_, tk := a.Do(t, "acme", "POST", "/api/v1/tickets", `{"title": "No sé exportar un estudio", "severity": 4, "category": "Training"}`)
 	p := "/api/v1/tickets/" + fmt.Sprint(tk["id"])
-	if code, body := a.do(t, "noc", "POST", p+"/close", `{"reason": "misuse", "kb_links": ["https://kb.example/exportar-estudios"]}`); code != 200 {
+	if code, body := a.Do(t, "noc", "POST", p+"/close", `{"reason": "misuse", "kb_links": ["https://kb.example/exportar-estudios"]}`); code != 200 {
 		t.Fatalf("misuse close: %d %v", code, body)
 	}
-	code, body := a.do(t, "acme", "POST", "/api/v1/tickets", `{"title": "Otra vez exportar", "severity": 4, "category": "training"}`)
+	code, body := a.Do(t, "acme", "POST", "/api/v1/tickets", `{"title": "Otra vez exportar", "severity": 4, "category": "training"}`)
 	if code != http.StatusUnprocessableEntity || !strings.Contains(body["message"].(string), "https://kb.example/exportar-estudios") {
 		t.Fatalf("repeat misuse: %d %v", code, body)
 	}
-	if code, _ := a.do(t, "acme", "POST", "/api/v1/tickets", `{"title": "Otra cosa", "severity": 4, "category": "viewer"}`); code != 201 {
+	if code, _ := a.Do(t, "acme", "POST", "/api/v1/tickets", `{"title": "Otra cosa", "severity": 4, "category": "viewer"}`); code != 201 {
 		t.Fatalf("other category: %d", code)
 	}
-	if code, _ := a.do(t, "acme", "POST", p+"/reopen", `{}`); code != http.StatusUnprocessableEntity {
+	if code, _ := a.Do(t, "acme", "POST", p+"/reopen", `{}`); code != http.StatusUnprocessableEntity {
 		t.Fatalf("reopen misuse: %d", code)
 	}
 
-	_, rep := a.do(t, "acme", "POST", "/api/v1/tickets", `{"title": "Informe de disponibilidad de mayo", "severity": 4, "category": "report"}`)
+	_, rep := a.Do(t, "acme", "POST", "/api/v1/tickets", `{"title": "Informe de disponibilidad de mayo", "severity": 4, "category": "report"}`)
 	want, _ := policy(t, "imaging-8x5").ReportDue(monday15)
 	if got, _ := time.Parse(time.RFC3339, fmt.Sprint(rep["report_due_at"])); !got.Equal(want) || want.IsZero() {
 		t.Fatalf("report due %v, want %v", rep["report_due_at"], want)
@@ -286,22 +249,22 @@ func TestReopenWindow(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAPIFixture(t)
-			a.now = time.Date(2026, 6, 1, 10, 0, 0, 0, mx)
-			_, tk := a.do(t, "beta", "POST", "/api/v1/tickets", `{"title": "Slow RIS", "severity": 3}`)
+			a.Now = time.Date(2026, 6, 1, 10, 0, 0, 0, mx)
+			_, tk := a.Do(t, "beta", "POST", "/api/v1/tickets", `{"title": "Slow RIS", "severity": 3}`)
 			p := "/api/v1/tickets/" + fmt.Sprint(tk["id"])
-			if code, b := a.do(t, "noc", "POST", p+"/solve", `{"text": "index rebuilt"}`); code != 200 || b["sla_policy"] != "hosting-mx" {
+			if code, b := a.Do(t, "noc", "POST", p+"/solve", `{"text": "index rebuilt"}`); code != 200 || b["sla_policy"] != "hosting-mx" {
 				t.Fatalf("solve: %d %v", code, b)
 			}
 			// Seed 003 auto-closes 48 h later (its contact at the solution
 			// was the solved notice).
-			if n := sweepClosures(t, a.store, a.now.Add(49*time.Hour)); n != 1 {
+			if n := sweepClosures(t, a.store, a.Now.Add(49*time.Hour)); n != 1 {
 				t.Fatalf("sweep: %d", n)
 			}
-			if d := a.ticket(t, fmt.Sprint(tk["id"])); d.CloseReason != CloseAutoClosed || !d.ClosedAt.Equal(a.now.Add(48*time.Hour)) {
+			if d := a.ticket(t, fmt.Sprint(tk["id"])); d.CloseReason != CloseAutoClosed || !d.ClosedAt.Equal(a.Now.Add(48*time.Hour)) {
 				t.Fatalf("closed %v as %s", d.ClosedAt, d.CloseReason)
 			}
-			a.now = tc.after
-			if code, b := a.do(t, "beta", "POST", p+"/reopen", `{"text": "it is slow again"}`); code != tc.wantCode {
+			a.Now = tc.after
+			if code, b := a.Do(t, "beta", "POST", p+"/reopen", `{"text": "it is slow again"}`); code != tc.wantCode {
 				t.Fatalf("reopen: %d %v", code, b)
 			}
 		})

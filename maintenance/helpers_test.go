@@ -2,8 +2,6 @@ package maintenance
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -18,7 +16,7 @@ import (
 // day) are the seeded database's zone and import instant.
 var bogota, monday15 = ticketstest.Bogota, ticketstest.Monday15
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = ticketstest.Quiet
 
 type fixture struct {
 	db    *sqlx.DB

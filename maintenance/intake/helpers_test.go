@@ -2,21 +2,13 @@ package intake
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigia-noc/vigia/assets"
-	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/internal/server"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/sla"
@@ -27,7 +19,7 @@ import (
 // day) are the seeded database's zone and import instant.
 var bogota, monday15 = ticketstest.Bogota, ticketstest.Monday15
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = ticketstest.Quiet
 
 type fixture struct {
 	db    *sqlx.DB
@@ -136,50 +128,17 @@ func kinds(es []maintenance.Event) []string {
 	return out
 }
 
-// apiFixture serves the ticket API and the Alertmanager receiver, as
-// `vigia serve` does, with a token per role.
+// apiFixture serves the package's routes over the seeded database, as
+// `vigia serve` does, with a token per role (ticketstest.API).
 type apiFixture struct {
 	*fixture
-	h     http.Handler
-	now   time.Time
-	token map[string]string
+	*ticketstest.API
 }
 
 func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
 	f := newFixture(t)
-	a := &apiFixture{fixture: f, now: monday15, token: map[string]string{}}
-	clock := func() time.Time { return a.now }
-	tokens := auth.NewTokens(f.db, clock)
-	for _, who := range []struct{ name, role, customer string }{
-		{"noc", auth.RoleNOC, ""}, {"acme", auth.RoleCustomer, "acme"},
-	} {
-		tok, _, err := tokens.Create(context.Background(), who.name+" user", who.role, who.customer, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.token[who.name] = tok
-	}
-	a.h = server.Handler(server.Config{DB: f.db, Tokens: tokens, Registry: prometheus.NewRegistry(), Log: quiet,
-		API: []server.Routes{maintenance.NewAPI(f.store, clock, quiet), NewAPI(NewReceiver(f.store, f.inv), clock, quiet)}})
-	return a
-}
-
-func (a *apiFixture) do(t *testing.T, who, method, path, body string) (int, map[string]any) {
-	t.Helper()
-	var req *http.Request
-	if body == "" {
-		req = httptest.NewRequest(method, path, nil)
-	} else {
-		req = httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token[who])
-	rec := httptest.NewRecorder()
-	a.h.ServeHTTP(rec, req)
-	var out map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-		t.Fatalf("%s %s: %d, not JSON: %s", method, path, rec.Code, rec.Body.String())
-	}
-	return rec.Code, out
+	return &apiFixture{fixture: f, API: ticketstest.ServeAPI(t, f.db, func(clock func() time.Time) []server.Routes {
+		return []server.Routes{maintenance.NewAPI(f.store, clock, quiet), NewAPI(NewReceiver(f.store, f.inv), clock, quiet)}
+	})}
 }

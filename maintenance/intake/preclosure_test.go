@@ -78,7 +78,7 @@ func TestAlertmanager(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			code, body := a.do(t, st.who, "POST", "/api/v1/alertmanager", st.body)
+			code, body := a.Do(t, st.who, "POST", "/api/v1/alertmanager", st.body)
 			if code != st.code {
 				t.Fatalf("%d %v", code, body)
 			}

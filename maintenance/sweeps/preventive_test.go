@@ -211,7 +211,7 @@ func TestPreventiveAPI(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(fmt.Sprintf("%d %s %s %s", i, tc.who, tc.method, tc.path), func(t *testing.T) {
-			code, body := a.do(t, tc.who, tc.method, tc.path, tc.body)
+			code, body := a.Do(t, tc.who, tc.method, tc.path, tc.body)
 			if code != tc.status {
 				t.Fatalf("%d %v, want %d", code, body, tc.status)
 			}
