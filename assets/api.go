@@ -47,9 +47,8 @@ func errs(what string) httpx.Errors {
 // listQuery reads a list's query: unknown parameters are refused, the
 // same way on every list; include_retired is read when allowed.
 func listQuery(w http.ResponseWriter, r *http.Request, allowed ...string) (httpx.Query, bool, bool) {
-	q, err := httpx.ParseQuery(r, allowed...)
-	if err != nil {
-		httpx.Refuse(w, err)
+	q, ok := httpx.ReadQuery(w, r, allowed...)
+	if !ok {
 		return nil, false, false
 	}
 	retired, err := q.Bool("include_retired")

@@ -45,17 +45,6 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/biomed/report", a.report)
 }
 
-// query checks the parameters as every list does (httpx.ParseQuery): only
-// allowed names, each once, valid text within bounds; a refusal names the
-// parameter.
-func query(w http.ResponseWriter, r *http.Request, allowed ...string) (map[string]string, bool) {
-	q, err := httpx.ParseQuery(r, allowed...)
-	if httpx.Refuse(w, err) {
-		return nil, false
-	}
-	return q, true
-}
-
 func dateParam(w http.ResponseWriter, q map[string]string, name string) (time.Time, bool) {
 	if q[name] == "" {
 		return time.Time{}, true
@@ -69,7 +58,7 @@ func dateParam(w http.ResponseWriter, q map[string]string, name string) (time.Ti
 }
 
 func (a *API) workOrders(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "customer", "device", "from", "to", "overdue")
+	q, ok := httpx.ReadQuery(w, r, "customer", "device", "from", "to", "overdue")
 	if !ok {
 		return
 	}
@@ -112,7 +101,7 @@ func (a *API) recordTests(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) tests(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "customer", "device", "failed")
+	q, ok := httpx.ReadQuery(w, r, "customer", "device", "failed")
 	if !ok {
 		return
 	}
@@ -125,7 +114,7 @@ func (a *API) tests(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) calibrations(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "customer")
+	q, ok := httpx.ReadQuery(w, r, "customer")
 	if !ok {
 		return
 	}
@@ -140,7 +129,7 @@ func (a *API) calibrations(w http.ResponseWriter, r *http.Request) {
 // recordCalibration takes the certificate as the body (a PDF, PNG or JPEG
 // within the API's body limit, httpx.MaxBody) and the record in the query.
 func (a *API) recordCalibration(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "calibrated_on", "laboratory", "certificate_number", "filename")
+	q, ok := httpx.ReadQuery(w, r, "calibrated_on", "laboratory", "certificate_number", "filename")
 	if !ok {
 		return
 	}
@@ -204,7 +193,7 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "customer")
+	q, ok := httpx.ReadQuery(w, r, "customer")
 	if !ok {
 		return
 	}
@@ -247,7 +236,7 @@ func (a *API) importAlerts(w http.ResponseWriter, r *http.Request) {
 // report answers the biomedical report of a customer for [from, to)
 // (dates in the customer's zone) as JSON or CSV.
 func (a *API) report(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "customer", "from", "to", "format")
+	q, ok := httpx.ReadQuery(w, r, "customer", "from", "to", "format")
 	if !ok {
 		return
 	}

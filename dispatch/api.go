@@ -101,16 +101,6 @@ func pathID(w http.ResponseWriter, r *http.Request, what string) (int64, bool) {
 	return httpx.PathID(w, r, "id", what)
 }
 
-// query checks the parameters against allowed (see httpx.ParseQuery).
-func query(w http.ResponseWriter, r *http.Request, allowed ...string) (httpx.Query, bool) {
-	q, err := httpx.ParseQuery(r, allowed...)
-	if err != nil {
-		httpx.Refuse(w, err)
-		return nil, false
-	}
-	return q, true
-}
-
 func intParam(w http.ResponseWriter, q httpx.Query, name string) (int64, bool) {
 	n, err := q.ID(name)
 	if err != nil {
@@ -130,7 +120,7 @@ func timeParam(w http.ResponseWriter, q httpx.Query, name string) (*time.Time, b
 }
 
 func (a *API) listEngineers(w http.ResponseWriter, r *http.Request) {
-	if _, ok := query(w, r); !ok {
+	if _, ok := httpx.ReadQuery(w, r); !ok {
 		return
 	}
 	es, err := a.store.Engineers(r.Context(), auth.RequestActor(r))
@@ -164,7 +154,7 @@ func (a *API) addOnCall(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) availability(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "from", "to")
+	q, ok := httpx.ReadQuery(w, r, "from", "to")
 	if !ok {
 		return
 	}
@@ -185,7 +175,7 @@ func (a *API) availability(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listVisits(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "state", "ticket", "engineer")
+	q, ok := httpx.ReadQuery(w, r, "state", "ticket", "engineer")
 	if !ok {
 		return
 	}
@@ -220,7 +210,7 @@ func (a *API) suggest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q, ok := query(w, r, "from", "to")
+	q, ok := httpx.ReadQuery(w, r, "from", "to")
 	if !ok {
 		return
 	}
@@ -234,7 +224,7 @@ func (a *API) suggest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listParts(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "manufacturer")
+	q, ok := httpx.ReadQuery(w, r, "manufacturer")
 	if !ok {
 		return
 	}
@@ -283,7 +273,7 @@ func (a *API) setStock(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listStock(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "part")
+	q, ok := httpx.ReadQuery(w, r, "part")
 	if !ok {
 		return
 	}
@@ -296,7 +286,7 @@ func (a *API) listStock(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listPartRequests(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "ticket")
+	q, ok := httpx.ReadQuery(w, r, "ticket")
 	if !ok {
 		return
 	}
@@ -327,7 +317,7 @@ func (a *API) getPartRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listCases(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "ticket")
+	q, ok := httpx.ReadQuery(w, r, "ticket")
 	if !ok {
 		return
 	}
@@ -349,7 +339,7 @@ func (a *API) openCase(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listWaits(w http.ResponseWriter, r *http.Request) {
-	if _, ok := query(w, r); !ok {
+	if _, ok := httpx.ReadQuery(w, r); !ok {
 		return
 	}
 	ws, err := a.store.OpenWaits(r.Context(), auth.RequestActor(r))
@@ -381,7 +371,7 @@ func (a *API) endWait(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listWork(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "ticket")
+	q, ok := httpx.ReadQuery(w, r, "ticket")
 	if !ok {
 		return
 	}
@@ -443,7 +433,7 @@ func (a *API) flagBillable(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) report(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "customer", "month", "format")
+	q, ok := httpx.ReadQuery(w, r, "customer", "month", "format")
 	if !ok {
 		return
 	}

@@ -46,7 +46,7 @@ func (a *API) noc(h func(w http.ResponseWriter, r *http.Request, p auth.Principa
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
-	if _, err := httpx.ParseQuery(r); httpx.Refuse(w, err) {
+	if _, ok := httpx.ReadQuery(w, r); !ok {
 		return
 	}
 	q, err := a.intake.Queue(r.Context(), 500)

@@ -43,9 +43,8 @@ func (a *API) Register(mux *http.ServeMux) {
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	q, err := httpx.ParseQuery(r, "status", "severity", "customer", "site", "device", "limit", "cursor")
-	if err != nil {
-		httpx.Refuse(w, err)
+	q, ok := httpx.ReadQuery(w, r, "status", "severity", "customer", "site", "device", "limit", "cursor")
+	if !ok {
 		return
 	}
 	ac := auth.RequestActor(r)

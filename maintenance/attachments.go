@@ -176,8 +176,7 @@ func (a StoredAttachment) SafeContentType() string {
 // attachments lists a ticket's attachments (without their data) for a
 // caller who may see the ticket: each id is the {n} that downloads it.
 func (a *API) attachments(w http.ResponseWriter, r *http.Request) {
-	if _, err := httpx.ParseQuery(r); err != nil {
-		httpx.Refuse(w, err)
+	if _, ok := httpx.ReadQuery(w, r); !ok {
 		return
 	}
 	sc := scopeOf(auth.RequestActor(r))

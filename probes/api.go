@@ -73,8 +73,7 @@ type DeviceState struct {
 }
 
 func (a *API) states(w http.ResponseWriter, r *http.Request) {
-	if _, err := httpx.ParseQuery(r); err != nil {
-		httpx.Refuse(w, err)
+	if _, ok := httpx.ReadQuery(w, r); !ok {
 		return
 	}
 	_, customer := customerScope(r)
@@ -118,9 +117,8 @@ type Outage struct {
 
 func (a *API) outages(w http.ResponseWriter, r *http.Request) {
 	_, customer := customerScope(r)
-	q, err := httpx.ParseQuery(r, "open")
-	if err != nil {
-		httpx.Refuse(w, err)
+	q, ok := httpx.ReadQuery(w, r, "open")
+	if !ok {
 		return
 	}
 	open := q["open"]
@@ -150,8 +148,7 @@ func (a *API) listWindows(w http.ResponseWriter, r *http.Request) {
 		httpx.Fail(w, http.StatusForbidden, "forbidden", "maintenance windows are managed by the NOC")
 		return
 	}
-	if _, err := httpx.ParseQuery(r); err != nil {
-		httpx.Refuse(w, err)
+	if _, ok := httpx.ReadQuery(w, r); !ok {
 		return
 	}
 	ws, err := a.store.Windows(r.Context(), a.now())

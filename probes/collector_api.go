@@ -98,7 +98,7 @@ func (a *CollectorAPI) config(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := httpx.ParseQuery(r); httpx.Refuse(w, err) {
+	if _, ok := httpx.ReadQuery(w, r); !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)

@@ -44,6 +44,17 @@ func ParseQuery(r *http.Request, allowed ...string) (Query, error) {
 	return q, nil
 }
 
+// ReadQuery is ParseQuery for a handler: a refused query is answered (400,
+// naming the parameter) and ok is false.
+func ReadQuery(w http.ResponseWriter, r *http.Request, allowed ...string) (q Query, ok bool) {
+	q, err := ParseQuery(r, allowed...)
+	if err != nil {
+		Refuse(w, err)
+		return nil, false
+	}
+	return q, true
+}
+
 // Int reads an integer parameter within [lo, hi]; absent is 0.
 func (q Query) Int(name string, lo, hi int64) (int64, error) {
 	v, ok := q[name]

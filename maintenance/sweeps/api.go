@@ -44,9 +44,8 @@ func (a *API) createPlan(w http.ResponseWriter, r *http.Request) {
 
 // listPlans: GET /api/v1/preventive-plans[?device=ID]; customers see their own.
 func (a *API) listPlans(w http.ResponseWriter, r *http.Request) {
-	q, err := httpx.ParseQuery(r, "device")
-	if err != nil {
-		httpx.Refuse(w, err)
+	q, ok := httpx.ReadQuery(w, r, "device")
+	if !ok {
 		return
 	}
 	ps, err := a.plans.Plans(r.Context(), maintenance.Scope{CustomerID: auth.RequestActor(r).CustomerID}, q["device"])
