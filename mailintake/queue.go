@@ -91,7 +91,7 @@ func (in *Intake) Assign(ctx context.Context, id int64, customerID, by string) (
 		if err != nil {
 			return ErrInvalid.Errorf("%v", err)
 		}
-		customer, err := assets.AddresseeTx(ctx, tx, customerID)
+		lang, err := assets.LanguageTx(ctx, tx, customerID)
 		if errors.Is(err, assets.ErrNotFound) {
 			return ErrInvalid.Errorf("unknown customer %q", customerID)
 		}
@@ -103,7 +103,7 @@ func (in *Intake) Assign(ctx context.Context, id int64, customerID, by string) (
 		if err != nil {
 			return err
 		}
-		if err := in.tickets.AcknowledgeEmailTx(ctx, tx, t, m.From, customer.Language, now); err != nil {
+		if err := in.tickets.AcknowledgeEmailTx(ctx, tx, t, m.From, lang, now); err != nil {
 			return err
 		}
 		out = Outcome{Status: StatusAssigned, TicketID: t.ID, Ticket: t.Number, Reason: joinReasons("assigned by "+by, refused)}

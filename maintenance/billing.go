@@ -36,11 +36,11 @@ func (s *Store) applyCause(ctx context.Context, tx *sqlx.Tx, a auth.Actor, t *Ti
 	data := map[string]any{"cause": cause, "billable": true, "billable_reason": CauseCustomer,
 		"previous_billable": t.Billable, "previous_billable_reason": t.BillableReason}
 	t.Billable, t.BillableReason = true, CauseCustomer
-	customer, err := assets.AddresseeTx(ctx, tx, t.CustomerID)
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 	if err != nil {
 		return fmt.Errorf("cause of %s: %w", t.Number, err)
 	}
-	return addEvent(ctx, tx, t.ID, now, a.String(), "billable", notify.CustomerCausedText(customer.Language), data)
+	return addEvent(ctx, tx, t.ID, now, a.String(), "billable", notify.CustomerCausedText(lang), data)
 }
 
 // SeatsFor returns how many portal users the customer's plan allows at

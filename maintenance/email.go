@@ -58,11 +58,11 @@ func cut(s string, n int) string {
 func (s *Store) OpenFromEmailTx(ctx context.Context, tx *sqlx.Tx, in EmailInput, previous *int64) (Ticket, error) {
 	title := cut(in.Title, 200)
 	if title == "" {
-		customer, err := assets.AddresseeTx(ctx, tx, in.CustomerID)
+		lang, err := assets.LanguageTx(ctx, tx, in.CustomerID)
 		if err != nil {
 			return Ticket{}, fmt.Errorf("open ticket from e-mail: %w", err)
 		}
-		title = notify.UntitledTitle(customer.Language)
+		title = notify.UntitledTitle(lang)
 	}
 	data := map[string]any{"message_id": in.MessageID, "from": in.From}
 	if previous != nil {

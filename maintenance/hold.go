@@ -133,11 +133,11 @@ func (s *Store) RescheduleTx(ctx context.Context, tx *sqlx.Tx, a auth.Actor, tic
 	if err := s.recompute(ctx, tx, &t); err != nil {
 		return t, next, err
 	}
-	customer, err := assets.AddresseeTx(ctx, tx, t.CustomerID)
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 	if err != nil {
 		return t, next, err
 	}
-	title := notify.RescheduleTitle(customer.Language, t.Title)
+	title := notify.RescheduleTitle(lang, t.Title)
 	if len(title) > 200 {
 		title = title[:200]
 	}

@@ -119,12 +119,12 @@ func dayWindowTx(ctx context.Context, tx *sqlx.Tx, t Ticket, deviceID string, du
 	for k, v := range data {
 		event[k] = v
 	}
-	customer, err := assets.AddresseeTx(ctx, tx, t.CustomerID)
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
 	if err != nil {
 		return 0, fmt.Errorf("work order %s: %w", t.Number, err)
 	}
 	if err := addEvent(ctx, tx, t.ID, now, who, "preventive_visit",
-		notify.PreventiveVisitText(customer.Language, due.Format(dateLayout), start.Format(time.RFC3339), end.Format(time.RFC3339)), event); err != nil {
+		notify.PreventiveVisitText(lang, due.Format(dateLayout), start.Format(time.RFC3339), end.Format(time.RFC3339)), event); err != nil {
 		return 0, err
 	}
 	return windowID, nil
