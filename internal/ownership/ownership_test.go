@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -35,11 +36,12 @@ func outside(rel string) bool {
 	return rel == "bench" || strings.HasPrefix(rel, "bench/") || strings.HasSuffix(filepath.Base(rel), "test")
 }
 
-// sources maps each project package (relative folder) to its non-test Go files.
-func sources(t *testing.T) map[string][]string {
+// goFiles calls fn with the folder (relative, slash-separated) of every Go
+// file of the module, test files included, outside hidden folders,
+// testdata, var and node_modules.
+func goFiles(t *testing.T, fn func(dir, path string)) {
 	t.Helper()
 	base := root(t)
-	pkgs := map[string][]string{}
 	err := filepath.WalkDir(base, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -51,20 +53,26 @@ func sources(t *testing.T) map[string][]string {
 			}
 			return nil
 		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
+		if strings.HasSuffix(path, ".go") {
+			rel, _ := filepath.Rel(base, filepath.Dir(path))
+			fn(filepath.ToSlash(rel), path)
 		}
-		rel, _ := filepath.Rel(base, filepath.Dir(path))
-		rel = filepath.ToSlash(rel)
-		if outside(rel) {
-			return nil
-		}
-		pkgs[rel] = append(pkgs[rel], path)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sources maps each project package (relative folder) to its non-test Go files.
+func sources(t *testing.T) map[string][]string {
+	t.Helper()
+	pkgs := map[string][]string{}
+	goFiles(t, func(dir, path string) {
+		if !strings.HasSuffix(path, "_test.go") && !outside(dir) {
+			pkgs[dir] = append(pkgs[dir], path)
+		}
+	})
 	return pkgs
 }
 
@@ -118,7 +126,7 @@ func crossings(t *testing.T, pkgs map[string][]string) map[string]string {
 			for i, line := range strings.Split(string(b), "\n") {
 				if builtTable.MatchString(line) {
 					rel, _ := filepath.Rel(base, f)
-					found[pkg+" (table name built at run time)"] = rel + ":" + itoa(i+1)
+					found[pkg+" (table name built at run time)"] = rel + ":" + strconv.Itoa(i+1)
 				}
 				for _, m := range tableRef.FindAllStringSubmatch(line, -1) {
 					owner, ok := Owners[m[1]]
@@ -128,26 +136,13 @@ func crossings(t *testing.T, pkgs map[string][]string) map[string]string {
 					key := pkg + " " + m[1]
 					if _, dup := found[key]; !dup {
 						rel, _ := filepath.Rel(base, f)
-						found[key] = rel + ":" + itoa(i+1)
+						found[key] = rel + ":" + strconv.Itoa(i+1)
 					}
 				}
 			}
 		}
 	}
 	return found
-}
-
-func itoa(n int) string { return fmtInt(n) }
-
-func fmtInt(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var d []byte
-	for ; n > 0; n /= 10 {
-		d = append([]byte{byte('0' + n%10)}, d...)
-	}
-	return string(d)
 }
 
 func TestTablesAreNamedOnlyByTheirOwner(t *testing.T) {
@@ -321,23 +316,11 @@ func TestReadmeFolderTable(t *testing.T) {
 		}
 	}
 	present := map[string]bool{}
-	err = filepath.WalkDir(base, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
+	goFiles(t, func(dir, _ string) {
+		if dir != "bench" && !strings.HasPrefix(dir, "bench/") {
+			present[dir] = true
 		}
-		rel, _ := filepath.Rel(base, path)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() && path != base && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "var" || rel == "bench" || strings.HasPrefix(rel, "bench/")) {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && strings.HasSuffix(path, ".go") {
-			present[filepath.ToSlash(filepath.Dir(rel))] = true
-		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for dir := range present {
 		if !listed[dir] {
 			t.Errorf("README's folder table does not name package folder %s", dir)
