@@ -66,7 +66,7 @@ func checkCertificate(name string, data []byte) (maintenance.Attachment, error) 
 // certificate; staff only. The next due date is the calibration date plus
 // the device's interval.
 func (s *Store) RecordCalibration(ctx context.Context, a auth.Actor, deviceID string, in CalibrationInput, now time.Time) (Calibration, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return Calibration{}, ErrForbidden.Errorf("calibrations are recorded by the provider's staff")
 	}
 	on, err := time.Parse(dateLayout, in.CalibratedOn)

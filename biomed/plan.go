@@ -283,7 +283,7 @@ func cut(s string, n int) string {
 // RecordUsage records a usage counter reading (tube hours, exam count) of
 // a device; staff only. Counters only grow.
 func (s *Store) RecordUsage(ctx context.Context, a auth.Actor, deviceID, counter string, value float64, at time.Time) error {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return ErrForbidden.Errorf("usage is recorded by the provider's staff")
 	}
 	if !counterRE.MatchString(counter) || !(value >= 0 && value < 1e12) {

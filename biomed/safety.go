@@ -87,7 +87,7 @@ const InstrumentValidity = 12
 // fail); a passed test puts a device that was out of service back in
 // service. All of it commits together or not at all.
 func (s *Store) RecordTests(ctx context.Context, a auth.Actor, visitID int64, tests []TestInput, now time.Time) ([]SafetyTest, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return nil, ErrForbidden.Errorf("safety tests are recorded by the provider's staff")
 	}
 	if len(tests) == 0 || len(tests) > 50 {

@@ -65,8 +65,6 @@ func NewStore(db *sqlx.DB, inv *assets.Store, tickets Tickets, visits Visits) *S
 // System is Vigía acting by itself (the sweeper, the command line).
 var System = auth.Actor{Name: "vigia", Role: auth.RoleNOC}
 
-func staff(a auth.Actor) bool { return a.IsProvider() }
-
 // scope is the customer a's reads are confined to ("" for staff).
 func scope(a auth.Actor, customerID string) (string, error) {
 	if a.Role == auth.RoleCustomer {

@@ -220,7 +220,7 @@ type WorkInput struct {
 // RecordWork records a work entry (staff only) and bills it by the
 // ticket's terms.
 func (s *Store) RecordWork(ctx context.Context, a auth.Actor, in WorkInput, now time.Time) (WorkEntry, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return WorkEntry{}, ErrForbidden.Errorf("the provider records work")
 	}
 	var e WorkEntry

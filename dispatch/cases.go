@@ -75,7 +75,7 @@ type CaseInput struct {
 // ticket waits for the manufacturer from now on. The same manufacturer
 // case number cannot be recorded twice.
 func (s *Store) OpenCase(ctx context.Context, a auth.Actor, in CaseInput, now time.Time) (ManufacturerCase, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return ManufacturerCase{}, ErrForbidden.Errorf("the provider opens manufacturer cases")
 	}
 	in.Manufacturer, in.CaseNumber = strings.TrimSpace(in.Manufacturer), strings.TrimSpace(in.CaseNumber)
@@ -118,7 +118,7 @@ type CaseMoveInput struct {
 // MoveCase moves case id at now (staff only); the ticket's manufacturer
 // wait ends when the case is answered or closed.
 func (s *Store) MoveCase(ctx context.Context, a auth.Actor, id int64, in CaseMoveInput, now time.Time) (ManufacturerCase, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return ManufacturerCase{}, ErrForbidden.Errorf("the provider follows manufacturer cases")
 	}
 	if !slices.Contains([]string{CaseWaiting, CaseAnswered, CaseClosed}, in.To) {

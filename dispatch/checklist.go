@@ -130,7 +130,7 @@ func checklistFor(devices []assets.Device, purpose string) (string, []ChecklistI
 // ChecklistPreview is the checklist a visit to the ticket's devices gets
 // (before the dispatcher's own items), for the dispatch form.
 func (s *Store) ChecklistPreview(ctx context.Context, a auth.Actor, deviceIDs []string, purpose string) ([]ChecklistItem, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return nil, ErrForbidden.Errorf("checklists are the provider's")
 	}
 	var devices []assets.Device

@@ -83,7 +83,7 @@ func (s *Store) Holds(ctx context.Context, a auth.Actor, ticketIDs []int64) (map
 		if ended != nil {
 			continue
 		}
-		if !staff(a) {
+		if !a.IsProvider() {
 			it.Note = ""
 		}
 		h := out[id]

@@ -103,7 +103,7 @@ func (s *Store) PutPart(ctx context.Context, a auth.Actor, in PartInput, now tim
 
 // Parts lists the catalogue (staff only), optionally by manufacturer.
 func (s *Store) Parts(ctx context.Context, a auth.Actor, manufacturer string) ([]Part, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return nil, ErrForbidden.Errorf("the catalogue is the provider's")
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, manufacturer, part_number, description, unit_price_cents, unit_cost_cents FROM parts
@@ -179,7 +179,7 @@ func (s *Store) SetStock(ctx context.Context, a auth.Actor, warehouse string, pa
 
 // Stock lists stock levels (staff only), optionally of one part.
 func (s *Store) Stock(ctx context.Context, a auth.Actor, partID int64) ([]StockLevel, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return nil, ErrForbidden.Errorf("stock is the provider's")
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT s.warehouse_id, s.part_id, p.manufacturer, p.part_number, s.quantity
@@ -279,7 +279,7 @@ type PartRequestInput struct {
 // RequestPart records a part request (staff only); the ticket waits for
 // spare parts from now on.
 func (s *Store) RequestPart(ctx context.Context, a auth.Actor, in PartRequestInput, now time.Time) (PartRequest, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return PartRequest{}, ErrForbidden.Errorf("the provider requests parts")
 	}
 	if in.Quantity <= 0 || in.Quantity > 1000 {

@@ -78,9 +78,6 @@ var system = auth.Actor{Name: "dispatch", Role: auth.RoleSystem}
 // NOC is an actor with every right, for the command line and tests.
 func NOC(name string) auth.Actor { return auth.NOCActor(name) }
 
-// staff is NOC or engineer: people of the provider.
-func staff(a auth.Actor) bool { return a.IsProvider() }
-
 func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) error {
 	if err := db.InTx(ctx, s.db, fn); err != nil {
 		return fmt.Errorf("dispatch: %s: %w", what, translate(err))

@@ -724,7 +724,7 @@ type SignatureInput struct {
 // (billed by the ticket's terms), travel becomes a billable line, and
 // part requests named in parts_used are installed.
 func (s *Store) Outcome(ctx context.Context, a auth.Actor, id int64, in OutcomeInput, now time.Time) (Visit, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return Visit{}, ErrForbidden.Errorf("the engineer records the outcome")
 	}
 	in.WorkPerformed = strings.TrimSpace(in.WorkPerformed)

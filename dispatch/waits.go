@@ -128,7 +128,7 @@ type WaitInput struct {
 
 // StartWait records a manual wait (staff only) and pauses the ticket.
 func (s *Store) StartWait(ctx context.Context, a auth.Actor, in WaitInput, now time.Time) (Wait, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return Wait{}, ErrForbidden.Errorf("the provider records waits")
 	}
 	if in.Reason != WaitCustomer && in.Reason != WaitThirdParty {
@@ -153,7 +153,7 @@ func (s *Store) StartWait(ctx context.Context, a auth.Actor, in WaitInput, now t
 // EndWait ends a manual wait (staff only); the ticket resumes when nothing
 // else holds it.
 func (s *Store) EndWait(ctx context.Context, a auth.Actor, id int64, note string, now time.Time) (Wait, error) {
-	if !staff(a) {
+	if !a.IsProvider() {
 		return Wait{}, ErrForbidden.Errorf("the provider records waits")
 	}
 	var w Wait
