@@ -217,7 +217,7 @@ func TestProgrammeWorkOrders(t *testing.T) {
 func (f *fixture) doVisit(t *testing.T, device string, done time.Time) dispatch.Visit {
 	t.Helper()
 	ctx := context.Background()
-	noc := dispatch.NOC("ana")
+	noc := auth.NOCActor("ana")
 	if _, err := f.disp.PutEngineer(ctx, noc, "eng-bio", dispatch.EngineerInput{Name: "Laura Gómez", Email: "laura@vigia.example", HomeCity: "Bogotá", Biomedical: true,
 		Calendar: dispatch.CalendarSpec{Config: &calendar.Config{Zone: "America/Bogota", Always: true}}}, done.Add(-4*time.Hour)); err != nil {
 		t.Fatal(err)

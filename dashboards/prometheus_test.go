@@ -407,7 +407,7 @@ func produceTicketsAndDispatch(t *testing.T, conn *sqlx.DB, inv *assets.Store, n
 		t.Fatal(err)
 	}
 	ds := dispatch.NewStore(conn, inv, tickets)
-	noc := dispatch.NOC("ana")
+	noc := auth.NOCActor("ana")
 	if _, err := ds.PutEngineer(ctx, noc, "eng-bog", dispatch.EngineerInput{Name: "Laura", Email: "laura@vigia.example", HomeCity: "Bogotá", Biomedical: true,
 		Modalities: []string{"MR"}, Manufacturers: []string{"Philips"}, Calendar: dispatch.CalendarSpec{Preset: "co-8x5"}}, now); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ var (
 	bogota, _ = time.LoadLocation("America/Bogota")
 	mexico, _ = time.LoadLocation("America/Mexico_City")
 	quiet     = slog.New(slog.NewTextHandler(io.Discard, nil))
-	noc       = NOC("ana")
+	noc       = auth.NOCActor("ana")
 )
 
 // at is a Bogotá wall-clock instant.

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/vigia-noc/vigia/assets"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 	"github.com/vigia-noc/vigia/maintenance/notify"
 )
@@ -228,7 +229,7 @@ func (s *Store) visitFacts(ctx context.Context, tx *sqlx.Tx, v *Visit, now time.
 		}
 		f.devices = append(f.devices, d)
 	}
-	if f.parts, err = s.partRequests(ctx, tx, NOC("dispatch"), v.TicketID); err != nil {
+	if f.parts, err = s.partRequests(ctx, tx, auth.NOCActor("dispatch"), v.TicketID); err != nil {
 		return f, err
 	}
 	return f, nil

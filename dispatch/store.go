@@ -75,9 +75,6 @@ func NewStore(db *sqlx.DB, inv *assets.Store, tickets *maintenance.Store) *Store
 // ending): its pauses are its own to end.
 var system = auth.Actor{Name: "dispatch", Role: auth.RoleSystem}
 
-// NOC is an actor with every right, for the command line and tests.
-func NOC(name string) auth.Actor { return auth.NOCActor(name) }
-
 func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) error {
 	if err := db.InTx(ctx, s.db, fn); err != nil {
 		return fmt.Errorf("dispatch: %s: %w", what, translate(err))

@@ -132,7 +132,7 @@ func TestConsoleDispatchAuthorization(t *testing.T) {
 		console: web})))
 	t.Cleanup(srv.Close)
 
-	noc := dispatch.NOC("ana")
+	noc := auth.NOCActor("ana")
 	for id, name := range map[string]string{"eng-laura": "Laura Gómez", "eng-pedro": "Pedro Ruiz"} {
 		if _, err := disp.PutEngineer(ctx, noc, id, dispatch.EngineerInput{Name: name, Email: id + "@vigia.example", HomeCity: "Bogotá",
 			Biomedical: true, IT: true, Calendar: dispatch.CalendarSpec{Preset: "co-8x5"}}, clock.Now()); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigia-noc/vigia/assets"
 	"github.com/vigia-noc/vigia/dispatch"
+	"github.com/vigia-noc/vigia/internal/auth"
 	"github.com/vigia-noc/vigia/maintenance"
 )
 
@@ -61,7 +62,7 @@ period, hours consumed in the month and in the period, and hours remaining.`, st
 	defer closeDB()
 	inv := assets.NewStore(conn)
 	store := dispatch.NewStore(conn, inv, maintenance.NewStore(conn, inv, maintenance.Options{}))
-	rep, err := store.Report(ctx, dispatch.NOC("vigia billing"), *customer, *month)
+	rep, err := store.Report(ctx, auth.NOCActor("vigia billing"), *customer, *month)
 	if errors.Is(err, dispatch.ErrNotFound) {
 		return &exitError{code: 1, err: errors.New("no customer " + *customer)}
 	}

@@ -49,7 +49,7 @@ func billingFixture(t *testing.T) string {
 	}
 	tickets := maintenance.NewStore(conn, inv, maintenance.Options{})
 	store := dispatch.NewStore(conn, inv, tickets)
-	noc := dispatch.NOC("ana")
+	noc := auth.NOCActor("ana")
 	// The ventilator is in no contract: its work is billable (seed 000 §5).
 	tk, err := tickets.Create(ctx, auth.Actor{Name: "ana", Role: "noc"}, maintenance.CreateInput{CustomerID: "andes",
 		DeviceIDs: []string{"andes-vent"}, Severity: 3, Title: "Alarma del ventilador"}, at(9, 1, 9))

@@ -152,7 +152,7 @@ func monthFixture(t *testing.T) string {
 	conn.MustExec(`INSERT INTO ticket_outages (outage_id, ticket_id, attached_at) VALUES ($1, $2, $3)`, outageID, t4.ID, at(25, 15, 0))
 
 	field := dispatch.NewStore(conn, inv, tickets)
-	noc := dispatch.NOC("ana")
+	noc := auth.NOCActor("ana")
 	if err := field.FlagBillable(ctx, noc, dispatch.FlagInput{TicketID: t4.ID, Cause: "customer_fault", Note: "Equipo desconectado de la red eléctrica"}, at(25, 16, 0)); err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func TestBrowserDispatch(t *testing.T) {
 		"eng-mateo": {Name: "Mateo Ríos", HomeCity: "Medellín", Modalities: []string{"MR"}},
 	} {
 		in.Email, in.Biomedical, in.Calendar = id+"@vigia.example", true, always
-		if _, err := h.disp.PutEngineer(ctx, dispatch.NOC("test"), id, in, h.clock.Now()); err != nil {
+		if _, err := h.disp.PutEngineer(ctx, auth.NOCActor("test"), id, in, h.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -204,7 +204,7 @@ func TestBrowserDispatch(t *testing.T) {
 	if visitID == 0 {
 		t.FailNow()
 	}
-	v, err := h.disp.Visit(ctx, dispatch.NOC("t"), visitID)
+	v, err := h.disp.Visit(ctx, auth.NOCActor("t"), visitID)
 	if err != nil {
 		t.Fatal(err)
 	}

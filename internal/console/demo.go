@@ -31,8 +31,8 @@ type DemoUser struct {
 // list is printed to w with the console's URL. A customer whose plan has
 // no portal seat left is reported and skipped.
 func CreateDemoUsers(ctx context.Context, w io.Writer, users *auth.Users, inv *assets.Store, disp *dispatch.Store, base string, now time.Time) ([]DemoUser, error) {
-	if _, err := disp.Engineer(ctx, dispatch.NOC("vigia demo"), DemoEngineer); errors.Is(err, dispatch.ErrNotFound) {
-		if _, err := disp.PutEngineer(ctx, dispatch.NOC("vigia demo"), DemoEngineer, dispatch.EngineerInput{
+	if _, err := disp.Engineer(ctx, auth.NOCActor("vigia demo"), DemoEngineer); errors.Is(err, dispatch.ErrNotFound) {
+		if _, err := disp.PutEngineer(ctx, auth.NOCActor("vigia demo"), DemoEngineer, dispatch.EngineerInput{
 			Name: "Ingeniera de demostración", Email: "ingenieria@vigia.example", HomeCity: "Bogotá", IT: true, Biomedical: true,
 			Calendar: dispatch.CalendarSpec{Config: &calendar.Config{Zone: "America/Bogota", Always: true}}}, now); err != nil {
 			return nil, fmt.Errorf("console: demo engineer: %w", err)

@@ -18,7 +18,7 @@ import (
 // catalogue, with warehouse wh-bog holding three of the second.
 func (h *harness) catalogue(t testing.TB) (imported, stocked dispatch.Part) {
 	t.Helper()
-	ctx, noc := context.Background(), dispatch.NOC("ana")
+	ctx, noc := context.Background(), auth.NOCActor("ana")
 	var err error
 	if imported, err = h.disp.PutPart(ctx, noc, dispatch.PartInput{Manufacturer: "Siemens Healthineers", PartNumber: "SH-10482",
 		Description: "Tarjeta de comunicación del gantry", UnitPriceCents: 450000000, UnitCostCents: 987654321}, h.clock.Now()); err != nil {
@@ -81,7 +81,7 @@ func TestDispatchFromTicketPage(t *testing.T) {
 	}
 	post(page+"/visits", url.Values{"engineer": {"eng-laura"}, "lead": {"eng-laura"}, "from": {from}, "to": {to},
 		"checklist": {"Verificar refrigeración del gantry"}, "notes": {"Llevar tarjeta"}})
-	vs, err := h.disp.Visits(context.Background(), dispatch.NOC("t"), dispatch.VisitFilter{TicketID: tk.ID})
+	vs, err := h.disp.Visits(context.Background(), auth.NOCActor("t"), dispatch.VisitFilter{TicketID: tk.ID})
 	if err != nil || len(vs) != 1 || vs[0].State != dispatch.VisitProposed || !vs[0].WindowStart.Equal(start) {
 		t.Fatalf("proposed visit: %+v %v", vs, err)
 	}
@@ -98,7 +98,7 @@ func TestDispatchFromTicketPage(t *testing.T) {
 	post(page+"/parts", url.Values{"part": {fmt.Sprint(imported.ID)}, "quantity": {"1"}, "source": {"import"}, "eta": {"2026-12-20"},
 		"supplier_ref": {"AWB 176-123"}})
 	post(page+"/parts", url.Values{"part": {fmt.Sprint(stocked.ID)}, "quantity": {"2"}, "source": {"stock:wh-bog"}})
-	parts, _ := h.disp.PartRequests(context.Background(), dispatch.NOC("t"), tk.ID)
+	parts, _ := h.disp.PartRequests(context.Background(), auth.NOCActor("t"), tk.ID)
 	if len(parts) != 2 || parts[0].State != dispatch.PartOrdered || parts[0].ETA != "2026-12-20" || parts[1].State != dispatch.PartReceived {
 		t.Fatalf("part requests: %+v", parts)
 	}
@@ -152,7 +152,7 @@ func TestDispatchFromTicketPage(t *testing.T) {
 	}
 
 	// The manual wait ends; the part's and case's keep the ticket paused.
-	ws, _ := h.disp.OpenWaits(context.Background(), dispatch.NOC("t"))
+	ws, _ := h.disp.OpenWaits(context.Background(), auth.NOCActor("t"))
 	var manual int64
 	for _, tw := range ws {
 		for _, w := range tw.Waits {

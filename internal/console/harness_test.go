@@ -181,7 +181,7 @@ const testPassword = "correct horse battery"
 // engineer creates a field engineer available around the clock.
 func (h *harness) engineer(t testing.TB, id, name string) {
 	t.Helper()
-	if _, err := h.disp.PutEngineer(context.Background(), dispatch.NOC("test"), id, dispatch.EngineerInput{Name: name, Email: id + "@vigia.example", HomeCity: "Bogotá",
+	if _, err := h.disp.PutEngineer(context.Background(), auth.NOCActor("test"), id, dispatch.EngineerInput{Name: name, Email: id + "@vigia.example", HomeCity: "Bogotá",
 		IT: true, Biomedical: true, Calendar: dispatch.CalendarSpec{Config: &calendar.Config{Zone: "America/Bogota", Always: true}}},
 		h.clock.Now()); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func (h *harness) openTicket(t testing.TB, customer, device string, severity int
 // scheduledVisit sends engineer to the ticket's device now, scheduled.
 func (h *harness) scheduledVisit(t testing.TB, ticketID int64, engineer string) dispatch.Visit {
 	t.Helper()
-	ctx, noc := context.Background(), dispatch.NOC("ana")
+	ctx, noc := context.Background(), auth.NOCActor("ana")
 	now := h.clock.Now()
 	v, err := h.disp.CreateVisit(ctx, noc, dispatch.VisitInput{TicketID: ticketID, Engineers: []string{engineer}}, now)
 	if err != nil {
