@@ -271,10 +271,15 @@ func (s *Store) attach(ctx context.Context, tx *sqlx.Tx, t *Ticket, tr Trigger) 
 	return addEvent(ctx, tx, t.ID, tr.At, System.String(), "reopened", notify.FaultBackText(lang), nil)
 }
 
-// RestoreTx records "service restored" on the ticket of an outage (or the
-// subject's open ticket) and moves it to solved, awaiting the customer's
-// confirmation: the pre-closure protocol starts.
-func (s *Store) RestoreTx(ctx context.Context, tx *sqlx.Tx, key string, outageID int64, at time.Time, text string, data map[string]any) error {
+// Words writes a timeline entry in the language of the ticket's customer
+// (notify's wording functions): the core reads the language only when
+// there is a ticket to write on.
+type Words func(lang string) string
+
+// RestoreTx records "service restored" (in words) on the ticket of an
+// outage (or the subject's open ticket) and moves it to solved, awaiting
+// the customer's confirmation: the pre-closure protocol starts.
+func (s *Store) RestoreTx(ctx context.Context, tx *sqlx.Tx, key string, outageID int64, at time.Time, words Words, data map[string]any) error {
 	var t *Ticket
 	if outageID != 0 {
 		var ticketID int64
@@ -299,6 +304,11 @@ func (s *Store) RestoreTx(ctx context.Context, tx *sqlx.Tx, key string, outageID
 	if t == nil || t.Status == StatusClosed {
 		return nil // nothing open about it (e.g. closed by the NOC meanwhile)
 	}
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
+	if err != nil {
+		return err
+	}
+	text := words(lang)
 	if t.Status == StatusSolved {
 		return addEvent(ctx, tx, t.ID, at, System.String(), "service_restored", text, data)
 	}
@@ -326,11 +336,16 @@ func siteNames(ctx context.Context, tx *sqlx.Tx, data map[string]any, fallback s
 
 // ResolveAutoTx closes the subject's open ticket as resolved: a ticket that
 // nobody at the hospital confirms (a collector's loss is the NOC's own).
-func (s *Store) ResolveAutoTx(ctx context.Context, tx *sqlx.Tx, key string, at time.Time, text string, data map[string]any) error {
+func (s *Store) ResolveAutoTx(ctx context.Context, tx *sqlx.Tx, key string, at time.Time, words Words, data map[string]any) error {
 	t, err := s.OpenAutoTx(ctx, tx, key)
 	if err != nil || t == nil {
 		return err
 	}
+	lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
+	if err != nil {
+		return err
+	}
+	text := words(lang)
 	if err := addEvent(ctx, tx, t.ID, at, System.String(), "service_restored", text, data); err != nil {
 		return err
 	}

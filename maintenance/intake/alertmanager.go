@@ -213,11 +213,8 @@ func (rc *Receiver) alert(ctx context.Context, tx *sqlx.Tx, a Alert, now time.Ti
 		return r, err
 	}
 	if t.Status != maintenance.StatusClosed && t.AutoKey != "" {
-		lang, err := assets.LanguageTx(ctx, tx, t.CustomerID)
-		if err != nil {
-			return r, err
-		}
-		if err := rc.tickets.RestoreTx(ctx, tx, t.AutoKey, 0, endOrNow(a, now), notify.ServiceRestoredText(lang, true), tr.Data); err != nil {
+		restored := func(lang string) string { return notify.ServiceRestoredText(lang, true) }
+		if err := rc.tickets.RestoreTx(ctx, tx, t.AutoKey, 0, endOrNow(a, now), restored, tr.Data); err != nil {
 			return r, err
 		}
 	}

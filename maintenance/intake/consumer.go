@@ -161,27 +161,15 @@ func (c *OutageConsumer) handle(ctx context.Context, tx *sqlx.Tx, ev probes.Devi
 	case "monitoring_restored":
 		// Nobody at the hospital knows of this ticket, so there is no one
 		// to confirm a solution with: it closes as resolved.
-		lang, err := assets.LanguageTx(ctx, tx, ev.CustomerID)
-		if err != nil {
-			return err
-		}
-		return c.tickets.ResolveAutoTx(ctx, tx, collectorKey(detail), ev.At, notify.MonitoringRestoredText(lang), data)
+		return c.tickets.ResolveAutoTx(ctx, tx, collectorKey(detail), ev.At, notify.MonitoringRestoredText, data)
 	case "worklist_restored":
-		lang, err := assets.LanguageTx(ctx, tx, ev.CustomerID)
-		if err != nil {
-			return err
-		}
-		return c.tickets.RestoreTx(ctx, tx, "worklist:"+ev.DeviceID, 0, ev.At, notify.WorklistRestoredText(lang), data)
+		return c.tickets.RestoreTx(ctx, tx, "worklist:"+ev.DeviceID, 0, ev.At, notify.WorklistRestoredText, data)
 	case "device_up", "site_up":
 		key := "site:" + ev.SiteID
 		if ev.Kind == "device_up" {
 			key = "device:" + ev.DeviceID
 		}
-		lang, err := assets.LanguageTx(ctx, tx, ev.CustomerID)
-		if err != nil {
-			return err
-		}
-		return c.tickets.RestoreTx(ctx, tx, key, ev.OutageID, ev.At, notify.ServiceRestoredText(lang, false), data)
+		return c.tickets.RestoreTx(ctx, tx, key, ev.OutageID, ev.At, func(lang string) string { return notify.ServiceRestoredText(lang, false) }, data)
 	case "trap_alarm", "trap_cleared", "storage_trend":
 		return c.handleDeviceAlert(ctx, tx, ev, data)
 	default:

@@ -54,7 +54,7 @@ func (c *OutageConsumer) handleDeviceAlert(ctx context.Context, tx *sqlx.Tx, ev 
 		}
 		key := "trap:" + d.ID + ":" + det.Condition
 		if ev.Kind == "trap_cleared" {
-			return c.tickets.RestoreTx(ctx, tx, key, 0, ev.At, notify.TrapClearedText(lang, det.TrapOID), data)
+			return c.tickets.RestoreTx(ctx, tx, key, 0, ev.At, func(lang string) string { return notify.TrapClearedText(lang, det.TrapOID) }, data)
 		}
 		title := notify.TrapTitle(lang, det.TextES, det.TextEN, d.Name, siteName)
 		return c.raise(ctx, tx, d, ev, maintenance.Alert{Key: key, Severity: det.Severity, Title: title, Kind: "trap_repeated",
@@ -69,7 +69,7 @@ func (c *OutageConsumer) handleDeviceAlert(ctx context.Context, tx *sqlx.Tx, ev 
 			vdata := map[string]any{"device_event_id": data["device_event_id"], "volume": v.Volume, "full_at": v.FullAt,
 				"days": v.Days, "used_bytes": v.UsedBytes, "size_bytes": v.SizeBytes, "bytes_per_day": v.BytesPerDay}
 			if !v.Filling {
-				if err := c.tickets.RestoreTx(ctx, tx, key, 0, ev.At, notify.StorageCalmText(lang, v.Volume), vdata); err != nil {
+				if err := c.tickets.RestoreTx(ctx, tx, key, 0, ev.At, func(lang string) string { return notify.StorageCalmText(lang, v.Volume) }, vdata); err != nil {
 					return err
 				}
 				continue
